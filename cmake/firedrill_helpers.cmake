@@ -1,0 +1,29 @@
+# firedrill_library(NAME): the static library of one top-level folder, aliased firedrill::NAME.
+function(firedrill_library name)
+  add_library(firedrill_${name} STATIC)
+  add_library(firedrill::${name} ALIAS firedrill_${name})
+  target_include_directories(firedrill_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> $<INSTALL_INTERFACE:include>)
+  target_compile_features(firedrill_${name} PUBLIC cxx_std_20)
+  firedrill_warnings(firedrill_${name})
+endfunction()
+
+function(firedrill_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+  if(FIREDRILL_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# firedrill_unit_test(NAME SOURCES... LIBS ...): a GoogleTest executable registered with CTest
+# under the label `unit`.
+function(firedrill_unit_test name)
+  if(NOT FIREDRILL_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  firedrill_warnings(${name})
+  gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -1,0 +1,125 @@
+#pragma once
+// Where services run. A runtime has a handful of operations, each with its contract here; the
+// Docker runtime implements them over the Engine API (docker_runtime.hpp), a FakeRuntime does
+// for the engine's unit tests.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace firedrill {
+
+/// The environment is not usable (engine unreachable, image missing, service never healthy):
+/// exit code 3.
+class EnvironmentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Labels every resource of a run carries; cleanup and the reaper find resources by them.
+namespace labels {
+inline constexpr const char* run = "io.firedrill.run";
+inline constexpr const char* scenario = "io.firedrill.scenario";
+inline constexpr const char* owner = "io.firedrill.owner";  // "<host>:<pid>:<process start time>"
+inline constexpr const char* service = "io.firedrill.service";
+}  // namespace labels
+
+struct VolumeMount {
+  std::string volume;  // a named volume of the run (created and labelled by the runtime)
+  std::string path;    // mount point in the container
+};
+
+struct ContainerSpec {
+  std::string service;  // scenario service name; the container is fd-<run-id>-<service>
+  std::string image;
+  std::vector<std::string> env;      // KEY=VALUE
+  std::vector<std::string> command;  // empty: the image's default
+  std::vector<int> ports;            // container ports, each published on 127.0.0.1:<ephemeral>
+  std::vector<std::string> aliases;  // network aliases (the service name is always one)
+  std::vector<VolumeMount> volumes;
+  std::vector<std::string> cap_add;
+  std::optional<std::string> user;
+};
+
+struct ContainerInfo {
+  std::string id;
+  std::string name;
+  std::string image_id;
+  std::string ip;                   // on the run's network
+  std::map<int, int> host_ports;    // container port -> port on 127.0.0.1
+};
+
+struct ExecResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr interleaved
+};
+
+/// Identity of the process that owns a run; a pid alone could be reused.
+struct Owner {
+  std::string host;
+  int pid = 0;
+  unsigned long long start_time = 0;  // /proc/<pid>/stat field 22
+  std::string to_label() const;
+  static std::optional<Owner> from_label(const std::string& label);
+  static Owner self();
+  /// True when this process is on this host and still the same process.
+  bool alive() const;
+};
+
+/// What a run created, as the runtime reports it (for teardown reporting and tests).
+struct ResourceCounts {
+  int containers = 0;
+  int networks = 0;
+  int volumes = 0;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual std::string name() const = 0;
+
+  /// Called with (kind, name) — kind is "container", "network" or "volume" — before the runtime
+  /// creates that resource, so the caller can journal it first (write-ahead).
+  using BeforeCreate = std::function<void(const std::string& kind, const std::string& name)>;
+
+  /// Binds this runtime to one run: every later resource carries the run's labels. Must be
+  /// called before anything is created.
+  virtual void begin_run(const std::string& run_id, const std::string& scenario, const Owner& owner,
+                         BeforeCreate before_create) = 0;
+
+  /// Creates the run's network (a bridge with a subnet from 198.18.0.0/15). Idempotent.
+  virtual void create_network() = 0;
+
+  /// Creates and starts a container on the run's network. Throws EnvironmentError when the image
+  /// is missing or the engine refuses.
+  virtual ContainerInfo start(const ContainerSpec& spec) = 0;
+
+  /// Refreshes what start() returned (ports change after a restart).
+  virtual ContainerInfo inspect(const std::string& service) = 0;
+
+  /// Runs argv in the service's container; bounded by timeout (exit_code -1 and a note on timeout).
+  virtual ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout) = 0;
+
+  /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
+  virtual void kill(const std::string& service, const std::string& signal) = 0;
+  virtual void pause(const std::string& service) = 0;
+  virtual void unpause(const std::string& service) = 0;
+  /// Starts a stopped/killed container again (same volumes, same network identity).
+  virtual void start_again(const std::string& service) = 0;
+  /// Stop (TERM, then KILL after grace) and start.
+  virtual void restart(const std::string& service, std::chrono::seconds grace) = 0;
+  virtual bool is_running(const std::string& service) = 0;
+
+  /// The container's stdout+stderr so far.
+  virtual std::string logs(const std::string& service) = 0;
+
+  /// Removes every container, volume and network of this run. Throws listing what it could not
+  /// remove; removing what is already gone is not an error.
+  virtual void teardown() = 0;
+};
+
+}  // namespace firedrill

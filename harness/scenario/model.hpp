@@ -1,0 +1,116 @@
+#pragma once
+// The in-memory form of a scenario file (format v1, DESIGN.md). Built only by the loader, which
+// has already checked every field, so the engine can trust what it reads here.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firedrill {
+
+using Duration = std::chrono::microseconds;
+
+/// Where something was written: file, 1-based line and column.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+/// A parameter value as written in the scenario, kept as text with its location; its type was
+/// checked against the ParamSpec of the fault/action/check that owns it.
+struct ParamValue {
+  std::string text;                // scalar text; empty for a list
+  std::vector<std::string> items;  // list items when the value is a sequence
+  bool is_list = false;
+  SourceLocation where;
+};
+using Params = std::map<std::string, ParamValue>;
+
+struct Objective {
+  std::optional<Duration> rto;
+  std::optional<Duration> rpo;
+  SourceLocation where;
+};
+
+struct ServiceSpec {
+  std::string name;
+  std::string kind;   // postgres | redis | app | container
+  std::string image;  // empty: the kind's default image
+  std::map<std::string, std::string> env;  // ${...} still unsubstituted
+  std::vector<std::string> command;        // empty: the image's default
+  std::optional<int> port;                 // app/container: the port it listens on
+  std::string health;                      // app: HTTP health path
+  int standbys = 0;                        // postgres
+  std::string persistence;                 // redis: none | rdb | aof
+  std::vector<std::string> volumes;        // "name:/path" or "/path"
+  SourceLocation where;
+};
+
+struct WorkloadSpec {
+  std::string name;
+  std::string through;  // the service written to: an app (HTTP) or a postgres (SQL)
+  double rate_per_second = 0;
+  int concurrency = 1;
+  std::optional<Duration> timeout;  // per write; default chosen by the writer
+  SourceLocation where;
+};
+
+struct ProbeSpec {
+  std::string name;
+  std::string type;     // http | sql | redis | tcp
+  std::string service;  // the service probed; its component for RTO is this service
+  std::string path;     // http
+  std::string query;    // sql (default SELECT 1)
+  Duration interval = std::chrono::milliseconds(20);
+  std::optional<Duration> timeout;
+  SourceLocation where;
+};
+
+enum class StepVerb { wait, fault, action, await, manual };
+
+struct StepSpec {
+  std::string name;
+  StepVerb verb = StepVerb::wait;
+  std::string what;  // fault or action name; await condition ("recovered"); manual text
+  std::string target;          // a service name, when the verb takes one
+  bool incident = false;       // this step's fault marks T0
+  std::optional<Duration> duration;  // wait: how long; fault: revert after
+  std::optional<Duration> timeout;   // await/action bound
+  std::optional<Duration> stable;    // await recovered
+  Params params;               // the fault's/action's own parameters
+  SourceLocation where;
+};
+
+struct CheckSpec {
+  std::string kind;     // rto | rpo | lost_acked_writes | integrity | ...
+  std::string subject;  // the component/service the check is about
+  Params params;        // e.g. max, sql, expect
+  SourceLocation where;
+};
+
+struct Scenario {
+  int version = 1;
+  std::string name;
+  std::string description;
+  std::string runbook;
+  std::string file;    // path as given
+  std::string sha256;  // of the file's bytes
+  std::map<std::string, Objective> targets;  // "overall" or a service name
+  std::vector<ServiceSpec> services;         // in file order
+  std::vector<WorkloadSpec> workload;
+  std::vector<ProbeSpec> probes;             // after defaults were added
+  std::vector<StepSpec> steps;
+  std::vector<CheckSpec> checks;
+  std::map<std::string, std::string> vars;   // --var KEY=VALUE
+
+  const ServiceSpec* service(const std::string& service_name) const {
+    for (const auto& s : services)
+      if (s.name == service_name) return &s;
+    return nullptr;
+  }
+};
+
+}  // namespace firedrill

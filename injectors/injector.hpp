@@ -1,0 +1,53 @@
+#pragma once
+// A fault: something that breaks the system and can be reverted. One file per fault, one line in
+// registry.cpp. Injecting journals the inverse first (write-ahead), so a harness that dies with
+// the fault active can still revert it with `firedrill cleanup`.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/runtime/runtime.hpp"
+#include "harness/scenario/model.hpp"
+#include "harness/scenario/vocabulary.hpp"
+
+namespace firedrill {
+
+class EventLog;
+
+/// What an injector may touch while it runs.
+struct FaultContext {
+  Runtime& runtime;
+  EventLog& events;
+  /// Writes the inverse of a fault to the run's journal before the fault is applied; returns the
+  /// journal entry's id, later passed to `mark_reverted`.
+  std::function<std::string(const nlohmann::json& inverse)> journal_inverse;
+  std::function<void(const std::string& entry_id)> mark_reverted;
+};
+
+/// An applied fault. revert() is idempotent; the destructor does not revert (the engine decides
+/// when, and teardown reverts whatever is still active, in reverse order).
+class ActiveFault {
+ public:
+  virtual ~ActiveFault() = default;
+  /// Undoes the fault. Safe to call twice.
+  virtual void revert() = 0;
+  /// A description for the report's `faults` entry (parameters, what changed).
+  virtual nlohmann::json describe() const = 0;
+};
+
+class Injector {
+ public:
+  virtual ~Injector() = default;
+  /// Applies the fault to step.target and returns once it has taken effect.
+  virtual std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) = 0;
+};
+
+/// Reverts a fault from its journalled inverse, with no Injector or ActiveFault alive (used by
+/// `firedrill cleanup` after the owner died). Unknown inverses are reported, not thrown.
+using InverseReverter = std::function<void(Runtime& runtime, const nlohmann::json& inverse)>;
+
+}  // namespace firedrill
