@@ -27,3 +27,17 @@ function(firedrill_unit_test name)
   firedrill_warnings(${name})
   gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# firedrill_integration_test(NAME SOURCES... LIBS ...): like firedrill_unit_test, labelled
+# `integration` instead of `unit` (these run real postgres and redis-server processes on loopback).
+# CTest merges LABELS, so relabelling a unit test afterwards would leave it in both sets.
+function(firedrill_integration_test name)
+  if(NOT FIREDRILL_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  firedrill_warnings(${name})
+  gtest_discover_tests(${name} PROPERTIES LABELS integration DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -1,0 +1,202 @@
+#include "harness/runtime/cleanup.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+using nlohmann::json;
+
+enum class Kind { container, volume, network };
+
+struct LabelledResource {
+  Kind kind;
+  std::string id;    // what the engine's DELETE takes
+  std::string name;  // what a person recognises
+  json labels;
+};
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::container: return "container";
+    case Kind::volume: return "volume";
+    case Kind::network: return "network";
+  }
+  return "resource";
+}
+
+json labels_of(const json& object) {
+  if (object.contains("Labels") && object["Labels"].is_object()) return object["Labels"];
+  return json::object();
+}
+
+std::vector<LabelledResource> list_labelled(const docker::EngineApi& api, const std::string& label) {
+  const std::string filter = docker::label_filter(label);
+  std::vector<LabelledResource> found;
+
+  const json containers = api.get("/containers/json?all=1&filters=" + filter);
+  for (const auto& container : containers.is_array() ? containers : json::array()) {
+    std::string name = container.value("Id", std::string());
+    if (container.contains("Names") && container["Names"].is_array() && !container["Names"].empty()) {
+      name = container["Names"][0].get<std::string>();
+      if (name.starts_with('/')) name.erase(0, 1);
+    }
+    found.push_back({Kind::container, container.value("Id", std::string()), name, labels_of(container)});
+  }
+
+  const json volumes = api.get("/volumes?filters=" + filter);
+  if (volumes.is_object() && volumes.contains("Volumes") && volumes["Volumes"].is_array()) {
+    for (const auto& volume : volumes["Volumes"]) {
+      const std::string name = volume.value("Name", std::string());
+      found.push_back({Kind::volume, name, name, labels_of(volume)});
+    }
+  }
+
+  const json networks = api.get("/networks?filters=" + filter);
+  for (const auto& network : networks.is_array() ? networks : json::array()) {
+    found.push_back({Kind::network, network.value("Id", std::string()), network.value("Name", std::string()),
+                     labels_of(network)});
+  }
+  return found;
+}
+
+std::string run_of(const LabelledResource& resource) {
+  const auto it = resource.labels.find(labels::run);
+  return it != resource.labels.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// Deletes one resource; false with the engine's message when it stayed busy past the deadline
+/// or was refused outright. A resource that is already gone counts as removed.
+bool remove_one(const docker::EngineApi& api, const LabelledResource& resource, std::string& error) {
+  std::string path;
+  switch (resource.kind) {
+    case Kind::container: path = fmt::format("/containers/{}?force=1&v=1", resource.id); break;
+    case Kind::volume: path = fmt::format("/volumes/{}?force=1", docker::url_encode(resource.id)); break;
+    case Kind::network: path = fmt::format("/networks/{}", resource.id); break;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    try {
+      api.del(path);
+      return true;
+    } catch (const docker::EngineError& engine_error) {
+      if (engine_error.status() == 404) return true;
+      // 409/403/500: removal already in progress, a container mid-restart, endpoints still
+      // being released. These settle within moments.
+      if (engine_error.status() == 400 || std::chrono::steady_clock::now() >= deadline) {
+        error = fmt::format("{} {}: {}", kind_name(resource.kind), resource.name, engine_error.what());
+        return false;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace
+
+namespace docker {
+
+CleanupReport remove_labelled(const EngineApi& api, const std::string& label) {
+  CleanupReport report;
+  const auto resources = list_labelled(api, label);
+  std::set<std::string> runs;
+  for (const auto& resource : resources) {
+    if (auto run = run_of(resource); !run.empty()) runs.insert(run);
+  }
+  report.runs.assign(runs.begin(), runs.end());
+
+  for (Kind kind : {Kind::container, Kind::volume, Kind::network}) {
+    for (const auto& resource : resources) {
+      if (resource.kind != kind) continue;
+      std::string error;
+      if (!remove_one(api, resource, error)) {
+        report.errors.push_back(std::move(error));
+        continue;
+      }
+      switch (kind) {
+        case Kind::container: ++report.removed.containers; break;
+        case Kind::volume: ++report.removed.volumes; break;
+        case Kind::network: ++report.removed.networks; break;
+      }
+    }
+  }
+  return report;
+}
+
+ResourceCounts count_labelled(const EngineApi& api, const std::string& label) {
+  ResourceCounts counts;
+  for (const auto& resource : list_labelled(api, label)) {
+    switch (resource.kind) {
+      case Kind::container: ++counts.containers; break;
+      case Kind::volume: ++counts.volumes; break;
+      case Kind::network: ++counts.networks; break;
+    }
+  }
+  return counts;
+}
+
+}  // namespace docker
+
+CleanupReport cleanup_docker(const std::string& run_id, bool all) {
+  const auto api = docker::EngineApi::from_environment();
+  return docker::remove_labelled(api, all ? std::string(labels::run) : fmt::format("{}={}", labels::run, run_id));
+}
+
+ResourceCounts count_labelled(const std::string& run_id) {
+  const auto api = docker::EngineApi::from_environment();
+  return docker::count_labelled(api, run_id.empty() ? std::string(labels::run)
+                                                    : fmt::format("{}={}", labels::run, run_id));
+}
+
+CleanupReport reap_orphaned_runs() {
+  CleanupReport report;
+  std::vector<LabelledResource> resources;
+  std::optional<docker::EngineApi> api;
+  try {
+    api.emplace(docker::EngineApi::from_environment());
+    resources = list_labelled(*api, labels::run);
+  } catch (const EnvironmentError&) {
+    // No usable engine (unreachable or refused DOCKER_HOST): nothing of ours can be there.
+    return report;
+  } catch (const std::exception& error) {
+    report.errors.push_back(fmt::format("listing labelled resources: {}", error.what()));
+    return report;
+  }
+
+  // A run is orphaned only when every resource names an owner, all on this host, none alive.
+  std::map<std::string, bool> orphaned;
+  for (const auto& resource : resources) {
+    const std::string run = run_of(resource);
+    if (run.empty()) continue;
+    const auto label = resource.labels.find(labels::owner);
+    std::optional<Owner> owner;
+    if (label != resource.labels.end() && label->is_string()) owner = Owner::from_label(label->get<std::string>());
+    const bool dead = owner && owner->host == Owner::self().host && !owner->alive();
+    auto [entry, inserted] = orphaned.try_emplace(run, dead);
+    if (!inserted) entry->second = entry->second && dead;
+  }
+
+  for (const auto& [run, dead] : orphaned) {
+    if (!dead) continue;
+    try {
+      const CleanupReport removed = docker::remove_labelled(*api, fmt::format("{}={}", labels::run, run));
+      report.runs.push_back(run);
+      report.removed.containers += removed.removed.containers;
+      report.removed.volumes += removed.removed.volumes;
+      report.removed.networks += removed.removed.networks;
+      report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+    } catch (const std::exception& error) {
+      report.errors.push_back(fmt::format("run {}: {}", run, error.what()));
+    }
+  }
+  return report;
+}
+
+}  // namespace firedrill

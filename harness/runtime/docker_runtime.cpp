@@ -1,0 +1,404 @@
+#include "harness/runtime/docker_runtime.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "harness/runtime/cleanup.hpp"
+
+namespace firedrill {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+struct Ipv4Subnet {
+  uint32_t base = 0;
+  int prefix = 0;
+};
+
+std::optional<Ipv4Subnet> parse_ipv4_subnet(const std::string& cidr) {
+  const auto slash = cidr.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  in_addr address{};
+  if (inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &address) != 1) return std::nullopt;
+  int prefix = 0;
+  try {
+    prefix = std::stoi(cidr.substr(slash + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (prefix < 0 || prefix > 32) return std::nullopt;
+  const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+  return Ipv4Subnet{ntohl(address.s_addr) & mask, prefix};
+}
+
+bool overlaps(const Ipv4Subnet& a, const Ipv4Subnet& b) {
+  const int prefix = std::min(a.prefix, b.prefix);
+  const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+  return (a.base & mask) == (b.base & mask);
+}
+
+std::string format_ipv4(uint32_t host_order) {
+  return fmt::format("{}.{}.{}.{}", host_order >> 24, (host_order >> 16) & 0xFF,
+                     (host_order >> 8) & 0xFF, host_order & 0xFF);
+}
+
+std::string network_subnet(const json& network) {
+  if (!network.contains("IPAM") || !network["IPAM"].contains("Config")) return "";
+  const auto& configs = network["IPAM"]["Config"];
+  if (!configs.is_array()) return "";
+  for (const auto& config : configs) {
+    if (config.contains("Subnet") && config["Subnet"].is_string()) {
+      return config["Subnet"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago; the caller retries if it is taken by the
+/// time the engine binds it.
+int free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw EnvironmentError("cannot create a socket to find a free port");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  close(fd);
+  if (!ok) throw EnvironmentError("cannot bind 127.0.0.1:0 to find a free port");
+  return ntohs(address.sin_port);
+}
+
+bool is_port_conflict(const std::string& message) {
+  return message.find("port is already allocated") != std::string::npos ||
+         message.find("address already in use") != std::string::npos;
+}
+
+std::map<int, int> host_ports_of(const json& container) {
+  std::map<int, int> ports;
+  const auto read_bindings = [&](const json& bindings_by_port) {
+    if (!bindings_by_port.is_object()) return;
+    for (const auto& [key, bindings] : bindings_by_port.items()) {
+      if (!bindings.is_array()) continue;
+      for (const auto& binding : bindings) {
+        const auto host_port = binding.value("HostPort", std::string());
+        if (host_port.empty()) continue;
+        try {
+          ports[std::stoi(key)] = std::stoi(host_port);
+        } catch (const std::exception&) {
+        }
+        break;
+      }
+    }
+  };
+  // While stopped the live port map is empty; the explicit bindings still say where it will be.
+  if (container.contains("HostConfig")) read_bindings(container["HostConfig"].value("PortBindings", json::object()));
+  if (container.contains("NetworkSettings")) read_bindings(container["NetworkSettings"].value("Ports", json::object()));
+  return ports;
+}
+
+}  // namespace
+
+DockerRuntime::DockerRuntime() : DockerRuntime(docker::EngineApi::from_environment()) {}
+
+DockerRuntime::DockerRuntime(docker::EngineApi api) : api_(std::move(api)) {}
+
+void DockerRuntime::begin_run(const std::string& run_id, const std::string& scenario,
+                              const Owner& owner, BeforeCreate before_create) {
+  run_id_ = run_id;
+  scenario_ = scenario;
+  owner_ = owner;
+  before_create_ = std::move(before_create);
+  subnet_.clear();
+}
+
+std::string DockerRuntime::network_name() const { return "fd-" + run_id_; }
+
+std::string DockerRuntime::container_name(const std::string& service) const {
+  return fmt::format("fd-{}-{}", run_id_, service);
+}
+
+json DockerRuntime::resource_labels(const std::string& service) const {
+  json result = {{labels::run, run_id_}, {labels::scenario, scenario_}, {labels::owner, owner_.to_label()}};
+  if (!service.empty()) result[labels::service] = service;
+  return result;
+}
+
+void DockerRuntime::announce(const std::string& kind, const std::string& resource_name) const {
+  if (before_create_) before_create_(kind, resource_name);
+}
+
+void DockerRuntime::require_run() const {
+  if (run_id_.empty()) throw std::logic_error("DockerRuntime used before begin_run()");
+}
+
+void DockerRuntime::create_network() {
+  require_run();
+  const std::string name = network_name();
+  try {
+    const json existing = api_.get("/networks/" + docker::url_encode(name));
+    if (existing.value("Name", std::string()) == name) {
+      subnet_ = network_subnet(existing);
+      return;
+    }
+  } catch (const docker::EngineError& error) {
+    if (error.status() != 404) throw;
+  }
+
+  const auto pool = *parse_ipv4_subnet("198.18.0.0/15");
+  const auto engine_bridge = *parse_ipv4_subnet("198.18.0.0/24");
+  std::vector<Ipv4Subnet> used{engine_bridge};
+  const json networks = api_.get("/networks");
+  if (networks.is_array()) {
+    for (const auto& network : networks) {
+      if (!network.contains("IPAM") || !network["IPAM"].contains("Config") ||
+          !network["IPAM"]["Config"].is_array()) {
+        continue;
+      }
+      for (const auto& config : network["IPAM"]["Config"]) {
+        if (auto subnet = parse_ipv4_subnet(config.value("Subnet", std::string()))) used.push_back(*subnet);
+      }
+    }
+  }
+
+  bool announced = false;
+  const uint32_t blocks = 1u << (24 - pool.prefix);
+  for (uint32_t block = 0; block < blocks; ++block) {
+    const Ipv4Subnet candidate{pool.base + (block << 8), 24};
+    bool taken = false;
+    for (const auto& subnet : used) taken = taken || overlaps(candidate, subnet);
+    if (taken) continue;
+
+    const std::string cidr = format_ipv4(candidate.base) + "/24";
+    const json request = {
+        {"Name", name},
+        {"Driver", "bridge"},
+        {"CheckDuplicate", true},
+        {"Labels", resource_labels("")},
+        {"Options", {{"com.docker.network.bridge.enable_ip_masquerade", "false"}}},
+        {"IPAM",
+         {{"Driver", "default"},
+          {"Config", json::array({{{"Subnet", cidr}, {"Gateway", format_ipv4(candidate.base + 1)}}})}}},
+    };
+    // The journal needs the name once; retries on another subnet create the same name.
+    if (!announced) announce("network", name);
+    announced = true;
+    try {
+      api_.post("/networks/create", request);
+      subnet_ = cidr;
+      return;
+    } catch (const docker::EngineError& error) {
+      const std::string message = error.what();
+      if (message.find("overlap") == std::string::npos) {
+        throw EnvironmentError(fmt::format("cannot create network {}: {}", name, message));
+      }
+    }
+  }
+  throw EnvironmentError(fmt::format(
+      "cannot create network {}: every /24 of 198.18.0.0/15 is in use by other engine networks", name));
+}
+
+ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
+  require_run();
+  if (subnet_.empty()) create_network();
+  const std::string name = container_name(spec.service);
+
+  try {
+    api_.get(fmt::format("/images/{}/json", spec.image));
+  } catch (const docker::EngineError& error) {
+    if (error.status() == 404) {
+      throw EnvironmentError(fmt::format(
+          "image '{}' is not present; build the fixture images with fixtures/images/build (ci/setup does)",
+          spec.image));
+    }
+    throw EnvironmentError(fmt::format("cannot inspect image '{}': {}", spec.image, error.what()));
+  }
+
+  json mounts = json::array();
+  for (size_t index = 0; index < spec.volumes.size(); ++index) {
+    const std::string volume = fmt::format("fd-{}-{}-{}", run_id_, spec.service, index);
+    announce("volume", volume);
+    try {
+      api_.post("/volumes/create", {{"Name", volume}, {"Labels", resource_labels(spec.service)}});
+    } catch (const docker::EngineError& error) {
+      throw EnvironmentError(fmt::format("cannot create volume {}: {}", volume, error.what()));
+    }
+    mounts.push_back({{"Type", "volume"}, {"Source", volume}, {"Target", spec.volumes[index].path}});
+  }
+
+  std::vector<std::string> aliases{spec.service};
+  for (const auto& alias : spec.aliases) {
+    if (std::find(aliases.begin(), aliases.end(), alias) == aliases.end()) aliases.push_back(alias);
+  }
+
+  constexpr int attempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    json exposed = json::object();
+    json bindings = json::object();
+    for (int port : spec.ports) {
+      const std::string key = fmt::format("{}/tcp", port);
+      exposed[key] = json::object();
+      bindings[key] = json::array({{{"HostIp", "127.0.0.1"}, {"HostPort", std::to_string(free_loopback_port())}}});
+    }
+    json host_config = {{"NetworkMode", network_name()}, {"PortBindings", bindings}, {"Mounts", mounts}};
+    if (!spec.cap_add.empty()) host_config["CapAdd"] = spec.cap_add;
+    json request = {
+        {"Image", spec.image},
+        {"Env", spec.env},
+        {"Labels", resource_labels(spec.service)},
+        {"ExposedPorts", exposed},
+        {"HostConfig", host_config},
+        {"NetworkingConfig", {{"EndpointsConfig", {{network_name(), {{"Aliases", aliases}}}}}}},
+    };
+    if (!spec.command.empty()) request["Cmd"] = spec.command;
+    if (spec.user) request["User"] = *spec.user;
+
+    if (attempt == 1) announce("container", name);
+    try {
+      api_.post("/containers/create?name=" + docker::url_encode(name), request);
+    } catch (const docker::EngineError& error) {
+      throw EnvironmentError(
+          fmt::format("cannot create container {} for service '{}': {}", name, spec.service, error.what()));
+    }
+    try {
+      api_.post(fmt::format("/containers/{}/start", name));
+      break;
+    } catch (const docker::EngineError& error) {
+      const std::string message = error.what();
+      try {
+        api_.del(fmt::format("/containers/{}?force=1&v=1", name));
+      } catch (const docker::EngineError&) {
+      }
+      if (!is_port_conflict(message) || attempt == attempts) {
+        throw EnvironmentError(
+            fmt::format("cannot start container {} for service '{}': {}", name, spec.service, message));
+      }
+    }
+  }
+  return inspect(spec.service);
+}
+
+ContainerInfo DockerRuntime::inspect(const std::string& service) {
+  require_run();
+  const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+  ContainerInfo info;
+  info.id = container.value("Id", std::string());
+  info.name = container.value("Name", std::string());
+  if (info.name.starts_with('/')) info.name.erase(0, 1);
+  info.image_id = container.value("Image", std::string());
+  const auto& settings = container.value("NetworkSettings", json::object());
+  if (settings.contains("Networks") && settings["Networks"].contains(network_name())) {
+    info.ip = settings["Networks"][network_name()].value("IPAddress", std::string());
+  }
+  info.host_ports = host_ports_of(container);
+  return info;
+}
+
+ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std::string>& argv,
+                               std::chrono::milliseconds timeout) {
+  require_run();
+  const auto deadline = Clock::now() + timeout;
+  const auto remaining = [&] {
+    return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  };
+  const auto timed_out = [&](std::string partial) {
+    ExecResult result;
+    result.output = std::move(partial);
+    result.output += fmt::format("\n[exec timed out after {} ms]\n", timeout.count());
+    return result;
+  };
+
+  try {
+    const json created = api_.post(fmt::format("/containers/{}/exec", container_name(service)),
+                                   {{"AttachStdout", true}, {"AttachStderr", true}, {"Cmd", argv}}, remaining());
+    const std::string exec_id = created.is_object() ? created.value("Id", std::string()) : std::string();
+    if (exec_id.empty()) {
+      throw docker::EngineError(500, fmt::format("exec in {} returned no id", container_name(service)));
+    }
+    const auto stream = api_.request("POST", fmt::format("/exec/{}/start", exec_id),
+                                     json{{"Detach", false}, {"Tty", false}}, remaining());
+    ExecResult result;
+    result.output = docker::demux_stream(stream.body);
+    // The stream can close a moment before the engine records the exit code.
+    while (true) {
+      const json state = api_.get(fmt::format("/exec/{}/json", exec_id));
+      if (!state.value("Running", false) && state.contains("ExitCode") && state["ExitCode"].is_number()) {
+        result.exit_code = state["ExitCode"].get<int>();
+        return result;
+      }
+      if (Clock::now() >= deadline) return timed_out(std::move(result.output));
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  } catch (const docker::EngineTimeout& timeout_error) {
+    return timed_out(docker::demux_stream(timeout_error.partial_body()));
+  }
+}
+
+void DockerRuntime::kill(const std::string& service, const std::string& signal) {
+  require_run();
+  api_.post(fmt::format("/containers/{}/kill?signal={}", container_name(service), docker::url_encode(signal)));
+}
+
+void DockerRuntime::pause(const std::string& service) {
+  require_run();
+  api_.post(fmt::format("/containers/{}/pause", container_name(service)));
+}
+
+void DockerRuntime::unpause(const std::string& service) {
+  require_run();
+  api_.post(fmt::format("/containers/{}/unpause", container_name(service)));
+}
+
+void DockerRuntime::start_again(const std::string& service) {
+  require_run();
+  api_.post(fmt::format("/containers/{}/start", container_name(service)));
+}
+
+void DockerRuntime::restart(const std::string& service, std::chrono::seconds grace) {
+  require_run();
+  api_.post(fmt::format("/containers/{}/restart?t={}", container_name(service), grace.count()),
+            json::object(), grace + std::chrono::seconds(60));
+}
+
+bool DockerRuntime::is_running(const std::string& service) {
+  require_run();
+  try {
+    const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+    return container.value("State", json::object()).value("Running", false);
+  } catch (const docker::EngineError& error) {
+    if (error.status() == 404) return false;
+    throw;
+  }
+}
+
+std::string DockerRuntime::logs(const std::string& service) {
+  require_run();
+  const auto response =
+      api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1", container_name(service)));
+  return docker::demux_stream(response.body);
+}
+
+void DockerRuntime::teardown() {
+  if (run_id_.empty()) return;
+  const CleanupReport report = docker::remove_labelled(api_, fmt::format("{}={}", labels::run, run_id_));
+  subnet_.clear();
+  if (!report.errors.empty()) {
+    std::string listing;
+    for (const auto& error : report.errors) listing += "\n  " + error;
+    throw EnvironmentError(fmt::format("teardown of run {} could not remove:{}", run_id_, listing));
+  }
+}
+
+}  // namespace firedrill

@@ -1,0 +1,68 @@
+#pragma once
+// The `docker` runtime: services as containers on a per-run bridge network, driven through the
+// Engine API (engine_api.hpp). Containers are addressed by name (fd-<run-id>-<service>), so any
+// process that knows the run id can drive or remove them.
+#include <string>
+
+#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/runtime.hpp"
+
+namespace firedrill {
+
+class DockerRuntime final : public Runtime {
+ public:
+  /// Talks to the engine DOCKER_HOST names (default unix:///var/run/docker.sock).
+  DockerRuntime();
+  explicit DockerRuntime(docker::EngineApi api);
+
+  std::string name() const override { return "docker"; }
+
+  void begin_run(const std::string& run_id, const std::string& scenario, const Owner& owner,
+                 BeforeCreate before_create) override;
+
+  /// Picks a /24 from 198.18.0.0/15 that no engine network uses (never 198.18.0.0/24, the
+  /// engine's default bridge), with IP masquerading off; retries the next /24 when a concurrent
+  /// run took it first. before_create hears the network's name once, however many tries it takes.
+  void create_network() override;
+
+  /// Creates the network first if needed. Never pulls: a missing image is an EnvironmentError.
+  /// Each container port is published on an explicit free 127.0.0.1 port, so it stays the same
+  /// across kill/start_again and restart.
+  ContainerInfo start(const ContainerSpec& spec) override;
+  ContainerInfo inspect(const std::string& service) override;
+  ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
+                  std::chrono::milliseconds timeout) override;
+  void kill(const std::string& service, const std::string& signal) override;
+  void pause(const std::string& service) override;
+  void unpause(const std::string& service) override;
+  void start_again(const std::string& service) override;
+  void restart(const std::string& service, std::chrono::seconds grace) override;
+  /// True while the container's process exists (a paused container counts as running); false
+  /// for a stopped or missing container.
+  bool is_running(const std::string& service) override;
+  std::string logs(const std::string& service) override;
+
+  /// Removes everything labelled with this run, including what other processes created for it.
+  void teardown() override;
+
+  /// fd-<run-id>
+  std::string network_name() const;
+  /// fd-<run-id>-<service>
+  std::string container_name(const std::string& service) const;
+  /// The run network's subnet ("198.18.N.0/24"); empty before create_network().
+  const std::string& subnet() const { return subnet_; }
+
+ private:
+  nlohmann::json resource_labels(const std::string& service) const;
+  void announce(const std::string& kind, const std::string& resource_name) const;
+  void require_run() const;
+
+  docker::EngineApi api_;
+  std::string run_id_;
+  std::string scenario_;
+  Owner owner_;
+  BeforeCreate before_create_;
+  std::string subnet_;
+};
+
+}  // namespace firedrill

@@ -1,0 +1,383 @@
+#include "harness/runtime/docker_runtime.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "harness/runtime/cleanup.hpp"
+
+namespace firedrill {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// FAIL() and GTEST_SKIP() return from the test body, so this has to be a macro.
+#define REQUIRE_DOCKER_ENGINE()                                                              \
+  do {                                                                                       \
+    const auto engine = docker::EngineApi::from_environment();                               \
+    if (!engine.ping()) {                                                                    \
+      const std::string why = "no Docker engine answers at " + engine.address();             \
+      if (std::getenv("CI") != nullptr) FAIL() << why << " (CI is set, so this is a failure)"; \
+      GTEST_SKIP() << why;                                                                   \
+    }                                                                                        \
+  } while (false)
+
+std::string unique_run_id(const std::string& purpose) {
+  static std::atomic<int> counter{0};
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return fmt::format("test-{}-{}-{}-{}", purpose, getpid(), counter++, now % 100000);
+}
+
+/// Removes everything labelled with the run when the test ends, however it ends.
+class RunGuard {
+ public:
+  explicit RunGuard(std::string run_id) : run_id_(std::move(run_id)) {}
+  RunGuard(const RunGuard&) = delete;
+  RunGuard& operator=(const RunGuard&) = delete;
+  ~RunGuard() {
+    try {
+      cleanup_docker(run_id_, false);
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "cleanup of " << run_id_ << " failed: " << error.what();
+    }
+  }
+  const std::string& id() const { return run_id_; }
+
+ private:
+  std::string run_id_;
+};
+
+bool image_present(const std::string& image) {
+  try {
+    docker::EngineApi::from_environment().get(fmt::format("/images/{}/json", image));
+    return true;
+  } catch (const docker::EngineError&) {
+    return false;
+  }
+}
+
+ContainerSpec redis_spec() {
+  ContainerSpec spec;
+  spec.service = "cache";
+  // firedrill/redis:7 is the scenario default; the base image carries redis-server too.
+  spec.image = image_present("firedrill/redis:7") ? "firedrill/redis:7" : "firedrill/base:bookworm";
+  spec.command = {"redis-server", "--protected-mode", "no", "--bind", "0.0.0.0"};
+  spec.ports = {6379};
+  spec.aliases = {"redis"};
+  spec.volumes = {{"data", "/data"}};
+  return spec;
+}
+
+/// "+PONG", "timeout", or "error: ..." for one PING over a fresh TCP connection.
+std::string redis_ping(int port, std::chrono::milliseconds timeout) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "error: socket";
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string result;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    result = fmt::format("error: connect: {}", strerror(errno));
+  } else if (send(fd, "PING\r\n", 6, MSG_NOSIGNAL) != 6) {
+    result = "error: send";
+  } else {
+    std::string reply;
+    char buffer[64];
+    while (reply.find("\r\n") == std::string::npos) {
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        result = "timeout";
+        break;
+      }
+      if (n <= 0) {
+        result = "error: connection closed";
+        break;
+      }
+      reply.append(buffer, static_cast<size_t>(n));
+    }
+    if (result.empty()) result = reply.substr(0, reply.find("\r\n"));
+  }
+  close(fd);
+  return result;
+}
+
+bool eventually_pongs(int port, std::chrono::milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (redis_ping(port, 500ms) == "+PONG") return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+bool in_benchmark_range(const std::string& ip) {
+  in_addr address{};
+  if (inet_pton(AF_INET, ip.c_str(), &address) != 1) return false;
+  return (ntohl(address.s_addr) & 0xFFFE0000u) == 0xC6120000u;  // 198.18.0.0/15
+}
+
+int pid_of_exited_child() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return static_cast<int>(child);
+}
+
+ResourceCounts none() { return {}; }
+
+void expect_counts(const ResourceCounts& actual, const ResourceCounts& expected) {
+  EXPECT_EQ(actual.containers, expected.containers);
+  EXPECT_EQ(actual.volumes, expected.volumes);
+  EXPECT_EQ(actual.networks, expected.networks);
+}
+
+TEST(DockerRuntime, NetworkGetsABenchmarkSubnetWithoutMasquerade) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("net"));
+  DockerRuntime runtime;
+  std::vector<std::string> journal;
+  runtime.begin_run(run.id(), "network-test", Owner::self(),
+                    [&](const std::string& kind, const std::string& name) { journal.push_back(kind + " " + name); });
+  runtime.create_network();
+  runtime.create_network();
+
+  const std::string subnet = runtime.subnet();
+  ASSERT_TRUE(subnet.ends_with("/24")) << subnet;
+  EXPECT_TRUE(in_benchmark_range(subnet.substr(0, subnet.find('/')))) << subnet;
+  EXPECT_NE(subnet, "198.18.0.0/24");
+  EXPECT_EQ(journal, std::vector<std::string>{"network fd-" + run.id()});
+
+  const json network = docker::EngineApi::from_environment().get("/networks/" + runtime.network_name());
+  EXPECT_EQ(network["IPAM"]["Config"][0]["Subnet"], subnet);
+  EXPECT_EQ(network["Options"]["com.docker.network.bridge.enable_ip_masquerade"], "false");
+  EXPECT_EQ(network["Labels"][labels::run], run.id());
+  EXPECT_EQ(network["Labels"][labels::scenario], "network-test");
+  EXPECT_EQ(network["Labels"][labels::owner], Owner::self().to_label());
+
+  // A second run gets a different subnet.
+  RunGuard other_run(unique_run_id("net2"));
+  DockerRuntime other;
+  other.begin_run(other_run.id(), "network-test", Owner::self(), nullptr);
+  other.create_network();
+  EXPECT_NE(other.subnet(), subnet);
+  EXPECT_TRUE(in_benchmark_range(other.subnet().substr(0, other.subnet().find('/')))) << other.subnet();
+
+  runtime.teardown();
+  expect_counts(count_labelled(run.id()), none());
+  EXPECT_EQ(count_labelled(other_run.id()).networks, 1);
+}
+
+TEST(DockerRuntime, RedisContainerLifecycle) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("redis"));
+  DockerRuntime runtime;
+  std::vector<std::string> journal;
+  runtime.begin_run(run.id(), "redis-test", Owner::self(),
+                    [&](const std::string& kind, const std::string& name) { journal.push_back(kind + " " + name); });
+  const ContainerSpec spec = redis_spec();
+  const ContainerInfo info = runtime.start(spec);
+
+  EXPECT_EQ(info.name, "fd-" + run.id() + "-cache");
+  EXPECT_FALSE(info.id.empty());
+  EXPECT_TRUE(info.image_id.starts_with("sha256:")) << info.image_id;
+  EXPECT_TRUE(in_benchmark_range(info.ip)) << info.ip;
+  ASSERT_EQ(info.host_ports.count(6379), 1u);
+  const int port = info.host_ports.at(6379);
+  EXPECT_GT(port, 0);
+  const std::vector<std::string> expected_journal{"network fd-" + run.id(), "volume fd-" + run.id() + "-cache-0",
+                                                  "container fd-" + run.id() + "-cache"};
+  EXPECT_EQ(journal, expected_journal);
+
+  const auto api = docker::EngineApi::from_environment();
+  const json container = api.get("/containers/" + info.name + "/json");
+  EXPECT_EQ(container["Config"]["Labels"][labels::run], run.id());
+  EXPECT_EQ(container["Config"]["Labels"][labels::scenario], "redis-test");
+  EXPECT_EQ(container["Config"]["Labels"][labels::owner], Owner::self().to_label());
+  EXPECT_EQ(container["Config"]["Labels"][labels::service], "cache");
+  EXPECT_EQ(container["HostConfig"]["PortBindings"]["6379/tcp"][0]["HostIp"], "127.0.0.1");
+  const auto& aliases = container["NetworkSettings"]["Networks"][runtime.network_name()]["Aliases"];
+  EXPECT_NE(std::find(aliases.begin(), aliases.end(), "cache"), aliases.end()) << aliases.dump();
+  EXPECT_NE(std::find(aliases.begin(), aliases.end(), "redis"), aliases.end()) << aliases.dump();
+  expect_counts(count_labelled(run.id()), {.containers = 1, .networks = 1, .volumes = 1});
+
+  ASSERT_TRUE(eventually_pongs(port, 10s)) << runtime.logs("cache");
+
+  const ExecResult echoed = runtime.exec("cache", {"sh", "-c", "echo hi; echo err >&2; exit 3"}, 10s);
+  EXPECT_EQ(echoed.exit_code, 3);
+  EXPECT_NE(echoed.output.find("hi\n"), std::string::npos) << echoed.output;
+  EXPECT_NE(echoed.output.find("err\n"), std::string::npos) << echoed.output;
+
+  const auto exec_started = std::chrono::steady_clock::now();
+  const ExecResult slow = runtime.exec("cache", {"sleep", "5"}, 300ms);
+  EXPECT_EQ(slow.exit_code, -1);
+  EXPECT_NE(slow.output.find("timed out"), std::string::npos) << slow.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - exec_started, 2s);
+
+  runtime.kill("cache", "KILL");
+  const auto kill_deadline = std::chrono::steady_clock::now() + 5s;
+  while (runtime.is_running("cache") && std::chrono::steady_clock::now() < kill_deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(runtime.is_running("cache"));
+  EXPECT_NE(redis_ping(port, 500ms), "+PONG");
+
+  runtime.start_again("cache");
+  EXPECT_TRUE(runtime.is_running("cache"));
+  EXPECT_EQ(runtime.inspect("cache").host_ports.at(6379), port);
+  EXPECT_TRUE(eventually_pongs(port, 10s));
+
+  runtime.pause("cache");
+  EXPECT_EQ(redis_ping(port, 500ms), "timeout");
+  EXPECT_TRUE(runtime.is_running("cache"));
+  runtime.unpause("cache");
+  EXPECT_TRUE(eventually_pongs(port, 5s));
+
+  runtime.restart("cache", 1s);
+  EXPECT_EQ(runtime.inspect("cache").host_ports.at(6379), port);
+  EXPECT_TRUE(eventually_pongs(port, 10s));
+
+  EXPECT_NE(runtime.logs("cache").find("Ready to accept connections"), std::string::npos);
+
+  runtime.teardown();
+  expect_counts(count_labelled(run.id()), none());
+  EXPECT_FALSE(runtime.is_running("cache"));
+}
+
+TEST(DockerRuntime, MissingImageIsAnEnvironmentError) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("noimage"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "missing-image", Owner::self(), nullptr);
+  ContainerSpec spec;
+  spec.service = "ghost";
+  spec.image = "firedrill/does-not-exist:0";
+  try {
+    runtime.start(spec);
+    FAIL() << "a missing image started";
+  } catch (const EnvironmentError& error) {
+    EXPECT_STREQ(error.what(),
+                 "image 'firedrill/does-not-exist:0' is not present; build the fixture images with "
+                 "fixtures/images/build (ci/setup does)");
+  }
+  EXPECT_EQ(count_labelled(run.id()).containers, 0);
+}
+
+TEST(DockerRuntime, TeardownRemovesWhatAnotherProcessCreatedForTheRun) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("foreign"));
+  DockerRuntime creator;
+  creator.begin_run(run.id(), "teardown-test", Owner::self(), nullptr);
+  ContainerSpec spec;
+  spec.service = "idle";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "300"};
+  spec.volumes = {{"scratch", "/scratch"}};
+  creator.start(spec);
+  expect_counts(count_labelled(run.id()), {.containers = 1, .networks = 1, .volumes = 1});
+
+  DockerRuntime other;
+  other.begin_run(run.id(), "teardown-test", Owner::self(), nullptr);
+  other.teardown();
+  expect_counts(count_labelled(run.id()), none());
+}
+
+TEST(DockerRuntime, TeardownCopesWithAContainerMidRestart) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("restarting"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "teardown-test", Owner::self(), nullptr);
+  ContainerSpec spec;
+  spec.service = "stubborn";
+  spec.image = "firedrill/base:bookworm";
+  // sleep as PID 1 ignores TERM, so the restart sits in its grace period.
+  spec.command = {"sleep", "300"};
+  runtime.start(spec);
+
+  std::thread restarting([&] {
+    try {
+      runtime.restart("stubborn", 3s);
+    } catch (const std::exception&) {
+      // Expected: the container disappears under the restart.
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  EXPECT_NO_THROW(runtime.teardown());
+  restarting.join();
+  expect_counts(count_labelled(run.id()), none());
+}
+
+TEST(DockerCleanup, ReaperRemovesRunsOfDeadOwnersAndKeepsLiveOnes) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard dead_run(unique_run_id("dead"));
+  RunGuard live_run(unique_run_id("live"));
+
+  Owner dead_owner = Owner::self();
+  dead_owner.pid = pid_of_exited_child();
+  DockerRuntime dead;
+  dead.begin_run(dead_run.id(), "reaper-test", dead_owner, nullptr);
+  ContainerSpec spec;
+  spec.service = "idle";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "300"};
+  spec.volumes = {{"scratch", "/scratch"}};
+  dead.start(spec);
+
+  DockerRuntime live;
+  live.begin_run(live_run.id(), "reaper-test", Owner::self(), nullptr);
+  live.create_network();
+
+  expect_counts(count_labelled(dead_run.id()), {.containers = 1, .networks = 1, .volumes = 1});
+  const CleanupReport report = reap_orphaned_runs();
+  EXPECT_NE(std::find(report.runs.begin(), report.runs.end(), dead_run.id()), report.runs.end());
+  EXPECT_EQ(std::find(report.runs.begin(), report.runs.end(), live_run.id()), report.runs.end());
+  EXPECT_TRUE(report.errors.empty()) << report.errors.front();
+  EXPECT_GE(report.removed.containers, 1);
+  expect_counts(count_labelled(dead_run.id()), none());
+  expect_counts(count_labelled(live_run.id()), {.containers = 0, .networks = 1, .volumes = 0});
+}
+
+TEST(DockerCleanup, CleanupDockerReportsWhatItRemoved) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("cleanup"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "cleanup-test", Owner::self(), nullptr);
+  ContainerSpec spec;
+  spec.service = "idle";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "300"};
+  spec.volumes = {{"a", "/a"}, {"b", "/b"}};
+  runtime.start(spec);
+
+  const CleanupReport report = cleanup_docker(run.id(), false);
+  EXPECT_EQ(report.runs, std::vector<std::string>{run.id()});
+  expect_counts(report.removed, {.containers = 1, .networks = 1, .volumes = 2});
+  EXPECT_TRUE(report.errors.empty());
+  expect_counts(count_labelled(run.id()), none());
+  const CleanupReport again = cleanup_docker(run.id(), false);
+  EXPECT_TRUE(again.runs.empty());
+  expect_counts(again.removed, none());
+}
+
+}  // namespace
+}  // namespace firedrill

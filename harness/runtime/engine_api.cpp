@@ -1,0 +1,216 @@
+#include "harness/runtime/engine_api.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+namespace firedrill::docker {
+namespace {
+
+constexpr const char* default_host = "unix:///var/run/docker.sock";
+constexpr const char* api_version = "v1.41";
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t append_to_string(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+std::string engine_message(const std::string& body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
+    return parsed["message"].get<std::string>();
+  }
+  return body;
+}
+
+bool is_loopback_name(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost";
+}
+
+}  // namespace
+
+EngineApi EngineApi::from_environment() {
+  const char* host = std::getenv("DOCKER_HOST");
+  return EngineApi(host != nullptr && *host != '\0' ? host : default_host);
+}
+
+EngineApi::EngineApi(std::string docker_host) : address_(std::move(docker_host)) {
+  init_curl_once();
+  const std::string unix_scheme = "unix://";
+  const std::string tcp_scheme = "tcp://";
+  if (address_.starts_with(unix_scheme)) {
+    socket_path_ = address_.substr(unix_scheme.size());
+    if (socket_path_.empty()) {
+      throw EnvironmentError(fmt::format("DOCKER_HOST '{}' names no socket path", address_));
+    }
+    base_url_ = fmt::format("http://localhost/{}", api_version);
+  } else if (address_.starts_with(tcp_scheme)) {
+    std::string authority = address_.substr(tcp_scheme.size());
+    if (auto slash = authority.find('/'); slash != std::string::npos) authority.resize(slash);
+    const auto colon = authority.rfind(':');
+    const std::string host = colon == std::string::npos ? authority : authority.substr(0, colon);
+    if (!is_loopback_name(host)) {
+      throw EnvironmentError(fmt::format(
+          "DOCKER_HOST '{}' is refused: firedrill only talks to an engine on a Unix socket or on "
+          "127.0.0.1/localhost",
+          address_));
+    }
+    base_url_ = fmt::format("http://{}/{}", authority, api_version);
+  } else {
+    throw EnvironmentError(
+        fmt::format("DOCKER_HOST '{}' is not supported (use unix:///path or tcp://127.0.0.1:PORT)",
+                    address_));
+  }
+}
+
+EngineResponse EngineApi::request(const std::string& method, const std::string& path,
+                                  const std::optional<nlohmann::json>& body,
+                                  std::chrono::milliseconds timeout) const {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) throw EnvironmentError("cannot initialise libcurl");
+  CURL* handle = curl.get();
+
+  const std::string url = base_url_ + path;
+  std::string payload;
+  std::string response_body;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
+
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_to_string);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response_body);
+
+  if (method == "GET") {
+    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  } else if (method == "POST") {
+    curl_easy_setopt(handle, CURLOPT_POST, 1L);
+  } else {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+  if (body) {
+    payload = body->dump();
+    headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+  }
+  if (method == "POST" || body) {
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+  }
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+
+  const CURLcode code = curl_easy_perform(handle);
+  if (code != CURLE_OK) {
+    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+      throw EngineTimeout(fmt::format("{} {} timed out after {} ms: {}", method, path,
+                                      timeout.count(), detail),
+                          std::move(response_body));
+    }
+    throw EngineUnreachable(fmt::format(
+        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_,
+        detail));
+  }
+  long status = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if ((status < 200 || status >= 300) && status != 304) {
+    throw EngineError(status, engine_message(response_body));
+  }
+  return EngineResponse{status, std::move(response_body)};
+}
+
+nlohmann::json EngineApi::get(const std::string& path) const {
+  auto response = request("GET", path);
+  if (response.body.empty()) return nullptr;
+  return nlohmann::json::parse(response.body);
+}
+
+nlohmann::json EngineApi::post(const std::string& path, const nlohmann::json& body,
+                               std::chrono::milliseconds timeout) const {
+  auto response = request("POST", path, body, timeout);
+  if (response.body.empty()) return nullptr;
+  return nlohmann::json::parse(response.body, nullptr, false);
+}
+
+void EngineApi::del(const std::string& path) const { request("DELETE", path); }
+
+bool EngineApi::ping() const {
+  try {
+    request("GET", "/_ping", std::nullopt, std::chrono::seconds(5));
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::string url_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (unsigned char c : s) {
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0x0F]);
+    }
+  }
+  return out;
+}
+
+std::string label_filter(const std::string& label) {
+  const nlohmann::json filters = {{"label", nlohmann::json::array({label})}};
+  return url_encode(filters.dump());
+}
+
+std::string demux_stream(std::string_view raw) {
+  constexpr size_t header_size = 8;
+  const auto looks_multiplexed = [&](size_t at) {
+    if (raw.size() - at < header_size) return false;
+    const auto stream = static_cast<unsigned char>(raw[at]);
+    return stream <= 2 && raw[at + 1] == '\0' && raw[at + 2] == '\0' && raw[at + 3] == '\0';
+  };
+  if (raw.empty() || !looks_multiplexed(0)) return std::string(raw);
+
+  std::string out;
+  size_t at = 0;
+  while (at < raw.size()) {
+    if (!looks_multiplexed(at)) {
+      out.append(raw.substr(at));
+      break;
+    }
+    const auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(raw[at + i])); };
+    const uint32_t size = (byte(4) << 24) | (byte(5) << 16) | (byte(6) << 8) | byte(7);
+    at += header_size;
+    const size_t available = std::min<size_t>(size, raw.size() - at);
+    out.append(raw.substr(at, available));
+    at += available;
+  }
+  return out;
+}
+
+}  // namespace firedrill::docker

@@ -1,0 +1,96 @@
+#pragma once
+// A small client for the Docker Engine API (v1.41) over its Unix socket, also what Podman's
+// compatible socket serves. Requests and responses are JSON; exec and logs return the engine's
+// multiplexed stream, which demux_stream() turns into plain text.
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/runtime/runtime.hpp"
+
+namespace firedrill::docker {
+
+/// The engine could not be reached at all (no socket, connection refused, broken transport).
+class EngineUnreachable : public EnvironmentError {
+ public:
+  using EnvironmentError::EnvironmentError;
+};
+
+/// The engine answered with a status other than 2xx/304; what() is the engine's own message.
+class EngineError : public std::runtime_error {
+ public:
+  EngineError(long status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  long status() const { return status_; }
+
+ private:
+  long status_;
+};
+
+/// The request did not finish within its timeout (e.g. an exec still running).
+class EngineTimeout : public std::runtime_error {
+ public:
+  EngineTimeout(const std::string& message, std::string partial_body)
+      : std::runtime_error(message), partial_body_(std::move(partial_body)) {}
+  /// What the engine had sent before the timeout.
+  const std::string& partial_body() const { return partial_body_; }
+
+ private:
+  std::string partial_body_;
+};
+
+struct EngineResponse {
+  long status = 0;
+  std::string body;
+};
+
+class EngineApi {
+ public:
+  /// Uses DOCKER_HOST when set, else unix:///var/run/docker.sock.
+  static EngineApi from_environment();
+
+  /// docker_host is `unix:///path` or `tcp://127.0.0.1:PORT` / `tcp://localhost:PORT`; any other
+  /// TCP host is refused with EnvironmentError because the harness only talks to loopback.
+  explicit EngineApi(std::string docker_host);
+
+  /// The DOCKER_HOST-style address this client talks to, for messages.
+  const std::string& address() const { return address_; }
+
+  /// Sends one request to `/v1.41<path>`. Returns the response for 2xx and 304; throws
+  /// EngineError with the engine's message otherwise, EngineTimeout when the timeout elapsed,
+  /// EngineUnreachable when no connection could be made.
+  EngineResponse request(const std::string& method, const std::string& path,
+                         const std::optional<nlohmann::json>& body = std::nullopt,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+
+  /// request() and parse the body as JSON (null for an empty body).
+  nlohmann::json get(const std::string& path) const;
+  nlohmann::json post(const std::string& path, const nlohmann::json& body = nlohmann::json::object(),
+                      std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+  void del(const std::string& path) const;
+
+  /// True when GET /_ping answers.
+  bool ping() const;
+
+ private:
+  std::string address_;
+  std::string socket_path_;  // empty for TCP
+  std::string base_url_;     // e.g. http://localhost/v1.41
+};
+
+/// Percent-encodes s for a query string or a path segment.
+std::string url_encode(std::string_view s);
+
+/// `?filters=` value selecting resources carrying `label` (either "key" or "key=value").
+std::string label_filter(const std::string& label);
+
+/// Joins the payloads of the engine's multiplexed stdout/stderr stream (frames of an 8-byte header
+/// [stream, 0, 0, 0, size big-endian] and payload). Input that is not multiplexed (a TTY) comes
+/// back unchanged; a truncated last frame contributes what arrived.
+std::string demux_stream(std::string_view raw);
+
+}  // namespace firedrill::docker
