@@ -39,11 +39,19 @@ class ActiveFault {
   virtual nlohmann::json describe() const = 0;
 };
 
+/// When a fault takes effect relative to the injector's call: a signal is delivered as the
+/// request is made (the engine then waits for the process to die), a freeze only once the
+/// engine reports it done. T0 of an incident is stamped accordingly.
+enum class TakesEffect { when_requested, when_returned };
+
 class Injector {
  public:
   virtual ~Injector() = default;
+  virtual TakesEffect takes_effect() const { return TakesEffect::when_returned; }
   /// Applies the fault to step.target and returns once it has taken effect.
   virtual std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) = 0;
+  /// When the engine reverts the fault by itself; nothing means at teardown (or a later step).
+  virtual std::optional<Duration> revert_after(const StepSpec& step) const { return step.duration; }
 };
 
 /// Reverts a fault from its journalled inverse, with no Injector or ActiveFault alive (used by

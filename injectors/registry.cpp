@@ -1,9 +1,36 @@
 #include "injectors/registry.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "injectors/kill.hpp"
+#include "injectors/pause.hpp"
+
 namespace firedrill {
+namespace {
+
+template <typename InjectorType>
+void add(std::map<std::string, FaultEntry>& registry) {
+  VerbSpec spec = InjectorType::spec();
+  std::string name = spec.name;
+  bool inserted = registry.emplace(name, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }}).second;
+  if (!inserted) {
+    std::fprintf(stderr, "firedrill: internal error: fault '%s' registered twice\n", name.c_str());
+    std::abort();
+  }
+}
+
+std::map<std::string, FaultEntry> build_registry() {
+  std::map<std::string, FaultEntry> registry;
+  add<KillInjector>(registry);
+  add<PauseInjector>(registry);
+  return registry;
+}
+
+}  // namespace
 
 const std::map<std::string, FaultEntry>& fault_registry() {
-  static const std::map<std::string, FaultEntry> registry;
+  static const std::map<std::string, FaultEntry> registry = build_registry();
   return registry;
 }
 
@@ -11,6 +38,14 @@ std::map<std::string, VerbSpec> fault_specs() {
   std::map<std::string, VerbSpec> specs;
   for (const auto& [name, entry] : fault_registry()) specs.emplace(name, entry.spec);
   return specs;
+}
+
+void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
+  const std::string type = inverse.value("type", "");
+  const std::string service = inverse.value("service", "");
+  if (type == "unpause") runtime.unpause(service);
+  else if (type == "start") runtime.start_again(service);
+  else throw std::runtime_error("unknown journalled inverse '" + type + "'");
 }
 
 }  // namespace firedrill

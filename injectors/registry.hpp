@@ -21,3 +21,10 @@ const std::map<std::string, FaultEntry>& fault_registry();
 std::map<std::string, VerbSpec> fault_specs();
 
 }  // namespace firedrill
+
+namespace firedrill {
+
+/// Reverts one journalled inverse of a run whose owner died (used by `firedrill cleanup`).
+void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse);
+
+}  // namespace firedrill

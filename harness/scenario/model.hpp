@@ -22,9 +22,10 @@ struct SourceLocation {
 /// A parameter value as written in the scenario, kept as text with its location; its type was
 /// checked against the ParamSpec of the fault/action/check that owns it.
 struct ParamValue {
-  std::string text;                // scalar text; empty for a list
+  std::string text;                // scalar text; empty for a list; a percent without its '%'
   std::vector<std::string> items;  // list items when the value is a sequence
   bool is_list = false;
+  std::optional<Duration> duration;  // set by the loader when the param's type is duration
   SourceLocation where;
 };
 using Params = std::map<std::string, ParamValue>;
@@ -38,13 +39,13 @@ struct Objective {
 struct ServiceSpec {
   std::string name;
   std::string kind;   // postgres | redis | app | container
-  std::string image;  // empty: the kind's default image
+  std::string image;  // as written, else the kind's default (firedrill/postgres:15, ...)
   std::map<std::string, std::string> env;  // ${...} still unsubstituted
-  std::vector<std::string> command;        // empty: the image's default
+  std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
   std::optional<int> port;                 // app/container: the port it listens on
   std::string health;                      // app: HTTP health path
   int standbys = 0;                        // postgres
-  std::string persistence;                 // redis: none | rdb | aof
+  std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
   std::vector<std::string> volumes;        // "name:/path" or "/path"
   SourceLocation where;
 };

@@ -1,0 +1,90 @@
+#include "checks/integrity.hpp"
+
+#include <charconv>
+#include <regex>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "checks/registry.hpp"
+
+namespace firedrill {
+
+ScalarResult run_scalar_query(const std::string& conninfo, const std::string& sql) {
+  ScalarResult result;
+  try {
+    pqxx::connection connection(conninfo);
+    pqxx::read_transaction transaction(connection);
+    transaction.exec0("SET LOCAL statement_timeout = '30s'");
+    auto rows = transaction.exec(sql);
+    if (rows.empty() || rows.columns() == 0)
+      result.error = "the query returned no rows";
+    else if (rows[0][0].is_null())
+      result.error = "the query returned NULL";
+    else
+      result.value = rows[0][0].c_str();
+  } catch (const std::exception& error) {
+    result.error = error.what();
+  }
+  return result;
+}
+
+std::optional<std::string> compare_expectation(long long value, const std::string& expectation, long long acked) {
+  static const std::regex form(R"(^\s*(>=|<=|==|=|!=|>|<)?\s*(acked|-?[0-9]+)\s*$)");
+  std::smatch match;
+  if (!std::regex_match(expectation, match, form))
+    return fmt::format("cannot read the expectation '{}' (use e.g. '>= acked', '== 0')", expectation);
+  std::string op = match[1].matched ? match[1].str() : "==";
+  long long expected = 0;
+  if (match[2] == "acked") {
+    expected = acked;
+  } else {
+    auto text = match[2].str();
+    if (std::from_chars(text.data(), text.data() + text.size(), expected).ec != std::errc{})
+      return fmt::format("the number in '{}' is out of range", expectation);
+  }
+  bool holds = op == ">=" ? value >= expected : op == "<=" ? value <= expected : op == ">" ? value > expected
+             : op == "<"  ? value < expected  : op == "!=" ? value != expected : value == expected;
+  if (holds) return std::nullopt;
+  return fmt::format("{} is not {} {}{}", value, op, expected, match[2] == "acked" ? " (acknowledged writes)" : "");
+}
+
+CheckEntry integrity_check() {
+  VerbSpec spec{"integrity",
+                "Run a SQL query on the subject after recovery and compare its value (e.g. row count >= acked writes).",
+                true,
+                {{"sql", ParamType::string, true, "query whose first column of the first row is an integer"},
+                 {"expect", ParamType::string, true, "'>= acked', '== 0', '> 100', ..."}}};
+  auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
+    CheckResult result{fmt::format("integrity({})", check.subject), false, ""};
+    const std::string sql = check.params.at("sql").text;
+    const std::string expect = check.params.at("expect").text;
+    const Event* answer = nullptr;
+    for (const auto& event : input.events)
+      if (event.kind == "check.sql" && event.details.value("subject", "") == check.subject && event.details.value("sql", "") == sql)
+        answer = &event;
+    if (!answer) {
+      result.detail = "the query never ran (the drill did not reach read-back)";
+      return result;
+    }
+    if (!answer->details.contains("value")) {
+      result.detail = "the query failed: " + answer->details.value("error", std::string("unknown error"));
+      return result;
+    }
+    std::string text = answer->details["value"].get<std::string>();
+    long long value = 0;
+    if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{}) {
+      result.detail = fmt::format("the query returned '{}', not an integer", text);
+      return result;
+    }
+    auto loss = input.loss.find(check.subject);
+    long long acked = loss == input.loss.end() ? 0 : loss->second.acked;
+    auto failure = compare_expectation(value, expect, acked);
+    result.passed = !failure;
+    result.detail = failure ? *failure : fmt::format("{} {} (acked {})", value, expect, acked);
+    return result;
+  };
+  return {spec, evaluate};
+}
+
+}  // namespace firedrill

@@ -1,0 +1,481 @@
+#include "checks/measure/analysis.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+constexpr double micros_per_second = 1e6;
+// Ids with a larger numeric suffix than this go to the hash set, bounding a bitmap to 16 MiB.
+constexpr std::uint64_t max_bitmap_suffix = std::uint64_t{1} << 27;
+// Beyond this many distinct stems, a linear scan would cost more than hashing.
+constexpr std::size_t max_stems = 16;
+constexpr std::size_t lost_sample_size = 20;
+
+double seconds_between(Micros from, Micros to) {
+  return static_cast<double>(to - from) / micros_per_second;
+}
+
+std::string seconds_text(Duration d) { return fmt::format("{:.3f}s", static_cast<double>(d.count()) / 1e6); }
+
+const std::string* string_detail(const Event& event, const char* key) {
+  if (!event.details.is_object()) return nullptr;
+  const auto it = event.details.find(key);
+  if (it == event.details.end() || !it->is_string()) return nullptr;
+  return it->get_ptr<const std::string*>();
+}
+
+bool ok_detail(const Event& event) {
+  if (!event.details.is_object()) return false;
+  const auto it = event.details.find("ok");
+  return it != event.details.end() && it->is_boolean() && it->get<bool>();
+}
+
+// Splits `<stem>-<n>` where n is a canonical decimal below max_bitmap_suffix.
+struct NumberedId {
+  std::string_view stem;
+  std::uint64_t n = 0;
+};
+
+std::optional<NumberedId> split_numbered(std::string_view id) {
+  const auto dash = id.rfind('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  const std::string_view digits = id.substr(dash + 1);
+  if (digits.empty() || digits.size() > 10 || (digits.size() > 1 && digits[0] == '0')) {
+    return std::nullopt;
+  }
+  std::uint64_t n = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n >= max_bitmap_suffix) return std::nullopt;
+  return NumberedId{id.substr(0, dash), n};
+}
+
+bool in_list(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+struct Transition {
+  Micros t;
+  std::size_t probe;
+  bool ok;
+};
+
+// Periods in which not every probe of the scope was up, from T0 on.
+struct ProbeAnalysis {
+  std::optional<Micros> detected_at;
+  std::optional<Micros> recovered_at;
+  std::vector<std::pair<Micros, Micros>> down_periods;  // [from, to), to = end when still down
+  std::vector<std::string> down_at_end;
+};
+
+ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentScope& scope, Micros t0,
+                             Micros detect_from, Micros end) {
+  ProbeAnalysis result;
+  const std::size_t count = scope.probes.size();
+  if (count == 0) {
+    result.recovered_at = t0;
+    return result;
+  }
+  std::vector<Transition> transitions;
+  for (const Event& event : events) {
+    if (event.kind != event_kind::probe) continue;
+    const std::string* probe = string_detail(event, "probe");
+    if (probe == nullptr) continue;
+    const auto it = std::find(scope.probes.begin(), scope.probes.end(), *probe);
+    if (it == scope.probes.end()) continue;
+    transitions.push_back({event.t, static_cast<std::size_t>(it - scope.probes.begin()), ok_detail(event)});
+  }
+  std::stable_sort(transitions.begin(), transitions.end(),
+                   [](const Transition& a, const Transition& b) { return a.t < b.t; });
+
+  std::vector<bool> up(count, false);
+  std::size_t down = count;  // unknown counts as down
+  auto apply = [&](const Transition& tr) {
+    if (tr.ok && !up[tr.probe]) {
+      up[tr.probe] = true;
+      --down;
+    } else if (!tr.ok && up[tr.probe]) {
+      up[tr.probe] = false;
+      ++down;
+    }
+    if (!tr.ok && tr.t >= detect_from && !result.detected_at) result.detected_at = tr.t;
+  };
+
+  std::size_t i = 0;
+  for (; i < transitions.size() && transitions[i].t <= t0; ++i) apply(transitions[i]);
+
+  // Either every probe has been up since `since`, or at least one has been down since `since`.
+  bool all_up = down == 0;
+  Micros since = t0;
+  auto stable_until = [&](Micros from, Micros until) {
+    return until - from >= scope.stable.count() && from + scope.stable.count() <= end;
+  };
+  while (i < transitions.size() && transitions[i].t <= end) {
+    const Micros t = transitions[i].t;
+    for (; i < transitions.size() && transitions[i].t == t; ++i) apply(transitions[i]);
+    if (down == 0 && !all_up) {
+      result.down_periods.emplace_back(since, t);
+      all_up = true;
+      since = t;
+    } else if (down != 0 && all_up) {
+      if (!result.recovered_at && stable_until(since, t)) result.recovered_at = since;
+      all_up = false;
+      since = t;
+    }
+  }
+  if (all_up) {
+    if (!result.recovered_at && stable_until(since, end)) result.recovered_at = since;
+  } else {
+    result.down_periods.emplace_back(since, end);
+    for (std::size_t p = 0; p < count; ++p) {
+      if (!up[p]) result.down_at_end.push_back(scope.probes[p]);
+    }
+  }
+  return result;
+}
+
+std::optional<Micros> analyse_writes(const std::vector<Ack>& acks, const ComponentScope& scope,
+                                     Micros t0, Micros end) {
+  if (scope.writers.empty()) return t0;
+  const Micros stable = scope.stable.count();
+  std::vector<Micros> failures_sent;
+  for (const Ack& ack : acks) {
+    if (ack.outcome != WriteOutcome::ok && ack.sent >= t0 && in_list(scope.writers, ack.writer)) {
+      failures_sent.push_back(ack.sent);
+    }
+  }
+  std::sort(failures_sent.begin(), failures_sent.end());
+  std::optional<Micros> best;
+  for (const Ack& ack : acks) {
+    if (ack.outcome != WriteOutcome::ok || !ack.acked) continue;
+    const Micros a = *ack.acked;
+    if (a < t0 || a + stable > end || (best && a >= *best)) continue;
+    if (!in_list(scope.writers, ack.writer)) continue;
+    const auto next_failure = std::lower_bound(failures_sent.begin(), failures_sent.end(), a);
+    if (next_failure == failures_sent.end() || *next_failure > a + stable) best = a;
+  }
+  return best;
+}
+
+Micros last_time(const std::vector<Event>& events, const std::vector<Ack>& acks) {
+  Micros end = std::numeric_limits<Micros>::min();
+  for (const Event& event : events) end = std::max(end, event.t);
+  for (const Ack& ack : acks) end = std::max(end, ack.acked ? std::max(ack.sent, *ack.acked) : ack.sent);
+  return end;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+}  // namespace
+
+std::optional<Micros> incident_time(const std::vector<Event>& events) {
+  std::optional<Micros> t0;
+  for (const Event& event : events) {
+    if (event.kind == event_kind::incident && (!t0 || event.t < *t0)) t0 = event.t;
+  }
+  return t0;
+}
+
+std::vector<std::string> probes_of_service(const std::vector<Event>& events, const std::string& service) {
+  std::vector<std::string> probes;
+  for (const Event& event : events) {
+    if (event.kind != event_kind::probe) continue;
+    const std::string* probe = string_detail(event, "probe");
+    const std::string* of = string_detail(event, "service");
+    if (probe != nullptr && of != nullptr && *of == service && !in_list(probes, *probe)) {
+      probes.push_back(*probe);
+    }
+  }
+  return probes;
+}
+
+ComponentScope overall_scope(const std::vector<Event>& events, const std::vector<Ack>& acks,
+                             Duration stable) {
+  ComponentScope scope{"overall", {}, {}, stable};
+  for (const Event& event : events) {
+    if (event.kind != event_kind::probe) continue;
+    const std::string* probe = string_detail(event, "probe");
+    if (probe != nullptr && !in_list(scope.probes, *probe)) scope.probes.push_back(*probe);
+  }
+  for (const Ack& ack : acks) {
+    if (scope.writers.empty() || scope.writers.back() != ack.writer) {
+      if (!in_list(scope.writers, ack.writer)) scope.writers.push_back(ack.writer);
+    }
+  }
+  return scope;
+}
+
+RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::vector<Ack>& acks,
+                                 const ComponentScope& scope, std::optional<Micros> history_end) {
+  RecoveryMeasure m;
+  m.incident_at = incident_time(events);
+  if (!m.incident_at) {
+    m.reason = "no incident event: nothing to measure";
+    return m;
+  }
+  const Micros t0 = *m.incident_at;
+  const Micros end = std::max(t0, history_end ? *history_end : last_time(events, acks));
+
+  // A fault that takes effect during the injector's call can be seen by a probe before the call
+  // returns (T0); such a failure still detects this incident, after zero seconds.
+  Micros detect_from = t0;
+  for (const Event& event : events)
+    if (event.kind == event_kind::incident && event.t == t0 && event.details.contains("requested_at"))
+      detect_from = std::min(t0, parse_rfc3339(event.details["requested_at"].get<std::string>()));
+  const ProbeAnalysis probes = analyse_probes(events, scope, t0, detect_from, end);
+  m.detected_at = probes.detected_at;
+  if (m.detected_at) m.detect_seconds = std::max(0.0, seconds_between(t0, *m.detected_at));
+  m.probes_recovered_at = probes.recovered_at;
+  m.writes_recovered_at = analyse_writes(acks, scope, t0, end);
+
+  if (m.probes_recovered_at && m.writes_recovered_at) {
+    m.recovered = true;
+    m.recovered_at = std::max(*m.probes_recovered_at, *m.writes_recovered_at);
+    m.rto_seconds = seconds_between(t0, *m.recovered_at);
+    m.reason = fmt::format(
+        "{}: probes up for {} from +{:.6f}s, writes succeeding for {} from +{:.6f}s", scope.name,
+        seconds_text(scope.stable), seconds_between(t0, *m.probes_recovered_at), seconds_text(scope.stable),
+        seconds_between(t0, *m.writes_recovered_at));
+  } else {
+    std::vector<std::string> missing;
+    if (!m.probes_recovered_at) {
+      missing.push_back(probes.down_at_end.empty()
+                            ? fmt::format("probes never all up for {}", seconds_text(scope.stable))
+                            : fmt::format("probes down or unknown at the end: {}", join(probes.down_at_end)));
+    }
+    if (!m.writes_recovered_at) {
+      missing.push_back(fmt::format("writes of {} never succeeded for {} without a failure",
+                                    join(scope.writers), seconds_text(scope.stable)));
+    }
+    m.reason = fmt::format("{}: not recovered by +{:.6f}s: {}", scope.name, seconds_between(t0, end),
+                           join(missing));
+  }
+
+  const Micros downtime_end = m.recovered_at ? *m.recovered_at : end;
+  Micros downtime = 0;
+  for (const auto& [from, to] : probes.down_periods) {
+    const Micros clipped_to = std::min(to, downtime_end);
+    if (clipped_to > from) downtime += clipped_to - from;
+  }
+  m.downtime_seconds = static_cast<double>(downtime) / micros_per_second;
+  return m;
+}
+
+std::size_t IdSet::stem_index(std::string_view stem) const {
+  for (std::size_t i = 0; i < stems_.size(); ++i) {
+    if (stems_[i].text.size() == stem.size() && stems_[i].text == stem) return i;
+  }
+  return stems_.size();
+}
+
+void IdSet::insert(std::string_view id) {
+  if (const auto numbered = split_numbered(id)) {
+    std::size_t index = stem_index(numbered->stem);
+    if (index == stems_.size() && stems_.size() < max_stems) stems_.push_back({std::string(numbered->stem), {}});
+    if (index < stems_.size()) {
+      Stem* stem = &stems_[index];
+      const std::size_t word = numbered->n / 64;
+      const std::uint64_t bit = std::uint64_t{1} << (numbered->n % 64);
+      if (word >= stem->bits.size()) stem->bits.resize(std::max(word + 1, stem->bits.size() * 2));
+      if ((stem->bits[word] & bit) == 0) {
+        stem->bits[word] |= bit;
+        ++size_;
+      }
+      return;
+    }
+  }
+  if (others_.emplace(id).second) ++size_;
+}
+
+bool IdSet::contains(std::string_view id) const {
+  if (const auto numbered = split_numbered(id)) {
+    const std::size_t index = stem_index(numbered->stem);
+    if (index < stems_.size()) {
+      const Stem* stem = &stems_[index];
+      const std::size_t word = numbered->n / 64;
+      return word < stem->bits.size() && (stem->bits[word] >> (numbered->n % 64) & 1U) != 0;
+    }
+  }
+  if (others_.empty()) return false;
+  return others_.count(std::string(id)) != 0;
+}
+
+std::vector<std::string> IdSet::ids() const {
+  std::vector<std::string> all;
+  all.reserve(size_);
+  for (const Stem& stem : stems_) {
+    for (std::size_t word = 0; word < stem.bits.size(); ++word) {
+      for (std::uint64_t bits = stem.bits[word]; bits != 0; bits &= bits - 1) {
+        const auto n = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+        all.push_back(fmt::format("{}-{}", stem.text, n));
+      }
+    }
+  }
+  std::vector<std::string> others(others_.begin(), others_.end());
+  std::sort(others.begin(), others.end());
+  all.insert(all.end(), std::make_move_iterator(others.begin()), std::make_move_iterator(others.end()));
+  return all;
+}
+
+void write_readback(const std::filesystem::path& path, const Readback& readback) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw std::runtime_error(fmt::format("{}: cannot open for writing", path.string()));
+  for (const auto& [writer, data] : readback.writers) {
+    // Streamed id by id: a readback of millions of ids need not exist twice in memory as JSON.
+    out << "{\"writer\":" << nlohmann::json(writer).dump() << ",\"t\":\""
+        << format_rfc3339_micros(data.t) << "\",\"present\":[";
+    bool first = true;
+    for (const std::string& id : data.present.ids()) {
+      out << (first ? "" : ",") << nlohmann::json(id).dump();
+      first = false;
+    }
+    out << "]}\n";
+  }
+  out.flush();
+  if (!out) throw std::runtime_error(fmt::format("{}: write failed", path.string()));
+}
+
+Readback read_readback(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path.string()));
+  Readback readback;
+  std::string text;
+  std::size_t line_number = 0;
+  while (std::getline(in, text)) {
+    ++line_number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      const nlohmann::json line = nlohmann::json::parse(text);
+      if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
+      if (!line.contains("writer") || !line["writer"].is_string()) {
+        throw std::invalid_argument("missing 'writer'");
+      }
+      if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
+      if (!line.contains("present") || !line["present"].is_array()) {
+        throw std::invalid_argument("missing 'present' array");
+      }
+      WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
+      data.t = parse_rfc3339(line["t"].get<std::string>());
+      for (const auto& id : line["present"]) {
+        if (!id.is_string()) throw std::invalid_argument("a present id is not a string");
+        data.present.insert(id.get_ref<const std::string&>());
+      }
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("{}:{}: {}", path.string(), line_number, e.what()));
+    }
+  }
+  return readback;
+}
+
+DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& readback,
+                                  std::optional<Micros> incident_at,
+                                  const std::vector<std::string>& writers) {
+  DataLossMeasure m;
+  struct WriterEntry {
+    const std::string* name;
+    bool in_scope;
+    const WriterReadback* readback;
+  };
+  // Few writers, many acks: a short list of the writers seen replaces a map lookup per ack.
+  std::vector<WriterEntry> seen;
+  auto entry_of = [&](const std::string& name) -> const WriterEntry& {
+    for (const WriterEntry& entry : seen) {
+      if (*entry.name == name) return entry;
+    }
+    const auto found = readback.writers.find(name);
+    seen.push_back({&name, writers.empty() || in_list(writers, name),
+                    found == readback.writers.end() ? nullptr : &found->second});
+    return seen.back();
+  };
+
+  bool readback_complete = true;
+  std::optional<Micros> earliest_lost_before;
+  std::vector<std::pair<Micros, const Ack*>> sample;  // sorted by ack time, at most lost_sample_size
+  for (const Ack& ack : acks) {
+    const WriterEntry& writer = entry_of(ack.writer);
+    if (!writer.in_scope) continue;
+    ++m.writes_sent;
+    if (ack.outcome != WriteOutcome::ok || !ack.acked) {
+      ++m.failed;
+      continue;
+    }
+    ++m.acked;
+    if (writer.readback == nullptr) {
+      readback_complete = false;
+      continue;
+    }
+    if (writer.readback->present.contains(ack.id)) continue;
+    ++m.lost_acked;
+    const Micros acked = *ack.acked;
+    if (incident_at) {
+      if (acked < *incident_at) {
+        ++m.lost_acked_before_incident;
+        if (!earliest_lost_before || acked < *earliest_lost_before) earliest_lost_before = acked;
+      } else {
+        ++m.lost_acked_after_incident;
+      }
+    }
+    if (sample.size() < lost_sample_size || acked < sample.back().first) {
+      const auto at = std::upper_bound(sample.begin(), sample.end(), acked,
+                                       [](Micros t, const auto& entry) { return t < entry.first; });
+      sample.insert(at, {acked, &ack});
+      if (sample.size() > lost_sample_size) sample.pop_back();
+    }
+  }
+
+  m.readback_available = readback_complete && (m.acked > 0 || !readback.writers.empty());
+  if (!m.readback_available) {
+    m.lost_acked = m.lost_acked_before_incident = m.lost_acked_after_incident = 0;
+    return m;
+  }
+  for (const auto& [t, ack] : sample) m.lost_sample.push_back(ack->id);
+  if (incident_at) {
+    m.rpo_seconds = earliest_lost_before ? seconds_between(*earliest_lost_before, *incident_at) : 0.0;
+  }
+  return m;
+}
+
+WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to) {
+  WriteStats stats;
+  std::vector<Micros> latencies;
+  for (const Ack& ack : acks) {
+    if (ack.sent < from || ack.sent >= to) continue;
+    ++stats.sent;
+    if (ack.outcome == WriteOutcome::ok && ack.acked) {
+      ++stats.ok;
+      latencies.push_back(*ack.acked - ack.sent);
+    } else {
+      ++stats.failed;
+    }
+  }
+  if (stats.sent > 0) stats.error_rate = static_cast<double>(stats.failed) / static_cast<double>(stats.sent);
+  if (to > from) stats.ok_per_second = static_cast<double>(stats.ok) / seconds_between(from, to);
+  if (!latencies.empty()) {
+    // Nearest-rank percentiles: the smallest latency with at least p of the writes at or below it.
+    auto percentile = [&](double p) {
+      auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size())));
+      rank = std::clamp<std::size_t>(rank, 1, latencies.size()) - 1;
+      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(rank), latencies.end());
+      return static_cast<double>(latencies[rank]) / 1000.0;
+    };
+    stats.p50_latency_ms = percentile(0.50);
+    stats.p99_latency_ms = percentile(0.99);
+    stats.max_latency_ms = static_cast<double>(*std::max_element(latencies.begin(), latencies.end())) / 1000.0;
+  }
+  return stats;
+}
+
+}  // namespace firedrill

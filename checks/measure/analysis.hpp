@@ -1,0 +1,147 @@
+#pragma once
+// RTO, RPO and lost acknowledged writes as pure functions of a recorded history (events + acks +
+// what was read back after recovery). Nothing here does I/O except the readback.jsonl functions.
+//
+// Definitions (DESIGN.md "Measurement"):
+// * T0 is the time of the `incident` event. Without one, every measure is null.
+// * A `probe` event is a state change of one probe (details: probe, service, ok), stamped when the
+//   probe's answer arrived. The state of a probe at time t is that of its last event at or before
+//   t; a probe without an event yet is unknown, which counts as down.
+// * A component is "overall" (every probe, every writer) or a service (the probes whose `service`
+//   is it, the writers whose `through` is it); ComponentScope lists them explicitly.
+// * probes recovered at: the earliest t >= T0 such that every probe of the scope is up throughout
+//   [t, t + stable) and t + stable <= the end of the history. t is T0 when all are up at T0 and
+//   stay up, else the time of an up transition. A scope without probes recovers at T0.
+// * writes recovered at: the earliest ack time a >= T0 of an ok write of the scope's writers such
+//   that no write of those writers sent in [a, a + stable] failed (error or timeout), with
+//   a + stable <= the end of the history. A scope without writers recovers at T0.
+// * recovered at = max(probes recovered at, writes recovered at); RTO = recovered at - T0.
+// * detected at: the first down transition of a probe of the scope at or after T0, or at or after
+//   the incident's `requested_at` when the incident event carries one (a fault that took effect
+//   while its injector was still being called); detect is never negative.
+// * downtime: the total time in [T0, recovered at] during which at least one probe of the scope
+//   was down (or unknown); when never recovered, measured up to the end of the history.
+// * Lost acknowledged writes = acked ∖ present (read back after recovery). RPO = T0 - ack time of
+//   the earliest lost write acknowledged before T0; 0 when none was lost before T0; null without a
+//   readback or an incident. Writes acknowledged at or after T0 and lost (split brain) are counted
+//   apart.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "checks/history.hpp"
+
+namespace firedrill {
+
+using Duration = std::chrono::microseconds;
+
+/// Which probes and writers make up one component (see the definitions above).
+struct ComponentScope {
+  std::string name;                  // "overall" or a service name
+  std::vector<std::string> probes;   // probe names
+  std::vector<std::string> writers;  // writer names; empty = the component has no writers
+  Duration stable{std::chrono::seconds(1)};
+};
+
+/// The "overall" scope: every probe that has an event and every writer that has an ack.
+ComponentScope overall_scope(const std::vector<Event>& events, const std::vector<Ack>& acks,
+                             Duration stable);
+/// The names of the probes whose events carry `service` == service, in order of first event.
+std::vector<std::string> probes_of_service(const std::vector<Event>& events, const std::string& service);
+
+/// When and whether a component came back after the incident. Times are µs since the epoch.
+struct RecoveryMeasure {
+  std::optional<Micros> incident_at;   // T0
+  std::optional<Micros> detected_at;   // first probe of the scope going down at/after T0
+  std::optional<Micros> recovered_at;  // max(probes recovered, writes recovered)
+  std::optional<Micros> probes_recovered_at;
+  std::optional<Micros> writes_recovered_at;
+  std::optional<double> rto_seconds;
+  std::optional<double> detect_seconds;
+  std::optional<double> downtime_seconds;
+  bool recovered = false;
+  std::string reason;  // how it was computed, or what never came back
+};
+
+/// Measures recovery of one component. history_end defaults to the last event or ack time.
+/// Events and acks need not be sorted.
+RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::vector<Ack>& acks,
+                                 const ComponentScope& scope,
+                                 std::optional<Micros> history_end = std::nullopt);
+
+/// A set of write ids with fast membership. Ids of the form `<stem>-<n>` (n a decimal without
+/// leading zeros) are kept as one bitmap per stem, so testing millions of acks costs no hashing;
+/// any other id goes to a hash set.
+class IdSet {
+ public:
+  void insert(std::string_view id);
+  bool contains(std::string_view id) const;
+  std::size_t size() const { return size_; }
+  /// Every id, stems in order of first insertion with n ascending, then the other ids sorted.
+  std::vector<std::string> ids() const;
+
+ private:
+  struct Stem {
+    std::string text;  // without the trailing '-'
+    std::vector<std::uint64_t> bits;
+  };
+  std::size_t stem_index(std::string_view stem) const;  // stems_.size() when absent
+  std::vector<Stem> stems_;
+  std::unordered_set<std::string> others_;
+  std::size_t size_ = 0;
+};
+
+/// What one writer's data looked like after recovery.
+struct WriterReadback {
+  Micros t = 0;  // when it was read
+  IdSet present;
+};
+
+/// The ids read back after recovery, per writer name.
+struct Readback {
+  std::map<std::string, WriterReadback> writers;
+  bool has(const std::string& writer) const { return writers.count(writer) != 0; }
+};
+
+/// Writes readback.jsonl: one line per writer {"writer", "t" (RFC 3339), "present": [ids...]},
+/// replacing the file.
+void write_readback(const std::filesystem::path& path, const Readback& readback);
+/// Reads readback.jsonl; a malformed line throws std::runtime_error naming path:line.
+Readback read_readback(const std::filesystem::path& path);
+
+/// Acknowledged writes that did not survive.
+struct DataLossMeasure {
+  std::int64_t writes_sent = 0, acked = 0, failed = 0;
+  std::int64_t lost_acked = 0;  // acked ∖ present
+  std::int64_t lost_acked_before_incident = 0, lost_acked_after_incident = 0;  // after: split brain
+  std::optional<double> rpo_seconds;  // see the definitions above
+  std::vector<std::string> lost_sample;  // up to 20 lost ids, earliest ack first
+  bool readback_available = false;       // every writer with acked writes was read back
+};
+
+/// Counts the writes of `writers` (empty: all writers) and, when every writer with an acked write
+/// was read back, the acked writes missing from the readback. Without a full readback the lost
+/// counts stay 0 and rpo is null.
+DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& readback,
+                                  std::optional<Micros> incident_at,
+                                  const std::vector<std::string>& writers);
+
+/// Latency and errors of the writes sent in [from, to).
+struct WriteStats {
+  std::int64_t sent = 0, ok = 0, failed = 0;
+  double error_rate = 0;  // failed / sent; 0 when none was sent
+  std::optional<double> p50_latency_ms, p99_latency_ms, max_latency_ms;  // over ok writes
+  double ok_per_second = 0;                                              // ok / (to - from)
+};
+WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to);
+
+/// T0: the time of the first incident event, if any.
+std::optional<Micros> incident_time(const std::vector<Event>& events);
+
+}  // namespace firedrill

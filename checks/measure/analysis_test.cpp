@@ -1,0 +1,390 @@
+#include "checks/measure/analysis.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+namespace firedrill {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Micros base = 1'800'000'000'000'000;  // an arbitrary wall time
+constexpr Micros ms = 1000;
+constexpr Micros t0 = base + 10'000 * ms;
+
+Event incident(Micros t) { return {t, event_kind::incident, {{"step", "kill db"}}}; }
+Event probe(Micros t, const std::string& name, bool ok, const std::string& service = "db") {
+  return {t, event_kind::probe, {{"probe", name}, {"service", service}, {"ok", ok}}};
+}
+Ack ok_write(const std::string& writer, std::int64_t n, Micros sent, Micros acked) {
+  return {"run-" + writer + "-" + std::to_string(n), writer, sent, acked, WriteOutcome::ok, ""};
+}
+Ack failed_write(const std::string& writer, std::int64_t n, Micros sent,
+                 WriteOutcome outcome = WriteOutcome::error) {
+  return {"run-" + writer + "-" + std::to_string(n), writer, sent, std::nullopt, outcome, "refused"};
+}
+
+// Writes every 10 ms from `from` to `to`; those sent in [fail_from, fail_to) fail.
+std::vector<Ack> steady_writes(const std::string& writer, Micros from, Micros to, Micros fail_from = 0,
+                               Micros fail_to = 0) {
+  std::vector<Ack> acks;
+  std::int64_t n = 0;
+  for (Micros t = from; t < to; t += 10 * ms) {
+    if (t >= fail_from && t < fail_to) {
+      acks.push_back(failed_write(writer, n++, t, WriteOutcome::timeout));
+    } else {
+      acks.push_back(ok_write(writer, n++, t, t + 2 * ms));
+    }
+  }
+  return acks;
+}
+
+ComponentScope db_scope(std::vector<std::string> probes = {"db-sql"}, std::vector<std::string> writers = {},
+                        Duration stable = 1s) {
+  return {"db", std::move(probes), std::move(writers), stable};
+}
+
+Readback readback_of(const std::vector<Ack>& acks, const std::string& writer, const std::vector<std::string>& drop) {
+  Readback readback;
+  WriterReadback& data = readback.writers[writer];
+  data.t = base + 60'000 * ms;
+  for (const Ack& ack : acks) {
+    if (ack.writer == writer && ack.outcome == WriteOutcome::ok &&
+        std::find(drop.begin(), drop.end(), ack.id) == drop.end()) {
+      data.present.insert(ack.id);
+    }
+  }
+  return readback;
+}
+
+TEST(MeasureRecovery, NoIncidentMeansNoMeasure) {
+  const std::vector<Event> events = {probe(base, "db-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), base + 5000 * ms);
+  EXPECT_FALSE(m.incident_at);
+  EXPECT_FALSE(m.rto_seconds);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_NE(m.reason.find("no incident"), std::string::npos);
+}
+
+TEST(MeasureRecovery, SingleOutageGivesRtoDetectAndDowntime) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0),
+                                     probe(t0 + 40 * ms, "db-sql", false), probe(t0 + 2500 * ms, "db-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 10'000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.incident_at, t0);
+  EXPECT_EQ(m.detected_at, t0 + 40 * ms);
+  EXPECT_EQ(m.probes_recovered_at, t0 + 2500 * ms);
+  EXPECT_EQ(m.writes_recovered_at, t0);
+  EXPECT_EQ(m.recovered_at, t0 + 2500 * ms);
+  EXPECT_DOUBLE_EQ(*m.rto_seconds, 2.5);
+  EXPECT_DOUBLE_EQ(*m.detect_seconds, 0.04);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 2.46);
+}
+
+TEST(MeasureRecovery, ProbesThatNeverGoDownRecoverAtT0) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 5000 * ms);
+  ASSERT_TRUE(m.recovered);
+  EXPECT_EQ(m.recovered_at, t0);
+  EXPECT_DOUBLE_EQ(*m.rto_seconds, 0);
+  EXPECT_FALSE(m.detected_at);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0);
+}
+
+TEST(MeasureRecovery, FlappingProbeRecoversOnlyAfterAFullStableInterval) {
+  const std::vector<Event> events = {
+      probe(base, "db-sql", true),          incident(t0),
+      probe(t0 + 10 * ms, "db-sql", false), probe(t0 + 1000 * ms, "db-sql", true),
+      probe(t0 + 1600 * ms, "db-sql", false),  // up for only 600 ms
+      probe(t0 + 1700 * ms, "db-sql", true),  probe(t0 + 2699 * ms, "db-sql", false),  // 999 ms
+      probe(t0 + 3000 * ms, "db-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 10'000 * ms);
+  ASSERT_TRUE(m.recovered);
+  EXPECT_EQ(m.recovered_at, t0 + 3000 * ms);
+  EXPECT_EQ(m.detected_at, t0 + 10 * ms);
+  // Down [10, 1000) + [1600, 1700) + [2699, 3000) ms.
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 1.391);
+}
+
+TEST(MeasureRecovery, UpExactlyForStableCounts) {
+  const std::vector<Event> events = {incident(t0), probe(t0 + 10 * ms, "db-sql", false),
+                                     probe(t0 + 100 * ms, "db-sql", true), probe(t0 + 1100 * ms, "db-sql", false),
+                                     probe(t0 + 1200 * ms, "db-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 5000 * ms);
+  EXPECT_EQ(m.recovered_at, t0 + 100 * ms);
+}
+
+TEST(MeasureRecovery, StableIntervalMustFitInTheHistory) {
+  const std::vector<Event> events = {incident(t0), probe(t0 + 10 * ms, "db-sql", false),
+                                     probe(t0 + 2000 * ms, "db-sql", true)};
+  RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 2500 * ms);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_FALSE(m.rto_seconds);
+  m = measure_recovery(events, {}, db_scope(), t0 + 3000 * ms);
+  EXPECT_TRUE(m.recovered);
+  EXPECT_EQ(m.recovered_at, t0 + 2000 * ms);
+}
+
+TEST(MeasureRecovery, NeverRecoversSaysWhatStayedDown) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), probe(base, "db-tcp", true), incident(t0),
+                                     probe(t0 + 30 * ms, "db-sql", false)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"db-sql", "db-tcp"}), t0 + 30'000 * ms);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_FALSE(m.rto_seconds);
+  EXPECT_FALSE(m.recovered_at);
+  EXPECT_EQ(m.detected_at, t0 + 30 * ms);
+  EXPECT_NE(m.reason.find("db-sql"), std::string::npos) << m.reason;
+  EXPECT_EQ(m.reason.find("db-tcp"), std::string::npos) << m.reason;
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 29.97);
+}
+
+TEST(MeasureRecovery, ProbeWithoutEventsIsUnknownAndCountsAsDown) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"db-sql", "db-never"}), t0 + 5000 * ms);
+  EXPECT_FALSE(m.recovered);
+  EXPECT_NE(m.reason.find("db-never"), std::string::npos) << m.reason;
+}
+
+TEST(MeasureRecovery, SlowestProbeDefinesRecovery) {
+  const std::vector<Event> events = {
+      probe(base, "db-sql", true),          probe(base, "app-http", true, "app"), incident(t0),
+      probe(t0 + 20 * ms, "db-sql", false), probe(t0 + 25 * ms, "app-http", false, "app"),
+      probe(t0 + 900 * ms, "db-sql", true), probe(t0 + 4000 * ms, "app-http", true, "app")};
+  const RecoveryMeasure overall = measure_recovery(events, {}, overall_scope(events, {}, 1s), t0 + 10'000 * ms);
+  EXPECT_EQ(overall.recovered_at, t0 + 4000 * ms);
+  EXPECT_EQ(overall.detected_at, t0 + 20 * ms);
+  EXPECT_DOUBLE_EQ(*overall.downtime_seconds, 3.98);
+
+  const RecoveryMeasure db = measure_recovery(events, {}, db_scope(probes_of_service(events, "db")), t0 + 10'000 * ms);
+  EXPECT_EQ(db.recovered_at, t0 + 900 * ms);
+}
+
+TEST(MeasureRecovery, DowntimeAddsTwoOutages) {
+  const std::vector<Event> events = {probe(base, "db-sql", true),          incident(t0),
+                                     probe(t0 + 100 * ms, "db-sql", false), probe(t0 + 600 * ms, "db-sql", true),
+                                     probe(t0 + 900 * ms, "db-sql", false), probe(t0 + 1200 * ms, "db-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"db-sql"}, {}, 200ms), t0 + 5000 * ms);
+  // [600, 900) is already a stable interval of 200 ms: recovery there; only the first outage counts.
+  EXPECT_EQ(m.recovered_at, t0 + 600 * ms);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.5);
+
+  const RecoveryMeasure strict = measure_recovery(events, {}, db_scope({"db-sql"}, {}, 1s), t0 + 5000 * ms);
+  EXPECT_EQ(strict.recovered_at, t0 + 1200 * ms);
+  EXPECT_DOUBLE_EQ(*strict.downtime_seconds, 0.8);
+}
+
+TEST(MeasureRecovery, WritesFailingAfterProbesRecoverDefineRecovery) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0), probe(t0 + 50 * ms, "db-sql", false),
+                                     probe(t0 + 1000 * ms, "db-sql", true)};
+  // Writes fail from T0 until 3 s after it, long after the probe came back.
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 10'000 * ms, t0, t0 + 3000 * ms);
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({"db-sql"}, {"orders"}), t0 + 10'000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.probes_recovered_at, t0 + 1000 * ms);
+  EXPECT_EQ(m.writes_recovered_at, t0 + 3002 * ms);  // first write sent at +3000 ms acked 2 ms later
+  EXPECT_EQ(m.recovered_at, t0 + 3002 * ms);
+  EXPECT_DOUBLE_EQ(*m.rto_seconds, 3.002);
+  // Downtime is what the probes saw.
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.95);
+}
+
+TEST(MeasureRecovery, AnIsolatedFailureInsideTheStableWindowDelaysWriteRecovery) {
+  const std::vector<Event> events = {incident(t0)};
+  std::vector<Ack> acks = steady_writes("orders", t0 - 1000 * ms, t0 + 5000 * ms);
+  acks.push_back(failed_write("orders", 99999, t0 + 500 * ms));
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 5000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.writes_recovered_at, t0 + 502 * ms);  // the first ack after the failure was sent
+}
+
+TEST(MeasureRecovery, WritesOfOtherWritersDoNotCount) {
+  const std::vector<Event> events = {incident(t0)};
+  std::vector<Ack> acks = steady_writes("orders", t0 - 1000 * ms, t0 + 5000 * ms, t0, t0 + 2000 * ms);
+  const std::vector<Ack> other = steady_writes("audit", t0 - 1000 * ms, t0 + 5000 * ms);
+  acks.insert(acks.end(), other.begin(), other.end());
+  EXPECT_EQ(measure_recovery(events, acks, db_scope({}, {"audit"}), t0 + 5000 * ms).writes_recovered_at, t0 + 2 * ms);
+  EXPECT_EQ(measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 5000 * ms).writes_recovered_at,
+            t0 + 2002 * ms);
+}
+
+TEST(MeasureRecovery, WritesThatNeverSucceedMeanNotRecovered) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0)};
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 5000 * ms, t0, t0 + 5000 * ms);
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({"db-sql"}, {"orders"}));
+  EXPECT_FALSE(m.recovered);
+  EXPECT_FALSE(m.writes_recovered_at);
+  EXPECT_EQ(m.probes_recovered_at, t0);
+  EXPECT_NE(m.reason.find("writes of orders"), std::string::npos) << m.reason;
+}
+
+TEST(MeasureRecovery, UnsortedInputGivesTheSameAnswer) {
+  std::vector<Event> events = {probe(t0 + 2500 * ms, "db-sql", true), incident(t0), probe(base, "db-sql", true),
+                               probe(t0 + 40 * ms, "db-sql", false)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope(), t0 + 10'000 * ms);
+  EXPECT_EQ(m.recovered_at, t0 + 2500 * ms);
+  EXPECT_EQ(m.detected_at, t0 + 40 * ms);
+}
+
+TEST(IdSet, NumberedAndOtherIds) {
+  IdSet set;
+  set.insert("run-orders-1");
+  set.insert("run-orders-1000000");
+  set.insert("run-orders-1");
+  set.insert("run-orders-007");
+  set.insert("uuid-like-deadbeef");
+  set.insert("plain");
+  set.insert("run-orders-99999999999");
+  EXPECT_EQ(set.size(), 6u);
+  EXPECT_TRUE(set.contains("run-orders-1"));
+  EXPECT_TRUE(set.contains("run-orders-1000000"));
+  EXPECT_TRUE(set.contains("run-orders-007"));
+  EXPECT_FALSE(set.contains("run-orders-7"));
+  EXPECT_FALSE(set.contains("run-orders-2"));
+  EXPECT_FALSE(set.contains("run-orders-2000000"));
+  EXPECT_FALSE(set.contains("run-audit-1"));
+  EXPECT_TRUE(set.contains("uuid-like-deadbeef"));
+  EXPECT_TRUE(set.contains("plain"));
+  EXPECT_TRUE(set.contains("run-orders-99999999999"));
+  EXPECT_FALSE(set.contains(""));
+  const std::vector<std::string> expected = {"run-orders-1",   "run-orders-1000000",     "plain",
+                                             "run-orders-007", "run-orders-99999999999", "uuid-like-deadbeef"};
+  EXPECT_EQ(set.ids(), expected);
+}
+
+TEST(MeasureDataLoss, NoWrites) {
+  Readback readback;
+  readback.writers["orders"].t = t0;
+  const DataLossMeasure m = measure_data_loss({}, readback, t0, {});
+  EXPECT_EQ(m.writes_sent, 0);
+  EXPECT_EQ(m.lost_acked, 0);
+  EXPECT_TRUE(m.readback_available);
+  EXPECT_EQ(m.rpo_seconds, 0.0);
+}
+
+TEST(MeasureDataLoss, NothingLostMeansRpoZero) {
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms, t0, t0 + 100 * ms);
+  const DataLossMeasure m = measure_data_loss(acks, readback_of(acks, "orders", {}), t0, {});
+  EXPECT_EQ(m.writes_sent, static_cast<std::int64_t>(acks.size()));
+  EXPECT_EQ(m.failed, 10);
+  EXPECT_EQ(m.acked, m.writes_sent - 10);
+  EXPECT_EQ(m.lost_acked, 0);
+  EXPECT_EQ(m.rpo_seconds, 0.0);
+  EXPECT_TRUE(m.lost_sample.empty());
+}
+
+TEST(MeasureDataLoss, LostWritesBeforeTheIncidentGiveRpo) {
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  // Writes 950..999 were sent at base + 9500..9990 ms, acked 2 ms later; two of them are lost.
+  const DataLossMeasure m = measure_data_loss(acks, readback_of(acks, "orders", {"run-orders-990", "run-orders-950"}),
+                                              t0, {"orders"});
+  EXPECT_EQ(m.lost_acked, 2);
+  EXPECT_EQ(m.lost_acked_before_incident, 2);
+  EXPECT_EQ(m.lost_acked_after_incident, 0);
+  ASSERT_TRUE(m.rpo_seconds);
+  EXPECT_DOUBLE_EQ(*m.rpo_seconds, 0.498);  // T0 - (base + 9502 ms)
+  EXPECT_EQ(m.lost_sample, (std::vector<std::string>{"run-orders-950", "run-orders-990"}));
+}
+
+TEST(MeasureDataLoss, WritesAckedAfterTheIncidentAndLostAreSplitBrain) {
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  const DataLossMeasure m = measure_data_loss(acks, readback_of(acks, "orders", {"run-orders-1010", "run-orders-1020"}),
+                                              t0, {});
+  EXPECT_EQ(m.lost_acked, 2);
+  EXPECT_EQ(m.lost_acked_before_incident, 0);
+  EXPECT_EQ(m.lost_acked_after_incident, 2);
+  EXPECT_EQ(m.rpo_seconds, 0.0);
+}
+
+TEST(MeasureDataLoss, AllLost) {
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  Readback readback;
+  readback.writers["orders"].t = t0 + 2000 * ms;
+  const DataLossMeasure m = measure_data_loss(acks, readback, t0, {});
+  EXPECT_EQ(m.lost_acked, m.acked);
+  EXPECT_EQ(m.lost_acked_before_incident, 1000);
+  EXPECT_EQ(m.lost_acked_after_incident, 100);
+  EXPECT_DOUBLE_EQ(*m.rpo_seconds, 9.998);
+  ASSERT_EQ(m.lost_sample.size(), 20u);
+  EXPECT_EQ(m.lost_sample.front(), "run-orders-0");
+  EXPECT_EQ(m.lost_sample.back(), "run-orders-19");
+}
+
+TEST(MeasureDataLoss, WithoutReadbackThereIsNoRpo) {
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  const DataLossMeasure m = measure_data_loss(acks, Readback{}, t0, {});
+  EXPECT_FALSE(m.readback_available);
+  EXPECT_FALSE(m.rpo_seconds);
+  EXPECT_EQ(m.lost_acked, 0);
+  EXPECT_EQ(m.acked, 1100);
+}
+
+TEST(MeasureDataLoss, OnlyTheNamedWritersCount) {
+  std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  const std::vector<Ack> audit = steady_writes("audit", base, t0);
+  acks.insert(acks.end(), audit.begin(), audit.end());
+  const Readback readback = readback_of(acks, "orders", {"run-orders-5"});
+  const DataLossMeasure orders = measure_data_loss(acks, readback, t0, {"orders"});
+  EXPECT_EQ(orders.writes_sent, 1100);
+  EXPECT_EQ(orders.lost_acked, 1);
+  // "audit" was never read back: the whole measure has no readback.
+  EXPECT_FALSE(measure_data_loss(acks, readback, t0, {}).readback_available);
+}
+
+TEST(MeasureDataLoss, NoIncidentCountsLossWithoutRpo) {
+  const std::vector<Ack> acks = steady_writes("orders", base, base + 100 * ms);
+  const DataLossMeasure m = measure_data_loss(acks, readback_of(acks, "orders", {"run-orders-3"}), std::nullopt, {});
+  EXPECT_EQ(m.lost_acked, 1);
+  EXPECT_FALSE(m.rpo_seconds);
+}
+
+TEST(WriteStatsTest, LatencyAndErrorRateInAWindow) {
+  std::vector<Ack> acks;
+  for (int i = 0; i < 100; ++i) acks.push_back(ok_write("w", i, base + i * ms, base + i * ms + (i + 1) * ms));
+  for (int i = 100; i < 125; ++i) acks.push_back(failed_write("w", i, base + i * ms));
+  acks.push_back(ok_write("w", 999, base + 5000 * ms, base + 5001 * ms));  // outside
+  const WriteStats stats = write_stats(acks, base, base + 1000 * ms);
+  EXPECT_EQ(stats.sent, 125);
+  EXPECT_EQ(stats.ok, 100);
+  EXPECT_EQ(stats.failed, 25);
+  EXPECT_DOUBLE_EQ(stats.error_rate, 0.2);
+  EXPECT_DOUBLE_EQ(*stats.p50_latency_ms, 50);
+  EXPECT_DOUBLE_EQ(*stats.p99_latency_ms, 99);
+  EXPECT_DOUBLE_EQ(*stats.max_latency_ms, 100);
+  EXPECT_DOUBLE_EQ(stats.ok_per_second, 100);
+  EXPECT_FALSE(write_stats(acks, base - 10 * ms, base).p50_latency_ms);
+}
+
+TEST(ReadbackFile, RoundTripsAndReportsBadLines) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "firedrill-readback-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::filesystem::path dir = pattern;
+  Readback readback;
+  readback.writers["orders"].t = t0 + 123;
+  for (const char* id : {"run-orders-3", "run-orders-1", "odd \"quoted\" id"}) readback.writers["orders"].present.insert(id);
+  readback.writers["empty"].t = t0;
+  write_readback(dir / "readback.jsonl", readback);
+
+  const Readback back = read_readback(dir / "readback.jsonl");
+  ASSERT_EQ(back.writers.size(), 2u);
+  EXPECT_EQ(back.writers.at("orders").t, t0 + 123);
+  EXPECT_EQ(back.writers.at("orders").present.size(), 3u);
+  EXPECT_TRUE(back.writers.at("orders").present.contains("odd \"quoted\" id"));
+  EXPECT_TRUE(back.writers.at("orders").present.contains("run-orders-3"));
+  EXPECT_EQ(back.writers.at("empty").present.size(), 0u);
+
+  std::ofstream(dir / "bad.jsonl") << R"({"writer":"w","t":"2026-11-25T12:00:00Z","present":[]})" << "\n"
+                                   << R"({"writer":"w","t":"2026-11-25T12:00:00Z","present":[1]})" << "\n";
+  try {
+    read_readback(dir / "bad.jsonl");
+    FAIL() << "accepted a numeric id";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "bad.jsonl").string() + ":2: a present id is not a string");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace firedrill

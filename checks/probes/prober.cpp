@@ -1,0 +1,334 @@
+#include "checks/probes/prober.hpp"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+#include <stdexcept>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <pqxx/pqxx>
+
+#include "checks/transport.hpp"
+
+namespace firedrill {
+namespace {
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  /// Takes one sample; never throws, never blocks much longer than the probe's timeout.
+  virtual ProbeAnswer sample() = 0;
+};
+
+std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+
+class HttpSampler final : public Sampler {
+ public:
+  explicit HttpSampler(const ProbeConfig& config)
+      : url_(fmt::format("http://{}:{}{}", config.host, config.port, config.path)), handle_(curl_easy_init()) {
+    if (handle_ == nullptr) throw std::runtime_error("curl_easy_init failed");
+    curl_easy_setopt(handle_, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(handle_, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, static_cast<long>(config.timeout.count()));
+    curl_easy_setopt(handle_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.timeout.count()));
+    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(handle_, CURLOPT_TCP_NODELAY, 1L);
+  }
+  ~HttpSampler() override { curl_easy_cleanup(handle_); }
+  HttpSampler(const HttpSampler&) = delete;
+  HttpSampler& operator=(const HttpSampler&) = delete;
+
+  ProbeAnswer sample() override {
+    const CURLcode code = curl_easy_perform(handle_);
+    if (code != CURLE_OK) return {false, curl_easy_strerror(code)};
+    long status = 0;
+    curl_easy_getinfo(handle_, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) return {true, ""};
+    return {false, fmt::format("HTTP {}", status)};
+  }
+
+ private:
+  std::string url_;
+  CURL* handle_;
+};
+
+class SqlSampler final : public Sampler {
+ public:
+  explicit SqlSampler(const ProbeConfig& config)
+      : conninfo_(conninfo_with_timeout(config.conninfo, config.timeout)), query_(config.query),
+        timeout_(config.timeout) {}
+
+  ProbeAnswer sample() override {
+    try {
+      if (!connection_) connection_ = std::make_unique<pqxx::connection>(conninfo_);
+    } catch (const std::exception& e) {
+      connection_.reset();
+      return {false, "connect: " + first_line(e.what())};
+    }
+    deadline_.arm(connection_->sock(), timeout_);
+    try {
+      pqxx::nontransaction statement(*connection_);
+      statement.exec(query_);
+      if (deadline_.disarm()) connection_.reset();
+      return {true, ""};
+    } catch (const std::exception& e) {
+      const bool timed_out = deadline_.disarm();
+      connection_.reset();
+      if (timed_out) return {false, fmt::format("no answer within {} ms", timeout_.count())};
+      return {false, first_line(e.what())};
+    }
+  }
+
+ private:
+  std::string conninfo_;
+  std::string query_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<pqxx::connection> connection_;
+  SocketDeadline deadline_;
+};
+
+timeval to_timeval(std::chrono::milliseconds d) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>(d.count() % 1000 * 1000);
+  return tv;
+}
+
+class RedisSampler final : public Sampler {
+ public:
+  explicit RedisSampler(const ProbeConfig& config) : config_(config) {}
+  ~RedisSampler() override { disconnect(); }
+  RedisSampler(const RedisSampler&) = delete;
+  RedisSampler& operator=(const RedisSampler&) = delete;
+
+  ProbeAnswer sample() override {
+    const timeval tv = to_timeval(config_.timeout);
+    if (context_ == nullptr) {
+      context_ = redisConnectWithTimeout(config_.host.c_str(), config_.port, tv);
+      if (context_ == nullptr) return {false, "connect: out of memory"};
+      if (context_->err != 0) {
+        std::string error = "connect: " + std::string(context_->errstr);
+        disconnect();
+        return {false, error};
+      }
+      redisSetTimeout(context_, tv);
+    }
+    auto* reply = static_cast<redisReply*>(redisCommand(context_, "PING"));
+    if (reply == nullptr) {
+      std::string error = context_->errstr[0] != '\0' ? context_->errstr : "no reply";
+      disconnect();
+      return {false, error};
+    }
+    ProbeAnswer answer;
+    if (reply->type == REDIS_REPLY_STATUS && std::string(reply->str, reply->len) == "PONG") {
+      answer.ok = true;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+      answer.error = std::string(reply->str, reply->len);
+    } else {
+      answer.error = "unexpected reply to PING";
+    }
+    freeReplyObject(reply);
+    return answer;
+  }
+
+ private:
+  void disconnect() {
+    if (context_ != nullptr) redisFree(context_);
+    context_ = nullptr;
+  }
+  ProbeConfig config_;
+  redisContext* context_ = nullptr;
+};
+
+class TcpSampler final : public Sampler {
+ public:
+  explicit TcpSampler(const ProbeConfig& config) : config_(config) {}
+
+  ProbeAnswer sample() override {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(config_.port);
+    if (const int rc = getaddrinfo(config_.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      return {false, fmt::format("resolve {}: {}", config_.host, gai_strerror(rc))};
+    }
+    const ProbeAnswer answer = try_connect(*found);
+    freeaddrinfo(found);
+    return answer;
+  }
+
+ private:
+  ProbeAnswer try_connect(const addrinfo& address) const {
+    const int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, address.ai_protocol);
+    if (fd < 0) return {false, fmt::format("socket: {}", std::strerror(errno))};
+    ProbeAnswer answer;
+    if (::connect(fd, address.ai_addr, address.ai_addrlen) == 0) {
+      answer.ok = true;
+    } else if (errno != EINPROGRESS) {
+      answer.error = fmt::format("connect: {}", std::strerror(errno));
+    } else {
+      pollfd waiting{fd, POLLOUT, 0};
+      const int ready = ::poll(&waiting, 1, static_cast<int>(config_.timeout.count()));
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (ready == 0) {
+        answer.error = fmt::format("no connection within {} ms", config_.timeout.count());
+      } else if (ready < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+        answer.error = fmt::format("poll: {}", std::strerror(errno));
+      } else if (error != 0) {
+        answer.error = fmt::format("connect: {}", std::strerror(error));
+      } else {
+        answer.ok = true;
+      }
+    }
+    ::close(fd);
+    return answer;
+  }
+  ProbeConfig config_;
+};
+
+std::unique_ptr<Sampler> make_sampler(const ProbeConfig& config) {
+  if (config.type == "http") {
+    ensure_curl_initialised();
+    return std::make_unique<HttpSampler>(config);
+  }
+  if (config.type == "sql") return std::make_unique<SqlSampler>(config);
+  if (config.type == "redis") return std::make_unique<RedisSampler>(config);
+  if (config.type == "tcp") return std::make_unique<TcpSampler>(config);
+  throw std::invalid_argument(fmt::format("probe '{}': unknown type '{}'", config.name, config.type));
+}
+
+}  // namespace
+
+ProbeAnswer probe_once(const ProbeConfig& probe) {
+  try {
+    return make_sampler(probe)->sample();
+  } catch (const std::exception& error) {
+    return {false, error.what()};
+  }
+}
+
+constexpr std::chrono::microseconds stale_after_at_least{250'000};
+
+struct Prober::Shared {
+  mutable std::mutex mutex;
+  std::condition_variable stop_requested;
+  bool stopping = false;
+  std::map<std::string, bool> state;
+  std::map<std::string, Micros> answered_at;
+  std::map<std::string, Micros> staleness;
+
+  bool wait_until(const Clock& clock, Micros t) {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      const Micros left = t - clock.now();
+      if (left <= 0) return true;
+      stop_requested.wait_for(lock, std::chrono::microseconds(left));
+    }
+    return false;
+  }
+};
+
+Prober::Prober(std::vector<ProbeConfig> probes, EventLog& events, const Clock& clock)
+    : probes_(std::move(probes)), events_(events), clock_(clock), shared_(std::make_unique<Shared>()) {
+  for (const ProbeConfig& probe : probes_) {
+    if (probe.type != "http" && probe.type != "sql" && probe.type != "redis" && probe.type != "tcp") {
+      throw std::invalid_argument(fmt::format("probe '{}': unknown type '{}'", probe.name, probe.type));
+    }
+    if (probe.interval.count() <= 0) {
+      throw std::invalid_argument(fmt::format("probe '{}': interval must be positive", probe.name));
+    }
+  }
+}
+
+Prober::~Prober() { stop(); }
+
+void Prober::start() {
+  if (!threads_.empty()) return;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->stopping = false;
+  }
+  for (const ProbeConfig& probe : probes_) threads_.emplace_back([this, &probe] { run(probe); });
+}
+
+void Prober::stop() {
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->stopping = true;
+  }
+  shared_->stop_requested.notify_all();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+std::map<std::string, bool> Prober::state() const {
+  const Micros now = clock_.now();
+  std::lock_guard lock(shared_->mutex);
+  std::map<std::string, bool> current;
+  for (const auto& [name, ok] : shared_->state)
+    current[name] = ok && now - shared_->answered_at.at(name) <= shared_->staleness.at(name);
+  return current;
+}
+
+bool Prober::all_up(const std::vector<std::string>& probe_names) const {
+  const auto current = state();
+  return std::all_of(probe_names.begin(), probe_names.end(), [&](const std::string& name) {
+    const auto it = current.find(name);
+    return it != current.end() && it->second;
+  });
+}
+
+void Prober::run(const ProbeConfig& probe) {
+  std::unique_ptr<Sampler> sampler;
+  try {
+    sampler = make_sampler(probe);
+  } catch (const std::exception& e) {
+    events_.record(event_kind::probe,
+                   {{"probe", probe.name}, {"service", probe.service}, {"ok", false}, {"error", e.what()}});
+    return;
+  }
+  std::optional<bool> last;
+  {
+    // A probe whose last answer is older than this is not up, whatever that answer said: a
+    // frozen service leaves its probe's sample hanging rather than failing.
+    std::lock_guard lock(shared_->mutex);
+    shared_->staleness[probe.name] = std::max<Micros>(4 * probe.interval.count(), stale_after_at_least.count());
+  }
+  Micros next = clock_.now();
+  while (shared_->wait_until(clock_, next)) {
+    const Micros started = clock_.now();
+    const ProbeAnswer answer = sampler->sample();
+    const Micros answered = clock_.now();
+    {
+      std::lock_guard lock(shared_->mutex);
+      shared_->state[probe.name] = answer.ok;
+      shared_->answered_at[probe.name] = answered;
+    }
+    if (!last || *last != answer.ok) {
+      nlohmann::json details = {{"probe", probe.name},
+                                {"service", probe.service},
+                                {"ok", answer.ok},
+                                {"latency_ms", static_cast<double>(answered - started) / 1000.0}};
+      if (!answer.ok) details["error"] = answer.error;
+      // Up is stamped when the good answer arrived; down when the request that failed was sent,
+      // which for a timeout is when the service stopped answering, not `timeout` later.
+      events_.record_at(answer.ok ? answered : started, event_kind::probe, std::move(details));
+      last = answer.ok;
+    }
+    next = started + probe.interval.count();
+  }
+}
+
+}  // namespace firedrill

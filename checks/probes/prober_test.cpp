@@ -1,0 +1,252 @@
+#include "checks/probes/prober.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "checks/measure/analysis.hpp"
+#include "checks/testing/local_servers.hpp"
+#include "checks/workload/workload.hpp"
+
+namespace firedrill {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::LocalPostgres;
+using testing::LocalRedis;
+using testing::TempDir;
+
+template <typename Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds within = 10s) {
+  const auto give_up = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (done()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return done();
+}
+
+struct ProbeChange {
+  Micros t;
+  bool ok;
+  std::string error;
+};
+
+std::vector<ProbeChange> changes_of(const std::vector<Event>& events, const std::string& probe) {
+  std::vector<ProbeChange> changes;
+  for (const Event& event : events) {
+    if (event.kind == event_kind::probe && event.details["probe"] == probe) {
+      changes.push_back({event.t, event.details["ok"].get<bool>(), event.details.value("error", "")});
+      EXPECT_TRUE(event.details.contains("latency_ms"));
+    }
+  }
+  return changes;
+}
+
+ProbeConfig probe_config(const std::string& name, const std::string& type, const std::string& service, int port) {
+  ProbeConfig probe;
+  probe.name = name;
+  probe.type = type;
+  probe.service = service;
+  probe.port = port;
+  probe.interval = 10ms;
+  probe.timeout = 500ms;
+  return probe;
+}
+
+TEST(Prober, RedisAndTcpProbesFollowTheServerAndRecordOnlyChanges) {
+  LocalRedis cache;
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  Prober prober({probe_config("cache-ping", "redis", "cache", cache.port()),
+                 probe_config("cache-tcp", "tcp", "cache", cache.port())},
+                events, real_clock());
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"cache-ping", "cache-tcp"}); }));
+  std::this_thread::sleep_for(200ms);  // about 20 samples each, all up
+
+  cache.stop();
+  const Micros killed_at = real_clock().now();
+  ASSERT_TRUE(eventually([&] {
+    const auto state = prober.state();
+    return !state.at("cache-ping") && !state.at("cache-tcp");
+  }));
+  EXPECT_FALSE(prober.all_up({"cache-ping"}));
+  std::this_thread::sleep_for(200ms);
+
+  cache.start();
+  const Micros answering_at = real_clock().now();  // start() returns once PING answers
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"cache-ping", "cache-tcp"}); }));
+  std::this_thread::sleep_for(100ms);
+  prober.stop();
+
+  for (const char* name : {"cache-ping", "cache-tcp"}) {
+    const std::vector<ProbeChange> changes = changes_of(events.snapshot(), name);
+    ASSERT_EQ(changes.size(), 3u) << name;
+    EXPECT_TRUE(changes[0].ok);
+    EXPECT_FALSE(changes[1].ok);
+    EXPECT_FALSE(changes[1].error.empty());
+    EXPECT_GE(changes[1].t, killed_at);
+    EXPECT_LE(changes[1].t, killed_at + 100'000) << name << " noticed late";
+    EXPECT_TRUE(changes[2].ok);
+    EXPECT_LE(changes[2].t, answering_at + 100'000) << name << " noticed late";
+  }
+  EXPECT_FALSE(prober.all_up({"cache-ping", "no-such-probe"}));
+}
+
+TEST(Prober, HttpProbeIsUpOnlyFor2xx) {
+  httplib::Server server;
+  std::atomic<int> status{200};
+  server.Get("/health", [&](const httplib::Request&, httplib::Response& response) { response.status = status; });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  Prober prober({probe_config("app-health", "http", "app", port)}, events, real_clock());
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"app-health"}); }));
+  status = 503;
+  ASSERT_TRUE(eventually([&] { return !prober.all_up({"app-health"}); }));
+  status = 204;
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"app-health"}); }));
+  prober.stop();
+  server.stop();
+  serving.join();
+
+  const std::vector<ProbeChange> changes = changes_of(events.snapshot(), "app-health");
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[1].error, "HTTP 503");
+  EXPECT_EQ(events.snapshot().front().details["service"], "app");
+}
+
+TEST(Prober, PostgresOutageIsSeenByProbeAndWritesAndMeasured) {
+  LocalPostgres db;
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  AckLog acks(dir.path() / "acks.jsonl");
+  ProbeConfig sql_probe = probe_config("db-sql", "sql", "db", db.port());
+  sql_probe.conninfo = db.conninfo();
+  Prober prober({sql_probe}, events, real_clock());
+  WriterConfig writer;
+  writer.name = "orders";
+  writer.kind = "sql";
+  writer.conninfo = db.conninfo();
+  writer.rate_per_second = 100;
+  writer.timeout = 1000ms;
+  writer.id_prefix = "run";
+  writer.max_duration = 60s;
+  Workload workload({writer}, acks, events, real_clock());
+
+  prober.start();
+  workload.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}) && workload.acked() >= 20; }));
+
+  events.record(event_kind::incident, {{"step", "stop postgres"}});
+  db.stop();
+  ASSERT_TRUE(eventually([&] { return !prober.all_up({"db-sql"}); }));
+  std::this_thread::sleep_for(300ms);
+  const Micros restart_from = real_clock().now();
+  db.start();
+  const Micros restarted_at = real_clock().now();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}); }));
+  std::this_thread::sleep_for(700ms);  // longer than the stable interval below
+  workload.stop();
+  prober.stop();
+
+  const std::vector<Event> history = events.snapshot();
+  const std::vector<ProbeChange> changes = changes_of(history, "db-sql");
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_FALSE(changes[1].ok);
+  EXPECT_TRUE(changes[2].ok);
+  EXPECT_GE(changes[2].t, restart_from);
+
+  const std::vector<Ack> writes = acks.snapshot();
+  ComponentScope scope{"db", probes_of_service(history, "db"), {"orders"}, 500ms};
+  const RecoveryMeasure m = measure_recovery(history, writes, scope, std::nullopt);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  ASSERT_TRUE(m.incident_at);
+  EXPECT_LE(*m.detect_seconds, 0.2);
+  EXPECT_GE(*m.recovered_at, restart_from);
+  EXPECT_LE(*m.recovered_at, restarted_at + 200'000) << m.reason;
+  EXPECT_GT(*m.downtime_seconds, 0.3);
+  EXPECT_LE(*m.downtime_seconds, *m.rto_seconds);
+
+  const DataLossMeasure loss = measure_data_loss(writes, read_back_sql(db.conninfo(), "orders"), m.incident_at, {});
+  EXPECT_EQ(loss.lost_acked, 0);
+  EXPECT_EQ(loss.rpo_seconds, 0.0);
+  EXPECT_GT(loss.failed, 0);
+}
+
+TEST(Prober, UnknownTypeIsRefused) {
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  EXPECT_THROW(Prober({probe_config("x", "icmp", "db", 1)}, events, real_clock()), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+// A frozen server answers nothing and closes nothing: only the client-side deadlines notice.
+TEST(Prober, PausedPostgresTimesOutAndRecoveryIsMeasuredFromTheResume) {
+  LocalPostgres db;
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  AckLog acks(dir.path() / "acks.jsonl");
+  ProbeConfig sql_probe = probe_config("db-sql", "sql", "db", db.port());
+  sql_probe.conninfo = db.conninfo();
+  sql_probe.timeout = 200ms;
+  Prober prober({sql_probe}, events, real_clock());
+  WriterConfig writer;
+  writer.name = "orders";
+  writer.kind = "sql";
+  writer.conninfo = db.conninfo();
+  writer.rate_per_second = 200;
+  writer.concurrency = 2;
+  writer.timeout = 300ms;
+  writer.max_duration = 60s;
+  Workload workload({writer}, acks, events, real_clock());
+  prober.start();
+  workload.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}) && workload.acked() >= 20; }));
+
+  events.record(event_kind::incident, {{"step", "pause postgres"}});
+  db.pause();
+  const Micros paused_at = real_clock().now();
+  std::this_thread::sleep_for(1000ms);
+  const Micros resumed_at = real_clock().now();
+  db.resume();
+  std::this_thread::sleep_for(800ms);
+  workload.stop();
+  prober.stop();
+
+  const std::vector<Event> history = events.snapshot();
+  const std::vector<ProbeChange> changes = changes_of(history, "db-sql");
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_NE(changes[1].error.find("no answer within 200 ms"), std::string::npos) << changes[1].error;
+  EXPECT_GE(changes[1].t, paused_at + 150'000);
+  EXPECT_GE(changes[2].t, resumed_at);
+  EXPECT_LE(changes[2].t, resumed_at + 100'000);
+
+  const std::vector<Ack> writes = acks.snapshot();
+  std::int64_t timeouts = 0;
+  for (const Ack& ack : writes) timeouts += ack.outcome == WriteOutcome::timeout;
+  EXPECT_GE(timeouts, 2);
+
+  const RecoveryMeasure m =
+      measure_recovery(history, writes, ComponentScope{"db", {"db-sql"}, {"orders"}, 500ms}, std::nullopt);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_GE(*m.recovered_at, resumed_at);
+  EXPECT_LE(*m.recovered_at, resumed_at + 100'000) << m.reason;
+  ::testing::Test::RecordProperty("recovered_after_resume_us", std::to_string(*m.recovered_at - resumed_at));
+  const DataLossMeasure loss = measure_data_loss(writes, read_back_sql(db.conninfo(), "orders"), m.incident_at, {});
+  EXPECT_EQ(loss.lost_acked, 0);
+}
+
+}  // namespace
+}  // namespace firedrill

@@ -1,0 +1,107 @@
+#include "checks/registry.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+std::string seconds_text(double seconds) { return fmt::format("{:.3f}s", seconds); }
+
+/// rto / rpo: the component's measure against its target.
+CheckEntry objective_check(const std::string& word) {
+  bool is_rto = word == "rto";
+  VerbSpec spec{word,
+                is_rto ? "Measured recovery time of the subject is within its target (targets.<subject>.rto)."
+                       : "Measured data-loss window of the subject is within its target (targets.<subject>.rpo).",
+                true,
+                {}};
+  auto evaluate = [is_rto, word](const CheckSpec& check, const CheckInput& input) {
+    CheckResult result{fmt::format("{}({})", word, check.subject), false, ""};
+    auto target = input.scenario.targets.find(check.subject);
+    std::optional<Duration> limit;
+    if (target != input.scenario.targets.end()) limit = is_rto ? target->second.rto : target->second.rpo;
+    if (!limit) {
+      result.detail = fmt::format("targets.{}.{} is not set", check.subject, word);
+      return result;
+    }
+    double limit_seconds = static_cast<double>(limit->count()) / 1e6;
+    std::optional<double> measured;
+    std::string why_unknown;
+    if (is_rto) {
+      auto recovery = input.recovery.find(check.subject);
+      if (recovery != input.recovery.end()) {
+        measured = recovery->second.rto_seconds;
+        why_unknown = recovery->second.reason;
+      }
+    } else {
+      auto loss = input.loss.find(check.subject);
+      if (loss != input.loss.end()) measured = loss->second.rpo_seconds;
+      why_unknown = "no read-back of the writes (or no incident), so the loss is unknown";
+    }
+    if (!measured) {
+      result.detail = fmt::format("not measured: {}", why_unknown);
+      return result;
+    }
+    result.passed = *measured <= limit_seconds;
+    result.detail = fmt::format("measured {} {} target {}", seconds_text(*measured), result.passed ? "<=" : ">",
+                                seconds_text(limit_seconds));
+    return result;
+  };
+  return {spec, evaluate};
+}
+
+CheckEntry lost_writes_check() {
+  VerbSpec spec{"lost_acked_writes",
+                "Acknowledged writes missing after recovery are at most `max` (default 0).",
+                true,
+                {{"max", ParamType::integer, false, "largest acceptable number of lost acknowledged writes"}}};
+  auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
+    CheckResult result{fmt::format("lost_acked_writes({})", check.subject), false, ""};
+    long long max = 0;
+    if (auto configured = check.params.find("max"); configured != check.params.end()) max = std::stoll(configured->second.text);
+    auto loss = input.loss.find(check.subject);
+    if (loss == input.loss.end() || !loss->second.readback_available) {
+      result.detail = "not measured: the writes could not be read back";
+      return result;
+    }
+    const auto& measure = loss->second;
+    result.passed = measure.lost_acked <= max;
+    result.detail = fmt::format("{} of {} acknowledged writes lost (max {}){}", measure.lost_acked, measure.acked, max,
+                                measure.lost_acked_after_incident > 0
+                                    ? fmt::format(", {} of them acknowledged after the incident", measure.lost_acked_after_incident)
+                                    : "");
+    if (!measure.lost_sample.empty()) result.detail += fmt::format("; e.g. {}", measure.lost_sample.front());
+    return result;
+  };
+  return {spec, evaluate};
+}
+
+std::map<std::string, CheckEntry> build_registry() {
+  std::map<std::string, CheckEntry> registry;
+  for (auto entry : {objective_check("rto"), objective_check("rpo"), lost_writes_check(), integrity_check()}) {
+    std::string name = entry.spec.name;
+    if (!registry.emplace(name, std::move(entry)).second) {
+      std::fprintf(stderr, "firedrill: internal error: check '%s' registered twice\n", name.c_str());
+      std::abort();
+    }
+  }
+  return registry;
+}
+
+}  // namespace
+
+const std::map<std::string, CheckEntry>& check_registry() {
+  static const std::map<std::string, CheckEntry> registry = build_registry();
+  return registry;
+}
+
+std::map<std::string, VerbSpec> check_specs() {
+  std::map<std::string, VerbSpec> specs;
+  for (const auto& [name, entry] : check_registry()) specs.emplace(name, entry.spec);
+  return specs;
+}
+
+}  // namespace firedrill

@@ -1,0 +1,75 @@
+#pragma once
+// Real Postgres and Redis servers for integration tests, run as local processes on loopback in a
+// temporary directory and stopped when the object goes away.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+
+namespace firedrill::testing {
+
+/// A loopback TCP port that was free a moment ago.
+int free_port();
+
+/// A fresh temporary directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A Postgres 15 cluster (initdb once, then start/stop at will) with trust authentication for the
+/// user `firedrill`. Run as the `postgres` user when the tests run as root, as initdb requires.
+class LocalPostgres {
+ public:
+  LocalPostgres();
+  ~LocalPostgres();
+  LocalPostgres(const LocalPostgres&) = delete;
+  LocalPostgres& operator=(const LocalPostgres&) = delete;
+
+  /// Starts the server and waits until it accepts connections; throws when it does not.
+  void start();
+  /// Stops at once, like a crash (`pg_ctl stop -m immediate`).
+  void stop();
+  /// Freezes the postmaster and every backend (SIGSTOP), like `docker pause`; resume() thaws them.
+  void pause();
+  void resume();
+  int port() const { return port_; }
+  std::string conninfo() const;
+
+ private:
+  void run(const std::string& command) const;
+  void signal_all(int signal) const;
+  TempDir dir_;
+  int port_;
+  bool running_ = false;
+  bool paused_ = false;
+};
+
+/// A redis-server without persistence.
+class LocalRedis {
+ public:
+  LocalRedis();
+  ~LocalRedis();
+  LocalRedis(const LocalRedis&) = delete;
+  LocalRedis& operator=(const LocalRedis&) = delete;
+
+  /// Starts the server on the same port as before and waits until it answers PING.
+  void start();
+  /// Kills the server (SIGKILL) and reaps it.
+  void stop();
+  int port() const { return port_; }
+
+ private:
+  TempDir dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace firedrill::testing

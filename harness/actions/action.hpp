@@ -1,0 +1,47 @@
+#pragma once
+// A recovery operation of the runbook (restart, promote, restore, ...). One file per action, one
+// line in registry.cpp. An action that cannot do its job throws ActionFailed: the step fails and
+// the drill's verdict says why.
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "checks/history.hpp"
+#include "harness/runtime/runtime.hpp"
+#include "harness/scenario/model.hpp"
+#include "harness/scenario/vocabulary.hpp"
+
+namespace firedrill {
+
+class ActionFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ActionContext {
+  Runtime& runtime;
+  EventLog& events;
+  const Clock& clock;
+};
+
+class Action {
+ public:
+  virtual ~Action() = default;
+  /// Performs the action on step.target; returns details for the step's record.
+  virtual nlohmann::json run(ActionContext& context, const StepSpec& step) = 0;
+};
+
+struct ActionEntry {
+  VerbSpec spec;
+  std::function<std::unique_ptr<Action>()> make;
+};
+
+/// Every action a scenario may name; a duplicate name aborts at start-up.
+const std::map<std::string, ActionEntry>& action_registry();
+std::map<std::string, VerbSpec> action_specs();
+
+}  // namespace firedrill

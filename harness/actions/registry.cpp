@@ -1,0 +1,40 @@
+#include <cstdio>
+#include <cstdlib>
+
+#include "harness/actions/action.hpp"
+#include "harness/actions/restart.hpp"
+
+namespace firedrill {
+namespace {
+
+template <typename ActionType>
+void add(std::map<std::string, ActionEntry>& registry) {
+  VerbSpec spec = ActionType::spec();
+  std::string name = spec.name;
+  bool inserted = registry.emplace(name, ActionEntry{std::move(spec), [] { return std::make_unique<ActionType>(); }}).second;
+  if (!inserted) {
+    std::fprintf(stderr, "firedrill: internal error: action '%s' registered twice\n", name.c_str());
+    std::abort();
+  }
+}
+
+std::map<std::string, ActionEntry> build_registry() {
+  std::map<std::string, ActionEntry> registry;
+  add<RestartAction>(registry);
+  return registry;
+}
+
+}  // namespace
+
+const std::map<std::string, ActionEntry>& action_registry() {
+  static const std::map<std::string, ActionEntry> registry = build_registry();
+  return registry;
+}
+
+std::map<std::string, VerbSpec> action_specs() {
+  std::map<std::string, VerbSpec> specs;
+  for (const auto& [name, entry] : action_registry()) specs.emplace(name, entry.spec);
+  return specs;
+}
+
+}  // namespace firedrill

@@ -1,0 +1,39 @@
+#pragma once
+// One subcommand per file: each has an options struct, a setup_… that declares it on the
+// CLI::App, and returns the exit code through the callback it installs.
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "harness/scenario/loader.hpp"
+#include "harness/scenario/vocabulary.hpp"
+
+namespace firedrill {
+
+/// Exit codes (DESIGN.md).
+namespace exit_code {
+inline constexpr int ok = 0;
+inline constexpr int failed = 1;
+inline constexpr int invalid_input = 2;
+inline constexpr int environment = 3;
+inline constexpr int interrupted = 130;
+}  // namespace exit_code
+
+/// Where a subcommand leaves its exit code for firedrill_main.
+struct CommandResult {
+  int exit_code = exit_code::ok;
+};
+
+void setup_run(CLI::App& app, CommandResult& result);
+void setup_validate(CLI::App& app, CommandResult& result);
+void setup_cleanup(CLI::App& app, CommandResult& result);
+void setup_up_down(CLI::App& app, CommandResult& result);
+void setup_listings(CLI::App& app, CommandResult& result);
+
+/// The faults, actions and checks the registries hold.
+Vocabulary registered_vocabulary();
+
+/// Parses KEY=VALUE options; a malformed one throws CLI::ValidationError.
+std::map<std::string, std::string> parse_vars(const std::vector<std::string>& assignments);
+
+}  // namespace firedrill

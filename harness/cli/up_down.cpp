@@ -1,0 +1,70 @@
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "harness/cli/commands.hpp"
+#include "harness/engine/drill.hpp"
+#include "harness/engine/interrupt.hpp"
+#include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/docker_runtime.hpp"
+
+namespace firedrill {
+namespace {
+
+struct UpOptions {
+  std::string scenario;
+  std::string out = "firedrill-runs";
+  std::vector<std::string> vars;
+};
+
+/// Brings a scenario's services up and leaves them running: no workload, no steps, no checks.
+int up_command(const UpOptions& options) {
+  LoadOptions load;
+  load.vocabulary = registered_vocabulary();
+  load.vars = parse_vars(options.vars);
+  Scenario scenario = load_scenario(options.scenario, load);
+  scenario.workload.clear();
+  scenario.steps.clear();
+  scenario.checks.clear();
+  scenario.targets.clear();
+  install_interrupt_handlers();
+  DockerRuntime runtime;
+  DrillOptions drill_options;
+  drill_options.out_dir = options.out;
+  drill_options.keep = true;
+  drill_options.mode = "up";
+  auto result = run_drill(scenario, runtime, drill_options);
+  if (!result.environment_error.empty()) {
+    std::cerr << "firedrill: environment error: " << result.environment_error << "\n";
+    return exit_code::environment;
+  }
+  std::cout << fmt::format("run {} is up:\n", result.run_id);
+  for (const auto& service : result.report["environment"]["services"])
+    std::cout << fmt::format("  {:<10} {:<10} {}\n", service.value("name", ""), service.value("kind", ""),
+                             service.value("endpoint", ""));
+  std::cout << fmt::format("remove it with: firedrill down {}\n", result.run_id);
+  return result.exit_code == exit_code::interrupted ? exit_code::interrupted : exit_code::ok;
+}
+
+}  // namespace
+
+void setup_up_down(CLI::App& app, CommandResult& result) {
+  auto up_options = std::make_shared<UpOptions>();
+  auto* up = app.add_subcommand("up", "Bring a scenario's services up and leave them running");
+  up->add_option("scenario", up_options->scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  up->add_option("--out", up_options->out, "directory of run directories")->capture_default_str();
+  up->add_option("--var", up_options->vars, "KEY=VALUE for ${var.KEY}");
+  up->callback([up_options, &result] { result.exit_code = up_command(*up_options); });
+
+  auto run_id = std::make_shared<std::string>();
+  auto* down = app.add_subcommand("down", "Remove the environment of a run left up (`up`, `run --keep`)");
+  down->add_option("run_id", *run_id, "the run")->required();
+  down->callback([run_id, &result] {
+    auto report = cleanup_docker(*run_id, false);
+    std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
+                             report.removed.networks, report.removed.volumes);
+    result.exit_code = report.errors.empty() ? exit_code::ok : exit_code::environment;
+  });
+}
+
+}  // namespace firedrill

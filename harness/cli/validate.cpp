@@ -1,0 +1,43 @@
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "harness/cli/commands.hpp"
+
+namespace firedrill {
+namespace {
+
+struct ValidateOptions {
+  std::vector<std::string> scenarios;
+  std::vector<std::string> vars;
+};
+
+int validate_command(const ValidateOptions& options) {
+  LoadOptions load;
+  load.vocabulary = registered_vocabulary();
+  load.vars = parse_vars(options.vars);
+  int exit = exit_code::ok;
+  for (const auto& file : options.scenarios) {
+    try {
+      auto scenario = load_scenario(file, load);
+      std::cout << fmt::format("{}: ok ({}: {} services, {} steps, {} checks)\n", file, scenario.name,
+                               scenario.services.size(), scenario.steps.size(), scenario.checks.size());
+    } catch (const ScenarioError& error) {
+      std::cerr << error.what() << "\n";
+      exit = exit_code::invalid_input;
+    }
+  }
+  return exit;
+}
+
+}  // namespace
+
+void setup_validate(CLI::App& app, CommandResult& result) {
+  auto options = std::make_shared<ValidateOptions>();
+  auto* validate = app.add_subcommand("validate", "Check scenarios (parse + semantic checks); starts nothing");
+  validate->add_option("scenario", options->scenarios, "scenario files")->required();
+  validate->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");
+  validate->callback([options, &result] { result.exit_code = validate_command(*options); });
+}
+
+}  // namespace firedrill

@@ -1,0 +1,625 @@
+#include "harness/engine/drill.hpp"
+
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "checks/evaluate.hpp"
+#include "checks/integrity.hpp"
+#include "checks/history.hpp"
+#include "checks/probes/prober.hpp"
+#include "checks/workload/workload.hpp"
+#include "harness/actions/action.hpp"
+#include "harness/engine/interrupt.hpp"
+#include "harness/engine/journal.hpp"
+#include "harness/engine/progress.hpp"
+#include "harness/engine/secrets.hpp"
+#include "harness/services/service.hpp"
+#include "injectors/registry.hpp"
+#include "reports/artifacts.hpp"
+#include "reports/writers.hpp"
+
+namespace firedrill {
+namespace {
+
+constexpr auto interrupt_poll = std::chrono::milliseconds(10);
+
+std::string random_hex(int bytes) {
+  std::vector<unsigned char> buffer(static_cast<std::size_t>(bytes));
+  RAND_bytes(buffer.data(), bytes);
+  std::string text;
+  for (unsigned char byte : buffer) text += fmt::format("{:02x}", byte);
+  return text;
+}
+
+double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
+
+const char* verb_name(StepVerb verb) {
+  switch (verb) {
+    case StepVerb::wait: return "wait";
+    case StepVerb::fault: return "fault";
+    case StepVerb::action: return "action";
+    case StepVerb::await: return "await";
+    case StepVerb::manual: return "manual";
+  }
+  return "wait";
+}
+
+/// A fault the drill applied, with its timer when it reverts itself.
+struct AppliedFault {
+  std::string type;
+  std::string target;
+  std::string step;
+  bool incident = false;
+  Micros injected_at = 0;
+  std::optional<Micros> reverted_at;
+  std::unique_ptr<ActiveFault> fault;
+  std::mutex mutex;
+  std::thread timer;
+};
+
+class Drill {
+ public:
+  Drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock)
+      : scenario_(scenario), runtime_(runtime), options_(options), clock_(clock) {}
+
+  DrillResult run();
+
+ private:
+  void prepare_run_directory();
+  void bring_up();
+  std::string resolve(const std::string& text) const;
+  void start_observers();
+  bool run_steps();
+  bool run_step(std::size_t index, const StepSpec& step);
+  void inject(const StepSpec& step);
+  void revert(AppliedFault& applied);
+  void revert_all();
+  bool await_recovered(const StepSpec& step, std::string& failure);
+  bool sleep_interruptibly(Micros until);
+  Readback read_back();
+  void run_integrity_queries();
+  void collect_logs();
+  void tear_down();
+  nlohmann::json build_report(const Evaluation& evaluation);
+  std::vector<std::string> probes_of(const std::string& component) const;
+  Duration tail_duration() const;
+
+  const Scenario& scenario_;
+  Runtime& runtime_;
+  const DrillOptions& options_;
+  const Clock& clock_;
+
+  DrillResult result_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<AckLog> acks_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<Workload> workload_;
+  std::unique_ptr<Progress> progress_;
+  SecretScrubber secrets_;
+  std::map<std::string, std::unique_ptr<Service>> services_;
+  std::map<std::string, ContainerInfo> containers_;
+  std::vector<std::unique_ptr<AppliedFault>> faults_;
+  std::unique_ptr<FaultContext> fault_context_;
+  nlohmann::json steps_ = nlohmann::json::array();
+  std::vector<std::string> failures_;
+  Micros started_at_ = 0, bringup_done_at_ = 0, steps_done_at_ = 0, teardown_started_at_ = 0, finished_at_ = 0;
+  bool torn_down_ = false;
+};
+
+void Drill::prepare_run_directory() {
+  result_.run_id = new_run_id(clock_);
+  result_.run_dir = options_.out_dir / result_.run_id;
+  std::filesystem::create_directories(result_.run_dir / "logs");
+  journal_ = std::make_unique<Journal>(result_.run_dir, result_.run_id, scenario_.name, Owner::self());
+  events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_);
+  acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
+  progress_ = make_progress(options_.progress, scenario_, clock_);
+  fault_context_ = std::make_unique<FaultContext>(FaultContext{
+      runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
+      [this](const std::string& id) { journal_->mark_reverted(id); }});
+}
+
+std::string Drill::resolve(const std::string& text) const {
+  // ${service.url|host|port} as seen from another container of the run.
+  std::string resolved;
+  std::size_t position = 0;
+  while (true) {
+    auto open = text.find("${", position);
+    if (open == std::string::npos) break;
+    auto close = text.find('}', open);
+    if (close == std::string::npos) break;
+    resolved += text.substr(position, open - position);
+    std::string reference = text.substr(open + 2, close - open - 2);
+    auto dot = reference.find('.');
+    auto service = services_.find(reference.substr(0, dot));
+    std::string field = dot == std::string::npos ? "" : reference.substr(dot + 1);
+    if (service == services_.end()) {
+      resolved += text.substr(open, close - open + 1);
+    } else if (field == "url") {
+      resolved += service->second->url_in_network();
+    } else if (field == "host") {
+      resolved += service->first;
+    } else {
+      resolved += std::to_string(service->second->container_port());
+    }
+    position = close + 1;
+  }
+  return resolved + text.substr(position);
+}
+
+void Drill::bring_up() {
+  runtime_.begin_run(result_.run_id, scenario_.name, Owner::self(),
+                     [this](const std::string& kind, const std::string& name) { journal_->record_create(kind, name); });
+  for (const auto& spec : scenario_.services) {
+    auto service = make_service(spec);
+    for (const auto& secret : service->secrets()) secrets_.add(secret);
+    services_.emplace(spec.name, std::move(service));
+  }
+  runtime_.create_network();
+
+  // A service starts after the services its env/command refer to (${db.url} → after db).
+  std::vector<const ServiceSpec*> order;
+  std::set<std::string> placed;
+  while (order.size() < scenario_.services.size()) {
+    bool progressed = false;
+    for (const auto& spec : scenario_.services) {
+      if (placed.count(spec.name)) continue;
+      bool ready = true;
+      auto depends_on = [&](const std::string& text) {
+        for (const auto& other : scenario_.services)
+          if (other.name != spec.name && text.find("${" + other.name + ".") != std::string::npos && !placed.count(other.name))
+            ready = false;
+      };
+      for (const auto& [key, value] : spec.env) depends_on(value);
+      for (const auto& argument : spec.command) depends_on(argument);
+      if (!ready) continue;
+      order.push_back(&spec);
+      placed.insert(spec.name);
+      progressed = true;
+    }
+    if (!progressed) throw EnvironmentError("services refer to each other in a cycle; cannot choose a start order");
+  }
+
+  for (const ServiceSpec* spec : order) {
+    if (interrupted()) return;
+    const Service& service = *services_.at(spec->name);
+    events_->record("service.starting", {{"service", spec->name}, {"kind", spec->kind}});
+    auto info = runtime_.start(service.container_spec([this](const std::string& text) { return resolve(text); }));
+    service.wait_ready(runtime_, info, options_.ready_timeout);
+    containers_[spec->name] = runtime_.inspect(spec->name);
+    events_->record("service.ready", {{"service", spec->name}, {"image_id", containers_[spec->name].image_id}});
+    progress_->note(fmt::format("{} ready ({})", spec->name, spec->kind));
+  }
+}
+
+void Drill::start_observers() {
+  std::vector<ProbeConfig> probes;
+  for (const auto& spec : scenario_.probes) {
+    ProbeConfig probe;
+    probe.name = spec.name;
+    probe.type = spec.type;
+    probe.service = spec.service;
+    probe.interval = spec.interval;
+    if (spec.timeout) probe.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.timeout);
+    const auto& service = *services_.at(spec.service);
+    const auto& info = containers_.at(spec.service);
+    if (service.container_port() > 0) probe.port = info.host_ports.at(service.container_port());
+    if (!spec.path.empty()) probe.path = spec.path;
+    if (!spec.query.empty()) probe.query = spec.query;
+    probe.conninfo = service.harness_conninfo(info);
+    probes.push_back(probe);
+  }
+  prober_ = std::make_unique<Prober>(probes, *events_, clock_);
+  prober_->start();
+
+  std::vector<WriterConfig> writers;
+  for (const auto& spec : scenario_.workload) {
+    const auto& service = *services_.at(spec.through);
+    const auto& info = containers_.at(spec.through);
+    WriterConfig writer;
+    writer.name = spec.name;
+    writer.kind = service.spec().kind == "postgres" ? "sql" : "http";
+    writer.port = info.host_ports.at(service.container_port());
+    writer.conninfo = service.harness_conninfo(info);
+    writer.rate_per_second = spec.rate_per_second;
+    writer.concurrency = spec.concurrency;
+    if (spec.timeout) writer.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.timeout);
+    writer.id_prefix = result_.run_id;
+    writers.push_back(writer);
+  }
+  workload_ = std::make_unique<Workload>(writers, *acks_, *events_, clock_);
+  // Faults are measured against a healthy baseline: every probe answers before the first step.
+  std::vector<std::string> all_probes = probes_of("overall");
+  auto deadline = clock_.now() + std::chrono::duration_cast<std::chrono::microseconds>(options_.ready_timeout).count();
+  while (!prober_->all_up(all_probes)) {
+    if (clock_.now() > deadline) throw EnvironmentError("the probes never all succeeded after bring-up");
+    if (interrupted()) return;
+    clock_.sleep_for(std::chrono::milliseconds(5));
+  }
+  workload_->start();
+  progress_->set_status([this] {
+    std::string states;
+    for (const auto& [name, up] : prober_->state()) states += fmt::format("{}{} ", up ? "+" : "-", name);
+    return fmt::format("{}| writes {} acked {} failed", states, workload_->acked(), workload_->failed());
+  });
+}
+
+std::vector<std::string> Drill::probes_of(const std::string& component) const {
+  std::vector<std::string> names;
+  for (const auto& probe : scenario_.probes)
+    if (component == "overall" || probe.service == component) names.push_back(probe.name);
+  return names;
+}
+
+bool Drill::sleep_interruptibly(Micros until) {
+  while (clock_.now() < until) {
+    if (interrupted()) return false;
+    Micros slice = std::min<Micros>(until, clock_.now() + std::chrono::microseconds(interrupt_poll).count());
+    clock_.sleep_until(slice);
+  }
+  return !interrupted();
+}
+
+void Drill::revert(AppliedFault& applied) {
+  std::lock_guard lock(applied.mutex);
+  if (applied.reverted_at) return;
+  applied.fault->revert();
+  applied.reverted_at = events_->record(event_kind::fault_reverted, {{"fault", applied.type}, {"target", applied.target},
+                                                                     {"step", applied.step}});
+}
+
+void Drill::inject(const StepSpec& step) {
+  const auto& entry = fault_registry().at(step.what);
+  auto injector = entry.make();
+  auto applied = std::make_unique<AppliedFault>();
+  applied->type = step.what;
+  applied->target = step.target;
+  applied->step = step.name;
+  applied->incident = step.incident;
+  Micros requested_at = clock_.now();
+  applied->fault = injector->inject(*fault_context_, step);
+  Micros returned_at = clock_.now();
+  applied->injected_at = injector->takes_effect() == TakesEffect::when_requested ? requested_at : returned_at;
+  events_->record_at(applied->injected_at, event_kind::fault_injected,
+                     {{"fault", step.what},
+                      {"target", step.target},
+                      {"step", step.name},
+                      {"incident", step.incident},
+                      {"requested_at", format_rfc3339_micros(requested_at)},
+                      {"returned_at", format_rfc3339_micros(returned_at)},
+                      {"details", applied->fault->describe()}});
+  if (step.incident)
+    events_->record_at(applied->injected_at, event_kind::incident,
+                       {{"step", step.name},
+                        {"fault", step.what},
+                        {"target", step.target},
+                        {"requested_at", format_rfc3339_micros(requested_at)}});
+  if (auto after = injector->revert_after(step)) {
+    Micros deadline = applied->injected_at + after->count();
+    AppliedFault* raw = applied.get();
+    applied->timer = std::thread([this, raw, deadline] {
+      // Sleeps in slices so an interrupt is seen, then exactly to the deadline.
+      while (clock_.now() < deadline && !interrupted())
+        clock_.sleep_until(std::min<Micros>(deadline, clock_.now() + 10'000));
+      if (interrupted()) return;
+      try {
+        revert(*raw);
+      } catch (const std::exception& error) {
+        events_->record("fault.revert_failed", {{"fault", raw->type}, {"target", raw->target}, {"error", error.what()}});
+      }
+    });
+  }
+  faults_.push_back(std::move(applied));
+}
+
+void Drill::revert_all() {
+  for (auto& applied : faults_)
+    if (applied->timer.joinable()) applied->timer.join();
+  for (auto it = faults_.rbegin(); it != faults_.rend(); ++it) {
+    try {
+      revert(**it);
+    } catch (const std::exception& error) {
+      failures_.push_back(fmt::format("could not revert fault '{}' on '{}': {}", (*it)->type, (*it)->target, error.what()));
+    }
+  }
+}
+
+bool Drill::await_recovered(const StepSpec& step, std::string& failure) {
+  std::string component = step.target.empty() ? "overall" : step.target;
+  auto probes = probes_of(component);
+  Duration stable = step.stable.value_or(std::chrono::seconds(1));
+  Duration timeout = step.timeout.value_or(std::chrono::seconds(120));
+  Micros deadline = clock_.now() + timeout.count();
+  std::optional<Micros> up_since;
+  while (true) {
+    if (interrupted()) return false;
+    Micros now = clock_.now();
+    if (prober_->all_up(probes)) {
+      if (!up_since) up_since = now;
+      if (now - *up_since >= stable.count()) return true;
+    } else {
+      up_since.reset();
+    }
+    if (now > deadline) {
+      std::vector<std::string> down;
+      for (const auto& [name, up] : prober_->state())
+        if (!up && std::find(probes.begin(), probes.end(), name) != probes.end()) down.push_back(name);
+      failure = fmt::format("'{}' did not recover within {}s (still failing: {})", component,
+                            static_cast<double>(timeout.count()) / 1e6, fmt::join(down, ", "));
+      return false;
+    }
+    clock_.sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+bool Drill::run_step(std::size_t index, const StepSpec& step) {
+  Micros started = events_->record(event_kind::step_started,
+                                   {{"step", step.name}, {"index", index}, {"verb", verb_name(step.verb)}});
+  progress_->step(index, step);
+  std::string outcome = "ok";
+  std::string error;
+  nlohmann::json details = nlohmann::json::object();
+  try {
+    switch (step.verb) {
+      case StepVerb::wait:
+        if (!sleep_interruptibly(started + step.duration.value_or(Duration{0}).count())) outcome = "interrupted";
+        break;
+      case StepVerb::fault:
+        inject(step);
+        break;
+      case StepVerb::action: {
+        ActionContext context{runtime_, *events_, clock_};
+        details = action_registry().at(step.what).make()->run(context, step);
+        break;
+      }
+      case StepVerb::await:
+        if (!await_recovered(step, error)) outcome = interrupted() ? "interrupted" : "failed";
+        break;
+      case StepVerb::manual:
+        // Manual steps are timed in `firedrill rehearse`; an unattended run records and skips them.
+        outcome = "skipped";
+        details = {{"instruction", step.what}};
+        break;
+    }
+  } catch (const EnvironmentError&) {
+    throw;
+  } catch (const std::exception& failure) {
+    outcome = "failed";
+    error = secrets_.scrub(failure.what());
+  }
+  Micros finished = events_->record(event_kind::step_finished,
+                                    {{"step", step.name}, {"index", index}, {"outcome", outcome}, {"error", error}});
+  nlohmann::json record = {{"name", step.name},
+                           {"verb", verb_name(step.verb)},
+                           {"what", step.what},
+                           {"target", step.target},
+                           {"started_at", format_rfc3339_micros(started)},
+                           {"finished_at", format_rfc3339_micros(finished)},
+                           {"duration_seconds", seconds_between(started, finished)},
+                           {"outcome", outcome}};
+  if (!error.empty()) record["error"] = error;
+  if (!details.empty()) record["details"] = details;
+  steps_.push_back(record);
+  progress_->step_done(index, step, outcome, error);
+  if (outcome == "failed") failures_.push_back(fmt::format("step '{}' failed: {}", step.name, error));
+  return outcome == "ok" || outcome == "skipped";
+}
+
+bool Drill::run_steps() {
+  for (std::size_t i = 0; i < scenario_.steps.size(); ++i) {
+    if (interrupted()) return false;
+    if (!run_step(i, scenario_.steps[i])) {
+      for (std::size_t rest = i + 1; rest < scenario_.steps.size(); ++rest)
+        steps_.push_back({{"name", scenario_.steps[rest].name}, {"verb", verb_name(scenario_.steps[rest].verb)},
+                          {"outcome", "not run"}});
+      return false;
+    }
+  }
+  // Keep observing for one stability window, so the write recovery can be judged on a full one.
+  return sleep_interruptibly(clock_.now() + tail_duration().count());
+}
+
+Duration Drill::tail_duration() const {
+  Duration tail = std::chrono::seconds(1);
+  for (const auto& step : scenario_.steps)
+    if (step.verb == StepVerb::await && step.stable) tail = std::max(tail, *step.stable);
+  return tail;
+}
+
+Readback Drill::read_back() {
+  Readback readback;
+  for (const auto& spec : scenario_.workload) {
+    const auto& service = *services_.at(spec.through);
+    const auto& info = containers_.at(spec.through);
+    try {
+      Readback one = service.spec().kind == "postgres"
+                         ? read_back_sql(service.harness_conninfo(info), spec.name, clock_)
+                         : read_back_http("127.0.0.1", info.host_ports.at(service.container_port()), result_.run_id,
+                                          {spec.name}, std::chrono::seconds(30), clock_);
+      readback.writers.merge(one.writers);
+    } catch (const std::exception& error) {
+      failures_.push_back(fmt::format("could not read back the writes of '{}': {}", spec.name, secrets_.scrub(error.what())));
+      events_->record("readback.failed", {{"writer", spec.name}, {"error", secrets_.scrub(error.what())}});
+    }
+  }
+  write_readback(result_.run_dir / "readback.jsonl", readback);
+  for (const auto& [writer, found] : readback.writers)
+    events_->record(event_kind::readback, {{"writer", writer}, {"present", found.present.size()}});
+  return readback;
+}
+
+void Drill::run_integrity_queries() {
+  for (const auto& check : scenario_.checks) {
+    auto sql = check.params.find("sql");
+    if (sql == check.params.end()) continue;
+    const auto& service = *services_.at(check.subject);
+    auto value = run_scalar_query(service.harness_conninfo(containers_.at(check.subject)), sql->second.text);
+    nlohmann::json details = {{"subject", check.subject}, {"sql", sql->second.text}};
+    if (value.value) details["value"] = *value.value;
+    if (!value.error.empty()) details["error"] = secrets_.scrub(value.error);
+    events_->record("check.sql", details);
+  }
+}
+
+void Drill::collect_logs() {
+  for (const auto& [name, service] : services_) {
+    try {
+      std::ofstream(result_.run_dir / "logs" / (name + ".log")) << secrets_.scrub(runtime_.logs(name));
+    } catch (const std::exception& error) {
+      events_->record("logs.failed", {{"service", name}, {"error", error.what()}});
+    }
+  }
+}
+
+void Drill::tear_down() {
+  if (torn_down_) return;
+  torn_down_ = true;
+  teardown_started_at_ = clock_.now();
+  if (progress_) progress_->set_status({});
+  if (workload_) workload_->stop();
+  if (prober_) prober_->stop();
+  revert_all();
+  if (options_.keep) {
+    progress_->note(fmt::format("--keep: the environment of run {} is left up; `firedrill down {}` removes it",
+                                result_.run_id, result_.run_id));
+    return;
+  }
+  try {
+    runtime_.teardown();
+    journal_->finish();
+  } catch (const std::exception& error) {
+    failures_.push_back(fmt::format("teardown incomplete: {} (run `firedrill cleanup {}`)", error.what(), result_.run_id));
+  }
+}
+
+DrillResult Drill::run() {
+  started_at_ = clock_.now();
+  prepare_run_directory();
+  events_->record(event_kind::run_started, {{"run_id", result_.run_id}, {"scenario", scenario_.name},
+                                            {"mode", options_.mode}});
+  std::optional<Readback> readback;
+  try {
+    bring_up();
+    if (!interrupted()) start_observers();
+    bringup_done_at_ = clock_.now();
+    if (!interrupted()) run_steps();
+    steps_done_at_ = clock_.now();
+    if (workload_) workload_->stop();
+    if (!interrupted()) {
+      revert_all();
+      readback = read_back();
+      run_integrity_queries();
+    }
+    collect_logs();
+  } catch (const EnvironmentError& error) {
+    result_.environment_error = secrets_.scrub(error.what());
+    events_->record("environment.error", {{"error", result_.environment_error}});
+    collect_logs();
+  }
+  tear_down();
+  finished_at_ = clock_.now();
+  events_->record(event_kind::run_finished, {{"run_id", result_.run_id}});
+  progress_->finish();
+
+  result_.interrupted = interrupted();
+  auto evaluation = evaluate(scenario_, events_->snapshot(), acks_->snapshot(), readback);
+  result_.report = build_report(evaluation);
+  write_report_files(result_.run_dir, result_.report);
+  result_.passed = evaluation.passed && failures_.empty() && result_.environment_error.empty() && !result_.interrupted;
+  result_.exit_code = result_.interrupted                   ? 130
+                      : !result_.environment_error.empty() ? 3
+                      : result_.passed                     ? 0
+                                                           : 1;
+  return result_;
+}
+
+nlohmann::json Drill::build_report(const Evaluation& evaluation) {
+  nlohmann::json faults = nlohmann::json::array();
+  for (const auto& applied : faults_) {
+    nlohmann::json fault = {{"type", applied->type},
+                            {"target", applied->target},
+                            {"step", applied->step},
+                            {"incident", applied->incident},
+                            {"injected_at", format_rfc3339_micros(applied->injected_at)},
+                            {"reverted_at", applied->reverted_at ? nlohmann::json(format_rfc3339_micros(*applied->reverted_at))
+                                                                 : nlohmann::json(nullptr)},
+                            {"details", applied->fault->describe()}};
+    faults.push_back(fault);
+  }
+  nlohmann::json services = nlohmann::json::array();
+  for (const auto& spec : scenario_.services) {
+    auto container = containers_.find(spec.name);
+    services.push_back({{"name", spec.name},
+                        {"kind", spec.kind},
+                        {"image", spec.image.empty() ? services_.at(spec.name)->container_spec([](const std::string& s) { return s; }).image
+                                                     : spec.image},
+                        {"image_id", container == containers_.end() ? "" : container->second.image_id},
+                        {"endpoint", container == containers_.end() || container->second.host_ports.empty()
+                                         ? ""
+                                         : fmt::format("127.0.0.1:{}", container->second.host_ports.begin()->second)}});
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  nlohmann::json failures = failures_;
+  if (!result_.environment_error.empty()) failures.push_back(result_.environment_error);
+  if (result_.interrupted) failures.push_back("interrupted by a signal; faults reverted and the environment torn down");
+  for (const auto& failure : evaluation.failures) failures.push_back(failure);
+
+  nlohmann::json report = {
+      {"schema", "firedrill/report/v1"},
+      {"run_id", result_.run_id},
+      {"mode", options_.mode},
+      {"scenario", {{"name", scenario_.name}, {"file", scenario_.file}, {"sha256", scenario_.sha256},
+                    {"description", scenario_.description}, {"runbook", scenario_.runbook}}},
+      {"verdict", evaluation.passed && failures.empty() ? "pass" : "fail"},
+      {"reasons", failures},
+      {"started_at", format_rfc3339_micros(started_at_)},
+      {"finished_at", format_rfc3339_micros(finished_at_)},
+      {"incident_at", evaluation.incident_at ? nlohmann::json(format_rfc3339_micros(*evaluation.incident_at))
+                                             : nlohmann::json(nullptr)},
+      {"measured", evaluation.measured},
+      {"components", evaluation.components},
+      {"checks", evaluation.checks},
+      {"faults", faults},
+      {"steps", steps_},
+      {"harness",
+       {{"bringup_seconds", bringup_done_at_ ? seconds_between(started_at_, bringup_done_at_) : 0.0},
+        {"drill_seconds", steps_done_at_ && bringup_done_at_ ? seconds_between(bringup_done_at_, steps_done_at_) : 0.0},
+        {"teardown_seconds", teardown_started_at_ ? seconds_between(teardown_started_at_, finished_at_) : 0.0}}},
+      {"environment",
+       {{"runtime", runtime_.name()},
+        {"services", services},
+        {"firedrill_version", FIREDRILL_VERSION},
+        {"host", host}}},
+  };
+  report["artifacts"] = artifact_digests(result_.run_dir, {"events.jsonl", "acks.jsonl", "readback.jsonl"});
+  return report;
+}
+
+}  // namespace
+
+std::string new_run_id(const Clock& clock) {
+  std::time_t seconds = static_cast<std::time_t>(clock.now() / 1'000'000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  return fmt::format("{}-{}", stamp, random_hex(2));
+}
+
+DrillResult run_drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock) {
+  Drill drill(scenario, runtime, options, clock);
+  return drill.run();
+}
+
+}  // namespace firedrill

@@ -1,0 +1,142 @@
+#include "harness/engine/journal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "checks/history.hpp"
+#include "harness/engine/clock.hpp"
+
+namespace firedrill {
+namespace {
+
+void append_durably(const std::filesystem::path& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write journal {}", path.string()));
+  std::string text = line + "\n";
+  const char* data = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0) {
+      ::close(fd);
+      throw std::runtime_error(fmt::format("cannot write journal {}", path.string()));
+    }
+    data += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  // The journal is only useful if it survives the harness dying right after this line.
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::filesystem::path index_directory() { return state_directory() / "runs"; }
+
+}  // namespace
+
+std::filesystem::path state_directory() {
+  if (const char* dir = std::getenv("FIREDRILL_STATE_DIR"); dir && *dir) return dir;
+  if (::geteuid() == 0) return "/var/lib/firedrill";
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) return std::filesystem::path(xdg) / "firedrill";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home ? home : "/tmp") / ".local/state/firedrill";
+}
+
+Journal::Journal(const std::filesystem::path& run_dir, const std::string& run_id, const std::string& scenario,
+                 const Owner& owner)
+    : path_(run_dir / "journal.jsonl"), index_entry_(index_directory() / run_id) {
+  std::filesystem::create_directories(index_directory());
+  {
+    std::ofstream index(index_entry_, std::ios::trunc);
+    index << std::filesystem::absolute(run_dir).string() << "\n";
+  }
+  append({{"op", "begin"}, {"run_id", run_id}, {"scenario", scenario}, {"owner", owner.to_label()}});
+}
+
+void Journal::append(nlohmann::json entry) {
+  entry["t"] = format_rfc3339_micros(real_clock().now());
+  std::lock_guard lock(mutex_);
+  append_durably(path_, entry.dump());
+}
+
+void Journal::record_create(const std::string& kind, const std::string& name) {
+  append({{"op", "create"}, {"kind", kind}, {"name", name}});
+}
+
+std::string Journal::record_inverse(const nlohmann::json& inverse) {
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    id = fmt::format("fault-{}", next_fault_++);
+  }
+  append({{"op", "fault"}, {"id", id}, {"inverse", inverse}});
+  return id;
+}
+
+void Journal::mark_reverted(const std::string& id) { append({{"op", "reverted"}, {"id", id}}); }
+
+void Journal::finish() {
+  append({{"op", "end"}});
+  std::error_code ignored;
+  std::filesystem::remove(index_entry_, ignored);
+}
+
+JournalState read_journal(const std::filesystem::path& journal_file) {
+  JournalState state;
+  state.run_dir = journal_file.parent_path();
+  std::ifstream in(journal_file);
+  std::string line;
+  std::vector<std::pair<std::string, nlohmann::json>> faults;
+  std::vector<std::string> reverted;
+  while (std::getline(in, line)) {
+    auto entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (entry.is_discarded() || !entry.is_object()) continue;  // a torn last line
+    const std::string op = entry.value("op", "");
+    if (op == "begin") {
+      state.run_id = entry.value("run_id", "");
+      state.scenario = entry.value("scenario", "");
+      state.owner = Owner::from_label(entry.value("owner", ""));
+    } else if (op == "create") {
+      state.created.emplace_back(entry.value("kind", ""), entry.value("name", ""));
+    } else if (op == "fault") {
+      faults.emplace_back(entry.value("id", ""), entry["inverse"]);
+    } else if (op == "reverted") {
+      reverted.push_back(entry.value("id", ""));
+    } else if (op == "end") {
+      state.finished = true;
+    }
+  }
+  for (const auto& [id, inverse] : faults)
+    if (std::find(reverted.begin(), reverted.end(), id) == reverted.end()) state.unreverted_inverses.push_back(inverse);
+  return state;
+}
+
+std::vector<JournalState> indexed_runs() {
+  std::vector<JournalState> runs;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(index_directory(), error)) {
+    std::ifstream in(entry.path());
+    std::string run_dir;
+    std::getline(in, run_dir);
+    auto journal = std::filesystem::path(run_dir) / "journal.jsonl";
+    JournalState state;
+    if (std::filesystem::exists(journal)) state = read_journal(journal);
+    state.run_id = entry.path().filename().string();
+    state.run_dir = run_dir;
+    runs.push_back(std::move(state));
+  }
+  return runs;
+}
+
+void forget_run(const std::string& run_id) {
+  std::error_code ignored;
+  std::filesystem::remove(index_directory() / run_id, ignored);
+}
+
+}  // namespace firedrill

@@ -1,0 +1,1153 @@
+#include "harness/scenario/loader.hpp"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/mark.h>
+#include <yaml-cpp/parser.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace firedrill {
+namespace {
+
+constexpr int max_nesting = 64;
+constexpr std::size_t max_nodes = 100'000;
+// Longer source lines are shown as a window around the column.
+constexpr std::size_t max_shown_chars = 160;
+constexpr std::size_t max_message_bytes = 400;
+
+/// 1-based line and column (the column counts bytes, as YAML marks do).
+struct Pos {
+  int line = 1;
+  int column = 1;
+};
+
+/// The first problem found; turned into a ScenarioError::Diagnostic by parse_scenario.
+struct Failure {
+  Pos where;
+  std::string message;
+};
+
+[[noreturn]] void fail(Pos where, std::string message) { throw Failure{where, std::move(message)}; }
+
+Pos to_pos(const YAML::Mark& mark) {
+  if (mark.is_null()) return Pos{};
+  return Pos{mark.line + 1, mark.column + 1};
+}
+
+// The YAML tree is built from parser events, so every limit is enforced before it is exceeded and
+// no alias is ever expanded.
+struct Entry;
+
+struct Node {
+  enum class Kind { null, scalar, sequence, map };
+  Kind kind = Kind::null;
+  std::string value;           // scalar
+  std::vector<Node> items;     // sequence
+  std::vector<Entry> entries;  // map, in file order
+  Pos where;
+};
+
+struct Entry {
+  std::string key;
+  Pos key_where;
+  Node value;
+};
+
+class TreeBuilder : public YAML::EventHandler {
+ public:
+  /// The single document's root; throws Failure for any construct a scenario may not use.
+  Node build(YAML::Parser& parser) {
+    if (!parser.HandleNextDocument(*this))
+      fail(Pos{}, "the scenario is empty: expected a map with version, name, services and steps");
+    // Reading on finds a second document; OnDocumentStart rejects it.
+    parser.HandleNextDocument(*this);
+    return std::move(root_);
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_++ > 0) fail(to_pos(mark), "a scenario file holds one YAML document; found a second one");
+    document_start_ = to_pos(mark);
+  }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Node node;
+    node.where = to_pos(mark);
+    start_node(mark, "", anchor);
+    add(std::move(node));
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { reject_anchor(mark); }
+  void OnAnchor(const YAML::Mark& mark, const std::string&) override { reject_anchor(mark); }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    start_node(mark, tag, anchor);
+    Node node;
+    node.kind = Node::Kind::scalar;
+    node.value = value;
+    node.where = to_pos(mark);
+    add(std::move(node));
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, tag, anchor, Node::Kind::sequence);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, tag, anchor, Node::Kind::map);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Frame {
+    Node node;
+    bool expecting_key = true;
+    std::string key;
+    Pos key_where;
+    std::map<std::string, Pos> keys_seen;
+  };
+
+  [[noreturn]] static void reject_anchor(const YAML::Mark& mark) {
+    fail(to_pos(mark), "anchors and aliases are not supported in scenarios");
+  }
+
+  void start_node(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor) {
+    if (anchor != 0) reject_anchor(mark);
+    // "?" is an untagged plain node and "!" a quoted scalar; anything else was written as a tag.
+    if (!tag.empty() && tag != "?" && tag != "!") fail(to_pos(mark), "YAML tags are not supported in scenarios");
+    if (++nodes_ > max_nodes) fail(to_pos(mark), fmt::format("the scenario has more than {} YAML nodes", max_nodes));
+  }
+
+  void open(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, Node::Kind kind) {
+    start_node(mark, tag, anchor);
+    if (stack_.size() >= max_nesting) fail(to_pos(mark), fmt::format("nesting deeper than {} levels", max_nesting));
+    Frame frame;
+    frame.node.kind = kind;
+    frame.node.where = to_pos(mark);
+    stack_.push_back(std::move(frame));
+  }
+
+  void close() {
+    Node node = std::move(stack_.back().node);
+    stack_.pop_back();
+    add(std::move(node));
+  }
+
+  void add(Node node) {
+    if (stack_.empty()) {
+      root_ = std::move(node);
+      // An empty document is marked at whatever follows it.
+      if (root_.kind == Node::Kind::null) root_.where = document_start_;
+      return;
+    }
+    Frame& parent = stack_.back();
+    if (parent.node.kind == Node::Kind::sequence) {
+      parent.node.items.push_back(std::move(node));
+      return;
+    }
+    if (parent.expecting_key) {
+      if (node.kind != Node::Kind::scalar) fail(node.where, "map keys must be plain words");
+      auto [seen, inserted] = parent.keys_seen.emplace(node.value, node.where);
+      if (!inserted)
+        fail(node.where, fmt::format("duplicate key '{}' (first given at line {}, column {})", node.value,
+                                     seen->second.line, seen->second.column));
+      parent.key = std::move(node.value);
+      parent.key_where = node.where;
+      parent.expecting_key = false;
+      return;
+    }
+    // An empty value is reported where its key is: the parser marks it at the next token.
+    if (node.kind == Node::Kind::null) node.where = parent.key_where;
+    parent.node.entries.push_back(Entry{std::move(parent.key), parent.key_where, std::move(node)});
+    parent.expecting_key = true;
+  }
+
+  Node root_;
+  std::vector<Frame> stack_;
+  std::size_t nodes_ = 0;
+  int documents_ = 0;
+  Pos document_start_;
+};
+
+/// Length of the valid UTF-8 sequence starting at text[i], or 0 when it is not one.
+std::size_t utf8_length(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;
+  if (lead < 0x80) return 1;
+  if (lead >= 0xC2 && lead <= 0xDF)
+    length = 2;
+  else if (lead >= 0xE0 && lead <= 0xEF)
+    length = 3;
+  else if (lead >= 0xF0 && lead <= 0xF4)
+    length = 4;
+  else
+    return 0;
+  // Reject overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+  if (lead == 0xE0) low = 0xA0;
+  if (lead == 0xED) high = 0x9F;
+  if (lead == 0xF0) low = 0x90;
+  if (lead == 0xF4) high = 0x8F;
+  if (i + length > text.size()) return 0;
+  for (std::size_t k = 1; k < length; ++k) {
+    const unsigned char b = byte(i + k);
+    const unsigned char lo = k == 1 ? low : 0x80, hi = k == 1 ? high : 0xBF;
+    if (b < lo || b > hi) return 0;
+  }
+  return length;
+}
+
+void check_bytes(std::string_view text) {
+  Pos where;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == '\0') fail(where, "NUL byte in the scenario (is this a binary file?)");
+    const std::size_t length = utf8_length(text, i);
+    if (length == 0)
+      fail(where, fmt::format("invalid UTF-8 (byte 0x{:02x}); a scenario must be UTF-8 text",
+                              static_cast<unsigned char>(text[i])));
+    if (text[i] == '\n') {
+      ++where.line;
+      where.column = 1;
+    } else {
+      where.column += static_cast<int>(length);
+    }
+    i += length;
+  }
+}
+
+/// Turns the parser's exception into a Failure. yaml-cpp reports a tab in indentation as whatever
+/// construct it then failed to close, so the first tab-indented line up to the error is named instead.
+[[noreturn]] void fail_on_yaml_error(std::string_view text, const YAML::Exception& error) {
+  const Pos where = to_pos(error.mark);
+  Pos line_start;
+  for (std::size_t i = 0; i < text.size() && line_start.line <= where.line; ++line_start.line) {
+    std::size_t end = text.find('\n', i);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(i, end - i);
+    const std::size_t content = line.find_first_not_of(" \t");
+    const std::size_t tab = line.substr(0, content).find('\t');
+    if (content != std::string_view::npos && line[content] != '#' && tab != std::string_view::npos)
+      fail(Pos{line_start.line, static_cast<int>(tab) + 1}, "tab used for indentation; indent with spaces");
+    i = end + 1;
+  }
+  // Aliases are refused when their anchor is defined; one without an anchor fails in the parser first.
+  if (error.msg == YAML::ErrorMsg::UNKNOWN_ANCHOR) fail(where, "anchors and aliases are not supported in scenarios");
+  fail(where, error.msg);
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+std::string_view line_of(std::string_view text, int line) {
+  std::size_t begin = 0;
+  for (int n = 1; n < line; ++n) {
+    const std::size_t newline = text.find('\n', begin);
+    if (newline == std::string_view::npos) return {};
+    begin = newline + 1;
+  }
+  std::size_t end = text.find('\n', begin);
+  if (end == std::string_view::npos) end = text.size();
+  std::string_view result = text.substr(begin, end - begin);
+  if (!result.empty() && result.back() == '\r') result.remove_suffix(1);
+  return result;
+}
+
+/// The diagnostic for `failure`: its source line made printable (tabs and control characters as one
+/// character each, at most max_shown_chars around the column) and the caret under the column.
+ScenarioError::Diagnostic make_diagnostic(std::string_view text, const std::string& file, const Failure& failure) {
+  ScenarioError::Diagnostic diagnostic;
+  diagnostic.where = SourceLocation{file, failure.where.line, failure.where.column};
+  diagnostic.message = failure.message;
+  // A message quoting a huge value would bury the line it is about.
+  if (diagnostic.message.size() > max_message_bytes) {
+    std::size_t cut = max_message_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(diagnostic.message[cut]) & 0xC0) == 0x80) --cut;
+    diagnostic.message = diagnostic.message.substr(0, cut) + "...";
+  }
+  const std::string_view line = line_of(text, failure.where.line);
+  std::vector<std::string> chars;
+  std::size_t caret = 0;
+  const std::size_t column_byte = static_cast<std::size_t>(std::max(failure.where.column, 1) - 1);
+  for (std::size_t i = 0; i < line.size();) {
+    if (i <= column_byte) caret = chars.size();
+    const std::size_t length = utf8_length(line, i);
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (length == 0 || c < 0x20 || c == 0x7f) {
+      chars.emplace_back(c == '\t' ? " " : "?");
+      i += std::max<std::size_t>(length, 1);
+    } else {
+      chars.emplace_back(line.substr(i, length));
+      i += length;
+    }
+  }
+  if (column_byte >= line.size()) caret = chars.size();
+  std::size_t first = 0, last = chars.size();
+  if (chars.size() > max_shown_chars) {
+    const std::size_t width = max_shown_chars - 6;  // room for an ellipsis on each side
+    first = caret > width / 2 ? std::min(caret - width / 2, chars.size() - width) : 0;
+    last = first + width;
+  }
+  std::string shown = first > 0 ? "..." : "";
+  for (std::size_t k = first; k < last; ++k) shown += chars[k];
+  if (last < chars.size()) shown += "...";
+  diagnostic.source_line = shown;
+  diagnostic.caret = caret - first + (first > 0 ? 3 : 0);
+  return diagnostic;
+}
+
+/// Levenshtein distance where swapping two adjacent letters counts as one edit, the commonest typo.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+/// " (did you mean 'x'?)" for the closest candidate within two edits, else "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::string* best = nullptr;
+  std::size_t best_distance = 3;
+  for (const auto& candidate : candidates) {
+    const std::size_t longer = std::max(word.size(), candidate.size());
+    const std::size_t shorter = std::min(word.size(), candidate.size());
+    if (longer - shorter > 2) continue;
+    const std::size_t distance = edit_distance(word, candidate);
+    if (distance < best_distance && distance < longer) {
+      best = &candidate;
+      best_distance = distance;
+    }
+  }
+  return best ? fmt::format(" (did you mean '{}'?)", *best) : std::string();
+}
+
+std::string join(const std::vector<std::string>& words, std::string_view last_separator) {
+  std::string text;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) text += i + 1 == words.size() ? last_separator : ", ";
+    text += words[i];
+  }
+  return text;
+}
+
+template <typename Map>
+std::vector<std::string> keys_of(const Map& map) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : map) keys.push_back(key);
+  return keys;
+}
+
+bool matches_name(std::string_view name, bool letter_first) {
+  if (name.empty() || name.size() > 63) return false;
+  if (letter_first && !(name[0] >= 'a' && name[0] <= 'z')) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+std::optional<long long> parse_integer(std::string_view text, bool& out_of_range) {
+  out_of_range = false;
+  std::size_t i = 0;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+  if (i == text.size()) return std::nullopt;
+  for (std::size_t k = i; k < text.size(); ++k)
+    if (text[k] < '0' || text[k] > '9') return std::nullopt;
+  errno = 0;
+  const std::string copy(text);
+  const long long value = std::strtoll(copy.c_str(), nullptr, 10);
+  if (errno == ERANGE) {
+    out_of_range = true;
+    return std::nullopt;
+  }
+  return value;
+}
+
+const char* describe(const Node& node) {
+  switch (node.kind) {
+    case Node::Kind::null: return "nothing";
+    case Node::Kind::scalar: return "a single value";
+    case Node::Kind::sequence: return "a list";
+    case Node::Kind::map: return "a map";
+  }
+  return "something else";
+}
+
+const Entry* find(const Node& map, std::string_view key) {
+  for (const auto& entry : map.entries)
+    if (entry.key == key) return &entry;
+  return nullptr;
+}
+
+void substitute_vars(Node& node, const std::map<std::string, std::string>& vars) {
+  if (node.kind == Node::Kind::scalar && node.value.find("${var.") != std::string::npos) {
+    const std::string& text = node.value;
+    std::string substituted;
+    std::size_t done = 0;
+    for (std::size_t at = text.find("${var."); at != std::string::npos; at = text.find("${var.", done)) {
+      const std::size_t close = text.find('}', at);
+      if (close == std::string::npos) fail(node.where, fmt::format("unterminated '${{' in '{}'", text));
+      const std::string name = text.substr(at + 6, close - at - 6);
+      const auto found = vars.find(name);
+      if (found == vars.end()) fail(node.where, fmt::format("undefined variable '{}' (pass --var {}=...)", name, name));
+      substituted.append(text, done, at - done).append(found->second);
+      done = close + 1;
+    }
+    node.value = substituted.append(text, done);
+  }
+  for (auto& item : node.items) substitute_vars(item, vars);
+  for (auto& entry : node.entries) substitute_vars(entry.value, vars);
+}
+
+const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "targets",
+                                                 "services", "workload", "probes",      "steps",   "checks"};
+const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
+                                               "health", "standbys", "persistence", "volumes"};
+const std::vector<std::string> service_kinds = {"postgres", "redis", "app", "container"};
+const std::vector<std::string> step_verbs = {"wait", "fault", "action", "await", "manual"};
+
+class ScenarioReader {
+ public:
+  ScenarioReader(const LoadOptions& options, Scenario& scenario) : options_(options), scenario_(scenario) {}
+
+  void read(const Node& root) {
+    if (root.kind != Node::Kind::map)
+      fail(root.where, fmt::format("a scenario must be a map of keys (version, name, services, steps, ...), found {}",
+                                   describe(root)));
+    check_keys(root, top_level_keys, "top-level");
+    read_version(root);
+    read_name(root);
+    if (const Entry* e = find(root, "description")) scenario_.description = scalar(e->value, "description");
+    if (const Entry* e = find(root, "runbook")) scenario_.runbook = scalar(e->value, "runbook");
+    if (const Entry* e = find(root, "services")) read_services(e->value);
+    if (const Entry* e = find(root, "targets")) read_targets(e->value);
+    if (const Entry* e = find(root, "workload")) read_workload(e->value);
+    if (const Entry* e = find(root, "probes"))
+      read_probes(e->value);
+    else
+      add_default_probes();
+    if (const Entry* e = find(root, "steps")) read_steps(e->value);
+    if (const Entry* e = find(root, "checks")) read_checks(e->value);
+  }
+
+ private:
+  SourceLocation location(Pos where) const { return SourceLocation{scenario_.file, where.line, where.column}; }
+
+  static void check_keys(const Node& map, const std::vector<std::string>& allowed, std::string_view context) {
+    for (const auto& entry : map.entries)
+      if (std::find(allowed.begin(), allowed.end(), entry.key) == allowed.end())
+        fail(entry.key_where,
+             fmt::format("unknown {} key '{}'{}", context, entry.key, did_you_mean(entry.key, allowed)));
+  }
+
+  static const Node& expect(const Node& node, Node::Kind kind, std::string_view subject) {
+    if (node.kind != kind) {
+      const char* wanted = kind == Node::Kind::map        ? "a map"
+                           : kind == Node::Kind::sequence ? "a list"
+                                                          : "a single value";
+      fail(node.where, fmt::format("{} must be {}, found {}", subject, wanted, describe(node)));
+    }
+    return node;
+  }
+
+  static std::string scalar(const Node& node, std::string_view subject) {
+    return expect(node, Node::Kind::scalar, fmt::format("'{}'", subject)).value;
+  }
+
+  static std::string non_empty(const Node& node, std::string_view subject) {
+    std::string text = scalar(node, subject);
+    if (text.empty()) fail(node.where, fmt::format("'{}' must not be empty", subject));
+    return text;
+  }
+
+  static int integer(const Node& node, std::string_view subject, long long low, long long high) {
+    const std::string text = scalar(node, subject);
+    bool out_of_range = false;
+    const auto value = parse_integer(text, out_of_range);
+    if (!value && !out_of_range) fail(node.where, fmt::format("'{}' must be an integer, got '{}'", subject, text));
+    if (out_of_range || *value < low || *value > high)
+      fail(node.where, fmt::format("'{}' must be from {} to {}, got '{}'", subject, low, high, text));
+    return static_cast<int>(*value);
+  }
+
+  static bool boolean(const Node& node, std::string_view subject) {
+    const std::string text = scalar(node, subject);
+    if (text == "true") return true;
+    if (text == "false") return false;
+    fail(node.where, fmt::format("'{}' must be true or false, got '{}'", subject, text));
+  }
+
+  static Duration duration(const Node& node, std::string_view subject) {
+    const std::string text = scalar(node, subject);
+    try {
+      return parse_duration(text);
+    } catch (const std::invalid_argument& e) {
+      fail(node.where, e.what());
+    }
+  }
+
+  static std::vector<std::string> scalar_list(const Node& node, std::string_view subject) {
+    expect(node, Node::Kind::sequence, fmt::format("'{}'", subject));
+    std::vector<std::string> items;
+    for (const auto& item : node.items) items.push_back(scalar(item, fmt::format("each item of '{}'", subject)));
+    return items;
+  }
+
+  std::vector<std::string> service_names() const { return keys_of(kinds_); }
+
+  std::vector<std::string> component_names() const {
+    std::vector<std::string> names = service_names();
+    names.insert(names.begin(), "overall");
+    return names;
+  }
+
+  /// The kind of the named service (declared or a postgres standby); fails where `node` is.
+  const std::string& existing_service(const Node& node, std::string_view subject) {
+    const std::string name = scalar(node, subject);
+    const auto found = kinds_.find(name);
+    if (found == kinds_.end())
+      fail(node.where, fmt::format("unknown service '{}'{}", name, did_you_mean(name, service_names())));
+    return found->second;
+  }
+
+  std::string existing_component(const Node& node, std::string_view subject) {
+    const std::string name = scalar(node, subject);
+    if (name != "overall" && !kinds_.count(name))
+      fail(node.where, fmt::format("unknown component '{}': expected 'overall' or a service{}", name,
+                                   did_you_mean(name, component_names())));
+    return name;
+  }
+
+  void read_version(const Node& root) {
+    const Entry* entry = find(root, "version");
+    if (!entry) fail(root.where, "the scenario needs 'version: 1'");
+    const std::string text = scalar(entry->value, "version");
+    if (text != "1")
+      fail(entry->value.where, fmt::format("unsupported version '{}': this firedrill reads version 1", text));
+    scenario_.version = 1;
+  }
+
+  void read_name(const Node& root) {
+    const Entry* entry = find(root, "name");
+    if (!entry) fail(root.where, "the scenario needs a 'name'");
+    const std::string name = scalar(entry->value, "name");
+    if (!matches_name(name, false))
+      fail(entry->value.where,
+           fmt::format("invalid scenario name '{}': use 1 to 63 lowercase letters, digits and '-'", name));
+    scenario_.name = name;
+  }
+
+  void read_services(const Node& node) {
+    expect(node, Node::Kind::map, "'services'");
+    for (const auto& entry : node.entries) scenario_.services.push_back(read_service(entry));
+    for (const auto& service : scenario_.services) kinds_[service.name] = service.kind;
+    for (const auto& service : scenario_.services)
+      for (int i = 1; i <= service.standbys; ++i) {
+        const std::string standby = fmt::format("{}-standby-{}", service.name, i);
+        if (const Entry* clash = find(node, standby))
+          fail(clash->key_where, fmt::format("service '{}' has the name of a standby of '{}'", standby, service.name));
+        kinds_[standby] = service.kind;
+      }
+    for (const auto& [text, where] : references_) check_references(text, where);
+  }
+
+  ServiceSpec read_service(const Entry& entry) {
+    ServiceSpec service;
+    service.name = entry.key;
+    service.where = location(entry.key_where);
+    if (!matches_name(service.name, true))
+      fail(entry.key_where, fmt::format("invalid service name '{}': use a lowercase letter, then lowercase letters, "
+                                        "digits and '-' (at most 63)",
+                                        service.name));
+    const Node& spec = expect(entry.value, Node::Kind::map, fmt::format("service '{}'", service.name));
+    check_keys(spec, service_keys, "service");
+    const Entry* kind = find(spec, "kind");
+    if (!kind)
+      fail(entry.key_where,
+           fmt::format("service '{}' needs a 'kind' (postgres, redis, app or container)", service.name));
+    service.kind = scalar(kind->value, "kind");
+    if (std::find(service_kinds.begin(), service_kinds.end(), service.kind) == service_kinds.end()) {
+      const std::string hint = did_you_mean(service.kind, service_kinds);
+      fail(kind->value.where, fmt::format("unknown kind '{}'{}", service.kind,
+                                          hint.empty() ? ": expected postgres, redis, app or container" : hint));
+    }
+    const bool is_app = service.kind == "app", is_container = service.kind == "container";
+    for (const auto& field : spec.entries) {
+      const Node& value = field.value;
+      const std::string& key = field.key;
+      auto only_for = [&](bool allowed, std::string_view kinds) {
+        if (!allowed) fail(field.key_where, fmt::format("'{}' applies only to {} services", key, kinds));
+      };
+      if (key == "image") {
+        service.image = non_empty(value, key);
+      } else if (key == "env") {
+        expect(value, Node::Kind::map, "'env'");
+        for (const auto& variable : value.entries) {
+          const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
+          service.env[variable.key] = text;
+          references_.emplace_back(text, variable.value.where);
+        }
+      } else if (key == "command") {
+        if (value.kind == Node::Kind::scalar) {
+          // A string is a shell command line, as in a Dockerfile's shell form.
+          service.command = {"/bin/sh", "-c", non_empty(value, key)};
+          references_.emplace_back(value.value, value.where);
+        } else {
+          service.command = scalar_list(value, key);
+          for (const auto& item : value.items) references_.emplace_back(item.value, item.where);
+        }
+      } else if (key == "port") {
+        service.port = integer(value, key, 1, 65535);
+      } else if (key == "health") {
+        only_for(is_app || is_container, "app and container");
+        service.health = scalar(value, key);
+        if (service.health.empty() || service.health[0] != '/')
+          fail(value.where, fmt::format("'health' must be an HTTP path starting with '/', got '{}'", service.health));
+      } else if (key == "standbys") {
+        only_for(service.kind == "postgres", "postgres");
+        service.standbys = integer(value, key, 0, 5);
+      } else if (key == "persistence") {
+        only_for(service.kind == "redis", "redis");
+        service.persistence = scalar(value, key);
+        const std::vector<std::string> modes = {"none", "rdb", "aof"};
+        if (std::find(modes.begin(), modes.end(), service.persistence) == modes.end())
+          fail(value.where, fmt::format("unknown persistence '{}': expected none, rdb or aof", service.persistence));
+      } else if (key == "volumes") {
+        service.volumes = scalar_list(value, key);
+        for (std::size_t i = 0; i < service.volumes.size(); ++i) {
+          const std::string& volume = service.volumes[i];
+          const std::size_t slash = volume.find('/');
+          const bool valid = slash == 0 || (slash != std::string::npos && slash >= 2 && volume[slash - 1] == ':' &&
+                                            volume.find(':') == slash - 1);
+          if (!valid)
+            fail(value.items[i].where, fmt::format("invalid volume '{}': expected NAME:/path or /path", volume));
+        }
+      }
+    }
+    if (service.kind == "postgres" && service.image.empty()) service.image = "firedrill/postgres:15";
+    if (service.kind == "redis" && service.image.empty()) service.image = "firedrill/redis:7";
+    if (service.kind == "redis" && service.persistence.empty()) service.persistence = "rdb";
+    if (is_app) {
+      if (service.image.empty()) service.image = "firedrill/app:latest";
+      if (!service.port) service.port = 8080;
+      if (service.health.empty()) service.health = "/health";
+    }
+    if (is_container && service.image.empty())
+      fail(entry.key_where, fmt::format("service '{}' of kind container needs an 'image'", service.name));
+    return service;
+  }
+
+  /// Checks every ${service.field} in an env or command value; ${var.NAME} are already replaced.
+  void check_references(const std::string& text, Pos where) {
+    for (std::size_t at = text.find("${"); at != std::string::npos; at = text.find("${", at + 2)) {
+      const std::size_t close = text.find('}', at);
+      if (close == std::string::npos) fail(where, fmt::format("unterminated '${{' in '{}'", text));
+      const std::string reference = text.substr(at, close + 1 - at);
+      const std::string inner = text.substr(at + 2, close - at - 2);
+      const std::size_t dot = inner.find('.');
+      if (dot == std::string::npos)
+        fail(where, fmt::format("invalid reference '{}': expected ${{service.url}}, ${{service.host}}, "
+                                "${{service.port}} or ${{var.NAME}}",
+                                reference));
+      const std::string service = inner.substr(0, dot), field = inner.substr(dot + 1);
+      if (!kinds_.count(service))
+        fail(where,
+             fmt::format("unknown service '{}' in '{}'{}", service, reference, did_you_mean(service, service_names())));
+      if (field != "url" && field != "host" && field != "port")
+        fail(where, fmt::format("unknown field '{}' in '{}': expected url, host or port", field, reference));
+    }
+  }
+
+  void read_targets(const Node& node) {
+    expect(node, Node::Kind::map, "'targets'");
+    for (const auto& entry : node.entries) {
+      if (entry.key != "overall" && !kinds_.count(entry.key))
+        fail(entry.key_where, fmt::format("unknown component '{}': expected 'overall' or a service{}", entry.key,
+                                          did_you_mean(entry.key, component_names())));
+      const Node& spec = expect(entry.value, Node::Kind::map, fmt::format("target '{}'", entry.key));
+      check_keys(spec, {"rto", "rpo"}, "target");
+      Objective objective;
+      objective.where = location(entry.key_where);
+      if (const Entry* e = find(spec, "rto")) objective.rto = duration(e->value, "rto");
+      if (const Entry* e = find(spec, "rpo")) objective.rpo = duration(e->value, "rpo");
+      if (!objective.rto && !objective.rpo)
+        fail(entry.key_where, fmt::format("target '{}' needs an 'rto' or an 'rpo'", entry.key));
+      scenario_.targets[entry.key] = objective;
+    }
+  }
+
+  void read_workload(const Node& node) {
+    expect(node, Node::Kind::sequence, "'workload'");
+    std::set<std::string> names;
+    for (const auto& item : node.items) {
+      const Node& spec = expect(item, Node::Kind::map, "each workload");
+      check_keys(spec, {"name", "through", "rate", "concurrency", "timeout"}, "workload");
+      WorkloadSpec workload;
+      workload.where = location(spec.where);
+      const Entry* name = find(spec, "name");
+      if (!name) fail(spec.where, "each workload needs a 'name'");
+      workload.name = non_empty(name->value, "name");
+      if (!names.insert(workload.name).second)
+        fail(name->value.where, fmt::format("duplicate workload name '{}'", workload.name));
+      const Entry* through = find(spec, "through");
+      if (!through)
+        fail(spec.where, fmt::format("workload '{}' needs 'through' (an app or postgres service)", workload.name));
+      const std::string& kind = existing_service(through->value, "through");
+      workload.through = through->value.value;
+      if (kind != "app" && kind != "postgres")
+        fail(through->value.where, fmt::format("workload '{}' goes through '{}', a {} service: expected an app or "
+                                               "postgres service",
+                                               workload.name, workload.through, kind));
+      const Entry* rate = find(spec, "rate");
+      if (!rate) fail(spec.where, fmt::format("workload '{}' needs a 'rate' (like 200/s, or max)", workload.name));
+      try {
+        workload.rate_per_second = parse_rate(scalar(rate->value, "rate"));
+      } catch (const std::invalid_argument& e) {
+        fail(rate->value.where, e.what());
+      }
+      if (const Entry* e = find(spec, "concurrency")) workload.concurrency = integer(e->value, "concurrency", 1, 256);
+      if (const Entry* e = find(spec, "timeout")) workload.timeout = duration(e->value, "timeout");
+      scenario_.workload.push_back(workload);
+    }
+  }
+
+  void read_probes(const Node& node) {
+    expect(node, Node::Kind::sequence, "'probes'");
+    std::set<std::string> names;
+    const std::vector<std::string> types = {"http", "sql", "redis", "tcp"};
+    for (const auto& item : node.items) {
+      const Node& spec = expect(item, Node::Kind::map, "each probe");
+      check_keys(spec, {"name", "interval", "timeout", "http", "sql", "redis", "tcp"}, "probe");
+      ProbeSpec probe;
+      probe.where = location(spec.where);
+      const Entry* name = find(spec, "name");
+      if (!name) fail(spec.where, "each probe needs a 'name'");
+      probe.name = non_empty(name->value, "name");
+      if (!names.insert(probe.name).second)
+        fail(name->value.where, fmt::format("duplicate probe name '{}'", probe.name));
+      if (const Entry* e = find(spec, "interval")) {
+        probe.interval = duration(e->value, "interval");
+        if (probe.interval < std::chrono::milliseconds(1))
+          fail(e->value.where, fmt::format("probe interval must be at least 1ms, got '{}'", e->value.value));
+      }
+      if (const Entry* e = find(spec, "timeout")) probe.timeout = duration(e->value, "timeout");
+      const Entry* type = nullptr;
+      for (const auto& entry : spec.entries) {
+        if (std::find(types.begin(), types.end(), entry.key) == types.end()) continue;
+        if (type)
+          fail(entry.key_where,
+               fmt::format("probe '{}' has both '{}' and '{}': give exactly one", probe.name, type->key, entry.key));
+        type = &entry;
+      }
+      if (!type) fail(spec.where, fmt::format("probe '{}' needs one of http, sql, redis or tcp", probe.name));
+      read_probe_type(*type, probe);
+      scenario_.probes.push_back(probe);
+    }
+  }
+
+  void read_probe_type(const Entry& type, ProbeSpec& probe) {
+    probe.type = type.key;
+    const Node& spec = expect(type.value, Node::Kind::map, fmt::format("'{}'", type.key));
+    std::vector<std::string> keys = {"service"};
+    if (type.key == "http") keys.push_back("path");
+    if (type.key == "sql") keys.push_back("query");
+    check_keys(spec, keys, type.key + " probe");
+    const Entry* service = find(spec, "service");
+    if (!service) fail(type.key_where, fmt::format("{} probe '{}' needs a 'service'", type.key, probe.name));
+    const std::string& kind = existing_service(service->value, "service");
+    probe.service = service->value.value;
+    const std::string wanted = type.key == "sql" ? "postgres" : type.key == "redis" ? "redis" : "";
+    if (!wanted.empty() && kind != wanted)
+      fail(service->value.where, fmt::format("{} probe '{}' needs a {} service; '{}' is a {} service", type.key,
+                                             probe.name, wanted, probe.service, kind));
+    if (type.key == "http") {
+      const ServiceSpec* declared = scenario_.service(probe.service);
+      if (const Entry* path = find(spec, "path")) {
+        probe.path = scalar(path->value, "path");
+        if (probe.path.empty() || probe.path[0] != '/')
+          fail(path->value.where, fmt::format("'path' must start with '/', got '{}'", probe.path));
+      } else if (declared && !declared->health.empty()) {
+        probe.path = declared->health;
+      } else {
+        fail(type.key_where, fmt::format("http probe '{}' needs a 'path'", probe.name));
+      }
+    }
+    if (type.key == "sql") {
+      const Entry* query = find(spec, "query");
+      probe.query = query ? non_empty(query->value, "query") : "SELECT 1";
+    }
+  }
+
+  void add_default_probes() {
+    for (const auto& service : scenario_.services) {
+      ProbeSpec probe;
+      probe.service = service.name;
+      probe.where = service.where;
+      if (service.kind == "postgres") {
+        probe.name = service.name + "-sql";
+        probe.type = "sql";
+        probe.query = "SELECT 1";
+      } else if (service.kind == "redis") {
+        probe.name = service.name + "-ping";
+        probe.type = "redis";
+      } else if (service.kind == "app" || !service.health.empty()) {
+        probe.name = service.name + "-health";
+        probe.type = "http";
+        probe.path = service.health;
+      } else if (service.port) {
+        probe.name = service.name + "-tcp";
+        probe.type = "tcp";
+      } else {
+        continue;
+      }
+      scenario_.probes.push_back(probe);
+    }
+  }
+
+  ParamValue read_param(const ParamSpec& spec, const Node& node) {
+    ParamValue param;
+    param.where = location(node.where);
+    const std::string subject = fmt::format("parameter '{}'", spec.name);
+    if (spec.type == ParamType::string_list || spec.type == ParamType::service_list) {
+      expect(node, Node::Kind::sequence, subject);
+      param.is_list = true;
+      for (const auto& item : node.items) {
+        if (spec.type == ParamType::service_list) existing_service(item, spec.name);
+        param.items.push_back(expect(item, Node::Kind::scalar, fmt::format("each item of {}", subject)).value);
+      }
+      return param;
+    }
+    const std::string text = expect(node, Node::Kind::scalar, subject).value;
+    param.text = text;
+    switch (spec.type) {
+      case ParamType::string: break;
+      case ParamType::integer: {
+        bool out_of_range = false;
+        if (!parse_integer(text, out_of_range)) {
+          if (out_of_range) fail(node.where, fmt::format("{} is out of range: '{}'", subject, text));
+          fail(node.where, fmt::format("{} must be an integer, got '{}'", subject, text));
+        }
+        break;
+      }
+      case ParamType::number: check_number(node, subject, text); break;
+      case ParamType::boolean:
+        if (text != "true" && text != "false")
+          fail(node.where, fmt::format("{} must be true or false, got '{}'", subject, text));
+        break;
+      case ParamType::duration: param.duration = duration(node, spec.name); break;
+      case ParamType::percent: {
+        std::string digits = text;
+        if (!digits.empty() && digits.back() == '%') digits.pop_back();
+        const bool plain = !digits.empty() && digits.find_first_not_of("0123456789.") == std::string::npos &&
+                           std::count(digits.begin(), digits.end(), '.') <= 1 && digits.front() != '.' &&
+                           digits.back() != '.';
+        if (!plain || std::strtod(digits.c_str(), nullptr) > 100)
+          fail(node.where, fmt::format("{} must be a percentage from 0 to 100 (like 20%), got '{}'", subject, text));
+        param.text = digits;
+        break;
+      }
+      case ParamType::service: existing_service(node, spec.name); break;
+      case ParamType::string_list:
+      case ParamType::service_list: break;
+    }
+    return param;
+  }
+
+  static void check_number(const Node& node, const std::string& subject, const std::string& text) {
+    const bool plain = !text.empty() && text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+    char* end = nullptr;
+    errno = 0;
+    const double value = plain ? std::strtod(text.c_str(), &end) : 0;
+    if (!plain || end != text.c_str() + text.size())
+      fail(node.where, fmt::format("{} must be a number, got '{}'", subject, text));
+    if (errno == ERANGE || !std::isfinite(value) || std::fabs(value) > 1e15)
+      fail(node.where, fmt::format("{} is out of range: '{}'", subject, text));
+  }
+
+  static const ParamSpec* param_spec(const VerbSpec& verb, std::string_view name) {
+    for (const auto& param : verb.params)
+      if (param.name == name) return &param;
+    return nullptr;
+  }
+
+  static void check_required(const VerbSpec& verb, const Params& params, std::string_view what, Pos where) {
+    for (const auto& param : verb.params)
+      if (param.required && !params.count(param.name))
+        fail(where, fmt::format("{} '{}' needs parameter '{}'", what, verb.name, param.name));
+  }
+
+  void read_steps(const Node& node) {
+    expect(node, Node::Kind::sequence, "'steps'");
+    std::set<std::string> names;
+    for (const auto& item : node.items) {
+      StepSpec step = read_step(expect(item, Node::Kind::map, "each step"));
+      if (!names.insert(step.name).second) fail(name_where_, fmt::format("duplicate step name '{}'", step.name));
+      scenario_.steps.push_back(step);
+    }
+  }
+
+  StepSpec read_step(const Node& spec) {
+    StepSpec step;
+    step.where = location(spec.where);
+    const Entry* name = find(spec, "name");
+    if (!name) fail(spec.where, "each step needs a 'name'");
+    step.name = non_empty(name->value, "name");
+    name_where_ = name->value.where;
+
+    const Entry* verb = nullptr;
+    for (const auto& entry : spec.entries) {
+      if (std::find(step_verbs.begin(), step_verbs.end(), entry.key) == step_verbs.end()) continue;
+      if (verb)
+        fail(entry.key_where,
+             fmt::format("step '{}' has two verbs, '{}' and '{}': give exactly one", step.name, verb->key, entry.key));
+      verb = &entry;
+    }
+    if (!verb) {
+      // A misspelt verb is the likeliest cause; name it.
+      for (const auto& entry : spec.entries) {
+        const std::string hint = did_you_mean(entry.key, step_verbs);
+        if (entry.key != "name" && !hint.empty())
+          fail(entry.key_where, fmt::format("unknown step key '{}'{}", entry.key, hint));
+      }
+      fail(spec.where,
+           fmt::format("step '{}' has no verb: give one of wait, fault, action, await or manual", step.name));
+    }
+
+    const VerbSpec* verb_spec = nullptr;
+    const std::string& verb_word = verb->key;
+    if (verb_word == "wait") {
+      step.verb = StepVerb::wait;
+      step.duration = duration(verb->value, "wait");
+    } else if (verb_word == "fault" || verb_word == "action") {
+      step.verb = verb_word == "fault" ? StepVerb::fault : StepVerb::action;
+      const auto& known = verb_word == "fault" ? options_.vocabulary.faults : options_.vocabulary.actions;
+      step.what = non_empty(verb->value, verb_word);
+      const auto found = known.find(step.what);
+      if (found == known.end())
+        fail(verb->value.where,
+             fmt::format("unknown {} '{}'{}", verb_word, step.what, did_you_mean(step.what, keys_of(known))));
+      verb_spec = &found->second;
+    } else if (verb_word == "await") {
+      step.verb = StepVerb::await;
+      step.what = scalar(verb->value, "await");
+      if (step.what != "recovered") {
+        const std::string hint = did_you_mean(step.what, {"recovered"});
+        fail(verb->value.where,
+             fmt::format("unknown await condition '{}'{}", step.what, hint.empty() ? ": expected 'recovered'" : hint));
+      }
+    } else {
+      step.verb = StepVerb::manual;
+      step.what = non_empty(verb->value, "manual");
+    }
+
+    // Keys this step may have; the common keys of other verbs get their own message below.
+    std::vector<std::string> allowed = {"name", verb_word, "target"};
+    if (step.verb == StepVerb::fault) allowed.insert(allowed.end(), {"incident", "duration"});
+    if (step.verb != StepVerb::wait) allowed.push_back("timeout");
+    if (step.verb == StepVerb::await) allowed.push_back("stable");
+    if (verb_spec)
+      for (const auto& param : verb_spec->params) allowed.push_back(param.name);
+
+    for (const auto& entry : spec.entries) {
+      const std::string& key = entry.key;
+      if (key == "name" || &entry == verb) continue;
+      const bool fault = step.verb == StepVerb::fault;
+      if ((key == "incident" || key == "duration") && !fault)
+        fail(entry.key_where, fmt::format("'{}' applies only to fault steps", key));
+      if (key == "stable" && step.verb != StepVerb::await)
+        fail(entry.key_where, "'stable' applies only to await steps");
+      if (key == "timeout" && step.verb == StepVerb::wait)
+        fail(entry.key_where, "'timeout' does not apply to wait steps");
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        if (verb_spec)
+          fail(entry.key_where, fmt::format("unknown parameter '{}' for {} '{}'{}", key, verb_word, step.what,
+                                            did_you_mean(key, allowed)));
+        fail(entry.key_where,
+             fmt::format("unknown key '{}' in a {} step{}", key, verb_word, did_you_mean(key, allowed)));
+      }
+      if (key == "target") {
+        if (step.verb == StepVerb::await) {
+          step.target = existing_component(entry.value, key);
+        } else {
+          existing_service(entry.value, key);
+          step.target = entry.value.value;
+        }
+      } else if (key == "incident") {
+        step.incident = boolean(entry.value, key);
+        if (step.incident) {
+          if (incident_step_)
+            fail(entry.key_where, fmt::format("step '{}' is a second incident: the incident (T0) is already step "
+                                              "'{}' at line {}",
+                                              step.name, incident_step_->name, incident_step_->where.line));
+          incident_step_ = step;
+        }
+      } else if (key == "duration") {
+        step.duration = duration(entry.value, key);
+      } else if (key == "timeout") {
+        step.timeout = duration(entry.value, key);
+      } else if (key == "stable") {
+        step.stable = duration(entry.value, key);
+      } else {
+        step.params[key] = read_param(*param_spec(*verb_spec, key), entry.value);
+      }
+    }
+
+    if (verb_spec) {
+      if (verb_spec->needs_target && step.target.empty())
+        fail(verb->value.where, fmt::format("{} '{}' needs a 'target' (the service it acts on)", verb_word, step.what));
+      check_required(*verb_spec, step.params, verb_word, verb->value.where);
+    }
+    if (step.verb == StepVerb::await) {
+      if (step.target.empty()) step.target = "overall";
+      if (!step.stable) step.stable = std::chrono::seconds(1);
+      if (!step.timeout) step.timeout = std::chrono::seconds(120);
+    }
+    return step;
+  }
+
+  void read_checks(const Node& node) {
+    expect(node, Node::Kind::sequence, "'checks'");
+    const std::vector<std::string> words = keys_of(options_.vocabulary.checks);
+    for (const auto& item : node.items) {
+      const Node& spec = expect(item, Node::Kind::map, "each check");
+      const Entry* word = nullptr;
+      for (const auto& entry : spec.entries) {
+        if (!options_.vocabulary.checks.count(entry.key)) continue;
+        if (word)
+          fail(entry.key_where,
+               fmt::format("a check has two kinds, '{}' and '{}': give exactly one", word->key, entry.key));
+        word = &entry;
+      }
+      if (!word) {
+        if (spec.entries.empty()) fail(spec.where, fmt::format("a check needs a kind: one of {}", join(words, " or ")));
+        const Entry& first = spec.entries.front();
+        const std::string hint = did_you_mean(first.key, words);
+        fail(first.key_where, fmt::format("unknown check '{}'{}", first.key,
+                                          hint.empty() ? ": expected one of " + join(words, ", ") : hint));
+      }
+      const VerbSpec& verb = options_.vocabulary.checks.at(word->key);
+      CheckSpec check;
+      check.kind = word->key;
+      check.where = location(spec.where);
+      check.subject = existing_component(word->value, word->key);
+      for (const auto& entry : spec.entries) {
+        if (&entry == word) continue;
+        const ParamSpec* param = param_spec(verb, entry.key);
+        if (!param) {
+          std::vector<std::string> allowed;
+          for (const auto& p : verb.params) allowed.push_back(p.name);
+          fail(entry.key_where, fmt::format("unknown parameter '{}' for check '{}'{}", entry.key, check.kind,
+                                            did_you_mean(entry.key, allowed)));
+        }
+        check.params[entry.key] = read_param(*param, entry.value);
+      }
+      check_required(verb, check.params, "check", word->key_where);
+      if (check.kind == "rto" || check.kind == "rpo") {
+        const auto target = scenario_.targets.find(check.subject);
+        const Objective* objective = target == scenario_.targets.end() ? nullptr : &target->second;
+        if (!objective || !(check.kind == "rto" ? objective->rto : objective->rpo))
+          fail(word->value.where, fmt::format("check '{}: {}' needs an {} objective for '{}' under targets", check.kind,
+                                              check.subject, check.kind, check.subject));
+        if (!incident_step_)
+          fail(word->key_where,
+               fmt::format("check '{}' needs an incident step (a fault step with incident: true)", check.kind));
+      }
+      scenario_.checks.push_back(check);
+    }
+  }
+
+  const LoadOptions& options_;
+  Scenario& scenario_;
+  std::map<std::string, std::string> kinds_;  // service name (standbys included) -> kind
+  std::vector<std::pair<std::string, Pos>> references_;
+  std::optional<StepSpec> incident_step_;
+  Pos name_where_;
+};
+
+}  // namespace
+
+ScenarioError::ScenarioError(std::vector<Diagnostic> diagnostics)
+    : std::runtime_error([&] {
+        std::string text;
+        for (const auto& diagnostic : diagnostics) {
+          if (!text.empty()) text += '\n';
+          text += format(diagnostic);
+        }
+        return text;
+      }()),
+      diagnostics_(std::move(diagnostics)) {}
+
+std::string ScenarioError::format(const Diagnostic& diagnostic) {
+  const SourceLocation& where = diagnostic.where;
+  if (where.line <= 0) return fmt::format("{}: {}", where.file, diagnostic.message);
+  return fmt::format("{}:{}:{}: {}\n    {}\n    {}^", where.file, where.line, where.column, diagnostic.message,
+                     diagnostic.source_line, std::string(diagnostic.caret, ' '));
+}
+
+Scenario parse_scenario(std::string_view text, const std::string& file_name, const LoadOptions& options) {
+  Scenario scenario;
+  scenario.file = file_name;
+  try {
+    if (text.size() > max_scenario_bytes)
+      throw ScenarioError(
+          {ScenarioError::Diagnostic{SourceLocation{file_name, 0, 0},
+                                     fmt::format("the scenario is larger than 1 MiB ({} bytes)", text.size()), "", 0}});
+    check_bytes(text);
+    Node root;
+    try {
+      std::istringstream stream{std::string(text)};
+      YAML::Parser parser(stream);
+      root = TreeBuilder().build(parser);
+    } catch (const YAML::Exception& e) {
+      fail_on_yaml_error(text, e);
+    }
+    substitute_vars(root, options.vars);
+    scenario.sha256 = sha256_hex(text);
+    scenario.vars = options.vars;
+    ScenarioReader(options, scenario).read(root);
+  } catch (const Failure& failure) {
+    throw ScenarioError({make_diagnostic(text, file_name, failure)});
+  }
+  return scenario;
+}
+
+Scenario load_scenario(const std::filesystem::path& file, const LoadOptions& options) {
+  const std::string name = file.string();
+  auto unreadable = [&](const std::string& why) {
+    return ScenarioError({ScenarioError::Diagnostic{SourceLocation{name, 0, 0}, why, "", 0}});
+  };
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw unreadable(fmt::format("cannot read the scenario: {}", std::strerror(errno)));
+  std::string bytes(max_scenario_bytes + 1, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (in.bad()) throw unreadable("cannot read the scenario");
+  bytes.resize(static_cast<std::size_t>(in.gcount()));
+  if (bytes.size() > max_scenario_bytes) throw unreadable("the scenario is larger than 1 MiB");
+  return parse_scenario(bytes, name, options);
+}
+
+}  // namespace firedrill

@@ -1,0 +1,67 @@
+#pragma once
+// Reads a scenario file (format v1, DESIGN.md) into the model, checking every field against the
+// format and the vocabulary of faults, actions and checks.
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/scenario/duration.hpp"
+#include "harness/scenario/model.hpp"
+#include "harness/scenario/vocabulary.hpp"
+
+namespace firedrill {
+
+/// A scenario is invalid: exit code 2. what() is the whole formatted text of every diagnostic,
+/// one after the other, each in the form
+///
+///     scenarios/x.yaml:14:25: unknown fault 'partiton' (did you mean 'partition'?)
+///         - { name: x, fault: partiton, target: db }
+///                             ^
+///
+/// (a diagnostic without a line, such as an unreadable file, is just `file: message`).
+/// The loader stops at the first error it finds, so today there is exactly one diagnostic.
+class ScenarioError : public std::runtime_error {
+ public:
+  struct Diagnostic {
+    SourceLocation where;     // line and column are 1-based; 0 when the error has no position
+    std::string message;      // without the location prefix
+    std::string source_line;  // the line as shown under the message (tabs as spaces)
+    std::size_t caret = 0;    // characters before the caret under source_line
+  };
+
+  explicit ScenarioError(std::vector<Diagnostic> diagnostics);
+
+  /// Never empty.
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+  /// `file:line:col: message`, the source line indented by four spaces, and a caret under the
+  /// column; no trailing newline.
+  static std::string format(const Diagnostic& diagnostic);
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+};
+
+struct LoadOptions {
+  Vocabulary vocabulary;                    // what faults, actions and checks may be named
+  std::map<std::string, std::string> vars;  // values of ${var.NAME}
+};
+
+/// The largest scenario file accepted.
+inline constexpr std::size_t max_scenario_bytes = 1024 * 1024;
+
+/// Reads `file` (at most max_scenario_bytes) and parses it with parse_scenario, naming the file
+/// as given in every diagnostic. Throws ScenarioError, also when the file cannot be read.
+Scenario load_scenario(const std::filesystem::path& file, const LoadOptions& options);
+
+/// Parses and validates a scenario held in memory. `file_name` is used in diagnostics and stored
+/// in Scenario::file. Returns a scenario whose every field was checked, defaults filled in
+/// (images, ports, health paths, probes, step timeouts); throws ScenarioError otherwise. Rejects
+/// hostile input (invalid UTF-8, anchors and aliases, nesting deeper than 64, more than 100000
+/// nodes, more than max_scenario_bytes) quickly and without deep recursion.
+Scenario parse_scenario(std::string_view text, const std::string& file_name, const LoadOptions& options);
+
+}  // namespace firedrill

@@ -1,0 +1,535 @@
+#include "harness/scenario/loader.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace firedrill {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+Vocabulary test_vocabulary() {
+  Vocabulary vocabulary;
+  vocabulary.faults["kill"] = VerbSpec{
+      "kill",
+      "kill the main process",
+      true,
+      {ParamSpec{"signal", ParamType::string, false, ""}, ParamSpec{"restart_after", ParamType::duration, false, ""}}};
+  vocabulary.faults["pause"] = VerbSpec{"pause", "freeze the service", true, {}};
+  vocabulary.faults["partition"] = VerbSpec{
+      "partition",
+      "cut the network",
+      true,
+      {ParamSpec{"from", ParamType::service_list, false, ""}, ParamSpec{"loss", ParamType::percent, false, ""}}};
+  vocabulary.actions["restart"] =
+      VerbSpec{"restart", "restart a service", true, {ParamSpec{"grace", ParamType::duration, false, ""}}};
+  vocabulary.actions["promote"] = VerbSpec{"promote", "promote a standby", true, {}};
+  vocabulary.checks["rto"] = VerbSpec{"rto", "recovery time", false, {}};
+  vocabulary.checks["rpo"] = VerbSpec{"rpo", "recovery point", false, {}};
+  vocabulary.checks["lost_acked_writes"] =
+      VerbSpec{"lost_acked_writes", "lost writes", false, {ParamSpec{"max", ParamType::integer, false, ""}}};
+  vocabulary.checks["integrity"] =
+      VerbSpec{"integrity",
+               "data integrity",
+               false,
+               {ParamSpec{"sql", ParamType::string, true, ""}, ParamSpec{"expect", ParamType::string, true, ""}}};
+  return vocabulary;
+}
+
+LoadOptions test_options() { return LoadOptions{test_vocabulary(), {}}; }
+
+// The example of DESIGN.md's "Scenario format v1", unchanged.
+const char* const design_example = R"(version: 1
+name: pg-primary-failover                # [a-z0-9-]+, unique in a suite
+description: Kill the Postgres primary; promote the standby; the app follows.
+runbook: "PAKE DR runbook §8, Automated Failover"   # free text, copied into the report
+targets:                                  # objectives, like a runbook's RTO/RPO table
+  overall: { rto: 30s, rpo: 0s }
+  db:      { rto: 15s, rpo: 5m }
+services:
+  db:    { kind: postgres, standbys: 1 }  # image defaults per kind; env, command, volumes optional
+  cache: { kind: redis, persistence: aof }
+  app:
+    kind: app
+    image: firedrill/app:latest
+    port: 8080
+    health: /health
+    env: { DATABASE_URL: "${db.url}", REDIS_URL: "${cache.url}" }
+workload:
+  - { name: orders, through: app, rate: 200/s, concurrency: 4 }
+probes:                                   # optional; default: every service's health
+  - { name: app-health, http: { service: app, path: /health }, interval: 20ms }
+steps:
+  - { name: warm up, wait: 5s }
+  - { name: primary dies, fault: kill, target: db, incident: true }   # incident marks T0
+  - { name: promote standby, action: promote, target: db-standby-1 }
+  - { name: recovered, await: recovered, stable: 1s, timeout: 120s }
+  - { name: announce, manual: "Post the all-clear in #incidents" }   # timed in rehearse mode, skipped in CI
+checks:
+  - { rto: overall }
+  - { rpo: db }
+  - { lost_acked_writes: db, max: 0 }
+  - { integrity: db, sql: "SELECT count(*) FROM orders", expect: ">= acked" }
+)";
+
+// Lines 1-5 of most error cases below.
+const std::string head =
+    "version: 1\n"
+    "name: t\n"
+    "services:\n"
+    "  db: { kind: postgres }\n"
+    "  app: { kind: app }\n";
+
+std::string error_of(const std::string& text, const LoadOptions& options = test_options()) {
+  try {
+    parse_scenario(text, "scenarios/x.yaml", options);
+  } catch (const ScenarioError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// The expected text of one diagnostic whose source line has only ASCII before the column.
+std::string diagnostic(int line, int column, const std::string& message, const std::string& source) {
+  return "scenarios/x.yaml:" + std::to_string(line) + ":" + std::to_string(column) + ": " + message + "\n    " +
+         source + "\n    " + std::string(static_cast<std::size_t>(column - 1), ' ') + "^";
+}
+
+TEST(LoadScenario, ReadsTheDesignExampleWithEveryField) {
+  const Scenario s = parse_scenario(design_example, "scenarios/pg-primary-failover.yaml", test_options());
+  EXPECT_EQ(s.version, 1);
+  EXPECT_EQ(s.name, "pg-primary-failover");
+  EXPECT_EQ(s.description, "Kill the Postgres primary; promote the standby; the app follows.");
+  EXPECT_EQ(s.runbook, "PAKE DR runbook §8, Automated Failover");
+  EXPECT_EQ(s.file, "scenarios/pg-primary-failover.yaml");
+  EXPECT_EQ(s.sha256.size(), 64u);
+
+  ASSERT_EQ(s.targets.size(), 2u);
+  EXPECT_EQ(s.targets.at("overall").rto, seconds(30));
+  EXPECT_EQ(s.targets.at("overall").rpo, seconds(0));
+  EXPECT_EQ(s.targets.at("db").rto, seconds(15));
+  EXPECT_EQ(s.targets.at("db").rpo, minutes(5));
+  EXPECT_EQ(s.targets.at("db").where.line, 7);
+  EXPECT_EQ(s.targets.at("db").where.column, 3);
+
+  ASSERT_EQ(s.services.size(), 3u);
+  const ServiceSpec& db = s.services[0];
+  EXPECT_EQ(db.name, "db");
+  EXPECT_EQ(db.kind, "postgres");
+  EXPECT_EQ(db.image, "firedrill/postgres:15");
+  EXPECT_EQ(db.standbys, 1);
+  EXPECT_FALSE(db.port);
+  EXPECT_TRUE(db.env.empty());
+  EXPECT_TRUE(db.command.empty());
+  EXPECT_EQ(db.where.file, "scenarios/pg-primary-failover.yaml");
+  EXPECT_EQ(db.where.line, 9);
+  EXPECT_EQ(db.where.column, 3);
+  const ServiceSpec& cache = s.services[1];
+  EXPECT_EQ(cache.name, "cache");
+  EXPECT_EQ(cache.kind, "redis");
+  EXPECT_EQ(cache.image, "firedrill/redis:7");
+  EXPECT_EQ(cache.persistence, "aof");
+  const ServiceSpec& app = s.services[2];
+  EXPECT_EQ(app.kind, "app");
+  EXPECT_EQ(app.image, "firedrill/app:latest");
+  EXPECT_EQ(app.port, 8080);
+  EXPECT_EQ(app.health, "/health");
+  EXPECT_EQ(app.env,
+            (std::map<std::string, std::string>{{"DATABASE_URL", "${db.url}"}, {"REDIS_URL", "${cache.url}"}}));
+  EXPECT_EQ(s.service("app"), &app);
+
+  ASSERT_EQ(s.workload.size(), 1u);
+  EXPECT_EQ(s.workload[0].name, "orders");
+  EXPECT_EQ(s.workload[0].through, "app");
+  EXPECT_DOUBLE_EQ(s.workload[0].rate_per_second, 200);
+  EXPECT_EQ(s.workload[0].concurrency, 4);
+  EXPECT_FALSE(s.workload[0].timeout);
+  EXPECT_EQ(s.workload[0].where.line, 18);
+
+  ASSERT_EQ(s.probes.size(), 1u);
+  EXPECT_EQ(s.probes[0].name, "app-health");
+  EXPECT_EQ(s.probes[0].type, "http");
+  EXPECT_EQ(s.probes[0].service, "app");
+  EXPECT_EQ(s.probes[0].path, "/health");
+  EXPECT_EQ(s.probes[0].interval, milliseconds(20));
+  EXPECT_FALSE(s.probes[0].timeout);
+
+  ASSERT_EQ(s.steps.size(), 5u);
+  EXPECT_EQ(s.steps[0].name, "warm up");
+  EXPECT_EQ(s.steps[0].verb, StepVerb::wait);
+  EXPECT_EQ(s.steps[0].duration, seconds(5));
+  EXPECT_EQ(s.steps[1].name, "primary dies");
+  EXPECT_EQ(s.steps[1].verb, StepVerb::fault);
+  EXPECT_EQ(s.steps[1].what, "kill");
+  EXPECT_EQ(s.steps[1].target, "db");
+  EXPECT_TRUE(s.steps[1].incident);
+  EXPECT_FALSE(s.steps[1].duration);
+  EXPECT_TRUE(s.steps[1].params.empty());
+  EXPECT_EQ(s.steps[1].where.line, 23);
+  EXPECT_EQ(s.steps[1].where.column, 5);
+  EXPECT_EQ(s.steps[2].verb, StepVerb::action);
+  EXPECT_EQ(s.steps[2].what, "promote");
+  EXPECT_EQ(s.steps[2].target, "db-standby-1");
+  EXPECT_FALSE(s.steps[2].incident);
+  EXPECT_EQ(s.steps[3].verb, StepVerb::await);
+  EXPECT_EQ(s.steps[3].what, "recovered");
+  EXPECT_EQ(s.steps[3].target, "overall");
+  EXPECT_EQ(s.steps[3].stable, seconds(1));
+  EXPECT_EQ(s.steps[3].timeout, seconds(120));
+  EXPECT_EQ(s.steps[4].verb, StepVerb::manual);
+  EXPECT_EQ(s.steps[4].what, "Post the all-clear in #incidents");
+
+  ASSERT_EQ(s.checks.size(), 4u);
+  EXPECT_EQ(s.checks[0].kind, "rto");
+  EXPECT_EQ(s.checks[0].subject, "overall");
+  EXPECT_EQ(s.checks[1].kind, "rpo");
+  EXPECT_EQ(s.checks[1].subject, "db");
+  EXPECT_EQ(s.checks[2].kind, "lost_acked_writes");
+  EXPECT_EQ(s.checks[2].params.at("max").text, "0");
+  EXPECT_EQ(s.checks[2].params.at("max").where.line, 30);
+  EXPECT_EQ(s.checks[2].params.at("max").where.column, 35);
+  EXPECT_EQ(s.checks[3].kind, "integrity");
+  EXPECT_EQ(s.checks[3].params.at("sql").text, "SELECT count(*) FROM orders");
+  EXPECT_EQ(s.checks[3].params.at("expect").text, ">= acked");
+}
+
+TEST(LoadScenario, AddsOneDefaultProbePerServiceWhenProbesAreAbsent) {
+  const Scenario s = parse_scenario(
+      "version: 1\n"
+      "name: defaults\n"
+      "services:\n"
+      "  db: { kind: postgres }\n"
+      "  cache: { kind: redis }\n"
+      "  web: { kind: app, health: /ready }\n"
+      "  proxy: { kind: container, image: haproxy:2, port: 80 }\n"
+      "  batch: { kind: container, image: busybox }\n",
+      "d.yaml", test_options());
+  ASSERT_EQ(s.probes.size(), 4u);
+  EXPECT_EQ(s.probes[0].name, "db-sql");
+  EXPECT_EQ(s.probes[0].type, "sql");
+  EXPECT_EQ(s.probes[0].service, "db");
+  EXPECT_EQ(s.probes[0].query, "SELECT 1");
+  EXPECT_EQ(s.probes[1].name, "cache-ping");
+  EXPECT_EQ(s.probes[1].type, "redis");
+  EXPECT_EQ(s.probes[2].name, "web-health");
+  EXPECT_EQ(s.probes[2].type, "http");
+  EXPECT_EQ(s.probes[2].path, "/ready");
+  EXPECT_EQ(s.probes[3].name, "proxy-tcp");
+  EXPECT_EQ(s.probes[3].type, "tcp");
+  EXPECT_EQ(s.probes[3].service, "proxy");
+  for (const auto& probe : s.probes) EXPECT_EQ(probe.interval, milliseconds(20));
+  EXPECT_EQ(s.service("web")->port, 8080);
+  EXPECT_EQ(s.service("cache")->persistence, "rdb");
+}
+
+TEST(LoadScenario, AnExplicitEmptyProbeListMeansNoProbes) {
+  const Scenario s = parse_scenario(head + "probes: []\n", "d.yaml", test_options());
+  EXPECT_TRUE(s.probes.empty());
+}
+
+TEST(LoadScenario, ReadsParamsCommandsVolumesAndProbeDefaults) {
+  const Scenario s =
+      parse_scenario(head +
+                         "  worker:\n"
+                         "    kind: container\n"
+                         "    image: busybox\n"
+                         "    command: [sh, -c, \"nc ${db.host} ${db.port}\"]\n"
+                         "    volumes: [data:/data, /scratch]\n"
+                         "  shell: { kind: container, image: busybox, command: \"sleep 1\" }\n"
+                         "probes:\n"
+                         "  - { name: q, sql: { service: db }, interval: 1ms, timeout: 2s }\n"
+                         "  - { name: h, http: { service: app } }\n"
+                         "steps:\n"
+                         "  - name: cut\n"
+                         "    fault: partition\n"
+                         "    target: db\n"
+                         "    from: [app, worker]\n"
+                         "    loss: 20%\n"
+                         "    duration: 10s\n"
+                         "  - { name: bounce, action: restart, target: app, grace: 1.5s, timeout: 1m }\n",
+                     "p.yaml", test_options());
+  const ServiceSpec& worker = *s.service("worker");
+  EXPECT_EQ(worker.command, (std::vector<std::string>{"sh", "-c", "nc ${db.host} ${db.port}"}));
+  EXPECT_EQ(worker.volumes, (std::vector<std::string>{"data:/data", "/scratch"}));
+  EXPECT_EQ(s.service("shell")->command, (std::vector<std::string>{"/bin/sh", "-c", "sleep 1"}));
+  ASSERT_EQ(s.probes.size(), 2u);
+  EXPECT_EQ(s.probes[0].query, "SELECT 1");
+  EXPECT_EQ(s.probes[0].interval, milliseconds(1));
+  EXPECT_EQ(s.probes[0].timeout, seconds(2));
+  EXPECT_EQ(s.probes[1].path, "/health");
+  const StepSpec& cut = s.steps[0];
+  EXPECT_EQ(cut.duration, seconds(10));
+  EXPECT_TRUE(cut.params.at("from").is_list);
+  EXPECT_EQ(cut.params.at("from").items, (std::vector<std::string>{"app", "worker"}));
+  EXPECT_EQ(cut.params.at("loss").text, "20");
+  EXPECT_EQ(cut.params.at("loss").where.line, 20);
+  EXPECT_EQ(s.steps[1].params.at("grace").text, "1.5s");
+  EXPECT_EQ(s.steps[1].params.at("grace").duration, milliseconds(1500));
+  EXPECT_FALSE(cut.params.at("loss").duration);
+  EXPECT_EQ(s.steps[1].timeout, minutes(1));
+}
+
+TEST(LoadScenario, SubstitutesVarsAnywhereAScalarIs) {
+  LoadOptions options = test_options();
+  options.vars = {{"IMAGE", "postgres:16"}, {"N", "2"}};
+  const Scenario s = parse_scenario(
+      "version: 1\nname: v\nservices:\n  db:\n    kind: postgres\n    image: ${var.IMAGE}\n    standbys: ${var.N}\n",
+      "v.yaml", options);
+  EXPECT_EQ(s.services[0].image, "postgres:16");
+  EXPECT_EQ(s.services[0].standbys, 2);
+  EXPECT_EQ(s.vars, options.vars);
+}
+
+TEST(LoadScenario, HashesTheFileBytes) {
+  const Scenario s = parse_scenario("version: 1\nname: t\n", "t.yaml", test_options());
+  EXPECT_EQ(s.sha256, "2b93825c17a81465c38016882751a0bcad28ef00b1a622b25b660c9f5bba4f4e");
+}
+
+TEST(LoadScenario, ReadsAFileAndNamesItAsGiven) {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("firedrill-loader-" + std::to_string(::getpid()) + ".yaml");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "version: 1\nname: t\n";
+  }
+  const Scenario s = load_scenario(path, test_options());
+  EXPECT_EQ(s.file, path.string());
+  EXPECT_EQ(s.sha256, "2b93825c17a81465c38016882751a0bcad28ef00b1a622b25b660c9f5bba4f4e");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "version: 1\nname: t\ndescription: \"" << std::string(max_scenario_bytes, 'x') << "\"\n";
+  }
+  try {
+    load_scenario(path, test_options());
+    ADD_FAILURE() << "a file over 1 MiB loaded";
+  } catch (const ScenarioError& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() + ": the scenario is larger than 1 MiB");
+    EXPECT_EQ(e.diagnostics().at(0).where.line, 0);
+  }
+  std::filesystem::remove(path);
+  try {
+    load_scenario(path, test_options());
+    ADD_FAILURE() << "a missing file loaded";
+  } catch (const ScenarioError& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() + ": cannot read the scenario: No such file or directory");
+  }
+}
+
+TEST(ScenarioErrors, UnknownFaultShowsTheLineAndACaretUnderTheValue) {
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: x, fault: partiton, target: db }\n"),
+            "scenarios/x.yaml:7:23: unknown fault 'partiton' (did you mean 'partition'?)\n"
+            "      - { name: x, fault: partiton, target: db }\n"
+            "                          ^");
+}
+
+TEST(ScenarioErrors, KeepsTheDiagnosticParts) {
+  try {
+    parse_scenario(head + "stpes: []\n", "scenarios/x.yaml", test_options());
+    FAIL() << "no error";
+  } catch (const ScenarioError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    const auto& d = e.diagnostics()[0];
+    EXPECT_EQ(d.where.file, "scenarios/x.yaml");
+    EXPECT_EQ(d.where.line, 6);
+    EXPECT_EQ(d.where.column, 1);
+    EXPECT_EQ(d.message, "unknown top-level key 'stpes' (did you mean 'steps'?)");
+    EXPECT_EQ(d.source_line, "stpes: []");
+  }
+}
+
+TEST(ScenarioErrors, UnknownKeysAtEachLevel) {
+  EXPECT_EQ(error_of(head + "stpes: []\n"),
+            diagnostic(6, 1, "unknown top-level key 'stpes' (did you mean 'steps'?)", "stpes: []"));
+  EXPECT_EQ(
+      error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, imgae: x }\n"),
+      diagnostic(4, 25, "unknown service key 'imgae' (did you mean 'image'?)", "  db: { kind: postgres, imgae: x }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: x, fault: kill, target: db, sginal: KILL }\n"),
+            diagnostic(7, 41, "unknown parameter 'sginal' for fault 'kill' (did you mean 'signal'?)",
+                       "  - { name: x, fault: kill, target: db, sginal: KILL }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: x, wait: 1s, stable: 1s }\n"),
+            diagnostic(7, 26, "'stable' applies only to await steps", "  - { name: x, wait: 1s, stable: 1s }"));
+}
+
+TEST(ScenarioErrors, WrongTypes) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices: [db]\n"),
+            diagnostic(3, 11, "'services' must be a map, found a list", "services: [db]"));
+  EXPECT_EQ(error_of("- version: 1\n"),
+            diagnostic(1, 1, "a scenario must be a map of keys (version, name, services, steps, ...), found a list",
+                       "- version: 1"));
+  EXPECT_EQ(error_of(head + "workload:\n  - { name: w, through: app, rate: 1/s, concurrency: many }\n"),
+            diagnostic(7, 54, "'concurrency' must be an integer, got 'many'",
+                       "  - { name: w, through: app, rate: 1/s, concurrency: many }"));
+}
+
+TEST(ScenarioErrors, DuplicateKeyPointsAtTheSecond) {
+  EXPECT_EQ(error_of("version: 1\nname: a\nname: b\n"),
+            diagnostic(3, 1, "duplicate key 'name' (first given at line 2, column 1)", "name: b"));
+}
+
+TEST(ScenarioErrors, AnchorsAndAliasesAreRejected) {
+  EXPECT_EQ(error_of("version: 1\nname: &n t\n"),
+            diagnostic(2, 7, "anchors and aliases are not supported in scenarios", "name: &n t"));
+  EXPECT_EQ(error_of("version: 1\nname: *n\n"),
+            diagnostic(2, 7, "anchors and aliases are not supported in scenarios", "name: *n"));
+}
+
+TEST(ScenarioErrors, SecondIncidentPointsAtIt) {
+  EXPECT_EQ(error_of(head + "steps:\n"
+                            "  - { name: a, fault: kill, target: db, incident: true }\n"
+                            "  - { name: b, fault: pause, target: app, incident: true }\n"),
+            diagnostic(8, 43, "step 'b' is a second incident: the incident (T0) is already step 'a' at line 7",
+                       "  - { name: b, fault: pause, target: app, incident: true }"));
+}
+
+TEST(ScenarioErrors, StepsNeedExactlyOneVerb) {
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: idle, target: db }\n"),
+            diagnostic(7, 5, "step 'idle' has no verb: give one of wait, fault, action, await or manual",
+                       "  - { name: idle, target: db }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: both, fault: kill, action: restart, target: db }\n"),
+            diagnostic(7, 32, "step 'both' has two verbs, 'fault' and 'action': give exactly one",
+                       "  - { name: both, fault: kill, action: restart, target: db }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: w, wait: 1s, trgt: db }\n"),
+            diagnostic(7, 26, "unknown key 'trgt' in a wait step (did you mean 'target'?)",
+                       "  - { name: w, wait: 1s, trgt: db }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: w, wiat: 1s }\n"),
+            diagnostic(7, 16, "unknown step key 'wiat' (did you mean 'wait'?)", "  - { name: w, wiat: 1s }"));
+}
+
+TEST(ScenarioErrors, UnknownServiceReferences) {
+  EXPECT_EQ(
+      error_of(head + "steps:\n  - { name: k, fault: kill, target: dbb }\n"),
+      diagnostic(7, 37, "unknown service 'dbb' (did you mean 'db'?)", "  - { name: k, fault: kill, target: dbb }"));
+  EXPECT_EQ(error_of(head + "workload:\n  - { name: w, through: ap, rate: 1/s }\n"),
+            diagnostic(7, 25, "unknown service 'ap' (did you mean 'app'?)", "  - { name: w, through: ap, rate: 1/s }"));
+  EXPECT_EQ(error_of(head + "  web: { kind: app, env: { DB: \"${dbb.url}\" } }\n"),
+            diagnostic(6, 32, "unknown service 'dbb' in '${dbb.url}' (did you mean 'db'?)",
+                       "  web: { kind: app, env: { DB: \"${dbb.url}\" } }"));
+  EXPECT_EQ(error_of(head + "  web: { kind: app, env: { DB: \"${db.uri}\" } }\n"),
+            diagnostic(6, 32, "unknown field 'uri' in '${db.uri}': expected url, host or port",
+                       "  web: { kind: app, env: { DB: \"${db.uri}\" } }"));
+  EXPECT_EQ(error_of(head + "probes:\n  - { name: p, redis: { service: db } }\n"),
+            diagnostic(7, 34, "redis probe 'p' needs a redis service; 'db' is a postgres service",
+                       "  - { name: p, redis: { service: db } }"));
+  EXPECT_EQ(error_of(head + "workload:\n  - { name: w, through: db-standby-1, rate: 1/s }\n"),
+            diagnostic(7, 25, "unknown service 'db-standby-1'", "  - { name: w, through: db-standby-1, rate: 1/s }"));
+}
+
+TEST(ScenarioErrors, MissingVarSuggestsTheFlag) {
+  EXPECT_EQ(error_of("version: 1\nname: ${var.NAME}\n"),
+            diagnostic(2, 7, "undefined variable 'NAME' (pass --var NAME=...)", "name: ${var.NAME}"));
+}
+
+TEST(ScenarioErrors, BadDurationsRatesAndNumbers) {
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: w, wait: 5 s }\n"),
+            diagnostic(7, 22,
+                       "invalid duration '5 s': expected a number and a unit (us, ms, s, m or h), like 250ms, 5s, 2m, "
+                       "1h, 1.5s or 1h30m",
+                       "  - { name: w, wait: 5 s }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: w, wait: 99999999999999999999s }\n"),
+            diagnostic(7, 22, "duration '99999999999999999999s' is out of range (at most 720h)",
+                       "  - { name: w, wait: 99999999999999999999s }"));
+  EXPECT_EQ(error_of(head + "workload:\n  - { name: w, through: app, rate: 200 }\n"),
+            diagnostic(7, 36,
+                       "invalid rate '200': expected a number of writes per second, minute or hour, like 200/s, 30/m "
+                       "or 3600/h, or 'max' for as fast as possible",
+                       "  - { name: w, through: app, rate: 200 }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, port: 99999999999999999999 }\n"),
+            diagnostic(4, 31, "'port' must be from 1 to 65535, got '99999999999999999999'",
+                       "  db: { kind: postgres, port: 99999999999999999999 }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: c, fault: partition, target: db, loss: 1e400 }\n"),
+            diagnostic(7, 52, "parameter 'loss' must be a percentage from 0 to 100 (like 20%), got '1e400'",
+                       "  - { name: c, fault: partition, target: db, loss: 1e400 }"));
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: k, fault: kill, target: db, restart_after: soon }\n"),
+            diagnostic(7, 56,
+                       "invalid duration 'soon': expected a number and a unit (us, ms, s, m or h), like 250ms, 5s, "
+                       "2m, 1h, 1.5s or 1h30m",
+                       "  - { name: k, fault: kill, target: db, restart_after: soon }"));
+}
+
+TEST(ScenarioErrors, VersionAndName) {
+  EXPECT_EQ(error_of("version: 2\nname: t\n"),
+            diagnostic(1, 10, "unsupported version '2': this firedrill reads version 1", "version: 2"));
+  EXPECT_EQ(error_of("version: 1\nname: Big_Name\n"),
+            diagnostic(2, 7, "invalid scenario name 'Big_Name': use 1 to 63 lowercase letters, digits and '-'",
+                       "name: Big_Name"));
+}
+
+TEST(ScenarioErrors, TargetsChecksAndRequiredParams) {
+  EXPECT_EQ(
+      error_of(head + "steps:\n  - { name: k, fault: kill }\n"),
+      diagnostic(7, 23, "fault 'kill' needs a 'target' (the service it acts on)", "  - { name: k, fault: kill }"));
+  EXPECT_EQ(error_of(head + "checks:\n  - { integrity: db, expect: \">= acked\" }\n"),
+            diagnostic(7, 7, "check 'integrity' needs parameter 'sql'", "  - { integrity: db, expect: \">= acked\" }"));
+  EXPECT_EQ(error_of(head + "targets:\n  overall: { rpo: 0s }\nchecks:\n  - { rto: overall }\n"),
+            diagnostic(9, 12, "check 'rto: overall' needs an rto objective for 'overall' under targets",
+                       "  - { rto: overall }"));
+  EXPECT_EQ(error_of(head + "checks:\n  - { rot: overall }\n"),
+            diagnostic(7, 7, "unknown check 'rot' (did you mean 'rto'?)", "  - { rot: overall }"));
+  EXPECT_EQ(error_of(head + "targets:\n  dbb: { rto: 1s }\n"),
+            diagnostic(7, 3, "unknown component 'dbb': expected 'overall' or a service (did you mean 'db'?)",
+                       "  dbb: { rto: 1s }"));
+}
+
+TEST(ScenarioErrors, HostileBytes) {
+  EXPECT_EQ(error_of(""),
+            "scenarios/x.yaml:1:1: the scenario is empty: expected a map with version, name, services "
+            "and steps\n    \n    ^");
+  EXPECT_EQ(error_of("version: 1\nname: t\x01\xff\n"),
+            diagnostic(2, 9, "invalid UTF-8 (byte 0xff); a scenario must be UTF-8 text", "name: t??"));
+  EXPECT_EQ(error_of(std::string("version: 1\nna\0me: t\n", 20)),
+            diagnostic(2, 3, "NUL byte in the scenario (is this a binary file?)", "na?me: t"));
+  EXPECT_EQ(error_of("version: 1\nservices:\n  db:\n\tkind: postgres\n"),
+            diagnostic(4, 1, "tab used for indentation; indent with spaces", " kind: postgres"));
+  EXPECT_EQ(error_of("version: 1\nname: t\n---\nversion: 1\n"),
+            diagnostic(3, 1, "a scenario file holds one YAML document; found a second one", "---"));
+  EXPECT_EQ(error_of("version: 1\nname: !!str t\n"),
+            diagnostic(2, 7, "YAML tags are not supported in scenarios", "name: !!str t"));
+}
+
+TEST(ScenarioErrors, CaretCountsCharactersNotBytes) {
+  EXPECT_EQ(error_of("version: 1\nname: t\ndescription: \"é\"\nstpes: []\n"),
+            diagnostic(4, 1, "unknown top-level key 'stpes' (did you mean 'steps'?)", "stpes: []"));
+  EXPECT_EQ(
+      error_of("version: 1\nname: \"é\"\n"),
+      diagnostic(2, 7, "invalid scenario name 'é': use 1 to 63 lowercase letters, digits and '-'", "name: \"é\""));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices: { é: { kind: redis }, x: 1 }\n"),
+            "scenarios/x.yaml:3:13: invalid service name 'é': use a lowercase letter, then lowercase letters, digits "
+            "and '-' (at most 63)\n"
+            "    services: { é: { kind: redis }, x: 1 }\n"
+            "                ^");
+}
+
+TEST(ScenarioErrors, LimitsNestingAndNodeCount) {
+  std::string deep = "version: 1\nname: t\ndescription: " + std::string(100, '[') + std::string(100, ']') + "\n";
+  EXPECT_EQ(error_of(deep),
+            diagnostic(3, 77, "nesting deeper than 64 levels",
+                       ("description: " + std::string(100, '[') + std::string(100, ']')).substr(0, 154) + "..."));
+  std::string wide = "version: 1\nname: t\ndescription: [";
+  for (int i = 0; i < 100'001; ++i) wide += "1,";
+  wide += "]\n";
+  const std::string error = error_of(wide);
+  EXPECT_EQ(error.substr(0, error.find('\n')),
+            "scenarios/x.yaml:3:200001: the scenario has more than 100000 YAML nodes");
+}
+
+TEST(ScenarioErrors, LongLinesAreShownAsAWindowAroundTheColumn) {
+  const std::string text = "version: 1\nname: t\ndescription: [" + std::string(300, 'a') + ", *x]\n";
+  const std::string error = error_of(text);
+  EXPECT_EQ(error,
+            "scenarios/x.yaml:3:317: anchors and aliases are not supported in scenarios\n"
+            "    ..." +
+                std::string(149, 'a') +
+                ", *x]\n"
+                "    " +
+                std::string(154, ' ') + "^");
+}
+
+}  // namespace
+}  // namespace firedrill

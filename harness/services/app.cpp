@@ -1,0 +1,26 @@
+#include "harness/services/app.hpp"
+
+#include <fmt/format.h>
+
+#include "checks/probes/prober.hpp"
+
+namespace firedrill {
+
+std::string AppService::url_in_network() const { return fmt::format("http://{}:{}", spec_.name, container_port()); }
+
+std::map<std::string, std::string> AppService::kind_environment() const {
+  return {{"PORT", std::to_string(container_port())}};
+}
+
+ProbeConfig AppService::readiness_probe(const ContainerInfo& info) const {
+  ProbeConfig probe;
+  probe.name = spec_.name + "-ready";
+  probe.type = "http";
+  probe.service = spec_.name;
+  probe.port = info.host_ports.at(container_port());
+  probe.path = spec_.health.empty() ? "/health" : spec_.health;
+  probe.timeout = std::chrono::milliseconds(1000);
+  return probe;
+}
+
+}  // namespace firedrill

@@ -1,0 +1,87 @@
+#include "harness/services/service.hpp"
+
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "harness/services/app.hpp"
+#include "harness/services/container.hpp"
+#include "harness/services/postgres.hpp"
+#include "harness/services/redis.hpp"
+
+namespace firedrill {
+
+ContainerSpec Service::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
+  ContainerSpec container;
+  container.service = spec_.name;
+  container.image = spec_.image.empty() ? default_image() : spec_.image;
+  auto environment = kind_environment();
+  for (const auto& [key, value] : spec_.env) environment[key] = value;
+  for (const auto& [key, value] : environment) container.env.push_back(key + "=" + resolve(value));
+  for (const auto& argument : spec_.command) container.command.push_back(resolve(argument));
+  if (container_port() > 0) container.ports.push_back(container_port());
+  container.aliases.push_back(spec_.name);
+  for (std::size_t i = 0; i < spec_.volumes.size(); ++i) {
+    const auto& volume = spec_.volumes[i];
+    auto colon = volume.find(':');
+    std::string path = colon == std::string::npos ? volume : volume.substr(colon + 1);
+    container.volumes.push_back({fmt::format("{}", i), path});
+  }
+  return container;
+}
+
+std::string Service::url_in_network() const {
+  return fmt::format("tcp://{}:{}", spec_.name, container_port());
+}
+
+void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const {
+  ProbeConfig probe = readiness_probe(info);
+  std::string last_error;
+  bool ready = poll_until(
+      [&](std::string& error) {
+        if (!runtime.is_running(spec_.name)) {
+          error = "the container is not running";
+          return false;
+        }
+        if (!ready_precondition(runtime, error)) return false;
+        if (probe.type.empty()) return true;
+        auto answer = probe_once(probe);
+        error = answer.error;
+        return answer.ok;
+      },
+      timeout, last_error);
+  if (!ready)
+    throw EnvironmentError(fmt::format("service '{}' ({}) never became ready within {}s: {}\nlast log lines:\n{}",
+                                       spec_.name, spec_.kind, timeout.count() / 1000, last_error,
+                                       tail_lines(runtime.logs(spec_.name), 10)));
+}
+
+std::unique_ptr<Service> make_service(const ServiceSpec& spec) {
+  if (spec.kind == "postgres") return std::make_unique<PostgresService>(spec);
+  if (spec.kind == "redis") return std::make_unique<RedisService>(spec);
+  if (spec.kind == "app") return std::make_unique<AppService>(spec);
+  return std::make_unique<ContainerService>(spec);
+}
+
+bool poll_until(const std::function<bool(std::string& last_error)>& attempt, std::chrono::milliseconds timeout,
+                std::string& last_error) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (attempt(last_error)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::string tail_lines(const std::string& text, int lines) {
+  std::size_t position = text.size();
+  while (lines-- > 0 && position > 0) {
+    auto newline = text.rfind('\n', position > 1 ? position - 2 : 0);
+    if (newline == std::string::npos) return text;
+    position = newline + 1;
+  }
+  return text.substr(position);
+}
+
+}  // namespace firedrill

@@ -1,0 +1,75 @@
+#pragma once
+// A service of the scenario (postgres, redis, app, container): how to run it, when it is ready,
+// and how other services and the harness reach it. One file per kind, chosen by make_service.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checks/probes/prober.hpp"
+#include "harness/runtime/runtime.hpp"
+#include "harness/scenario/model.hpp"
+
+namespace firedrill {
+
+/// How something reaches a service: from another container on the run's network (by alias and
+/// container port) or from the harness (127.0.0.1 and the published port).
+struct Endpoint {
+  std::string host;
+  int port = 0;
+};
+
+class Service {
+ public:
+  explicit Service(ServiceSpec spec) : spec_(std::move(spec)) {}
+  virtual ~Service() = default;
+
+  const ServiceSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name; }
+
+  /// The port the service listens on inside its container (0: none).
+  virtual int container_port() const = 0;
+
+  /// The container to start; `resolve` substitutes ${svc.url|host|port} in env and command.
+  virtual ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const;
+
+  /// The value of ${name.url} for another container of the run (e.g. postgresql://…@db:5432/…).
+  virtual std::string url_in_network() const;
+
+  /// Blocks until the service answers for real (not just an open port), or throws
+  /// EnvironmentError after `timeout` with the reason and the last log lines.
+  void wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const;
+
+  /// The probe whose success means the service answers (type empty: running is enough).
+  virtual ProbeConfig readiness_probe(const ContainerInfo& info) const = 0;
+
+  /// libpq conninfo for the harness itself (postgres only; empty otherwise).
+  virtual std::string harness_conninfo(const ContainerInfo& /*info*/) const { return {}; }
+
+  /// Values that must never appear in reports or logs (generated passwords).
+  virtual std::vector<std::string> secrets() const { return {}; }
+
+ protected:
+  /// Extra environment of the kind (passwords, data paths), before the scenario's own env.
+  virtual std::map<std::string, std::string> kind_environment() const { return {}; }
+  virtual std::string default_image() const = 0;
+  /// A condition checked before the readiness probe; false with a reason while not met.
+  virtual bool ready_precondition(Runtime& /*runtime*/, std::string& /*why_not*/) const { return true; }
+
+  ServiceSpec spec_;
+};
+
+/// Builds the Service of a spec's kind.
+std::unique_ptr<Service> make_service(const ServiceSpec& spec);
+
+/// Polls `attempt` every 50 ms until it returns true or `timeout` passes; `last_error` receives
+/// the reason of the last failed attempt.
+bool poll_until(const std::function<bool(std::string& last_error)>& attempt, std::chrono::milliseconds timeout,
+                std::string& last_error);
+
+/// The last `lines` lines of a text.
+std::string tail_lines(const std::string& text, int lines);
+
+}  // namespace firedrill

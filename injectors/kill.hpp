@@ -1,0 +1,16 @@
+#pragma once
+#include "injectors/injector.hpp"
+
+namespace firedrill {
+
+/// `kill`: sends a signal (default KILL) to the target's main process. With `restart_after`, the
+/// container is started again after that long; without it, bringing it back is the runbook's job.
+class KillInjector final : public Injector {
+ public:
+  std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  std::optional<Duration> revert_after(const StepSpec& step) const override;
+  TakesEffect takes_effect() const override { return TakesEffect::when_requested; }
+  static VerbSpec spec();
+};
+
+}  // namespace firedrill

@@ -1,0 +1,183 @@
+#include "reports/writers.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+std::string xml_escape(const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      case '\'': escaped += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters even when escaped.
+        if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::string markdown_cell(const std::string& text) {
+  std::string cell;
+  for (char c : text) cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return cell;
+}
+
+std::string label_value(const std::string& text) {
+  std::string value;
+  for (char c : text) value += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+  return value;
+}
+
+std::string objective_cell(const nlohmann::json& objective) {
+  if (!objective.is_object()) return "–";
+  return fmt::format("{} / {} {}", format_seconds(objective.value("measured_seconds", nlohmann::json())),
+                     format_seconds(objective.value("target_seconds", nlohmann::json())),
+                     objective.value("met", false) ? "✅" : "❌");
+}
+
+std::map<std::string, ReportWriter> build_writers() {
+  std::map<std::string, ReportWriter> writers;
+  auto add = [&](const std::string& format, ReportWriter writer) {
+    if (!writers.emplace(format, std::move(writer)).second) {
+      std::fprintf(stderr, "firedrill: internal error: report format '%s' registered twice\n", format.c_str());
+      std::abort();
+    }
+  };
+  add("json", {"report.json", [](const nlohmann::json& report) { return report.dump(2) + "\n"; }});
+  add("markdown", {"summary.md", render_markdown_summary});
+  add("junit", {"junit.xml", render_junit});
+  add("openmetrics", {"metrics.prom", render_openmetrics});
+  return writers;
+}
+
+}  // namespace
+
+std::string format_seconds(const nlohmann::json& seconds) {
+  if (!seconds.is_number()) return "–";
+  double value = seconds.get<double>();
+  if (value < 1) return fmt::format("{:.0f}ms", value * 1000);
+  if (value < 120) return fmt::format("{:.3f}s", value);
+  return fmt::format("{:.0f}m{:02.0f}s", value / 60 - 0.5, std::fmod(value, 60.0));
+}
+
+const std::map<std::string, ReportWriter>& report_writers() {
+  static const std::map<std::string, ReportWriter> writers = build_writers();
+  return writers;
+}
+
+void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report) {
+  for (const auto& [format, writer] : report_writers()) {
+    std::ofstream out(run_dir / writer.file_name, std::ios::trunc);
+    out << writer.render(report);
+  }
+}
+
+std::string render_markdown_summary(const nlohmann::json& report) {
+  const auto& scenario = report["scenario"];
+  bool passed = report.value("verdict", "fail") == "pass";
+  std::string text = fmt::format("### {} firedrill `{}` — {}\n\n", passed ? "✅" : "❌", scenario.value("name", ""),
+                                 passed ? "PASS" : "FAIL");
+  text += "| component | RTO measured / target | RPO measured / target |\n|---|---|---|\n";
+  for (const auto& [name, component] : report["components"].items())
+    text += fmt::format("| {} | {} | {} |\n", markdown_cell(name), objective_cell(component.value("rto", nlohmann::json())),
+                        objective_cell(component.value("rpo", nlohmann::json())));
+  const auto& measured = report["measured"];
+  text += fmt::format("\nDowntime {}, detected after {}, {} acknowledged writes, {} lost.\n\n",
+                      format_seconds(measured.value("downtime_seconds", nlohmann::json())),
+                      format_seconds(measured.value("detect_seconds", nlohmann::json())),
+                      measured.value("acked_writes", 0), measured.value("lost_acked_writes", 0));
+  text += "| check | result | detail |\n|---|---|---|\n";
+  for (const auto& check : report["checks"])
+    text += fmt::format("| {} | {} | {} |\n", markdown_cell(check.value("name", "")), check.value("passed", false) ? "pass" : "FAIL",
+                        markdown_cell(check.value("detail", "")));
+  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
+    text += fmt::format("\n- {}", markdown_cell(reason.get<std::string>()));
+  text += fmt::format("\n\nRun `{}` ({}).\n", report.value("run_id", ""), scenario.value("file", ""));
+  return text;
+}
+
+std::string render_junit(const nlohmann::json& report) {
+  const auto& checks = report["checks"];
+  int failures = 0;
+  for (const auto& check : checks)
+    if (!check.value("passed", false)) ++failures;
+  const auto& reasons = report.value("reasons", nlohmann::json::array());
+  std::string name = report["scenario"].value("name", "");
+  std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" timestamp=\"{}\">\n",
+                      xml_escape(name), checks.size() + 1, failures + (reasons.empty() ? 0 : 1),
+                      xml_escape(report.value("started_at", "")));
+  text += fmt::format("    <testcase classname=\"{}\" name=\"drill completed\">\n", xml_escape(name));
+  for (const auto& reason : reasons)
+    text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(reason.get<std::string>()));
+  text += "    </testcase>\n";
+  for (const auto& check : checks) {
+    text += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(name), xml_escape(check.value("name", "")));
+    if (!check.value("passed", false))
+      text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(check.value("detail", "")));
+    text += "    </testcase>\n";
+  }
+  text += "  </testsuite>\n</testsuites>\n";
+  return text;
+}
+
+std::string render_openmetrics(const nlohmann::json& report) {
+  std::string scenario = label_value(report["scenario"].value("name", ""));
+  const auto& measured = report["measured"];
+  std::string text;
+  auto gauge = [&](const std::string& metric, const std::string& help, const nlohmann::json& value) {
+    text += fmt::format("# TYPE {} gauge\n# HELP {} {}\n", metric, metric, help);
+    if (value.is_number()) text += fmt::format("{}{{scenario=\"{}\"}} {}\n", metric, scenario, value.dump());
+  };
+  gauge("firedrill_rto_seconds", "Measured recovery time of the whole system.", measured.value("rto_seconds", nlohmann::json()));
+  gauge("firedrill_rpo_seconds", "Measured recovery point (data loss window).", measured.value("rpo_seconds", nlohmann::json()));
+  gauge("firedrill_lost_acked_writes", "Acknowledged writes missing after recovery.",
+        measured.value("lost_acked_writes", nlohmann::json()));
+  gauge("firedrill_drill_passed", "1 when every objective and check held.", report.value("verdict", "") == "pass" ? 1 : 0);
+  return text + "# EOF\n";
+}
+
+std::string render_terminal_summary(const nlohmann::json& report, const std::filesystem::path& run_dir, bool color) {
+  bool passed = report.value("verdict", "fail") == "pass";
+  auto paint = [&](const std::string& text, const char* code) {
+    return color ? fmt::format("\033[{}m{}\033[0m", code, text) : text;
+  };
+  std::string text = fmt::format("\n{}  {}\n", paint(passed ? "PASS" : "FAIL", passed ? "1;32" : "1;31"),
+                                 report["scenario"].value("name", ""));
+  text += fmt::format("  {:<12} {:>22} {:>22}\n", "component", "RTO measured/target", "RPO measured/target");
+  for (const auto& [name, component] : report["components"].items()) {
+    auto cell = [&](const char* key) {
+      const auto& objective = component.value(key, nlohmann::json());
+      if (!objective.is_object()) return std::string("–");
+      return fmt::format("{} / {} {}", format_seconds(objective.value("measured_seconds", nlohmann::json())),
+                         format_seconds(objective.value("target_seconds", nlohmann::json())),
+                         objective.value("met", false) ? "ok" : "MISSED");
+    };
+    text += fmt::format("  {:<12} {:>22} {:>22}\n", name, cell("rto"), cell("rpo"));
+  }
+  const auto& measured = report["measured"];
+  text += fmt::format("  downtime {}, detected after {}; writes: {} acknowledged, {} lost\n",
+                      format_seconds(measured.value("downtime_seconds", nlohmann::json())),
+                      format_seconds(measured.value("detect_seconds", nlohmann::json())), measured.value("acked_writes", 0),
+                      measured.value("lost_acked_writes", 0));
+  for (const auto& check : report["checks"])
+    text += fmt::format("  {} {}: {}\n", check.value("passed", false) ? paint("✓", "32") : paint("✗", "31"),
+                        check.value("name", ""), check.value("detail", ""));
+  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
+    text += fmt::format("  {} {}\n", paint("!", "31"), reason.get<std::string>());
+  text += fmt::format("  report: {}\n", (run_dir / "report.json").string());
+  return text;
+}
+
+}  // namespace firedrill

@@ -1,0 +1,88 @@
+#include "tests/integration/command.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "harness/runtime/cleanup.hpp"
+
+namespace firedrill::testing {
+namespace {
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+int spawn_command(const std::vector<std::string>& argv, const std::string& output_file) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, STDIN_FILENO);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_command(int pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return exit_code_of(status);
+}
+
+CommandOutcome run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  char path[] = "/tmp/firedrill-command-XXXXXX";
+  int fd = ::mkstemp(path);
+  ::close(fd);
+  int pid = spawn_command(argv, path);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  CommandOutcome outcome;
+  while (true) {
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      outcome.exit_code = exit_code_of(status);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      outcome.exit_code = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  outcome.output = text.str();
+  std::remove(path);
+  return outcome;
+}
+
+bool engine_available() {
+  try {
+    count_labelled("");
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace firedrill::testing

@@ -1,0 +1,25 @@
+#pragma once
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace firedrill::testing {
+
+struct CommandOutcome {
+  int exit_code = -1;  // 128+signal when killed by a signal
+  std::string output;  // stdout and stderr
+};
+
+/// Runs argv to completion (bounded by timeout, then SIGKILL) and captures its output.
+CommandOutcome run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout);
+
+/// Starts argv in the background with output to a file; returns its pid.
+int spawn_command(const std::vector<std::string>& argv, const std::string& output_file);
+
+/// Waits for a spawned pid; returns its exit code (128+signal when killed).
+int wait_command(int pid);
+
+/// True when a Docker engine answers (tests fail instead of skipping when CI is set).
+bool engine_available();
+
+}  // namespace firedrill::testing

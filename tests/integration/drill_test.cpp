@@ -1,0 +1,217 @@
+// End-to-end drills: the real command line against the real engine, images, Postgres, Redis
+// and app. Each test removes what it made; each asserts that nothing labelled is left.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness/runtime/cleanup.hpp"
+#include "tests/integration/command.hpp"
+
+namespace firedrill {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandOutcome;
+
+const fs::path source_dir = FIREDRILL_SOURCE_DIR;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class DrillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::engine_available()) {
+      if (std::getenv("CI")) FAIL() << "no Docker engine answers; ci/setup starts one";
+      GTEST_SKIP() << "no Docker engine answers; run ci/setup";
+    }
+    out_ = fs::temp_directory_path() / ("firedrill-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(out_);
+    fs::create_directories(out_);
+  }
+
+  void TearDown() override {
+    if (!out_.empty()) fs::remove_all(out_);
+  }
+
+  CommandOutcome firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout = std::chrono::seconds(240)) {
+    arguments.insert(arguments.begin(), FIREDRILL_BINARY);
+    return testing::run_command(arguments, timeout);
+  }
+
+  /// Runs one scenario file into this test's out dir and returns the outcome and its report.
+  std::pair<CommandOutcome, nlohmann::json> drill(const fs::path& scenario) {
+    auto outcome = firedrill({"run", scenario.string(), "--out", out_.string()});
+    nlohmann::json report;
+    for (const auto& entry : fs::directory_iterator(out_))
+      if (fs::exists(entry.path() / "report.json")) {
+        run_dir_ = entry.path();
+        report = nlohmann::json::parse(read_file(entry.path() / "report.json"));
+      }
+    return {outcome, report};
+  }
+
+  /// A copy of a library scenario with some text replaced.
+  fs::path variant(const std::string& name, const std::vector<std::pair<std::string, std::string>>& replacements) {
+    std::string text = read_file(source_dir / "scenarios" / name);
+    for (const auto& [from, to] : replacements) {
+      auto at = text.find(from);
+      EXPECT_NE(at, std::string::npos) << from;
+      if (at != std::string::npos) text.replace(at, from.size(), to);
+    }
+    auto path = out_ / ("variant-" + name);
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  void expect_nothing_left(const std::string& run_id) {
+    auto left = count_labelled(run_id);
+    EXPECT_EQ(left.containers, 0);
+    EXPECT_EQ(left.networks, 0);
+    EXPECT_EQ(left.volumes, 0);
+  }
+
+  fs::path out_;
+  fs::path run_dir_;
+};
+
+TEST_F(DrillTest, QuickstartPassesWithMeasuredObjectivesAndEveryFile) {
+  auto [outcome, report] = drill(source_dir / "scenarios/quickstart.yaml");
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_EQ(report["schema"], "firedrill/report/v1");
+  EXPECT_EQ(report["verdict"], "pass");
+  const auto& measured = report["measured"];
+  // Postgres was down for at least the 2 s before its restart.
+  EXPECT_GE(measured["rto_seconds"].get<double>(), 2.0);
+  EXPECT_LT(measured["rto_seconds"].get<double>(), 20.0);
+  EXPECT_EQ(measured["lost_acked_writes"], 0);
+  EXPECT_EQ(measured["rpo_seconds"], 0.0);
+  EXPECT_GT(measured["acked_writes"].get<int>(), 200);
+  EXPECT_GT(measured["failed_writes"].get<int>(), 0) << "writes during the outage must fail";
+  EXPECT_TRUE(report["components"]["db"]["rto"]["met"].get<bool>());
+  for (const char* file : {"report.json", "events.jsonl", "acks.jsonl", "readback.jsonl", "journal.jsonl", "summary.md",
+                           "junit.xml", "metrics.prom", "logs/db.log", "logs/cache.log", "logs/app.log"})
+    EXPECT_TRUE(fs::exists(run_dir_ / file)) << file;
+  EXPECT_NE(outcome.output.find("PASS"), std::string::npos);
+  for (const auto& image : report["environment"]["services"]) EXPECT_FALSE(image["image_id"].get<std::string>().empty());
+  // The generated database password appears in no file of the run.
+  std::regex credential(R"(postgres(ql)?://[^:/@\s]+:[0-9a-f]{16,}@)");
+  for (const auto& entry : fs::recursive_directory_iterator(run_dir_)) {
+    if (entry.is_regular_file()) EXPECT_FALSE(std::regex_search(read_file(entry.path()), credential)) << entry.path();
+  }
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, AppCrashPassesAfterTheRestartAction) {
+  auto [outcome, report] = drill(source_dir / "scenarios/app-crash.yaml");
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_EQ(report["verdict"], "pass");
+  EXPECT_EQ(report["steps"][2]["outcome"], "ok");
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
+/// The known ground truth: the app frozen for exactly D must measure RTO = D within max(20 ms, 1 %).
+void expect_calibrated(DrillTest& test, double pause_seconds, const std::pair<CommandOutcome, nlohmann::json>& result) {
+  (void)test;
+  const auto& [outcome, report] = result;
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  double measured = report["measured"]["rto_seconds"].get<double>();
+  double tolerance = std::max(0.020, 0.01 * pause_seconds);
+  EXPECT_NEAR(measured, pause_seconds, tolerance) << "measured RTO " << measured << " for a pause of " << pause_seconds;
+}
+
+TEST_F(DrillTest, CalibrationPauseOfThreeSecondsMeasuresThreeSeconds) {
+  expect_calibrated(*this, 3.0, drill(source_dir / "scenarios/calibration-pause.yaml"));
+}
+
+TEST_F(DrillTest, CalibrationPauseOfOneAndAHalfSecondsMeasuresOneAndAHalf) {
+  auto scenario = variant("calibration-pause.yaml", {{"duration: 3s", "duration: 1500ms"}, {"rto: 3030ms", "rto: 1520ms"}});
+  expect_calibrated(*this, 1.5, drill(scenario));
+}
+
+TEST_F(DrillTest, AnImpossibleTargetFailsWithExitOneAndSaysWhy) {
+  auto scenario = variant("calibration-pause.yaml", {{"rto: 3030ms", "rto: 1ms"}, {"duration: 3s", "duration: 500ms"}});
+  auto [outcome, report] = drill(scenario);
+  EXPECT_EQ(outcome.exit_code, 1) << outcome.output;
+  EXPECT_EQ(report["verdict"], "fail");
+  EXPECT_NE(outcome.output.find("missed the target 0.001s"), std::string::npos) << outcome.output;
+  EXPECT_FALSE(report["checks"][0]["passed"].get<bool>());
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, KillNineMidDrillThenCleanupLeavesNothing) {
+  std::mt19937 random(std::random_device{}());
+  for (int round = 0; round < 2; ++round) {
+    auto log = out_ / ("killed-" + std::to_string(round) + ".log");
+    int pid = testing::spawn_command({FIREDRILL_BINARY, "run", (source_dir / "scenarios/quickstart.yaml").string(), "--out",
+                                      out_.string()},
+                                     log.string());
+    // A random moment between the first container and the middle of the fault.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    while (count_labelled("").containers == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 8000)(random)));
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(testing::wait_command(pid), 128 + SIGKILL);
+    auto cleanup = firedrill({"cleanup", "--all"});
+    EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
+    expect_nothing_left("");
+  }
+}
+
+TEST_F(DrillTest, InterruptRevertsTearsDownAndExits130) {
+  auto log = out_ / "interrupted.log";
+  int pid = testing::spawn_command({FIREDRILL_BINARY, "run", (source_dir / "scenarios/calibration-pause.yaml").string(),
+                                    "--out", out_.string()},
+                                   log.string());
+  // Interrupt while the app is paused: the pause must be reverted and everything removed.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_file(log).find("freeze the app") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(testing::wait_command(pid), 130) << read_file(log);
+  expect_nothing_left("");
+}
+
+TEST_F(DrillTest, EveryMalformedScenarioExitsTwoNamingFileLineAndColumn) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(source_dir / "tests/malformed/cases")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    auto outcome = firedrill({"validate", entry.path().string()}, std::chrono::seconds(10));
+    EXPECT_EQ(outcome.exit_code, 2) << entry.path() << "\n" << outcome.output;
+    std::regex location(std::regex_replace(entry.path().string(), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                        R"(:\d+:\d+: )");
+    EXPECT_TRUE(std::regex_search(outcome.output, location)) << outcome.output;
+    // Running a malformed scenario starts nothing.
+    auto run = firedrill({"run", entry.path().string(), "--out", out_.string()}, std::chrono::seconds(10));
+    EXPECT_EQ(run.exit_code, 2) << run.output;
+  }
+  EXPECT_GE(files, 25);
+  EXPECT_TRUE(fs::is_empty(out_));
+}
+
+TEST_F(DrillTest, AnUnknownRuntimeIsInvalidInput) {
+  auto outcome = firedrill({"run", (source_dir / "scenarios/quickstart.yaml").string(), "--runtime", "kubernetes", "--out",
+                            out_.string()});
+  EXPECT_EQ(outcome.exit_code, 2) << outcome.output;
+  EXPECT_NE(outcome.output.find("kubernetes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firedrill
