@@ -71,6 +71,8 @@ std::string format_seconds(const nlohmann::json& seconds) {
   return fmt::format("{:.0f}m{:02.0f}s", value / 60 - 0.5, std::fmod(value, 60.0));
 }
 
+std::string format_count(const nlohmann::json& count) { return count.is_number() ? count.dump() : "–"; }
+
 const std::map<std::string, ReportWriter>& report_writers() {
   static const std::map<std::string, ReportWriter> writers = build_writers();
   return writers;
@@ -96,7 +98,8 @@ std::string render_markdown_summary(const nlohmann::json& report) {
   text += fmt::format("\nDowntime {}, detected after {}, {} acknowledged writes, {} lost.\n\n",
                       format_seconds(measured.value("downtime_seconds", nlohmann::json())),
                       format_seconds(measured.value("detect_seconds", nlohmann::json())),
-                      measured.value("acked_writes", 0), measured.value("lost_acked_writes", 0));
+                      format_count(measured.value("acked_writes", nlohmann::json())),
+                      format_count(measured.value("lost_acked_writes", nlohmann::json())));
   text += "| check | result | detail |\n|---|---|---|\n";
   for (const auto& check : report["checks"])
     text += fmt::format("| {} | {} | {} |\n", markdown_cell(check.value("name", "")), check.value("passed", false) ? "pass" : "FAIL",
@@ -169,8 +172,9 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
   const auto& measured = report["measured"];
   text += fmt::format("  downtime {}, detected after {}; writes: {} acknowledged, {} lost\n",
                       format_seconds(measured.value("downtime_seconds", nlohmann::json())),
-                      format_seconds(measured.value("detect_seconds", nlohmann::json())), measured.value("acked_writes", 0),
-                      measured.value("lost_acked_writes", 0));
+                      format_seconds(measured.value("detect_seconds", nlohmann::json())),
+                      format_count(measured.value("acked_writes", nlohmann::json())),
+                      format_count(measured.value("lost_acked_writes", nlohmann::json())));
   for (const auto& check : report["checks"])
     text += fmt::format("  {} {}: {}\n", check.value("passed", false) ? paint("✓", "32") : paint("✗", "31"),
                         check.value("name", ""), check.value("detail", ""));

@@ -30,5 +30,7 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
 
 /// "1.234s", "–" for null.
 std::string format_seconds(const nlohmann::json& seconds);
+/// "42", "–" for null.
+std::string format_count(const nlohmann::json& count);
 
 }  // namespace firedrill

@@ -9,6 +9,7 @@
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
 #include "harness/engine/interrupt.hpp"
+#include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 #include "reports/writers.hpp"
@@ -75,7 +76,7 @@ int run_command(const RunOptions& options) {
   const auto& runtime_name = options.runtime;
   make_runtime(runtime_name);  // refuses an unknown runtime before anything starts
   // Like a container reaper: runs whose owner process died leave nothing for the next one.
-  auto reaped = reap_orphaned_runs();
+  auto reaped = reap_orphaned_runs(kept_runs());
   for (const auto& run : reaped.runs) std::cerr << "firedrill: removed what dead run " << run << " left behind\n";
 
   DrillOptions drill_options;

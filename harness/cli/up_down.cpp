@@ -5,6 +5,7 @@
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
 #include "harness/engine/interrupt.hpp"
+#include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 
@@ -61,6 +62,7 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   down->add_option("run_id", *run_id, "the run")->required();
   down->callback([run_id, &result] {
     auto report = cleanup_docker(*run_id, false);
+    forget_run(*run_id);
     std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
                              report.removed.networks, report.removed.volumes);
     result.exit_code = report.errors.empty() ? exit_code::ok : exit_code::environment;

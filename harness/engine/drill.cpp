@@ -490,6 +490,7 @@ void Drill::tear_down() {
   if (prober_) prober_->stop();
   revert_all();
   if (options_.keep) {
+    journal_->mark_kept();
     progress_->note(fmt::format("--keep: the environment of run {} is left up; `firedrill down {}` removes it",
                                 result_.run_id, result_.run_id));
     return;

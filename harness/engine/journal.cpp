@@ -81,6 +81,8 @@ std::string Journal::record_inverse(const nlohmann::json& inverse) {
 
 void Journal::mark_reverted(const std::string& id) { append({{"op", "reverted"}, {"id", id}}); }
 
+void Journal::mark_kept() { append({{"op", "kept"}}); }
+
 void Journal::finish() {
   append({{"op", "end"}});
   std::error_code ignored;
@@ -108,6 +110,8 @@ JournalState read_journal(const std::filesystem::path& journal_file) {
       faults.emplace_back(entry.value("id", ""), entry["inverse"]);
     } else if (op == "reverted") {
       reverted.push_back(entry.value("id", ""));
+    } else if (op == "kept") {
+      state.kept = true;
     } else if (op == "end") {
       state.finished = true;
     }
@@ -132,6 +136,13 @@ std::vector<JournalState> indexed_runs() {
     runs.push_back(std::move(state));
   }
   return runs;
+}
+
+std::set<std::string> kept_runs() {
+  std::set<std::string> kept;
+  for (const auto& run : indexed_runs())
+    if (run.kept) kept.insert(run.run_id);
+  return kept;
 }
 
 void forget_run(const std::string& run_id) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ class Journal {
   void mark_reverted(const std::string& id);
   /// The run tore down cleanly: writes `end` and removes the run from the index.
   void finish();
+  /// The environment is left up on purpose (`--keep`, `up`): the reaper must spare it.
+  void mark_kept();
 
  private:
   void append(nlohmann::json entry);
@@ -48,6 +51,7 @@ struct JournalState {
   std::optional<Owner> owner;
   std::filesystem::path run_dir;
   bool finished = false;
+  bool kept = false;  // left up on purpose; removed only by `down` or `cleanup`
   std::vector<nlohmann::json> unreverted_inverses;  // oldest first
   std::vector<std::pair<std::string, std::string>> created;  // (kind, name)
 };
@@ -57,6 +61,9 @@ JournalState read_journal(const std::filesystem::path& journal_file);
 
 /// The journals of the runs the index lists as live (including dead owners'), by run id.
 std::vector<JournalState> indexed_runs();
+
+/// The ids of indexed runs left up on purpose, for the reaper to spare.
+std::set<std::string> kept_runs();
 
 /// Removes a run from the index (after cleanup undid it).
 void forget_run(const std::string& run_id);

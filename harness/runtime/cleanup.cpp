@@ -1,4 +1,5 @@
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/freezer.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -72,6 +73,17 @@ std::string run_of(const LabelledResource& resource) {
   return it != resource.labels.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+/// A container frozen through its cgroup (DockerRuntime::pause) cannot die from the engine's
+/// SIGKILL on cgroup v1 until it is thawed, so removal thaws it first.
+void thaw_if_frozen(const docker::EngineApi& api, const std::string& container_id) {
+  try {
+    const json container = api.get(fmt::format("/containers/{}/json", container_id));
+    if (auto control = freezer_control_of(container.value("State", json::object()).value("Pid", 0))) thaw_cgroup(*control);
+  } catch (const std::exception&) {
+    // Gone already, or the engine will report the real problem when removing it.
+  }
+}
+
 /// Deletes one resource; false with the engine's message when it stayed busy past the deadline
 /// or was refused outright. A resource that is already gone counts as removed.
 bool remove_one(const docker::EngineApi& api, const LabelledResource& resource, std::string& error) {
@@ -81,6 +93,7 @@ bool remove_one(const docker::EngineApi& api, const LabelledResource& resource, 
     case Kind::volume: path = fmt::format("/volumes/{}?force=1", docker::url_encode(resource.id)); break;
     case Kind::network: path = fmt::format("/networks/{}", resource.id); break;
   }
+  if (resource.kind == Kind::container) thaw_if_frozen(api, resource.id);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (true) {
     try {
@@ -155,7 +168,7 @@ ResourceCounts count_labelled(const std::string& run_id) {
                                                     : fmt::format("{}={}", labels::run, run_id));
 }
 
-CleanupReport reap_orphaned_runs() {
+CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
   CleanupReport report;
   std::vector<LabelledResource> resources;
   std::optional<docker::EngineApi> api;
@@ -184,7 +197,7 @@ CleanupReport reap_orphaned_runs() {
   }
 
   for (const auto& [run, dead] : orphaned) {
-    if (!dead) continue;
+    if (!dead || spared.count(run)) continue;
     try {
       const CleanupReport removed = docker::remove_labelled(*api, fmt::format("{}={}", labels::run, run));
       report.runs.push_back(run);

@@ -1,6 +1,7 @@
 #pragma once
 // Removing what runs left in the Docker engine, found by the labels every resource carries
 // (runtime.hpp labels::*), so it works for runs whose process died.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,10 @@ CleanupReport cleanup_docker(const std::string& run_id, bool all);
 
 /// Removes the resources of runs whose owner process is gone (same host, pid dead or reused). Runs
 /// owned by a live process or another host, or with no readable owner label, are left alone.
+/// Runs in `spared` (left up on purpose with `--keep` or `up`) are kept too.
 /// Called at the start of every `firedrill run`, whatever the runtime: an unusable engine
 /// (unreachable, or a refused DOCKER_HOST) has nothing to reap and yields an empty report.
-CleanupReport reap_orphaned_runs();
+CleanupReport reap_orphaned_runs(const std::set<std::string>& spared = {});
 
 /// Counts what is labelled with run_id (any run when run_id is empty). Throws EnvironmentError
 /// when the engine cannot be reached.

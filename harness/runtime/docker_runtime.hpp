@@ -1,4 +1,6 @@
 #pragma once
+#include <filesystem>
+#include <optional>
 // The `docker` runtime: services as containers on a per-run bridge network, driven through the
 // Engine API (engine_api.hpp). Containers are addressed by name (fd-<run-id>-<service>), so any
 // process that knows the run id can drive or remove them.
@@ -56,6 +58,8 @@ class DockerRuntime final : public Runtime {
   nlohmann::json resource_labels(const std::string& service) const;
   void announce(const std::string& kind, const std::string& resource_name) const;
   void require_run() const;
+  /// The service's freezer cgroup control file, when this process can write it.
+  std::optional<std::filesystem::path> freezer_control(const std::string& service);
 
   docker::EngineApi api_;
   std::string run_id_;

@@ -106,11 +106,14 @@ TEST_F(DrillTest, QuickstartPassesWithMeasuredObjectivesAndEveryFile) {
                            "junit.xml", "metrics.prom", "logs/db.log", "logs/cache.log", "logs/app.log"})
     EXPECT_TRUE(fs::exists(run_dir_ / file)) << file;
   EXPECT_NE(outcome.output.find("PASS"), std::string::npos);
-  for (const auto& image : report["environment"]["services"]) EXPECT_FALSE(image["image_id"].get<std::string>().empty());
+  for (const auto& service : report["environment"]["services"]) {
+    EXPECT_FALSE(service["image_id"].get<std::string>().empty());
+  }
   // The generated database password appears in no file of the run.
   std::regex credential(R"(postgres(ql)?://[^:/@\s]+:[0-9a-f]{16,}@)");
   for (const auto& entry : fs::recursive_directory_iterator(run_dir_)) {
-    if (entry.is_regular_file()) EXPECT_FALSE(std::regex_search(read_file(entry.path()), credential)) << entry.path();
+    if (!entry.is_regular_file()) continue;
+    EXPECT_FALSE(std::regex_search(read_file(entry.path()), credential)) << entry.path();
   }
   expect_nothing_left(report["run_id"]);
 }

@@ -1,0 +1,64 @@
+#include "harness/runtime/freezer.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+bool is_v1(const std::filesystem::path& control) { return control.filename() == "freezer.state"; }
+
+bool reports_frozen(const std::filesystem::path& control) {
+  if (is_v1(control)) {
+    std::string state;
+    std::ifstream(control) >> state;
+    return state == "FROZEN";
+  }
+  std::ifstream events(control.parent_path() / "cgroup.events");
+  std::string key, value;
+  while (events >> key >> value)
+    if (key == "frozen") return value == "1";
+  return false;
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> freezer_control_of(int pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream cgroups(fmt::format("/proc/{}/cgroup", pid));
+  std::string line;
+  std::optional<std::filesystem::path> control;
+  while (std::getline(cgroups, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string path = line.substr(second + 1);
+    if (controllers == "freezer") {
+      control = std::filesystem::path("/sys/fs/cgroup/freezer" + path) / "freezer.state";
+      break;  // a v1 freezer wins over the unified hierarchy of a hybrid host
+    }
+    if (line.starts_with("0::")) control = std::filesystem::path("/sys/fs/cgroup" + path) / "cgroup.freeze";
+  }
+  if (control && ::access(control->c_str(), W_OK) == 0) return control;
+  return std::nullopt;
+}
+
+bool freeze_cgroup(const std::filesystem::path& control, std::chrono::milliseconds timeout) {
+  std::ofstream(control) << (is_v1(control) ? "FROZEN" : "1");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reports_frozen(control)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+void thaw_cgroup(const std::filesystem::path& control) { std::ofstream(control) << (is_v1(control) ? "THAWED" : "0"); }
+
+}  // namespace firedrill
