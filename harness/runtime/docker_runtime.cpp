@@ -55,6 +55,13 @@ std::string format_ipv4(uint32_t host_order) {
                      (host_order >> 8) & 0xFF, host_order & 0xFF);
 }
 
+/// The n-th address of a subnet ("198.18.7.0/24", 2 → "198.18.7.2").
+std::string address_in_subnet(const std::string& cidr, std::size_t n) {
+  auto subnet = parse_ipv4_subnet(cidr);
+  if (!subnet) throw EnvironmentError(fmt::format("the run's network has no usable subnet ('{}')", cidr));
+  return format_ipv4(subnet->base + static_cast<uint32_t>(n));
+}
+
 std::string network_subnet(const json& network) {
   if (!network.contains("IPAM") || !network["IPAM"].contains("Config")) return "";
   const auto& configs = network["IPAM"]["Config"];
@@ -246,6 +253,14 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
     if (std::find(aliases.begin(), aliases.end(), alias) == aliases.end()) aliases.push_back(alias);
   }
 
+  // Services find each other through /etc/hosts, not DNS: a stopped container's name is unknown
+  // to the engine's resolver, which then forwards the query off the machine and makes every
+  // reconnect wait for a DNS timeout. Fixed addresses keep names resolvable, locally and at
+  // once, across restarts.
+  const auto address = static_addresses_.try_emplace(spec.service, address_in_subnet(subnet_, static_addresses_.size() + 2)).first->second;
+  json extra_hosts = json::array();
+  for (const auto& [service, other] : static_addresses_) extra_hosts.push_back(service + ":" + other);
+
   constexpr int attempts = 5;
   for (int attempt = 1;; ++attempt) {
     json exposed = json::object();
@@ -255,7 +270,8 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
       exposed[key] = json::object();
       bindings[key] = json::array({{{"HostIp", "127.0.0.1"}, {"HostPort", std::to_string(free_loopback_port())}}});
     }
-    json host_config = {{"NetworkMode", network_name()}, {"PortBindings", bindings}, {"Mounts", mounts}};
+    json host_config = {{"NetworkMode", network_name()}, {"PortBindings", bindings}, {"Mounts", mounts},
+                        {"ExtraHosts", extra_hosts}, {"DnsOptions", {"timeout:1", "attempts:1"}}};
     if (!spec.cap_add.empty()) host_config["CapAdd"] = spec.cap_add;
     json request = {
         {"Image", spec.image},
@@ -263,7 +279,9 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
         {"Labels", resource_labels(spec.service)},
         {"ExposedPorts", exposed},
         {"HostConfig", host_config},
-        {"NetworkingConfig", {{"EndpointsConfig", {{network_name(), {{"Aliases", aliases}}}}}}},
+        {"NetworkingConfig",
+         {{"EndpointsConfig",
+           {{network_name(), {{"Aliases", aliases}, {"IPAMConfig", {{"IPv4Address", address}}}}}}}}},
     };
     if (!spec.command.empty()) request["Cmd"] = spec.command;
     if (spec.user) request["User"] = *spec.user;

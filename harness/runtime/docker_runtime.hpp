@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <map>
 #include <optional>
 // The `docker` runtime: services as containers on a per-run bridge network, driven through the
 // Engine API (engine_api.hpp). Containers are addressed by name (fd-<run-id>-<service>), so any
@@ -67,6 +68,7 @@ class DockerRuntime final : public Runtime {
   Owner owner_;
   BeforeCreate before_create_;
   std::string subnet_;
+  std::map<std::string, std::string> static_addresses_;  // service -> its fixed address on the run's network
 };
 
 }  // namespace firedrill

@@ -1,0 +1,75 @@
+#include "reports/writers.hpp"
+
+#include <gtest/gtest.h>
+
+namespace firedrill {
+namespace {
+
+/// A drill that never got far: every measure is null, one reason, one failed check.
+nlohmann::json failed_early_report() {
+  return nlohmann::json::parse(R"json({
+    "schema": "firedrill/report/v1", "run_id": "20261125-120000-abcd", "verdict": "fail",
+    "scenario": {"name": "quickstart", "file": "scenarios/quickstart.yaml"},
+    "started_at": "2026-11-25T12:00:00.000000Z",
+    "reasons": ["service 'db' (postgres) never became ready within 90s: <refused> & \"quoted\""],
+    "measured": {"rto_seconds": null, "rpo_seconds": null, "downtime_seconds": null, "detect_seconds": null,
+                 "acked_writes": null, "lost_acked_writes": null},
+    "components": {"overall": {"rto": {"measured_seconds": null, "target_seconds": 20.0, "met": false}}},
+    "checks": [{"name": "rto(overall)", "passed": false, "detail": "not measured: no incident | yet"}]
+  })json");
+}
+
+nlohmann::json passed_report() {
+  auto report = failed_early_report();
+  report["verdict"] = "pass";
+  report["reasons"] = nlohmann::json::array();
+  report["measured"] = {{"rto_seconds", 3.0125}, {"rpo_seconds", 0.0}, {"downtime_seconds", 2.5},
+                        {"detect_seconds", 0.012}, {"acked_writes", 1180}, {"lost_acked_writes", 0}};
+  report["components"]["overall"]["rto"] = {{"measured_seconds", 3.0125}, {"target_seconds", 20.0}, {"met", true}};
+  report["checks"] = {{{"name", "rto(overall)"}, {"passed", true}, {"detail", "measured 3.013s <= target 20.000s"}}};
+  return report;
+}
+
+TEST(ReportWriters, JunitOfADrillThatFailedEarlyIsEscapedAndCountsTheFailures) {
+  std::string junit = render_junit(failed_early_report());
+  EXPECT_NE(junit.find(R"(<testsuite name="quickstart" tests="2" failures="2" errors="0")"), std::string::npos) << junit;
+  EXPECT_NE(junit.find("&lt;refused&gt; &amp; &quot;quoted&quot;"), std::string::npos) << junit;
+  EXPECT_EQ(junit.rfind("</testsuites>\n"), junit.size() - 14);
+}
+
+TEST(ReportWriters, MarkdownShowsNullsAsDashesAndEscapesPipes) {
+  std::string markdown = render_markdown_summary(failed_early_report());
+  EXPECT_NE(markdown.find("### ❌ firedrill `quickstart` — FAIL"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| overall | – / 20.000s ❌ | – |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("no incident \\| yet"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("Downtime –, detected after –, – acknowledged writes, – lost."), std::string::npos) << markdown;
+}
+
+TEST(ReportWriters, OpenMetricsOmitsUnmeasuredSamplesAndEndsWithEof) {
+  std::string failed = render_openmetrics(failed_early_report());
+  EXPECT_EQ(failed.find("firedrill_rto_seconds{"), std::string::npos);
+  EXPECT_NE(failed.find("firedrill_drill_passed{scenario=\"quickstart\"} 0\n"), std::string::npos);
+  std::string passed = render_openmetrics(passed_report());
+  EXPECT_NE(passed.find("firedrill_rto_seconds{scenario=\"quickstart\"} 3.0125\n"), std::string::npos) << passed;
+  EXPECT_NE(passed.find("firedrill_lost_acked_writes{scenario=\"quickstart\"} 0\n"), std::string::npos);
+  EXPECT_EQ(passed.substr(passed.size() - 6), "# EOF\n");
+}
+
+TEST(ReportWriters, TerminalSummaryStatesVerdictObjectivesAndWhereTheReportIs) {
+  std::string text = render_terminal_summary(passed_report(), "runs/x", false);
+  EXPECT_NE(text.find("PASS  quickstart"), std::string::npos) << text;
+  EXPECT_NE(text.find("3.013s / 20.000s ok"), std::string::npos) << text;
+  EXPECT_NE(text.find("writes: 1180 acknowledged, 0 lost"), std::string::npos) << text;
+  EXPECT_NE(text.find("report: runs/x/report.json"), std::string::npos);
+  EXPECT_EQ(text.find("\033["), std::string::npos) << "no colour without a terminal";
+}
+
+TEST(ReportWriters, SecondsAreFormattedForPeople) {
+  EXPECT_EQ(format_seconds(nlohmann::json(0.012)), "12ms");
+  EXPECT_EQ(format_seconds(nlohmann::json(3.0125)), "3.013s");
+  EXPECT_EQ(format_seconds(nlohmann::json(754.0)), "12m34s");
+  EXPECT_EQ(format_seconds(nlohmann::json()), "–");
+}
+
+}  // namespace
+}  // namespace firedrill
