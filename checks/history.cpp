@@ -1,5 +1,7 @@
 #include "checks/history.hpp"
 
+#include <functional>
+
 #include <cctype>
 #include <stdexcept>
 
@@ -91,24 +93,28 @@ WriteOutcome outcome_from_string(const std::string& text) {
 
 template <typename Record, typename Parse>
 std::vector<Record> read_jsonl(const std::filesystem::path& path, Parse parse) {
+  std::vector<Record> records;
+  for_each_jsonl_line(path, [&](const nlohmann::json& line) { records.push_back(parse(line)); });
+  return records;
+}
+
+}  // namespace
+
+void for_each_jsonl_line(const std::filesystem::path& path, const std::function<void(const nlohmann::json&)>& visit) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path.string()));
-  std::vector<Record> records;
   std::string text;
   std::size_t line_number = 0;
   while (std::getline(in, text)) {
     ++line_number;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      records.push_back(parse(nlohmann::json::parse(text)));
+      visit(nlohmann::json::parse(text));
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("{}:{}: {}", path.string(), line_number, e.what()));
     }
   }
-  return records;
 }
-
-}  // namespace
 
 std::string format_rfc3339_micros(Micros t) {
   const std::int64_t seconds = floor_div(t, micros_per_second);

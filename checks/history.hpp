@@ -3,6 +3,7 @@
 // Every check is a pure function of these records (see checks/measure/).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -106,6 +107,10 @@ class AckLog {
   std::vector<Ack> acks_;
   JsonlWriter writer_;
 };
+
+/// Calls `visit` with each non-blank line of a JSON-lines file, parsed. A line that does not parse
+/// or that `visit` rejects (by throwing) throws std::runtime_error naming path:line.
+void for_each_jsonl_line(const std::filesystem::path& path, const std::function<void(const nlohmann::json&)>& visit);
 
 /// Reads a whole events.jsonl / acks.jsonl (for re-checking a saved run). A malformed line throws
 /// std::runtime_error naming path:line.

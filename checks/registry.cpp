@@ -1,8 +1,5 @@
 #include "checks/registry.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
 #include <fmt/format.h>
 
 namespace firedrill {
@@ -82,11 +79,8 @@ CheckEntry lost_writes_check() {
 std::map<std::string, CheckEntry> build_registry() {
   std::map<std::string, CheckEntry> registry;
   for (auto entry : {objective_check("rto"), objective_check("rpo"), lost_writes_check(), integrity_check()}) {
-    std::string name = entry.spec.name;
-    if (!registry.emplace(name, std::move(entry)).second) {
-      std::fprintf(stderr, "firedrill: internal error: check '%s' registered twice\n", name.c_str());
-      std::abort();
-    }
+    std::string word = entry.spec.name;
+    register_unique(registry, word, std::move(entry), "check");
   }
   return registry;
 }

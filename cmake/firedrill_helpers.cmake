@@ -16,8 +16,10 @@ function(firedrill_warnings target)
 endfunction()
 
 # firedrill_unit_test(NAME SOURCES... LIBS ...): a GoogleTest executable registered with CTest
-# under the label `unit`.
-function(firedrill_unit_test name)
+# under the label `unit` (no engine, no servers). firedrill_integration_test: the same, labelled
+# `integration` (real postgres, redis-server, Docker). One label each: CTest merges LABELS, so
+# relabelling a test afterwards would leave it in both sets.
+function(firedrill_labelled_test label name)
   if(NOT FIREDRILL_BUILD_TESTS)
     return()
   endif()
@@ -25,19 +27,13 @@ function(firedrill_unit_test name)
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   firedrill_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
+  gtest_discover_tests(${name} PROPERTIES LABELS ${label} DISCOVERY_TIMEOUT 30)
 endfunction()
 
-# firedrill_integration_test(NAME SOURCES... LIBS ...): like firedrill_unit_test, labelled
-# `integration` instead of `unit` (these run real postgres and redis-server processes on loopback).
-# CTest merges LABELS, so relabelling a unit test afterwards would leave it in both sets.
+function(firedrill_unit_test name)
+  firedrill_labelled_test(unit ${name} ${ARGN})
+endfunction()
+
 function(firedrill_integration_test name)
-  if(NOT FIREDRILL_BUILD_TESTS)
-    return()
-  endif()
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
-  add_executable(${name} ${T_SOURCES})
-  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
-  firedrill_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS integration DISCOVERY_TIMEOUT 30)
+  firedrill_labelled_test(integration ${name} ${ARGN})
 endfunction()

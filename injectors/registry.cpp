@@ -1,8 +1,5 @@
 #include "injectors/registry.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "injectors/kill.hpp"
 #include "injectors/pause.hpp"
 
@@ -12,12 +9,8 @@ namespace {
 template <typename InjectorType>
 void add(std::map<std::string, FaultEntry>& registry) {
   VerbSpec spec = InjectorType::spec();
-  std::string name = spec.name;
-  bool inserted = registry.emplace(name, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }}).second;
-  if (!inserted) {
-    std::fprintf(stderr, "firedrill: internal error: fault '%s' registered twice\n", name.c_str());
-    std::abort();
-  }
+  std::string word = spec.name;
+  register_unique(registry, word, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }}, "fault");
 }
 
 std::map<std::string, FaultEntry> build_registry() {

@@ -1,5 +1,7 @@
 #include "reports/writers.hpp"
 
+#include "harness/scenario/vocabulary.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -49,10 +51,7 @@ std::string objective_cell(const nlohmann::json& objective) {
 std::map<std::string, ReportWriter> build_writers() {
   std::map<std::string, ReportWriter> writers;
   auto add = [&](const std::string& format, ReportWriter writer) {
-    if (!writers.emplace(format, std::move(writer)).second) {
-      std::fprintf(stderr, "firedrill: internal error: report format '%s' registered twice\n", format.c_str());
-      std::abort();
-    }
+    register_unique(writers, format, std::move(writer), "report format");
   };
   add("json", {"report.json", [](const nlohmann::json& report) { return report.dump(2) + "\n"; }});
   add("markdown", {"summary.md", render_markdown_summary});

@@ -349,34 +349,19 @@ void write_readback(const std::filesystem::path& path, const Readback& readback)
 }
 
 Readback read_readback(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path.string()));
   Readback readback;
-  std::string text;
-  std::size_t line_number = 0;
-  while (std::getline(in, text)) {
-    ++line_number;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      const nlohmann::json line = nlohmann::json::parse(text);
-      if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
-      if (!line.contains("writer") || !line["writer"].is_string()) {
-        throw std::invalid_argument("missing 'writer'");
-      }
-      if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
-      if (!line.contains("present") || !line["present"].is_array()) {
-        throw std::invalid_argument("missing 'present' array");
-      }
-      WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
-      data.t = parse_rfc3339(line["t"].get<std::string>());
-      for (const auto& id : line["present"]) {
-        if (!id.is_string()) throw std::invalid_argument("a present id is not a string");
-        data.present.insert(id.get_ref<const std::string&>());
-      }
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("{}:{}: {}", path.string(), line_number, e.what()));
+  for_each_jsonl_line(path, [&](const nlohmann::json& line) {
+    if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
+    if (!line.contains("writer") || !line["writer"].is_string()) throw std::invalid_argument("missing 'writer'");
+    if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
+    if (!line.contains("present") || !line["present"].is_array()) throw std::invalid_argument("missing 'present' array");
+    WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
+    data.t = parse_rfc3339(line["t"].get<std::string>());
+    for (const auto& id : line["present"]) {
+      if (!id.is_string()) throw std::invalid_argument("a present id is not a string");
+      data.present.insert(id.get_ref<const std::string&>());
     }
-  }
+  });
   return readback;
 }
 

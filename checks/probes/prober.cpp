@@ -1,5 +1,7 @@
 #include "checks/probes/prober.hpp"
 
+#include "checks/stop_signal.hpp"
+
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -223,21 +225,10 @@ constexpr std::chrono::microseconds stale_after_at_least{250'000};
 
 struct Prober::Shared {
   mutable std::mutex mutex;
-  std::condition_variable stop_requested;
-  bool stopping = false;
+  StopSignal stop;
   std::map<std::string, bool> state;
   std::map<std::string, Micros> answered_at;
   std::map<std::string, Micros> staleness;
-
-  bool wait_until(const Clock& clock, Micros t) {
-    std::unique_lock lock(mutex);
-    while (!stopping) {
-      const Micros left = t - clock.now();
-      if (left <= 0) return true;
-      stop_requested.wait_for(lock, std::chrono::microseconds(left));
-    }
-    return false;
-  }
 };
 
 Prober::Prober(std::vector<ProbeConfig> probes, EventLog& events, const Clock& clock)
@@ -256,19 +247,12 @@ Prober::~Prober() { stop(); }
 
 void Prober::start() {
   if (!threads_.empty()) return;
-  {
-    std::lock_guard lock(shared_->mutex);
-    shared_->stopping = false;
-  }
+  shared_->stop.reset();
   for (const ProbeConfig& probe : probes_) threads_.emplace_back([this, &probe] { run(probe); });
 }
 
 void Prober::stop() {
-  {
-    std::lock_guard lock(shared_->mutex);
-    shared_->stopping = true;
-  }
-  shared_->stop_requested.notify_all();
+  shared_->stop.request();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
 }
@@ -307,7 +291,7 @@ void Prober::run(const ProbeConfig& probe) {
     shared_->staleness[probe.name] = std::max<Micros>(4 * probe.interval.count(), stale_after_at_least.count());
   }
   Micros next = clock_.now();
-  while (shared_->wait_until(clock_, next)) {
+  while (shared_->stop.wait_until(clock_, next)) {
     const Micros started = clock_.now();
     const ProbeAnswer answer = sampler->sample();
     const Micros answered = clock_.now();

@@ -1,5 +1,7 @@
 #include "checks/workload/workload.hpp"
 
+#include "checks/stop_signal.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -156,26 +158,9 @@ std::string write_id(const WriterConfig& writer, std::int64_t n) {
 }
 
 struct Workload::Shared {
-  std::mutex mutex;
-  std::condition_variable stop_requested;
-  bool stopping = false;
+  StopSignal stop;
   Micros started_at = 0;
   std::vector<std::unique_ptr<std::atomic<std::int64_t>>> issued;  // per writer
-
-  // Waits until the clock reaches t; false when a stop was requested first.
-  bool wait_until(const Clock& clock, Micros t) {
-    std::unique_lock lock(mutex);
-    while (!stopping) {
-      const Micros left = t - clock.now();
-      if (left <= 0) return true;
-      stop_requested.wait_for(lock, std::chrono::microseconds(left));
-    }
-    return false;
-  }
-  bool stop_seen() {
-    std::lock_guard lock(mutex);
-    return stopping;
-  }
 };
 
 Workload::Workload(std::vector<WriterConfig> writers, AckLog& acks, EventLog& events, const Clock& clock)
@@ -216,11 +201,7 @@ void Workload::start() {
 
 void Workload::stop() {
   if (!started_) return;
-  {
-    std::lock_guard lock(shared_->mutex);
-    shared_->stopping = true;
-  }
-  shared_->stop_requested.notify_all();
+  shared_->stop.request();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   started_ = false;
@@ -250,8 +231,8 @@ void Workload::run_thread(std::size_t writer_index, int thread_index) {
     return;
   }
 
-  while (!shared_->stop_seen()) {
-    if (open_loop && !shared_->wait_until(clock_, slot)) break;
+  while (!shared_->stop.requested()) {
+    if (open_loop && !shared_->stop.wait_until(clock_, slot)) break;
     if (clock_.now() >= ends_at) break;
     const std::int64_t n = ++issued;
     if (n > config.max_writes) break;
@@ -282,7 +263,7 @@ void Workload::run_thread(std::size_t writer_index, int thread_index) {
       slot += interval;
       if (answered > slot) slot += (answered - slot + interval - 1) / interval * interval;
     } else if (ack.outcome != WriteOutcome::ok) {
-      if (!shared_->wait_until(clock_, answered + closed_loop_failure_pause)) break;
+      if (!shared_->stop.wait_until(clock_, answered + closed_loop_failure_pause)) break;
     }
   }
 }

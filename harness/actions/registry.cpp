@@ -1,6 +1,3 @@
-#include <cstdio>
-#include <cstdlib>
-
 #include "harness/actions/action.hpp"
 #include "harness/actions/restart.hpp"
 
@@ -10,12 +7,8 @@ namespace {
 template <typename ActionType>
 void add(std::map<std::string, ActionEntry>& registry) {
   VerbSpec spec = ActionType::spec();
-  std::string name = spec.name;
-  bool inserted = registry.emplace(name, ActionEntry{std::move(spec), [] { return std::make_unique<ActionType>(); }}).second;
-  if (!inserted) {
-    std::fprintf(stderr, "firedrill: internal error: action '%s' registered twice\n", name.c_str());
-    std::abort();
-  }
+  std::string word = spec.name;
+  register_unique(registry, word, ActionEntry{std::move(spec), [] { return std::make_unique<ActionType>(); }}, "action");
 }
 
 std::map<std::string, ActionEntry> build_registry() {

@@ -1,6 +1,8 @@
 #pragma once
 // What a scenario may say: the faults, actions and checks the registries hold, with their
 // parameters. The loader validates against it; `firedrill faults|actions|checks` prints it.
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,5 +31,15 @@ struct Vocabulary {
   std::map<std::string, VerbSpec> actions;
   std::map<std::string, VerbSpec> checks;  // key is the check's word (rto, rpo, ...)
 };
+
+/// Adds a registry entry under its word. Two entries with one word are a programming error that
+/// must not reach a user as a silently shadowed fault/action/check: it aborts at start-up.
+template <typename Entry>
+void register_unique(std::map<std::string, Entry>& registry, const std::string& word, Entry entry, const char* what) {
+  if (!registry.emplace(word, std::move(entry)).second) {
+    std::fprintf(stderr, "firedrill: internal error: %s '%s' registered twice\n", what, word.c_str());
+    std::abort();
+  }
+}
 
 }  // namespace firedrill

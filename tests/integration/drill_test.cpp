@@ -158,16 +158,19 @@ TEST_F(DrillTest, AnImpossibleTargetFailsWithExitOneAndSaysWhy) {
 
 TEST_F(DrillTest, KillNineMidDrillThenCleanupLeavesNothing) {
   std::mt19937 random(std::random_device{}());
+  // Round 0 dies at a random moment of bring-up, round 1 at a random moment after the incident.
   for (int round = 0; round < 2; ++round) {
     auto log = out_ / ("killed-" + std::to_string(round) + ".log");
     int pid = testing::spawn_command({FIREDRILL_BINARY, "run", (source_dir / "scenarios/quickstart.yaml").string(), "--out",
                                       out_.string()},
                                      log.string());
-    // A random moment between the first container and the middle of the fault.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-    while (count_labelled("").containers == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 8000)(random)));
+    auto reached = [&] {
+      return round == 0 ? count_labelled("").containers > 0 : read_file(log).find("postgres dies") != std::string::npos;
+    };
+    while (!reached() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3000)(random)));
     ::kill(pid, SIGKILL);
     EXPECT_EQ(testing::wait_command(pid), 128 + SIGKILL);
     auto cleanup = firedrill({"cleanup", "--all"});

@@ -1,0 +1,116 @@
+#include "harness/engine/drill.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "harness/engine/interrupt.hpp"
+#include "harness/engine/journal.hpp"
+#include "harness/runtime/fake_runtime.hpp"
+#include "harness/scenario/loader.hpp"
+#include "checks/registry.hpp"
+#include "harness/actions/action.hpp"
+#include "injectors/registry.hpp"
+
+namespace firedrill {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// One container without ports, probes or workload: the drill's own logic, nothing to measure.
+constexpr const char* paused_container = R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: settle, wait: 50ms }
+  - { name: freeze, fault: pause, target: box, duration: 300ms, incident: true }
+  - { name: hold, wait: 500ms }
+)";
+
+class DrillWithFakeRuntime : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    out_ = fs::temp_directory_path() / ("firedrill-drill-test-" + std::to_string(::getpid()));
+    fs::remove_all(out_);
+    ::setenv("FIREDRILL_STATE_DIR", (out_ / "state").c_str(), 1);
+    options_.out_dir = out_ / "runs";
+    options_.progress = ProgressStyle::none;
+    clear_interrupt();
+  }
+  void TearDown() override {
+    clear_interrupt();
+    ::unsetenv("FIREDRILL_STATE_DIR");
+    fs::remove_all(out_);
+  }
+
+  Scenario scenario(const std::string& text) {
+    LoadOptions load;
+    load.vocabulary = {fault_specs(), action_specs(), check_specs()};
+    return parse_scenario(text, "fake.yaml", load);
+  }
+
+  fs::path out_;
+  DrillOptions options_;
+  FakeRuntime runtime_;
+};
+
+TEST_F(DrillWithFakeRuntime, PausesForItsDurationRevertsOnTimeAndTearsDown) {
+  auto result = run_drill(scenario(paused_container), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 0) << result.report.dump(2);
+  std::vector<std::string> expected = {"begin_run", "create_network", "start box", "pause box", "unpause box", "teardown"};
+  EXPECT_EQ(runtime_.calls(), expected);
+  const auto& fault = result.report["faults"][0];
+  EXPECT_EQ(fault["type"], "pause");
+  EXPECT_TRUE(fault["reverted_at"].is_string());
+  EXPECT_EQ(result.report["steps"].size(), 3u);
+  EXPECT_TRUE(result.report["incident_at"].is_string());
+  // Journalled before created, the inverse before the fault, and closed at the end.
+  auto journal = read_journal(result.run_dir / "journal.jsonl");
+  EXPECT_TRUE(journal.finished);
+  EXPECT_TRUE(journal.unreverted_inverses.empty());
+  ASSERT_EQ(journal.created.size(), 2u);
+  EXPECT_EQ(journal.created[0].first, "network");
+  EXPECT_EQ(journal.created[1].first, "container");
+  EXPECT_TRUE(indexed_runs().empty()) << "a finished run leaves the index";
+  EXPECT_TRUE(fs::exists(result.run_dir / "logs/box.log"));
+}
+
+TEST_F(DrillWithFakeRuntime, AnInterruptRevertsTheActiveFaultTearsDownAndExits130) {
+  std::thread interrupter([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    request_interrupt();
+  });
+  auto text = std::string(paused_container);
+  text.replace(text.find("duration: 300ms"), 15, "duration: 30s  ");
+  auto result = run_drill(scenario(text), runtime_, options_);
+  interrupter.join();
+  EXPECT_EQ(result.exit_code, 130);
+  EXPECT_EQ(result.report["verdict"], "fail");
+  auto calls = runtime_.calls();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[calls.size() - 2], "unpause box");
+  EXPECT_EQ(calls.back(), "teardown");
+}
+
+TEST_F(DrillWithFakeRuntime, AnEnvironmentErrorExitsThreeAndStillTearsDown) {
+  runtime_.fail_start_of = "box";
+  auto result = run_drill(scenario(paused_container), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_NE(result.environment_error.find("not present"), std::string::npos);
+  EXPECT_EQ(runtime_.calls().back(), "teardown");
+  EXPECT_NE(result.report["reasons"].dump().find("not present"), std::string::npos);
+}
+
+TEST_F(DrillWithFakeRuntime, KeptRunsAreMarkedSoTheReaperSparesThem) {
+  options_.keep = true;
+  auto result = run_drill(scenario(paused_container), runtime_, options_);
+  EXPECT_EQ(runtime_.calls().back(), "unpause box") << "kept: no teardown";
+  EXPECT_EQ(kept_runs(), std::set<std::string>{result.run_id});
+}
+
+}  // namespace
+}  // namespace firedrill

@@ -1,0 +1,83 @@
+#pragma once
+// A Runtime that runs nothing: it records every call, so the engine's logic (ordering, faults
+// reverted, teardown on every path) is unit-tested without a container engine.
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/runtime/runtime.hpp"
+
+namespace firedrill {
+
+class FakeRuntime final : public Runtime {
+ public:
+  std::string name() const override { return "fake"; }
+
+  void begin_run(const std::string& run_id, const std::string&, const Owner&, BeforeCreate before_create) override {
+    run_id_ = run_id;
+    before_create_ = std::move(before_create);
+    record("begin_run");
+  }
+  void create_network() override {
+    if (before_create_) before_create_("network", "fd-" + run_id_);
+    record("create_network");
+  }
+  ContainerInfo start(const ContainerSpec& spec) override {
+    if (fail_start_of == spec.service) throw EnvironmentError("image 'missing' is not present");
+    if (before_create_) before_create_("container", "fd-" + run_id_ + "-" + spec.service);
+    record("start " + spec.service);
+    std::lock_guard lock(mutex_);
+    running_.insert(spec.service);
+    return info(spec.service);
+  }
+  ContainerInfo inspect(const std::string& service) override { return info(service); }
+  ExecResult exec(const std::string& service, const std::vector<std::string>&, std::chrono::milliseconds) override {
+    record("exec " + service);
+    return {0, ""};
+  }
+  void kill(const std::string& service, const std::string& signal) override {
+    record("kill " + service + " " + signal);
+    std::lock_guard lock(mutex_);
+    running_.erase(service);
+  }
+  void pause(const std::string& service) override { record("pause " + service); }
+  void unpause(const std::string& service) override { record("unpause " + service); }
+  void start_again(const std::string& service) override {
+    record("start_again " + service);
+    std::lock_guard lock(mutex_);
+    running_.insert(service);
+  }
+  void restart(const std::string& service, std::chrono::seconds) override { record("restart " + service); }
+  bool is_running(const std::string& service) override {
+    std::lock_guard lock(mutex_);
+    return running_.count(service) != 0;
+  }
+  std::string logs(const std::string& service) override { return "log of " + service + "\n"; }
+  void teardown() override { record("teardown"); }
+
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+  /// start() of this service fails as an environment error (an image missing, say).
+  std::string fail_start_of;
+
+ private:
+  void record(const std::string& call) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(call);
+  }
+  ContainerInfo info(const std::string& service) const {
+    return {"id-" + service, "fd-" + run_id_ + "-" + service, "sha256:fake", "198.18.1.2", {}};
+  }
+
+  mutable std::mutex mutex_;
+  std::vector<std::string> calls_;
+  std::set<std::string> running_;
+  std::string run_id_;
+  BeforeCreate before_create_;
+};
+
+}  // namespace firedrill
