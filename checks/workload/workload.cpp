@@ -109,11 +109,12 @@ class SqlWriterThread {
     }
     deadline_.arm(connection_->sock(), timeout_);
     try {
-      pqxx::work transaction(*connection_);
-      transaction.exec_prepared(insert_statement, id, writer, sent);
-      transaction.commit();
+      // One autocommit statement: committed (and durable, with fsync on) when it returns, in one
+      // round trip instead of the three of BEGIN / INSERT / COMMIT.
+      pqxx::nontransaction statement(*connection_);
+      statement.exec_prepared(insert_statement, id, writer, sent);
       if (deadline_.disarm()) {
-        // The commit came back just as the socket was shut down: it did commit.
+        // The statement came back just as the socket was shut down: it did commit.
         connection_.reset();
       }
       return {WriteOutcome::ok, ""};

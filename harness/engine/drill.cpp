@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -167,11 +168,12 @@ void Drill::bring_up() {
   }
   runtime_.create_network();
 
-  // A service starts after the services its env/command refer to (${db.url} → after db).
-  std::vector<const ServiceSpec*> order;
+  // A service starts after the services its env/command refer to (${db.url} → after db). Those
+  // of one level start together and become ready in parallel, as a hand-written script would.
+  std::vector<std::vector<const ServiceSpec*>> levels;
   std::set<std::string> placed;
-  while (order.size() < scenario_.services.size()) {
-    bool progressed = false;
+  while (placed.size() < scenario_.services.size()) {
+    std::vector<const ServiceSpec*> level;
     for (const auto& spec : scenario_.services) {
       if (placed.count(spec.name)) continue;
       bool ready = true;
@@ -182,23 +184,39 @@ void Drill::bring_up() {
       };
       for (const auto& [key, value] : spec.env) depends_on(value);
       for (const auto& argument : spec.command) depends_on(argument);
-      if (!ready) continue;
-      order.push_back(&spec);
-      placed.insert(spec.name);
-      progressed = true;
+      if (ready) level.push_back(&spec);
     }
-    if (!progressed) throw EnvironmentError("services refer to each other in a cycle; cannot choose a start order");
+    if (level.empty()) throw EnvironmentError("services refer to each other in a cycle; cannot choose a start order");
+    for (const ServiceSpec* spec : level) placed.insert(spec->name);
+    levels.push_back(level);
   }
 
-  for (const ServiceSpec* spec : order) {
+  for (const auto& level : levels) {
     if (interrupted()) return;
-    const Service& service = *services_.at(spec->name);
-    events_->record("service.starting", {{"service", spec->name}, {"kind", spec->kind}});
-    auto info = runtime_.start(service.container_spec([this](const std::string& text) { return resolve(text); }));
-    service.wait_ready(runtime_, info, options_.ready_timeout);
-    containers_[spec->name] = runtime_.inspect(spec->name);
-    events_->record("service.ready", {{"service", spec->name}, {"image_id", containers_[spec->name].image_id}});
-    progress_->note(fmt::format("{} ready ({})", spec->name, spec->kind));
+    std::map<std::string, ContainerInfo> started;
+    for (const ServiceSpec* spec : level) {
+      events_->record("service.starting", {{"service", spec->name}, {"kind", spec->kind}});
+      const Service& service = *services_.at(spec->name);
+      started[spec->name] = runtime_.start(service.container_spec([this](const std::string& text) { return resolve(text); }));
+    }
+    std::vector<std::future<void>> readiness;
+    for (const ServiceSpec* spec : level)
+      readiness.push_back(std::async(std::launch::async, [this, spec, &started] {
+        services_.at(spec->name)->wait_ready(runtime_, started.at(spec->name), options_.ready_timeout);
+        events_->record("service.ready", {{"service", spec->name}});
+        progress_->note(fmt::format("{} ready ({})", spec->name, spec->kind));
+      }));
+    // Every wait is joined before the first failure is rethrown: none may outlive this frame.
+    std::exception_ptr failure;
+    for (auto& ready : readiness) {
+      try {
+        ready.get();
+      } catch (...) {
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (const ServiceSpec* spec : level) containers_[spec->name] = runtime_.inspect(spec->name);
   }
 }
 
@@ -426,6 +444,7 @@ bool Drill::run_steps() {
     }
   }
   // Keep observing for one stability window, so the write recovery can be judged on a full one.
+  if (scenario_.steps.empty()) return true;
   return sleep_interruptibly(clock_.now() + tail_duration().count());
 }
 

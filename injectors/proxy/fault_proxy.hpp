@@ -1,0 +1,96 @@
+#pragma once
+// A TCP proxy placed between two services that injects network faults into the bytes it forwards:
+// latency, jitter, bandwidth limits, blackholes, refused and reset connections. It stands in for
+// netem, which this kernel lacks. One thread runs an epoll loop over non-blocking sockets; Linux
+// only.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace firedrill {
+
+/// Which way a fault applies. Upstream is the service the proxy connects to; the client is
+/// whoever connects to the proxy.
+enum class Direction { both, upstream_only, downstream_only };
+
+/// The faults a proxy applies. The default value forwards everything untouched.
+struct ProxyFaults {
+  /// Added to every chunk in each affected direction: a chunk read at t is written no earlier than
+  /// t + latency ± a uniform draw in [-jitter, +jitter] (never before t), and never before the
+  /// chunk read ahead of it, so order is preserved. A round trip through a `both` proxy therefore
+  /// gains about 2 × latency. Stamped when the chunk is read.
+  std::chrono::microseconds latency{0};
+  std::chrono::microseconds jitter{0};
+  /// Caps each affected direction of each connection at this many bytes per second.
+  std::optional<double> bandwidth_bytes_per_second;
+  /// Accepts and reads but forwards nothing in the affected directions. Bytes read are held (up to
+  /// the 64 KiB buffer, then the sender is back-pressured, as a window that never opens), and are
+  /// delivered once the blackhole is cleared — as TCP retransmits after a network heals. Connections
+  /// stay open.
+  bool blackhole = false;
+  /// New connections are reset (RST) as soon as they are accepted.
+  bool refuse = false;
+  /// One-shot: every connection open when the faults are set is reset (RST) on both sides. Not
+  /// retained: later connections are unaffected.
+  bool reset_existing = false;
+  /// Where latency, jitter, bandwidth and blackhole apply; refuse and reset_existing apply to
+  /// whole connections.
+  Direction direction = Direction::both;
+};
+
+/// A snapshot of a proxy's counters since start().
+struct ProxyCounters {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_active = 0;
+  /// Bytes written to the upstream (client → upstream).
+  std::uint64_t bytes_upstream = 0;
+  /// Bytes written to clients (upstream → client).
+  std::uint64_t bytes_downstream = 0;
+};
+
+/// A TCP proxy from listen_host:listen_port to upstream_host:upstream_port that injects
+/// ProxyFaults. Each connection keeps a 64 KiB buffer per direction; a side is not read while the
+/// other side's buffer is full. With latency L that caps one connection's throughput at about
+/// 64 KiB / L per direction.
+class FaultProxy {
+ public:
+  /// Hosts are numeric IPv4/IPv6 addresses or "localhost". Both must be loopback (127.0.0.0/8,
+  /// ::1) or in 198.18.0.0/15 (the drill networks); anything else throws std::invalid_argument.
+  /// listen_port 0 picks an ephemeral port. Nothing is opened until start().
+  FaultProxy(const std::string& listen_host, std::uint16_t listen_port,
+             const std::string& upstream_host, std::uint16_t upstream_port);
+  /// Stops the proxy if it runs.
+  ~FaultProxy();
+  FaultProxy(const FaultProxy&) = delete;
+  FaultProxy& operator=(const FaultProxy&) = delete;
+
+  /// Binds, listens and starts the loop thread. Throws std::system_error if the address cannot be
+  /// bound, std::logic_error if already started.
+  void start();
+  /// Closes every connection and the listener and joins the loop thread; returns once every file
+  /// descriptor the proxy opened is closed. Idempotent.
+  void stop();
+  /// The port clients connect to (the ephemeral one if 0 was given); 0 before start().
+  [[nodiscard]] std::uint16_t port() const;
+
+  /// Replaces the faults; they apply to bytes read, and writes made, after this call. Thread-safe.
+  void set_faults(const ProxyFaults& faults);
+  /// The faults in force (reset_existing is always false: it is consumed when set).
+  [[nodiscard]] ProxyFaults faults() const;
+  /// Thread-safe.
+  [[nodiscard]] ProxyCounters counters() const;
+
+  class Loop;
+
+ private:
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+  bool started_ = false;
+};
+
+}  // namespace firedrill

@@ -1,0 +1,63 @@
+#pragma once
+// in-toto Statement v1 over a run directory, its drill predicate, and the signed attestation
+// file attestation.dsse.json (DESIGN.md "Attestation").
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/attestation/dsse.hpp"
+#include "reports/attestation/keys.hpp"
+
+namespace firedrill::attestation {
+
+inline constexpr std::string_view in_toto_payload_type = "application/vnd.in-toto+json";
+inline constexpr std::string_view statement_type = "https://in-toto.io/Statement/v1";
+inline constexpr std::string_view drill_predicate_type = "https://firedrill.dev/attestation/drill/v1";
+inline constexpr std::string_view attestation_file_name = "attestation.dsse.json";
+
+/// The run files an attestation covers, in subject order; those absent from a run are skipped
+/// (report.json is required).
+const std::vector<std::string>& attested_run_files();
+
+/// The drill predicate (schema: reports/attestation/predicate.schema.json) built from a
+/// firedrill/report/v1 report: scenario, runbook, targets and components, measured RTO/RPO and
+/// lost writes, verdict and its in-toto `result` (PASSED/FAILED), `configuration` resource
+/// descriptors (the scenario file and every image with its digest), times, runtime, version,
+/// signer key id and mode.
+nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& signer_key_id);
+
+/// A Statement v1 with subjects [{name, digest: {sha256}}] for the attested files of run_dir.
+/// Throws std::runtime_error when report.json is missing or unreadable.
+nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::string& signer_key_id);
+
+/// Signs run_statement(run_dir) with key and writes run_dir/attestation.dsse.json (atomically,
+/// by rename). Returns its path.
+std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, const SigningKey& key);
+
+struct VerificationResult {
+  bool valid = false;
+  /// Why not valid, precise: bad signature, wrong key, payload type, statement type, predicate
+  /// type, a subject missing or changed (named). Empty when valid.
+  std::string reason;
+  /// The Statement parsed from the verified payload bytes; null unless the signature verified.
+  nlohmann::json statement;
+  /// Subjects whose digest was checked against artifacts_dir.
+  std::size_t subjects_checked = 0;
+};
+
+/// Verifies the envelope in file against trusted_key, then that its payload is an in-toto
+/// Statement v1 with the drill predicate type, then, when artifacts_dir is given, that every
+/// subject exists there with the attested SHA-256. Throws EnvelopeError when file is not a
+/// readable DSSE envelope.
+VerificationResult verify_envelope(const std::filesystem::path& file, const PublicKey& trusted_key,
+                                   const std::optional<std::filesystem::path>& artifacts_dir = std::nullopt);
+
+/// The same for an envelope already parsed.
+VerificationResult verify_envelope(const Envelope& envelope, const PublicKey& trusted_key,
+                                   const std::optional<std::filesystem::path>& artifacts_dir = std::nullopt);
+
+}  // namespace firedrill::attestation
