@@ -17,16 +17,7 @@ using namespace std::chrono_literals;
 using testing::LocalPostgres;
 using testing::LocalRedis;
 using testing::TempDir;
-
-template <typename Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds within = 10s) {
-  const auto give_up = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
+using testing::eventually;
 
 struct ProbeChange {
   Micros t;

@@ -3,10 +3,23 @@
 // temporary directory and stopped when the object goes away.
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <string>
 
 namespace firedrill::testing {
+
+/// Waits (bounded) until `done` holds; returns whether it did.
+template <typename Predicate>
+bool eventually(Predicate done, std::chrono::milliseconds within = std::chrono::seconds(10)) {
+  const auto give_up = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
 
 /// A loopback TCP port that was free a moment ago.
 int free_port();

@@ -17,17 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::LocalPostgres;
 using testing::TempDir;
-
-// Waits (bounded) until `done` holds.
-template <typename Predicate>
-bool eventually(Predicate done, std::chrono::milliseconds within = 10s) {
-  const auto give_up = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
+using testing::eventually;
 
 struct Recording {
   TempDir dir;

@@ -478,6 +478,15 @@ class ScenarioReader {
     return expect(node, Node::Kind::scalar, fmt::format("'{}'", subject)).value;
   }
 
+  /// The required `name` of a list item (a workload, a probe), unique among its kind.
+  std::string unique_name(const Node& spec, std::set<std::string>& names, std::string_view kind) {
+    const Entry* name = find(spec, "name");
+    if (!name) fail(spec.where, fmt::format("each {} needs a 'name'", kind));
+    std::string text = non_empty(name->value, "name");
+    if (!names.insert(text).second) fail(name->value.where, fmt::format("duplicate {} name '{}'", kind, text));
+    return text;
+  }
+
   static std::string non_empty(const Node& node, std::string_view subject) {
     std::string text = scalar(node, subject);
     if (text.empty()) fail(node.where, fmt::format("'{}' must not be empty", subject));
@@ -708,11 +717,7 @@ class ScenarioReader {
       check_keys(spec, {"name", "through", "rate", "concurrency", "timeout"}, "workload");
       WorkloadSpec workload;
       workload.where = location(spec.where);
-      const Entry* name = find(spec, "name");
-      if (!name) fail(spec.where, "each workload needs a 'name'");
-      workload.name = non_empty(name->value, "name");
-      if (!names.insert(workload.name).second)
-        fail(name->value.where, fmt::format("duplicate workload name '{}'", workload.name));
+      workload.name = unique_name(spec, names, "workload");
       const Entry* through = find(spec, "through");
       if (!through)
         fail(spec.where, fmt::format("workload '{}' needs 'through' (an app or postgres service)", workload.name));
@@ -744,11 +749,7 @@ class ScenarioReader {
       check_keys(spec, {"name", "interval", "timeout", "http", "sql", "redis", "tcp"}, "probe");
       ProbeSpec probe;
       probe.where = location(spec.where);
-      const Entry* name = find(spec, "name");
-      if (!name) fail(spec.where, "each probe needs a 'name'");
-      probe.name = non_empty(name->value, "name");
-      if (!names.insert(probe.name).second)
-        fail(name->value.where, fmt::format("duplicate probe name '{}'", probe.name));
+      probe.name = unique_name(spec, names, "probe");
       if (const Entry* e = find(spec, "interval")) {
         probe.interval = duration(e->value, "interval");
         if (probe.interval < std::chrono::milliseconds(1))
