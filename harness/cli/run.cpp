@@ -1,6 +1,8 @@
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iostream>
 
@@ -12,6 +14,8 @@
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
+#include "reports/attestation/keys.hpp"
+#include "reports/attestation/statement.hpp"
 #include "reports/writers.hpp"
 
 namespace firedrill {
@@ -27,6 +31,8 @@ struct RunOptions {
   int repeat = 1;
   int parallel = 1;
   bool quiet = false;
+  std::string sign_key;
+  bool require_signature = false;
 };
 
 /// The worst outcome wins: interrupted, then environment, then failed.
@@ -72,6 +78,22 @@ int run_command(const RunOptions& options) {
   if (options.parallel != 1)
     throw CLI::ValidationError("--parallel", "only --parallel 1 is supported in this version; drills run one after another");
 
+  // The key is read before anything starts: a wrong key must not cost a whole drill.
+  std::string key_path = options.sign_key;
+  if (key_path.empty())
+    if (const char* from_environment = std::getenv("FIREDRILL_SIGNING_KEY")) key_path = from_environment;
+  std::optional<attestation::SigningKey> key;
+  if (!key_path.empty()) {
+    try {
+      key = attestation::SigningKey::load(key_path);
+    } catch (const attestation::KeyError& error) {
+      std::cerr << "firedrill: " << error.what() << "\n";
+      return exit_code::invalid_input;
+    }
+  } else if (options.require_signature) {
+    throw CLI::ValidationError("--require-signature", "no signing key: pass --sign-key PEM or set FIREDRILL_SIGNING_KEY");
+  }
+
   install_interrupt_handlers();
   const auto& runtime_name = options.runtime;
   make_runtime(runtime_name);  // refuses an unknown runtime before anything starts
@@ -94,6 +116,12 @@ int run_command(const RunOptions& options) {
       auto runtime = make_runtime(runtime_name);
       DrillResult result = run_drill(scenario, *runtime, drill_options);
       run_dirs.push_back(result.run_dir);
+      if (key) {
+        auto envelope = attestation::sign_run_directory(result.run_dir, *key);
+        std::cerr << fmt::format("firedrill: signed {} (key {})\n", envelope.string(), key->key_id());
+      } else {
+        std::cerr << "firedrill: the report is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n";
+      }
       std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
       exit = combine_exit_codes(exit, result.exit_code);
       if (result.exit_code == exit_code::interrupted) break;
@@ -116,6 +144,8 @@ void setup_run(CLI::App& app, CommandResult& result) {
   run->add_flag("--keep", options->keep, "leave the environment up after the drill (remove with `firedrill down`)");
   run->add_option("--repeat", options->repeat, "run each scenario N times")->check(CLI::Range(1, 1000));
   run->add_option("--parallel", options->parallel, "drills at once (1 in this version)")->check(CLI::Range(1, 64));
+  run->add_option("--sign-key", options->sign_key, "PKCS#8 PEM key (Ed25519 or ECDSA P-256) to sign each run's attestation");
+  run->add_flag("--require-signature", options->require_signature, "refuse to run without a signing key");
   run->add_flag("-q,--quiet", options->quiet, "no progress output, only the summaries");
   run->callback([options, &result] { result.exit_code = run_command(*options); });
 }

@@ -545,6 +545,11 @@ DrillResult Drill::run() {
     result_.environment_error = secrets_.scrub(error.what());
     events_->record("environment.error", {{"error", result_.environment_error}});
     collect_logs();
+  } catch (const std::exception& error) {
+    // Whatever went wrong, the faults are reverted and the environment removed below.
+    failures_.push_back(fmt::format("the drill stopped on an unexpected error: {}", secrets_.scrub(error.what())));
+    events_->record("drill.error", {{"error", failures_.back()}});
+    collect_logs();
   }
   tear_down();
   finished_at_ = clock_.now();

@@ -212,6 +212,32 @@ TEST_F(DrillTest, EveryMalformedScenarioExitsTwoNamingFileLineAndColumn) {
   EXPECT_TRUE(fs::is_empty(out_));
 }
 
+TEST_F(DrillTest, ASignedRunVerifiesAndAnyTamperingIsCaught) {
+  auto key = (out_ / "drill").string();
+  auto other = (out_ / "other").string();
+  ASSERT_EQ(firedrill({"keygen", "--out", key}).exit_code, 0);
+  ASSERT_EQ(firedrill({"keygen", "--out", other}).exit_code, 0);
+  auto runs = out_ / "runs";
+  auto outcome = firedrill({"run", (source_dir / "scenarios/app-crash.yaml").string(), "--out", runs.string(), "--sign-key",
+                            key + ".key"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  fs::path run_dir = fs::directory_iterator(runs)->path();
+  auto envelope = (run_dir / "attestation.dsse.json").string();
+  EXPECT_EQ(firedrill({"verify", envelope, "--key", key + ".pub", "--artifacts", run_dir.string()}).exit_code, 0);
+  EXPECT_EQ(firedrill({"verify", envelope, "--key", other + ".pub"}).exit_code, 1);
+  EXPECT_EQ(firedrill({"verify", (run_dir / "report.json").string(), "--key", key + ".pub"}).exit_code, 2);
+  std::ofstream(run_dir / "acks.jsonl", std::ios::app) << "{}\n";
+  auto tampered = firedrill({"verify", envelope, "--key", key + ".pub", "--artifacts", run_dir.string()});
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_NE(tampered.output.find("acks.jsonl changed"), std::string::npos) << tampered.output;
+  // A key that is not a key is refused before anything starts.
+  std::ofstream(out_ / "junk.key") << "not a key";
+  auto refused = firedrill({"run", (source_dir / "scenarios/app-crash.yaml").string(), "--out", (out_ / "none").string(),
+                            "--sign-key", (out_ / "junk.key").string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_FALSE(fs::exists(out_ / "none"));
+}
+
 TEST_F(DrillTest, AnUnknownRuntimeIsInvalidInput) {
   auto outcome = firedrill({"run", (source_dir / "scenarios/quickstart.yaml").string(), "--runtime", "kubernetes", "--out",
                             out_.string()});
