@@ -35,6 +35,7 @@ int firedrill_main(int argc, char** argv) {
   setup_cleanup(app, result);
   setup_up_down(app, result);
   setup_listings(app, result);
+  setup_chain(app, result);
   setup_keygen(app, result);
   setup_verify(app, result);
   try {

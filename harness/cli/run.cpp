@@ -14,6 +14,7 @@
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
+#include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"
 #include "reports/attestation/statement.hpp"
 #include "reports/writers.hpp"
@@ -118,7 +119,9 @@ int run_command(const RunOptions& options) {
       run_dirs.push_back(result.run_dir);
       if (key) {
         auto envelope = attestation::sign_run_directory(result.run_dir, *key);
-        std::cerr << fmt::format("firedrill: signed {} (key {})\n", envelope.string(), key->key_id());
+        auto entry = attestation::append_to_chain(options.out, result.run_id, envelope);
+        std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", envelope.string(), key->key_id(),
+                                 entry["seq"].get<int>());
       } else {
         std::cerr << "firedrill: the report is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n";
       }

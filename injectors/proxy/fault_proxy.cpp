@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -217,6 +218,7 @@ class FaultProxy::Loop {
       std::lock_guard lock(mutex_);
       wake_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
       if (!wake_.valid()) throw_errno("fault proxy: eventfd");
+      running_ = true;
     }
     watch(listener_.get(), EPOLLIN, listener_token);
     watch(wake_.get(), EPOLLIN, wake_token);
@@ -263,14 +265,20 @@ class FaultProxy::Loop {
     wake();
   }
 
+  // Returns once the loop has adopted the faults (at once if the loop is not running), so they
+  // govern every byte that moves after the call.
   void set_faults(const ProxyFaults& faults) {
+    std::uint64_t generation = 0;
     {
       std::lock_guard lock(mutex_);
       shared_faults_ = faults;
       shared_faults_.reset_existing = false;
       if (faults.reset_existing) ++reset_requests_;
+      generation = ++requested_;
     }
     wake();
+    std::unique_lock lock(mutex_);
+    adopted_cv_.wait(lock, [&] { return adopted_ >= generation || !running_; });
   }
 
   [[nodiscard]] ProxyFaults faults() const {
@@ -296,8 +304,12 @@ class FaultProxy::Loop {
     listener_.reset();
     timer_.reset();
     epoll_.reset();
-    std::lock_guard lock(mutex_);
-    wake_.reset();
+    {
+      std::lock_guard lock(mutex_);
+      wake_.reset();
+      running_ = false;
+    }
+    adopted_cv_.notify_all();
   }
 
  private:
@@ -318,10 +330,12 @@ class FaultProxy::Loop {
 
   void adopt_faults() {
     std::uint64_t resets = 0;
+    std::uint64_t generation = 0;
     {
       std::lock_guard lock(mutex_);
       faults_ = shared_faults_;
       resets = reset_requests_;
+      generation = requested_;
     }
     if (resets != resets_done_) {
       resets_done_ = resets;
@@ -330,6 +344,11 @@ class FaultProxy::Loop {
       active_.store(0);
     }
     pump_all();
+    {
+      std::lock_guard lock(mutex_);
+      adopted_ = generation;
+    }
+    adopted_cv_.notify_all();
   }
 
   void accept_all() {
@@ -573,6 +592,9 @@ class FaultProxy::Loop {
         if (due && (!earliest || *due < *earliest)) earliest = due;
       }
     }
+    // Rearming costs a system call per loop turn; pass-through traffic never needs the timer.
+    if (earliest == armed_) return;
+    armed_ = earliest;
     itimerspec spec{};
     if (earliest) {
       const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -596,9 +618,14 @@ class FaultProxy::Loop {
   mutable std::mutex mutex_;
   ProxyFaults shared_faults_;
   std::uint64_t reset_requests_ = 0;
+  std::uint64_t requested_ = 0;
+  std::uint64_t adopted_ = 0;
+  bool running_ = false;
+  std::condition_variable adopted_cv_;
 
   ProxyFaults faults_;
   std::uint64_t resets_done_ = 0;
+  std::optional<TimePoint> armed_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<std::uint64_t> ready_;
   std::uint64_t next_id_ = 1;

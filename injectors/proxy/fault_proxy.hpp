@@ -27,7 +27,7 @@ struct ProxyFaults {
   std::chrono::microseconds latency{0};
   std::chrono::microseconds jitter{0};
   /// Caps each affected direction of each connection at this many bytes per second.
-  std::optional<double> bandwidth_bytes_per_second;
+  std::optional<double> bandwidth_bytes_per_second{};
   /// Accepts and reads but forwards nothing in the affected directions. Bytes read are held (up to
   /// the 64 KiB buffer, then the sender is back-pressured, as a window that never opens), and are
   /// delivered once the blackhole is cleared — as TCP retransmits after a network heals. Connections
@@ -78,7 +78,9 @@ class FaultProxy {
   /// The port clients connect to (the ephemeral one if 0 was given); 0 before start().
   [[nodiscard]] std::uint16_t port() const;
 
-  /// Replaces the faults; they apply to bytes read, and writes made, after this call. Thread-safe.
+  /// Replaces the faults. Once it returns, the proxy's loop has adopted them (and reset the open
+  /// connections if reset_existing): they govern every byte read and written after the call.
+  /// Thread-safe; must not be called from the proxy's own thread.
   void set_faults(const ProxyFaults& faults);
   /// The faults in force (reset_existing is always false: it is consumed when set).
   [[nodiscard]] ProxyFaults faults() const;

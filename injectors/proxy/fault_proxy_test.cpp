@@ -1,12 +1,372 @@
 #include "injectors/proxy/fault_proxy.hpp"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
+
+#include "injectors/proxy/loopback_echo_server.hpp"
 
 namespace firedrill {
 namespace {
 
-TEST(FaultProxy, RefusesUpstreamsOutsideTheDrillNetworks) {
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+class Socket {
+ public:
+  explicit Socket(std::uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int on = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ADD_FAILURE() << "connect: " << std::strerror(errno);
+    }
+  }
+  ~Socket() { close(); }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  [[nodiscard]] int fd() const { return fd_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  void send_all(const void* data, std::size_t size) const {
+    const auto* bytes = static_cast<const char*>(data);
+    std::size_t sent = 0;
+    while (sent < size) {
+      const ssize_t n = ::send(fd_, bytes + sent, size - sent, MSG_NOSIGNAL);
+      if (n <= 0) {
+        ADD_FAILURE() << "send: " << std::strerror(errno);
+        return;
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void send_all(const std::string& text) const { send_all(text.data(), text.size()); }
+
+  /// True when readable (data, EOF or error) within `timeout`.
+  [[nodiscard]] bool readable_within(std::chrono::milliseconds timeout) const {
+    pollfd entry{fd_, POLLIN, 0};
+    return ::poll(&entry, 1, static_cast<int>(timeout.count())) > 0;
+  }
+
+  /// Reads exactly `size` bytes, failing the test if they do not arrive within `timeout`.
+  std::vector<char> receive(std::size_t size, std::chrono::milliseconds timeout = 5000ms) const {
+    std::vector<char> bytes(size);
+    std::size_t received = 0;
+    const auto give_up = SteadyClock::now() + timeout;
+    while (received < size) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(give_up - SteadyClock::now());
+      if (left.count() <= 0 || !readable_within(left)) {
+        ADD_FAILURE() << "timed out after " << received << " of " << size << " bytes";
+        bytes.resize(received);
+        return bytes;
+      }
+      const ssize_t n = ::recv(fd_, bytes.data() + received, size - received, 0);
+      if (n <= 0) {
+        ADD_FAILURE() << "connection ended after " << received << " of " << size << " bytes";
+        bytes.resize(received);
+        return bytes;
+      }
+      received += static_cast<std::size_t>(n);
+    }
+    return bytes;
+  }
+  std::string receive_text(std::size_t size) const {
+    const auto bytes = receive(size);
+    return {bytes.begin(), bytes.end()};
+  }
+
+  /// The round trip of a 64-byte message through the echo.
+  SteadyClock::duration round_trip() const {
+    const std::string message(64, 'r');
+    const auto start = SteadyClock::now();
+    send_all(message);
+    EXPECT_EQ(receive_text(message.size()), message);
+    return SteadyClock::now() - start;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::vector<char> random_bytes(std::size_t size, unsigned seed) {
+  std::vector<char> bytes(size);
+  std::mt19937 random(seed);
+  for (auto& byte : bytes) byte = static_cast<char>(random() & 0xFF);
+  return bytes;
+}
+
+// Sends `bytes` from a second thread while reading the echo, so neither side waits on the other.
+std::vector<char> echo_through(const Socket& socket, const std::vector<char>& bytes) {
+  std::thread writer([&] { socket.send_all(bytes.data(), bytes.size()); });
+  auto echoed = socket.receive(bytes.size(), 10'000ms);
+  writer.join();
+  return echoed;
+}
+
+std::size_t open_fd_count() {
+  std::size_t count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count - 1;  // the directory stream's own descriptor
+}
+
+double millis(SteadyClock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+class FaultProxyTest : public ::testing::Test {
+ protected:
+  FaultProxyTest() : proxy("127.0.0.1", 0, "127.0.0.1", echo.port()) { proxy.start(); }
+
+  LoopbackEchoServer echo;
+  FaultProxy proxy;
+};
+
+TEST(FaultProxyAddresses, AcceptsOnlyLoopbackAndTheDrillNetworks) {
   EXPECT_THROW(FaultProxy("127.0.0.1", 0, "0.0.0.0", 80), std::invalid_argument);
+  EXPECT_THROW(FaultProxy("127.0.0.1", 0, "::", 80), std::invalid_argument);
+  EXPECT_THROW(FaultProxy("127.0.0.1", 0, "198.17.255.255", 80), std::invalid_argument);
+  EXPECT_THROW(FaultProxy("127.0.0.1", 0, "db.example", 80), std::invalid_argument);
+  EXPECT_THROW(FaultProxy("0.0.0.0", 0, "127.0.0.1", 80), std::invalid_argument);
+  EXPECT_NO_THROW(FaultProxy("127.0.0.1", 0, "198.18.0.2", 5432));
+  EXPECT_NO_THROW(FaultProxy("198.19.255.1", 0, "198.19.255.254", 5432));
+  EXPECT_NO_THROW(FaultProxy("localhost", 0, "127.0.0.53", 5432));
+  EXPECT_NO_THROW(FaultProxy("::1", 0, "::1", 5432));
+  try {
+    FaultProxy("127.0.0.1", 0, "0.0.0.0", 80);
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(),
+                 "fault proxy upstream address '0.0.0.0' is neither loopback nor in "
+                 "198.18.0.0/15");
+  }
+}
+
+TEST_F(FaultProxyTest, PassesTenMegabytesIntactBothWaysOnConcurrentConnections) {
+  constexpr std::size_t connections = 4;
+  constexpr std::size_t size = 10'000'000;
+  std::vector<std::vector<char>> inputs;
+  for (std::size_t i = 0; i < connections; ++i) inputs.push_back(random_bytes(size, 7 + i));
+  std::vector<std::thread> clients;
+  std::vector<char> intact(connections, 0);  // not vector<bool>: threads write neighbouring elements
+  for (std::size_t i = 0; i < connections; ++i) {
+    clients.emplace_back([&, i] {
+      Socket socket(proxy.port());
+      intact[i] = echo_through(socket, inputs[i]) == inputs[i] ? 1 : 0;
+    });
+  }
+  for (auto& client : clients) client.join();
+  for (std::size_t i = 0; i < connections; ++i) EXPECT_TRUE(intact[i]) << "connection " << i;
+
+  const auto give_up = SteadyClock::now() + 1s;
+  while (proxy.counters().connections_active != 0 && SteadyClock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto counters = proxy.counters();
+  EXPECT_EQ(counters.connections_active, 0u);
+  EXPECT_EQ(counters.connections_accepted, connections);
+  EXPECT_EQ(counters.bytes_upstream, connections * size);
+  EXPECT_EQ(counters.bytes_downstream, connections * size);
+}
+
+TEST_F(FaultProxyTest, LatencyIsAddedInEachAffectedDirection) {
+  Socket socket(proxy.port());
+  const double baseline = millis(socket.round_trip());
+
+  // Lower bounds on the whole round trip: the baseline's own noise must not excuse a short delay.
+  proxy.set_faults({.latency = 200ms, .direction = Direction::upstream_only});
+  const double one_way = millis(socket.round_trip());
+  EXPECT_GE(one_way, 200.0);
+  EXPECT_LT(one_way, baseline + 300.0);
+
+  proxy.set_faults({.latency = 200ms});
+  const double both_ways = millis(socket.round_trip());
+  EXPECT_GE(both_ways, 400.0);
+  EXPECT_LT(both_ways, baseline + 500.0);
+
+  proxy.set_faults({});
+  EXPECT_LT(millis(socket.round_trip()), 50.0);
+}
+
+TEST_F(FaultProxyTest, JitterStaysWithinBoundsAndKeepsOrder) {
+  Socket socket(proxy.port());
+  proxy.set_faults({.latency = 20ms, .jitter = 15ms, .direction = Direction::upstream_only});
+  double shortest = 1e9;
+  double longest = 0;
+  for (int i = 0; i < 30; ++i) {
+    const double rtt = millis(socket.round_trip());
+    shortest = std::min(shortest, rtt);
+    longest = std::max(longest, rtt);
+  }
+  EXPECT_GE(shortest, 5.0);
+  EXPECT_LT(longest, 35.0 + 15.0);
+  EXPECT_GT(longest - shortest, 10.0) << "the delay does not vary";
+
+  constexpr std::uint32_t messages = 200;
+  std::thread writer([&] {
+    for (std::uint32_t n = 0; n < messages; ++n) {
+      socket.send_all(&n, sizeof n);
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  const auto echoed = socket.receive(messages * sizeof(std::uint32_t));
+  writer.join();
+  ASSERT_EQ(echoed.size(), messages * sizeof(std::uint32_t));
+  for (std::uint32_t n = 0; n < messages; ++n) {
+    std::uint32_t got = 0;
+    std::memcpy(&got, echoed.data() + n * sizeof got, sizeof got);
+    ASSERT_EQ(got, n) << "out of order at message " << n;
+  }
+}
+
+TEST_F(FaultProxyTest, BandwidthLimitPacesTheTransfer) {
+  Socket socket(proxy.port());
+  proxy.set_faults({.bandwidth_bytes_per_second = 1'000'000.0});
+  const auto input = random_bytes(2'000'000, 3);
+  const auto start = SteadyClock::now();
+  EXPECT_TRUE(echo_through(socket, input) == input);
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  EXPECT_GE(seconds, 1.5);
+  EXPECT_LE(seconds, 2.5);
+}
+
+TEST_F(FaultProxyTest, BlackholeHoldsEverythingUntilCleared) {
+  Socket socket(proxy.port());
+  EXPECT_LT(millis(socket.round_trip()), 100.0);
+  const auto before = proxy.counters();
+
+  proxy.set_faults({.blackhole = true});
+  socket.send_all("ping");
+  EXPECT_FALSE(socket.readable_within(300ms)) << "an answer, or the end, came through";
+  EXPECT_EQ(proxy.counters().bytes_upstream, before.bytes_upstream);
+  EXPECT_EQ(proxy.counters().connections_active, 1u);
+
+  proxy.set_faults({});
+  EXPECT_EQ(socket.receive_text(4), "ping");
+  socket.send_all("pong");
+  EXPECT_EQ(socket.receive_text(4), "pong");
+}
+
+TEST_F(FaultProxyTest, BlackholeInOneDirectionLetsTheOtherThrough) {
+  Socket socket(proxy.port());
+  proxy.set_faults({.blackhole = true, .direction = Direction::downstream_only});
+  const auto sent_at = SteadyClock::now();
+  socket.send_all("ping");
+  EXPECT_FALSE(socket.readable_within(300ms));
+  EXPECT_GE(echo.last_received(), sent_at) << "the request did not reach the upstream";
+  proxy.set_faults({});
+  EXPECT_EQ(socket.receive_text(4), "ping");
+}
+
+TEST_F(FaultProxyTest, RefuseResetsNewConnectionsAtOnce) {
+  proxy.set_faults({.refuse = true});
+  const auto start = SteadyClock::now();
+  Socket refused(proxy.port());
+  ASSERT_TRUE(refused.readable_within(1000ms));
+  char byte = 0;
+  const ssize_t n = ::recv(refused.fd(), &byte, 1, 0);
+  EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << std::strerror(errno);
+  EXPECT_LT(millis(SteadyClock::now() - start), 100.0);
+  EXPECT_EQ(proxy.counters().connections_active, 0u);
+
+  proxy.set_faults({});
+  Socket accepted(proxy.port());
+  EXPECT_LT(millis(accepted.round_trip()), 100.0);
+}
+
+TEST_F(FaultProxyTest, ResetExistingResetsOpenConnectionsOnce) {
+  Socket first(proxy.port());
+  Socket second(proxy.port());
+  first.round_trip();
+  second.round_trip();
+
+  proxy.set_faults({.reset_existing = true});
+  for (const Socket* socket : {&first, &second}) {
+    ASSERT_TRUE(socket->readable_within(1000ms));
+    char byte = 0;
+    errno = 0;
+    EXPECT_EQ(::recv(socket->fd(), &byte, 1, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+  }
+  EXPECT_FALSE(proxy.faults().reset_existing);
+
+  Socket later(proxy.port());
+  EXPECT_LT(millis(later.round_trip()), 100.0);
+}
+
+TEST_F(FaultProxyTest, DirectionLimitsLatencyToOneWay) {
+  Socket socket(proxy.port());
+  socket.round_trip();
+  const std::string message = "hello";
+
+  proxy.set_faults({.latency = 200ms, .direction = Direction::upstream_only});
+  auto sent = SteadyClock::now();
+  socket.send_all(message);
+  EXPECT_EQ(socket.receive_text(message.size()), message);
+  auto answered = SteadyClock::now();
+  EXPECT_GE(millis(echo.last_received() - sent), 200.0);
+  EXPECT_LT(millis(answered - echo.last_received()), 50.0);
+
+  proxy.set_faults({.latency = 200ms, .direction = Direction::downstream_only});
+  sent = SteadyClock::now();
+  socket.send_all(message);
+  EXPECT_EQ(socket.receive_text(message.size()), message);
+  answered = SteadyClock::now();
+  EXPECT_LT(millis(echo.last_received() - sent), 50.0);
+  EXPECT_GE(millis(answered - echo.last_received()), 200.0);
+}
+
+TEST(FaultProxyStop, ReturnsPromptlyAndClosesEveryDescriptor) {
+  LoopbackEchoServer echo;
+  const std::size_t baseline = open_fd_count();
+  {
+    FaultProxy proxy("127.0.0.1", 0, "127.0.0.1", echo.port());
+    proxy.start();
+    Socket idle(proxy.port());
+    Socket busy(proxy.port());
+    Socket held(proxy.port());
+    idle.round_trip();
+    busy.send_all(random_bytes(200'000, 5).data(), 200'000);  // never read back
+    proxy.set_faults({.latency = 1s});
+    held.send_all("ping");
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(proxy.counters().connections_active, 3u);
+
+    const auto start = SteadyClock::now();
+    proxy.stop();
+    EXPECT_LT(millis(SteadyClock::now() - start), 200.0);
+    proxy.stop();
+  }
+  const auto give_up = SteadyClock::now() + 2s;
+  while (open_fd_count() != baseline && SteadyClock::now() < give_up) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(open_fd_count(), baseline);
 }
 
 }  // namespace

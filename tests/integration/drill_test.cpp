@@ -226,7 +226,11 @@ TEST_F(DrillTest, ASignedRunVerifiesAndAnyTamperingIsCaught) {
   EXPECT_EQ(firedrill({"verify", envelope, "--key", key + ".pub", "--artifacts", run_dir.string()}).exit_code, 0);
   EXPECT_EQ(firedrill({"verify", envelope, "--key", other + ".pub"}).exit_code, 1);
   EXPECT_EQ(firedrill({"verify", (run_dir / "report.json").string(), "--key", key + ".pub"}).exit_code, 2);
+  EXPECT_EQ(firedrill({"chain", "verify", runs.string()}).exit_code, 0);
+  std::ofstream(run_dir / "attestation.dsse.json", std::ios::app) << " ";
+  EXPECT_EQ(firedrill({"chain", "verify", runs.string()}).exit_code, 1);
   std::ofstream(run_dir / "acks.jsonl", std::ios::app) << "{}\n";
+  EXPECT_EQ(firedrill({"chain", "verify", (out_ / "nothing").string()}).exit_code, 2);
   auto tampered = firedrill({"verify", envelope, "--key", key + ".pub", "--artifacts", run_dir.string()});
   EXPECT_EQ(tampered.exit_code, 1);
   EXPECT_NE(tampered.output.find("acks.jsonl changed"), std::string::npos) << tampered.output;
