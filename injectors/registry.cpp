@@ -1,6 +1,9 @@
 #include "injectors/registry.hpp"
 
 #include "injectors/kill.hpp"
+#include "injectors/loss.hpp"
+#include "injectors/netfilter.hpp"
+#include "injectors/partition.hpp"
 #include "injectors/pause.hpp"
 
 namespace firedrill {
@@ -17,6 +20,8 @@ std::map<std::string, FaultEntry> build_registry() {
   std::map<std::string, FaultEntry> registry;
   add<KillInjector>(registry);
   add<PauseInjector>(registry);
+  add<PartitionInjector>(registry);
+  add<LossInjector>(registry);
   return registry;
 }
 
@@ -38,6 +43,7 @@ void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   const std::string service = inverse.value("service", "");
   if (type == "unpause") runtime.unpause(service);
   else if (type == "start") runtime.start_again(service);
+  else if (type == "netfilter") netfilter::revert_inverse(runtime, inverse);
   else throw std::runtime_error("unknown journalled inverse '" + type + "'");
 }
 

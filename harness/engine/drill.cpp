@@ -84,6 +84,7 @@ class Drill {
   void inject(const StepSpec& step);
   void revert(AppliedFault& applied);
   void revert_all();
+  std::string services_named_in(const StepSpec& step) const;
   bool await_recovered(const StepSpec& step, std::string& failure);
   bool sleep_interruptibly(Micros until);
   Readback read_back();
@@ -301,7 +302,7 @@ void Drill::inject(const StepSpec& step) {
   auto injector = entry.make();
   auto applied = std::make_unique<AppliedFault>();
   applied->type = step.what;
-  applied->target = step.target;
+  applied->target = step.target.empty() ? services_named_in(step) : step.target;
   applied->step = step.name;
   applied->incident = step.incident;
   Micros requested_at = clock_.now();
@@ -338,6 +339,16 @@ void Drill::inject(const StepSpec& step) {
     });
   }
   faults_.push_back(std::move(applied));
+}
+
+std::string Drill::services_named_in(const StepSpec& step) const {
+  // A fault between services (partition's isolate/between) names them in its parameters.
+  std::vector<std::string> named;
+  for (const auto& [key, value] : step.params) {
+    for (const auto& item : value.is_list ? value.items : std::vector<std::string>{value.text})
+      if (services_.count(item) && std::find(named.begin(), named.end(), item) == named.end()) named.push_back(item);
+  }
+  return fmt::format("{}", fmt::join(named, ","));
 }
 
 void Drill::revert_all() {

@@ -367,6 +367,68 @@ ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std
   }
 }
 
+std::string DockerRuntime::network_sidecar(const std::string& service) {
+  static constexpr const char* sidecar_image = "firedrill/base:bookworm";
+  static constexpr const char* namespace_label = "io.firedrill.netns-of";
+  const std::string sidecar = service + "-netadmin";
+  const std::string name = container_name(sidecar);
+
+  json target;
+  try {
+    target = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot inspect '{}' to enter its network: {}", service, error.what()));
+  }
+  const json state = target.value("State", json::object());
+  if (!state.value("Running", false))
+    throw EnvironmentError(fmt::format("'{}' is not running, so it has no network namespace to change", service));
+  // A restarted container gets a new namespace; the sidecar must follow it, so it is keyed by the
+  // target's current process.
+  const std::string namespace_key =
+      fmt::format("{}:{}", target.value("Id", std::string()), state.value("Pid", 0));
+
+  try {
+    const json existing = api_.get(fmt::format("/containers/{}/json", name));
+    const bool running = existing.value("State", json::object()).value("Running", false);
+    const std::string key = existing.value("Config", json::object()).value("Labels", json::object()).value(namespace_label, std::string());
+    if (running && key == namespace_key) return sidecar;
+    api_.del(fmt::format("/containers/{}?force=1", name));
+  } catch (const docker::EngineError& error) {
+    if (error.status() != 404) throw EnvironmentError(fmt::format("cannot inspect {}: {}", name, error.what()));
+  }
+
+  try {
+    api_.get(fmt::format("/images/{}/json", sidecar_image));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format(
+        "image '{}' is needed to change a service's network and is not present ({}); fixtures/images/build makes it",
+        sidecar_image, error.what()));
+  }
+  json labels = resource_labels(sidecar);
+  labels[namespace_label] = namespace_key;
+  const json request = {
+      {"Image", sidecar_image},
+      {"Cmd", {"sleep", "infinity"}},
+      {"Labels", labels},
+      {"HostConfig",
+       {{"NetworkMode", "container:" + target.value("Id", std::string())}, {"CapAdd", {"NET_ADMIN"}}}},
+  };
+  announce("container", name);
+  try {
+    api_.post("/containers/create?name=" + docker::url_encode(name), request);
+    api_.post(fmt::format("/containers/{}/start", name));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot start {} to change the network of '{}': {}", name, service, error.what()));
+  }
+  return sidecar;
+}
+
+ExecResult DockerRuntime::exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
+                                                    std::chrono::milliseconds timeout) {
+  require_run();
+  return exec(network_sidecar(service), argv, timeout);
+}
+
 void DockerRuntime::kill(const std::string& service, const std::string& signal) {
   require_run();
   api_.post(fmt::format("/containers/{}/kill?signal={}", container_name(service), docker::url_encode(signal)));

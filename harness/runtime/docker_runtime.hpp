@@ -35,6 +35,12 @@ class DockerRuntime final : public Runtime {
   ContainerInfo inspect(const std::string& service) override;
   ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                   std::chrono::milliseconds timeout) override;
+  /// Execs in a sidecar container (fd-<run-id>-<service>-netadmin, image firedrill/base:bookworm,
+  /// NET_ADMIN) that shares the service's network namespace. The sidecar is labelled and
+  /// announced like every resource, stays up for the run, and is recreated when the service was
+  /// restarted into a new namespace.
+  ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
+                                       std::chrono::milliseconds timeout) override;
   void kill(const std::string& service, const std::string& signal) override;
   void pause(const std::string& service) override;
   void unpause(const std::string& service) override;
@@ -61,6 +67,9 @@ class DockerRuntime final : public Runtime {
   void require_run() const;
   /// The service's freezer cgroup control file, when this process can write it.
   std::optional<std::filesystem::path> freezer_control(const std::string& service);
+  /// Starts (or reuses) the sidecar in the service's current network namespace; returns its
+  /// service name for exec().
+  std::string network_sidecar(const std::string& service);
 
   docker::EngineApi api_;
   std::string run_id_;

@@ -36,6 +36,11 @@ class FakeRuntime final : public Runtime {
     record("exec " + service);
     return {0, ""};
   }
+  ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>&,
+                                       std::chrono::milliseconds) override {
+    record("exec_in_network_namespace " + service);
+    return {0, ""};
+  }
   void kill(const std::string& service, const std::string& signal) override {
     record("kill " + service + " " + signal);
     std::lock_guard lock(mutex_);

@@ -104,6 +104,17 @@ class Runtime {
   virtual ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) = 0;
 
+  /// Runs argv with NET_ADMIN inside the service's network namespace (its interfaces and its
+  /// iptables rules), with tools the service's own image need not have; bounded by timeout like
+  /// exec(). Works for a run whose owner died once begin_run() bound this runtime to it. Throws
+  /// EnvironmentError when the service is not running or the runtime cannot enter namespaces.
+  virtual ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
+                                               std::chrono::milliseconds timeout) {
+    (void)argv;
+    (void)timeout;
+    throw EnvironmentError("the " + name() + " runtime cannot change the network of '" + service + "'");
+  }
+
   /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
   virtual void kill(const std::string& service, const std::string& signal) = 0;
   virtual void pause(const std::string& service) = 0;

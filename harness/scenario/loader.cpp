@@ -1021,6 +1021,13 @@ class ScenarioReader {
       if (verb_spec->needs_target && step.target.empty())
         fail(verb->value.where, fmt::format("{} '{}' needs a 'target' (the service it acts on)", verb_word, step.what));
       check_required(*verb_spec, step.params, verb_word, verb->value.where);
+      if (verb_spec->check_combination) {
+        try {
+          verb_spec->check_combination(step);
+        } catch (const std::invalid_argument& e) {
+          fail(verb->value.where, e.what());
+        }
+      }
     }
     if (step.verb == StepVerb::await) {
       if (step.target.empty()) step.target = "overall";

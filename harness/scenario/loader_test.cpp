@@ -533,3 +533,23 @@ TEST(ScenarioErrors, LongLinesAreShownAsAWindowAroundTheColumn) {
 
 }  // namespace
 }  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+TEST(ScenarioErrors, AFaultsOwnCombinationRuleIsCheckedAtTheVerb) {
+  LoadOptions options = test_options();
+  auto& split = options.vocabulary.faults["split"];
+  split = VerbSpec{"split", "", false, {{"a", ParamType::service, false, ""}, {"b", ParamType::service, false, ""}}};
+  split.check_combination = [](const StepSpec& step) {
+    if (step.params.count("a") == step.params.count("b")) throw std::invalid_argument("split needs exactly one of a, b");
+  };
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: x, fault: split, a: db, b: app }\n", options),
+            "scenarios/x.yaml:7:23: split needs exactly one of a, b\n"
+            "      - { name: x, fault: split, a: db, b: app }\n"
+            "                          ^");
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: x, fault: split, a: db }\n", options), "no error");
+}
+
+}  // namespace
+}  // namespace firedrill

@@ -3,9 +3,12 @@
 // parameters. The loader validates against it; `firedrill faults|actions|checks` prints it.
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "harness/scenario/model.hpp"
 
 namespace firedrill {
 
@@ -24,6 +27,9 @@ struct VerbSpec {
   std::string help;
   bool needs_target = true;  // the step must name a service in `target:`
   std::vector<ParamSpec> params;
+  /// How the parameters must combine, beyond each one's type (e.g. exactly one of two); throws
+  /// std::invalid_argument with the reason. Run by the loader, so `validate` catches it.
+  std::function<void(const StepSpec&)> check_combination = {};
 };
 
 struct Vocabulary {

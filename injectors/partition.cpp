@@ -1,0 +1,76 @@
+#include "injectors/partition.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "injectors/netfilter.hpp"
+
+namespace firedrill {
+namespace {
+
+bool flag(const StepSpec& step, const std::string& name) {
+  auto found = step.params.find(name);
+  return found != step.params.end() && found->second.text == "true";
+}
+
+}  // namespace
+
+VerbSpec PartitionInjector::spec() {
+  return {"partition",
+          "Drop the network traffic between services: `isolate` one from all others, or cut `between` two.",
+          false,
+          {{"isolate", ParamType::service, false, "cut this service from every other service of the run"},
+           {"between", ParamType::service_list, false, "cut only these two services from each other"},
+           {"one_way", ParamType::boolean, false, "with between [A, B]: drop A→B only; B→A still arrives"},
+           {"include_clients", ParamType::boolean, false,
+            "with isolate: also cut the harness's own path through the published ports (default false)"}},
+          check_params};
+}
+
+void PartitionInjector::check_params(const StepSpec& step) {
+  const bool isolate = step.params.count("isolate") != 0;
+  const bool between = step.params.count("between") != 0;
+  const auto fail = [&](const std::string& why) {
+    throw std::invalid_argument(fmt::format("step '{}': partition {}", step.name, why));
+  };
+  if (isolate == between) fail("needs exactly one of 'isolate: SERVICE' or 'between: [A, B]'");
+  if (between) {
+    const auto& pair = step.params.at("between").items;
+    if (pair.size() != 2 || pair[0] == pair[1]) fail("'between' must name exactly two different services");
+    if (step.params.count("include_clients")) fail("'include_clients' applies to 'isolate' only");
+  }
+  if (isolate && step.params.count("one_way")) fail("'one_way' applies to 'between' only");
+}
+
+std::unique_ptr<ActiveFault> PartitionInjector::inject(FaultContext& context, const StepSpec& step) {
+  check_params(step);
+  std::vector<netfilter::Rule> rules;
+  nlohmann::json described;
+  std::string service;
+  if (step.params.count("isolate")) {
+    service = step.params.at("isolate").text;
+    const bool include_clients = flag(step, "include_clients");
+    const auto view = netfilter::network_view(context.runtime, service);
+    // Its own address is in the subnet too: talking to itself must keep working.
+    rules.push_back({"-s", view.address, "-d", view.address, "-j", "RETURN"});
+    if (!include_clients) {
+      rules.push_back({"-s", view.gateway, "-j", "RETURN"});
+      rules.push_back({"-d", view.gateway, "-j", "RETURN"});
+    }
+    rules.push_back({"-s", view.subnet, "-j", "DROP"});
+    rules.push_back({"-d", view.subnet, "-j", "DROP"});
+    described = {{"isolate", service}, {"include_clients", include_clients}};
+  } else {
+    const auto& pair = step.params.at("between").items;
+    service = pair[0];
+    const bool one_way = flag(step, "one_way");
+    const std::string peer = netfilter::address_of(context.runtime, pair[1]);
+    if (!one_way) rules.push_back({"-s", peer, "-j", "DROP"});
+    rules.push_back({"-d", peer, "-j", "DROP"});
+    described = {{"between", pair}, {"one_way", one_way}};
+  }
+  return netfilter::apply_chain(context, "partition", service, rules, std::move(described));
+}
+
+}  // namespace firedrill

@@ -1,0 +1,182 @@
+#include "injectors/partition.hpp"
+
+#include <thread>
+
+#include "injectors/netfilter_test.hpp"
+#include "injectors/registry.hpp"
+
+namespace firedrill {
+namespace {
+
+using namespace std::chrono_literals;
+using netfault_testing::eventually;
+using netfault_testing::fault_step;
+using netfault_testing::http_get;
+using netfault_testing::list;
+using netfault_testing::NetworkFaultRun;
+using netfault_testing::scalar;
+
+TEST(PartitionParams, RefuseNeitherOrBothOfIsolateAndBetween) {
+  EXPECT_THROW(PartitionInjector::check_params(fault_step("partition", "", {})), std::invalid_argument);
+  EXPECT_THROW(PartitionInjector::check_params(
+                   fault_step("partition", "", {{"isolate", scalar("db")}, {"between", list({"app", "db"})}})),
+               std::invalid_argument);
+  EXPECT_NO_THROW(PartitionInjector::check_params(fault_step("partition", "", {{"isolate", scalar("db")}})));
+}
+
+TEST(PartitionParams, RefuseAPairThatIsNotTwoServicesAndMisplacedFlags) {
+  EXPECT_THROW(PartitionInjector::check_params(fault_step("partition", "", {{"between", list({"app"})}})),
+               std::invalid_argument);
+  EXPECT_THROW(PartitionInjector::check_params(fault_step("partition", "", {{"between", list({"db", "db"})}})),
+               std::invalid_argument);
+  EXPECT_THROW(PartitionInjector::check_params(
+                   fault_step("partition", "", {{"isolate", scalar("db")}, {"one_way", scalar("true")}})),
+               std::invalid_argument);
+  EXPECT_THROW(PartitionInjector::check_params(fault_step(
+                   "partition", "", {{"between", list({"app", "db"})}, {"include_clients", scalar("true")}})),
+               std::invalid_argument);
+  try {
+    PartitionInjector::check_params(fault_step("partition", "", {}));
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(), "step 'partition test': partition needs exactly one of 'isolate: SERVICE' or 'between: [A, B]'");
+  }
+}
+
+TEST(PartitionRegistry, IsRegisteredWithoutATarget) {
+  const auto& registry = fault_registry();
+  ASSERT_TRUE(registry.count("partition"));
+  EXPECT_FALSE(registry.at("partition").spec.needs_target);
+  ASSERT_TRUE(registry.count("loss"));
+  EXPECT_TRUE(registry.at("loss").spec.needs_target);
+}
+
+class PartitionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string missing = netfault_testing::missing_environment();
+    if (!missing.empty()) {
+      skip_reason_ = new std::string(missing);
+      return;
+    }
+    run_ = new NetworkFaultRun();
+  }
+  static void TearDownTestSuite() {
+    delete run_;
+    run_ = nullptr;
+    delete skip_reason_;
+    skip_reason_ = nullptr;
+  }
+  void SetUp() override {
+    if (skip_reason_) {
+      if (std::getenv("CI") != nullptr) FAIL() << *skip_reason_ << " (CI is set, so this is a failure)";
+      GTEST_SKIP() << *skip_reason_;
+    }
+    ASSERT_TRUE(run_->healthy) << "the app never became healthy";
+  }
+
+  static NetworkFaultRun* run_;
+  static std::string* skip_reason_;
+};
+
+NetworkFaultRun* PartitionTest::run_ = nullptr;
+std::string* PartitionTest::skip_reason_ = nullptr;
+
+TEST_F(PartitionTest, BetweenAppAndDbFailsPostgresButNotRedisUntilReverted) {
+  auto context = run_->context();
+  PartitionInjector injector;
+  auto fault = injector.inject(context, fault_step("partition", "", {{"between", list({"app", "db"})}}));
+  ASSERT_EQ(run_->journalled.size(), 1u);
+  EXPECT_EQ(run_->journalled.back().value("type", ""), "netfilter");
+  EXPECT_EQ(run_->journalled.back().value("service", ""), "app");
+
+  std::string body;
+  int status = 0;
+  EXPECT_TRUE(eventually([&] { return (status = http_get(run_->app_port, "/health", body)) == 503; }, 10s))
+      << status << " " << body;
+  const auto health = nlohmann::json::parse(body, nullptr, false);
+  EXPECT_NE(health.value("postgres", ""), "ok") << body;
+  EXPECT_EQ(health.value("redis", ""), "ok") << body;
+  EXPECT_TRUE(run_->has_firedrill_chain("app"));
+
+  fault->revert();
+  fault->revert();  // idempotent
+  EXPECT_EQ(run_->reverted, std::vector<std::string>{"1"});
+  EXPECT_TRUE(eventually([&] { return (status = http_get(run_->app_port, "/health", body)) == 200; }, 30s))
+      << status << " " << body;
+  EXPECT_FALSE(run_->has_firedrill_chain("app")) << netfilter::rule_listing(run_->runtime, "app");
+}
+
+TEST_F(PartitionTest, IsolateCutsDbFromCacheButNotFromTheHarnessByDefault) {
+  const std::string db = netfilter::address_of(run_->runtime, "db");
+  ASSERT_TRUE(run_->tcp_connects("cache", db, 5432));
+  auto context = run_->context();
+  PartitionInjector injector;
+  auto fault = injector.inject(context, fault_step("partition", "", {{"isolate", scalar("db")}}));
+
+  EXPECT_FALSE(run_->tcp_connects("cache", db, 5432));
+  EXPECT_FALSE(run_->tcp_connects("db", netfilter::address_of(run_->runtime, "cache"), 6379));
+  EXPECT_TRUE(run_->host_reaches_db()) << "include_clients is false: the published port must still work";
+
+  fault->revert();
+  EXPECT_TRUE(run_->tcp_connects("cache", db, 5432));
+  EXPECT_FALSE(run_->has_firedrill_chain("db"));
+}
+
+TEST_F(PartitionTest, IsolateWithClientsAlsoCutsThePublishedPort) {
+  ASSERT_TRUE(run_->host_reaches_db());
+  auto context = run_->context();
+  PartitionInjector injector;
+  auto fault = injector.inject(
+      context, fault_step("partition", "", {{"isolate", scalar("db")}, {"include_clients", scalar("true")}}));
+  EXPECT_FALSE(run_->host_reaches_db());
+  fault->revert();
+  EXPECT_TRUE(eventually([&] { return run_->host_reaches_db(); }, 10s));
+  EXPECT_FALSE(run_->has_firedrill_chain("db"));
+}
+
+TEST_F(PartitionTest, OneWayDropsAToBButLetsBToAArrive) {
+  const std::string app = netfilter::address_of(run_->runtime, "app");
+  const std::string db = netfilter::address_of(run_->runtime, "db");
+  auto context = run_->context();
+  PartitionInjector injector;
+  auto fault = injector.inject(
+      context, fault_step("partition", "", {{"between", list({"app", "db"})}, {"one_way", scalar("true")}}));
+
+  EXPECT_FALSE(run_->tcp_connects("app", db, 5432));
+  // db's SYN reaches the app (b→a flows), the app's SYN-ACK is dropped (a→b): the app holds a
+  // half-open connection from db while db's connect times out.
+  std::thread attempt([&] { EXPECT_FALSE(run_->tcp_connects("db", app, 8080)); });
+  bool half_open = eventually(
+      [&] {
+        const auto sockets = run_->runtime.exec_in_network_namespace("app", {"ss", "-tn", "state", "syn-recv"}, 10s);
+        return sockets.output.find(db + ":") != std::string::npos;
+      },
+      2s, 100ms);
+  attempt.join();
+  EXPECT_TRUE(half_open) << "no SYN from db arrived at the app";
+
+  fault->revert();
+  EXPECT_TRUE(run_->tcp_connects("app", db, 5432));
+  EXPECT_TRUE(run_->tcp_connects("db", app, 8080));
+}
+
+TEST_F(PartitionTest, CleanupRevertsFromTheJournalWithAFreshRuntime) {
+  const std::string db = netfilter::address_of(run_->runtime, "db");
+  auto context = run_->context();
+  PartitionInjector injector;
+  auto fault = injector.inject(context, fault_step("partition", "", {{"isolate", scalar("db")}}));
+  ASSERT_FALSE(run_->tcp_connects("cache", db, 5432));
+  const nlohmann::json inverse = run_->journalled.back();
+
+  // As `firedrill cleanup` does after the owner died: a runtime bound only by the run id.
+  DockerRuntime fresh;
+  fresh.begin_run(run_->run_id(), "netfault-test", Owner{}, {});
+  revert_from_journal(fresh, inverse);
+  EXPECT_FALSE(run_->has_firedrill_chain("db")) << netfilter::rule_listing(run_->runtime, "db");
+  EXPECT_TRUE(run_->tcp_connects("cache", db, 5432));
+  revert_from_journal(fresh, inverse);  // a second cleanup finds nothing to undo
+  fault->revert();                      // nor does the original owner
+}
+
+}  // namespace
+}  // namespace firedrill
