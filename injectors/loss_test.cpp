@@ -10,30 +10,8 @@ using netfault_testing::fault_step;
 using netfault_testing::NetworkFaultRun;
 using netfault_testing::scalar;
 
-class LossTest : public ::testing::Test {
+class LossTest : public netfault_testing::NetworkFaultTest {
  protected:
-  static void SetUpTestSuite() {
-    const std::string missing = netfault_testing::missing_environment();
-    if (!missing.empty()) {
-      skip_reason_ = new std::string(missing);
-      return;
-    }
-    run_ = new NetworkFaultRun();
-  }
-  static void TearDownTestSuite() {
-    delete run_;
-    run_ = nullptr;
-    delete skip_reason_;
-    skip_reason_ = nullptr;
-  }
-  void SetUp() override {
-    if (skip_reason_) {
-      if (std::getenv("CI") != nullptr) FAIL() << *skip_reason_ << " (CI is set, so this is a failure)";
-      GTEST_SKIP() << *skip_reason_;
-    }
-    ASSERT_TRUE(run_->healthy) << "the app never became healthy";
-  }
-
   /// How many of `attempts` TCP connects from the app to db complete within 500 ms each.
   static int connects_out_of(int attempts) {
     const std::string db = netfilter::address_of(run_->runtime, "db");
@@ -45,12 +23,7 @@ class LossTest : public ::testing::Test {
     return std::stoi(result.output);
   }
 
-  static NetworkFaultRun* run_;
-  static std::string* skip_reason_;
 };
-
-NetworkFaultRun* LossTest::run_ = nullptr;
-std::string* LossTest::skip_reason_ = nullptr;
 
 TEST_F(LossTest, EveryPacketTowardsDbLostCutsAppFromDbOnly) {
   const std::string db = netfilter::address_of(run_->runtime, "db");

@@ -200,4 +200,34 @@ inline ParamValue list(std::vector<std::string> items) {
   return value;
 }
 
+/// One shared run (db, cache, app) per test suite: starting it costs seconds, and every test
+/// reverts what it did. Without an engine the tests skip, or fail when CI is set.
+class NetworkFaultTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string missing = missing_environment();
+    if (!missing.empty()) {
+      skip_reason_ = new std::string(missing);
+      return;
+    }
+    run_ = new NetworkFaultRun();
+  }
+  static void TearDownTestSuite() {
+    delete run_;
+    run_ = nullptr;
+    delete skip_reason_;
+    skip_reason_ = nullptr;
+  }
+  void SetUp() override {
+    if (skip_reason_) {
+      if (std::getenv("CI") != nullptr) FAIL() << *skip_reason_ << " (CI is set, so this is a failure)";
+      GTEST_SKIP() << *skip_reason_;
+    }
+    ASSERT_TRUE(run_->healthy) << "the app never became healthy";
+  }
+
+  static inline NetworkFaultRun* run_ = nullptr;
+  static inline std::string* skip_reason_ = nullptr;
+};
+
 }  // namespace firedrill::netfault_testing

@@ -50,36 +50,7 @@ TEST(PartitionRegistry, IsRegisteredWithoutATarget) {
   EXPECT_TRUE(registry.at("loss").spec.needs_target);
 }
 
-class PartitionTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    const std::string missing = netfault_testing::missing_environment();
-    if (!missing.empty()) {
-      skip_reason_ = new std::string(missing);
-      return;
-    }
-    run_ = new NetworkFaultRun();
-  }
-  static void TearDownTestSuite() {
-    delete run_;
-    run_ = nullptr;
-    delete skip_reason_;
-    skip_reason_ = nullptr;
-  }
-  void SetUp() override {
-    if (skip_reason_) {
-      if (std::getenv("CI") != nullptr) FAIL() << *skip_reason_ << " (CI is set, so this is a failure)";
-      GTEST_SKIP() << *skip_reason_;
-    }
-    ASSERT_TRUE(run_->healthy) << "the app never became healthy";
-  }
-
-  static NetworkFaultRun* run_;
-  static std::string* skip_reason_;
-};
-
-NetworkFaultRun* PartitionTest::run_ = nullptr;
-std::string* PartitionTest::skip_reason_ = nullptr;
+class PartitionTest : public netfault_testing::NetworkFaultTest {};
 
 TEST_F(PartitionTest, BetweenAppAndDbFailsPostgresButNotRedisUntilReverted) {
   auto context = run_->context();
