@@ -221,7 +221,10 @@ TEST_F(DrillTest, ASignedRunVerifiesAndAnyTamperingIsCaught) {
   auto outcome = firedrill({"run", (source_dir / "scenarios/app-crash.yaml").string(), "--out", runs.string(), "--sign-key",
                             key + ".key"});
   ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
-  fs::path run_dir = fs::directory_iterator(runs)->path();
+  fs::path run_dir;  // the one run directory beside chain.jsonl
+  for (const auto& entry : fs::directory_iterator(runs))
+    if (entry.is_directory()) run_dir = entry.path();
+  ASSERT_FALSE(run_dir.empty());
   auto envelope = (run_dir / "attestation.dsse.json").string();
   EXPECT_EQ(firedrill({"verify", envelope, "--key", key + ".pub", "--artifacts", run_dir.string()}).exit_code, 0);
   EXPECT_EQ(firedrill({"verify", envelope, "--key", other + ".pub"}).exit_code, 1);
