@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,15 @@ class Injector {
   virtual std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) = 0;
   /// When the engine reverts the fault by itself; nothing means at teardown (or a later step).
   virtual std::optional<Duration> revert_after(const StepSpec& step) const { return step.duration; }
+};
+
+/// A step that ends faults applied by earlier steps (`resume` a pause, `heal` a partition)
+/// rather than causing one: the engine reverts the still-active faults of these types whose
+/// targets include the step's target (every one of them when the step names none).
+class EndsFaults {
+ public:
+  virtual ~EndsFaults() = default;
+  virtual std::vector<std::string> fault_types() const = 0;
 };
 
 /// Reverts a fault from its journalled inverse, with no Injector or ActiveFault alive (used by

@@ -5,6 +5,7 @@
 #include "injectors/netfilter.hpp"
 #include "injectors/partition.hpp"
 #include "injectors/pause.hpp"
+#include "injectors/stop.hpp"
 
 namespace firedrill {
 namespace {
@@ -20,6 +21,10 @@ std::map<std::string, FaultEntry> build_registry() {
   std::map<std::string, FaultEntry> registry;
   add<KillInjector>(registry);
   add<PauseInjector>(registry);
+  add<StopInjector>(registry);
+  add<RestartInjector>(registry);
+  add<ResumeStep>(registry);
+  add<HealStep>(registry);
   add<PartitionInjector>(registry);
   add<LossInjector>(registry);
   return registry;

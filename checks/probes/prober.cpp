@@ -7,17 +7,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
-#include <pqxx/pqxx>
+#include <libpq-fe.h>
 
 #include "checks/transport.hpp"
 
@@ -64,39 +66,137 @@ class HttpSampler final : public Sampler {
   CURL* handle_;
 };
 
+using SteadyClock = std::chrono::steady_clock;
+
+struct PgConnFinish {
+  void operator()(PGconn* connection) const { PQfinish(connection); }
+};
+using PgConnPtr = std::unique_ptr<PGconn, PgConnFinish>;
+
+// Milliseconds until `until`, rounded up so that a wait never ends just short of it and spins.
+int poll_timeout(SteadyClock::time_point until) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - SteadyClock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+}
+
+// libpq's own connect is blocking and bounded only by connect_timeout (2 s at least), so the
+// sampler drives the non-blocking API against its own deadline. Through a userland port proxy a
+// fresh connection can stall for a second (a retransmitted SYN behind the proxy) while a new one
+// would be answered at once: an attempt that has made no progress for `patience` gets a fresh
+// attempt beside it, and whichever completes first is used.
 class SqlSampler final : public Sampler {
  public:
   explicit SqlSampler(const ProbeConfig& config)
-      : conninfo_(conninfo_with_timeout(config.conninfo, config.timeout)), query_(config.query),
-        timeout_(config.timeout) {}
+      : conninfo_(config.conninfo), query_(config.query), timeout_(config.timeout),
+        patience_(std::min<std::chrono::milliseconds>(config.timeout, std::chrono::milliseconds(100))) {}
 
   ProbeAnswer sample() override {
-    try {
-      if (!connection_) connection_ = std::make_unique<pqxx::connection>(conninfo_);
-    } catch (const std::exception& e) {
-      connection_.reset();
-      return {false, "connect: " + first_line(e.what())};
+    const auto deadline = SteadyClock::now() + timeout_;
+    if (!connection_) {
+      ProbeAnswer connected = connect_before(deadline);
+      if (!connected.ok) return connected;
     }
-    deadline_.arm(connection_->sock(), timeout_);
-    try {
-      pqxx::nontransaction statement(*connection_);
-      statement.exec(query_);
-      if (deadline_.disarm()) connection_.reset();
-      return {true, ""};
-    } catch (const std::exception& e) {
-      const bool timed_out = deadline_.disarm();
-      connection_.reset();
-      if (timed_out) return {false, fmt::format("no answer within {} ms", timeout_.count())};
-      return {false, first_line(e.what())};
-    }
+    ProbeAnswer answer = query_before(deadline);
+    if (!answer.ok) connection_.reset();
+    return answer;
   }
 
  private:
+  static constexpr std::size_t max_in_flight = 2;
+
+  struct Attempt {
+    PgConnPtr connection;
+    PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
+    SteadyClock::time_point last_progress;
+  };
+
+  ProbeAnswer connect_before(SteadyClock::time_point deadline) {
+    std::vector<Attempt> attempts;  // oldest first
+    auto last_start = SteadyClock::time_point::min();
+    std::string last_error;
+    while (true) {
+      const auto now = SteadyClock::now();
+      if (now >= deadline) return {false, fmt::format("connect: no answer within {} ms", timeout_.count())};
+      const bool all_stalled = std::all_of(attempts.begin(), attempts.end(),
+                                           [&](const Attempt& attempt) { return now - attempt.last_progress >= patience_; });
+      if (attempts.empty() ? last_start == SteadyClock::time_point::min() : all_stalled && now - last_start >= patience_) {
+        if (attempts.size() >= max_in_flight) attempts.erase(attempts.begin());
+        PgConnPtr connection{PQconnectStart(conninfo_.c_str())};
+        last_start = now;
+        if (connection == nullptr) return {false, "connect: libpq could not allocate a connection"};
+        if (PQstatus(connection.get()) == CONNECTION_BAD) {
+          last_error = first_line(PQerrorMessage(connection.get()));
+        } else {
+          attempts.push_back({std::move(connection), PGRES_POLLING_WRITING, now});
+        }
+      }
+      if (attempts.empty()) return {false, "connect: " + last_error};
+
+      std::vector<pollfd> waits;
+      waits.reserve(attempts.size());
+      auto latest_activity = last_start;
+      for (const Attempt& attempt : attempts) {
+        const short events = attempt.polling == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        waits.push_back({PQsocket(attempt.connection.get()), events, 0});
+        latest_activity = std::max(latest_activity, attempt.last_progress);
+      }
+      const auto wake = std::min(deadline, latest_activity + patience_);
+      // A negative fd is skipped by poll; such an attempt is advanced below without waiting.
+      const bool no_socket = std::any_of(waits.begin(), waits.end(), [](const pollfd& wait) { return wait.fd < 0; });
+      ::poll(waits.data(), waits.size(), no_socket ? 0 : poll_timeout(wake));
+
+      const auto polled = SteadyClock::now();
+      for (std::size_t index = attempts.size(); index-- > 0;) {
+        if (waits[index].fd >= 0 && waits[index].revents == 0) continue;
+        Attempt& attempt = attempts[index];
+        attempt.polling = PQconnectPoll(attempt.connection.get());
+        attempt.last_progress = polled;
+        if (attempt.polling == PGRES_POLLING_OK) {
+          connection_ = std::move(attempt.connection);
+          return {true, ""};
+        }
+        if (attempt.polling == PGRES_POLLING_FAILED) {
+          last_error = first_line(PQerrorMessage(attempt.connection.get()));
+          attempts.erase(attempts.begin() + static_cast<std::ptrdiff_t>(index));
+        }
+      }
+    }
+  }
+
+  ProbeAnswer query_before(SteadyClock::time_point deadline) {
+    PGconn* connection = connection_.get();
+    if (PQsendQuery(connection, query_.c_str()) == 0) return {false, first_line(PQerrorMessage(connection))};
+    std::string error;
+    bool answered = false;
+    while (true) {
+      while (PQisBusy(connection) != 0) {
+        pollfd wait{PQsocket(connection), POLLIN, 0};
+        if (wait.fd < 0) return {false, first_line(PQerrorMessage(connection))};
+        if (::poll(&wait, 1, poll_timeout(deadline)) == 0 && SteadyClock::now() >= deadline) {
+          return {false, fmt::format("no answer within {} ms", timeout_.count())};
+        }
+        if (PQconsumeInput(connection) == 0) return {false, first_line(PQerrorMessage(connection))};
+      }
+      PGresult* result = PQgetResult(connection);
+      if (result == nullptr) break;
+      answered = true;
+      const ExecStatusType status = PQresultStatus(result);
+      if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && error.empty()) {
+        error = first_line(PQresultErrorMessage(result));
+        if (error.empty()) error = first_line(PQerrorMessage(connection));
+      }
+      PQclear(result);
+    }
+    if (!answered && error.empty()) error = first_line(PQerrorMessage(connection));
+    if (!error.empty()) return {false, error};
+    return {true, ""};
+  }
+
   std::string conninfo_;
   std::string query_;
   std::chrono::milliseconds timeout_;
-  std::unique_ptr<pqxx::connection> connection_;
-  SocketDeadline deadline_;
+  std::chrono::milliseconds patience_;
+  PgConnPtr connection_;
 };
 
 timeval to_timeval(std::chrono::milliseconds d) {

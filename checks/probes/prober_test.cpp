@@ -1,6 +1,13 @@
 #include "checks/probes/prober.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -239,6 +246,113 @@ TEST(Prober, PausedPostgresTimesOutAndRecoveryIsMeasuredFromTheResume) {
   ::testing::Test::RecordProperty("recovered_after_resume_us", std::to_string(*m.recovered_at - resumed_at));
   const DataLossMeasure loss = measure_data_loss(writes, read_back_sql(db.conninfo(), "orders"), m.incident_at, {});
   EXPECT_EQ(loss.lost_acked, 0);
+}
+
+}  // namespace
+}  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+// A loopback port whose accept queue is full, so the kernel drops every new SYN: to a client it
+// is an address that does not answer, like a stopped container's behind a dropped route.
+class UnansweringPort {
+ public:
+  UnansweringPort() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(listener_, 0) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on loopback");
+    }
+    port_ = ntohs(address.sin_port);
+    // Queue connections nobody accepts until one stays unanswered.
+    for (int tries = 0; tries < 8; ++tries) {
+      const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      clients_.push_back(client);
+      ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address);
+      pollfd wait{client, POLLOUT, 0};
+      if (::poll(&wait, 1, 100) == 0) return;
+    }
+    throw std::runtime_error("the accept queue never filled");
+  }
+  ~UnansweringPort() {
+    for (const int client : clients_) ::close(client);
+    ::close(listener_);
+  }
+  UnansweringPort(const UnansweringPort&) = delete;
+  UnansweringPort& operator=(const UnansweringPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int listener_;
+  int port_ = 0;
+  std::vector<int> clients_;
+};
+
+TEST(Prober, SqlProbeToAnAddressThatDoesNotAnswerGivesUpAtItsTimeout) {
+  UnansweringPort silent;
+  ProbeConfig probe = probe_config("db-sql", "sql", "db", silent.port());
+  probe.conninfo = fmt::format("host=127.0.0.1 port={} user=firedrill dbname=postgres", silent.port());
+  probe.timeout = 300ms;
+  for (int sample = 0; sample < 3; ++sample) {
+    const auto began = std::chrono::steady_clock::now();
+    const ProbeAnswer answer = probe_once(probe);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+    EXPECT_FALSE(answer.ok);
+    EXPECT_NE(answer.error.find("no answer within 300 ms"), std::string::npos) << answer.error;
+    EXPECT_GE(took, 290ms);
+    EXPECT_LE(took, 400ms);
+    ::testing::Test::RecordProperty("sample_ms_" + std::to_string(sample), std::to_string(took.count()));
+  }
+
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  Prober prober({probe}, events, real_clock());
+  const Micros started_at = real_clock().now();
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return prober.state().count("db-sql") == 1; }, 400ms));
+  EXPECT_LE(real_clock().now() - started_at, 400'000);
+  EXPECT_FALSE(prober.all_up({"db-sql"}));
+  const auto stopping = std::chrono::steady_clock::now();
+  prober.stop();
+  EXPECT_LE(std::chrono::steady_clock::now() - stopping, 400ms) << "a sample outlived its timeout";
+  const std::vector<ProbeChange> changes = changes_of(events.snapshot(), "db-sql");
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_FALSE(changes[0].ok);
+  EXPECT_GE(changes[0].t, started_at);
+  EXPECT_LE(changes[0].t, started_at + 25'000);  // stamped when the unanswered request was sent
+}
+
+TEST(Prober, SqlProbeSeesARestartedPostgresAtOnce) {
+  LocalPostgres db;
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  ProbeConfig probe = probe_config("db-sql", "sql", "db", db.port());
+  probe.conninfo = db.conninfo();
+  probe.timeout = 300ms;
+  Prober prober({probe}, events, real_clock());
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}); }));
+  for (int restart = 0; restart < 2; ++restart) {
+    db.stop();
+    ASSERT_TRUE(eventually([&] { return !prober.all_up({"db-sql"}); }));
+    std::this_thread::sleep_for(200ms);
+    const Micros restart_from = real_clock().now();
+    db.start();
+    const Micros answering_at = real_clock().now();  // start() returns once connections are accepted
+    ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}); }));
+    const std::vector<ProbeChange> changes = changes_of(events.snapshot(), "db-sql");
+    ASSERT_EQ(changes.size(), 3u + 2u * static_cast<std::size_t>(restart));
+    EXPECT_TRUE(changes.back().ok);
+    EXPECT_GE(changes.back().t, restart_from);
+    EXPECT_LE(changes.back().t, answering_at + 100'000) << "restart " << restart << " noticed late";
+    ::testing::Test::RecordProperty("up_after_restart_us_" + std::to_string(restart),
+                                    std::to_string(changes.back().t - answering_at));
+  }
+  prober.stop();
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ class Drill {
   void revert(AppliedFault& applied);
   void revert_all();
   std::string services_named_in(const StepSpec& step) const;
+  void end_faults(const StepSpec& step, const std::vector<std::string>& types);
   bool await_recovered(const StepSpec& step, std::string& failure);
   bool sleep_interruptibly(Micros until);
   Readback read_back();
@@ -300,6 +301,10 @@ void Drill::revert(AppliedFault& applied) {
 void Drill::inject(const StepSpec& step) {
   const auto& entry = fault_registry().at(step.what);
   auto injector = entry.make();
+  if (const auto* ender = dynamic_cast<const EndsFaults*>(injector.get())) {
+    end_faults(step, ender->fault_types());
+    return;
+  }
   auto applied = std::make_unique<AppliedFault>();
   applied->type = step.what;
   applied->target = step.target.empty() ? services_named_in(step) : step.target;
@@ -339,6 +344,28 @@ void Drill::inject(const StepSpec& step) {
     });
   }
   faults_.push_back(std::move(applied));
+}
+
+void Drill::end_faults(const StepSpec& step, const std::vector<std::string>& types) {
+  int ended = 0;
+  for (auto it = faults_.rbegin(); it != faults_.rend(); ++it) {
+    AppliedFault& applied = **it;
+    if (std::find(types.begin(), types.end(), applied.type) == types.end()) continue;
+    if (!step.target.empty()) {
+      // A fault between services has them all as its target, comma-separated.
+      std::string targets = "," + applied.target + ",";
+      if (targets.find("," + step.target + ",") == std::string::npos) continue;
+    }
+    {
+      std::lock_guard lock(applied.mutex);
+      if (applied.reverted_at) continue;
+    }
+    revert(applied);
+    ++ended;
+  }
+  if (ended == 0)
+    throw std::runtime_error(fmt::format("no {} is active{} to end", fmt::join(types, " or "),
+                                         step.target.empty() ? "" : " on '" + step.target + "'"));
 }
 
 std::string Drill::services_named_in(const StepSpec& step) const {

@@ -112,5 +112,57 @@ TEST_F(DrillWithFakeRuntime, KeptRunsAreMarkedSoTheReaperSparesThem) {
   EXPECT_EQ(kept_runs(), std::set<std::string>{result.run_id});
 }
 
+TEST_F(DrillWithFakeRuntime, AResumeStepEndsAnEarlierPauseAndTheDrillGoesOn) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: freeze, fault: pause, target: box, incident: true }
+  - { name: thaw, fault: resume, target: box }
+  - { name: after, wait: 10ms }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 0) << result.report.dump(2);
+  std::vector<std::string> expected = {"begin_run", "create_network", "start box", "pause box", "unpause box", "teardown"};
+  EXPECT_EQ(runtime_.calls(), expected);
+  EXPECT_EQ(result.report["faults"].size(), 1u) << "resume applies nothing of its own";
+  EXPECT_TRUE(result.report["faults"][0]["reverted_at"].is_string());
+}
+
+TEST_F(DrillWithFakeRuntime, ResumingWhatIsNotPausedFailsTheStepAndStopsTheRunbook) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: thaw, fault: resume, target: box }
+  - { name: never, wait: 10ms }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.report["steps"][0]["outcome"], "failed");
+  EXPECT_EQ(result.report["steps"][0]["error"], "no pause is active on 'box' to end");
+  EXPECT_EQ(result.report["steps"][1]["outcome"], "not run");
+  EXPECT_EQ(runtime_.calls().back(), "teardown");
+}
+
+TEST_F(DrillWithFakeRuntime, StopIsGracefulAndStartsAgainAfterItsDuration) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: stop it, fault: stop, target: box, duration: 100ms, incident: true }
+  - { name: hold, wait: 300ms }
+  - { name: bounce, fault: restart, target: box }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 0) << result.report.dump(2);
+  std::vector<std::string> expected = {"begin_run", "create_network", "start box", "kill box TERM", "start_again box",
+                                       "restart box", "teardown"};
+  EXPECT_EQ(runtime_.calls(), expected);
+}
+
 }  // namespace
 }  // namespace firedrill

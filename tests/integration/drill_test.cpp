@@ -245,6 +245,21 @@ TEST_F(DrillTest, ASignedRunVerifiesAndAnyTamperingIsCaught) {
   EXPECT_FALSE(fs::exists(out_ / "none"));
 }
 
+TEST_F(DrillTest, APartitionEndedByALaterHealStepIsMeasuredFromCutToRecovery) {
+  auto scenario = variant("network-partition-app-db.yaml",
+                          {{"duration: 10s, incident: true }", "incident: true }\n  - { name: outage, wait: 3s }\n"
+                                                                "  - { name: network heals, fault: heal, target: db }"}});
+  auto [outcome, report] = drill(scenario);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  double rto = report["measured"]["rto_seconds"].get<double>();
+  EXPECT_GE(rto, 3.0);
+  EXPECT_LT(rto, 6.0);
+  EXPECT_EQ(report["faults"][0]["target"], "app,db");
+  EXPECT_TRUE(report["faults"][0]["reverted_at"].is_string());
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
 TEST_F(DrillTest, AnUnknownRuntimeIsInvalidInput) {
   auto outcome = firedrill({"run", (source_dir / "scenarios/quickstart.yaml").string(), "--runtime", "kubernetes", "--out",
                             out_.string()});
