@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -353,6 +354,128 @@ TEST(Prober, SqlProbeSeesARestartedPostgresAtOnce) {
                                     std::to_string(changes.back().t - answering_at));
   }
   prober.stop();
+}
+
+
+int loopback_socket_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A userland port forwarder like Docker's docker-proxy: it accepts every connection at once and
+// only then connects to the server. Told to stall, it holds the next connection it accepts without
+// forwarding anything, as docker-proxy does while its SYN to a restarted container is retransmitted.
+class StallingProxy {
+ public:
+  explicit StallingProxy(int target_port) : target_port_(target_port), listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(listener_, 64) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on loopback");
+    }
+    port_ = ntohs(address.sin_port);
+    accepting_ = std::thread([this] { accept_loop(); });
+  }
+  ~StallingProxy() {
+    stopping_ = true;
+    accepting_.join();
+    for (std::thread& pump : pumps_) pump.join();
+    for (const int fd : held_) ::close(fd);
+    ::close(listener_);
+  }
+  StallingProxy(const StallingProxy&) = delete;
+  StallingProxy& operator=(const StallingProxy&) = delete;
+  int port() const { return port_; }
+  void stall_next_connection() { stall_next_ = true; }
+  bool stalled_one() const { return stalled_; }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      pollfd wait{listener_, POLLIN, 0};
+      if (::poll(&wait, 1, 20) <= 0) continue;
+      const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      if (stall_next_.exchange(false)) {
+        held_.push_back(client);
+        stalled_ = true;
+        continue;
+      }
+      const int server = loopback_socket_to(target_port_);
+      if (server < 0) {
+        ::close(client);
+        continue;
+      }
+      pumps_.emplace_back([this, client, server] { pump(client, server); });
+    }
+  }
+  void pump(int client, int server) {
+    pollfd ends[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    char buffer[16384];
+    bool open = true;
+    while (open && !stopping_) {
+      if (::poll(ends, 2, 20) <= 0) continue;
+      for (int side = 0; side < 2 && open; ++side) {
+        if (ends[side].revents == 0) continue;
+        const ssize_t got = ::read(ends[side].fd, buffer, sizeof buffer);
+        open = got > 0 && ::send(ends[1 - side].fd, buffer, static_cast<std::size_t>(got), MSG_NOSIGNAL) == got;
+      }
+    }
+    ::close(client);
+    ::close(server);
+  }
+  int target_port_;
+  int listener_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stall_next_{false};
+  std::atomic<bool> stalled_{false};
+  std::vector<int> held_;
+  std::vector<std::thread> pumps_;
+  std::thread accepting_;
+};
+
+// The first connection after the restart stalls behind the proxy; a fresh attempt beside it is
+// answered, so the probe does not wait for the stalled one (nor for its 2 s timeout).
+TEST(Prober, SqlProbeThroughAStallingProxyDoesNotWaitForTheStalledConnection) {
+  LocalPostgres db;
+  StallingProxy proxy(db.port());
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  ProbeConfig probe = probe_config("db-sql", "sql", "db", proxy.port());
+  probe.conninfo = fmt::format("host=127.0.0.1 port={} user=firedrill dbname=postgres sslmode=disable", proxy.port());
+  probe.timeout = 2000ms;
+  Prober prober({probe}, events, real_clock());
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}); }));
+  db.stop();
+  ASSERT_TRUE(eventually([&] { return !prober.all_up({"db-sql"}); }));
+  std::this_thread::sleep_for(200ms);
+  const Micros restart_from = real_clock().now();
+  proxy.stall_next_connection();
+  db.start();
+  const Micros answering_at = real_clock().now();
+  ASSERT_TRUE(eventually([&] { return prober.all_up({"db-sql"}); }));
+  prober.stop();
+  EXPECT_TRUE(proxy.stalled_one());
+  const std::vector<ProbeChange> changes = changes_of(events.snapshot(), "db-sql");
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_TRUE(changes[2].ok);
+  EXPECT_GE(changes[2].t, restart_from);
+  // One patience (100 ms) for the stalled attempt, then a round trip through the proxy.
+  EXPECT_LE(changes[2].t, answering_at + 200'000) << "noticed late";
+  ::testing::Test::RecordProperty("up_after_restart_us", std::to_string(changes[2].t - answering_at));
 }
 
 }  // namespace

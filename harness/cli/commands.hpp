@@ -30,6 +30,7 @@ void setup_cleanup(CLI::App& app, CommandResult& result);
 void setup_up_down(CLI::App& app, CommandResult& result);
 void setup_listings(CLI::App& app, CommandResult& result);
 void setup_chain(CLI::App& app, CommandResult& result);
+void setup_gate(CLI::App& app, CommandResult& result);
 void setup_keygen(CLI::App& app, CommandResult& result);
 void setup_verify(CLI::App& app, CommandResult& result);
 

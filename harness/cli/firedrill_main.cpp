@@ -6,6 +6,7 @@
 #include "harness/actions/action.hpp"
 #include "harness/cli/commands.hpp"
 #include "injectors/registry.hpp"
+#include "reports/attestation/keys.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
@@ -36,6 +37,7 @@ int firedrill_main(int argc, char** argv) {
   setup_up_down(app, result);
   setup_listings(app, result);
   setup_chain(app, result);
+  setup_gate(app, result);
   setup_keygen(app, result);
   setup_verify(app, result);
   try {
@@ -46,6 +48,9 @@ int firedrill_main(int argc, char** argv) {
     return code == 0 ? 0 : exit_code::invalid_input;
   } catch (const ScenarioError& error) {
     std::cerr << error.what() << "\n";
+    return exit_code::invalid_input;
+  } catch (const attestation::KeyError& error) {
+    std::cerr << "firedrill: " << error.what() << "\n";
     return exit_code::invalid_input;
   } catch (const EnvironmentError& error) {
     std::cerr << "firedrill: environment error: " << error.what() << "\n";

@@ -269,3 +269,47 @@ TEST_F(DrillTest, AnUnknownRuntimeIsInvalidInput) {
 
 }  // namespace
 }  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+/// The release gate through the command line, on report files written here (no engine needed).
+TEST(GateCommand, PassesFailsOnRegressionAndRefusesWhatIsNotAReport) {
+  auto dir = fs::temp_directory_path() / ("firedrill-gate-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto write_runs = [&](const std::string& name, std::vector<double> rtos) {
+    for (std::size_t i = 0; i < rtos.size(); ++i) {
+      fs::create_directories(dir / name / std::to_string(i));
+      nlohmann::json report = {{"schema", "firedrill/report/v1"},
+                               {"run_id", name + std::to_string(i)},
+                               {"scenario", {{"name", "quickstart"}}},
+                               {"verdict", "pass"},
+                               {"measured", {{"rto_seconds", rtos[i]}, {"rpo_seconds", 0.0}, {"lost_acked_writes", 0}}}};
+      std::ofstream(dir / name / std::to_string(i) / "report.json") << report.dump();
+    }
+  };
+  write_runs("before", {3.0, 3.1, 2.9});
+  write_runs("after", {4.0, 4.2, 3.9});
+  auto gate = [&](std::vector<std::string> arguments) {
+    arguments.insert(arguments.begin(), {FIREDRILL_BINARY, "gate"});
+    arguments.insert(arguments.end(), {"--vsa", (dir / "vsa.json").string()});
+    return testing::run_command(arguments, std::chrono::seconds(30));
+  };
+  auto baseline = (dir / "baseline.json").string();
+  EXPECT_EQ(gate({(dir / "before").string(), "--write-baseline", baseline}).exit_code, 0);
+  EXPECT_EQ(gate({(dir / "before").string(), "--baseline", baseline}).exit_code, 0);
+  auto regressed = gate({(dir / "after").string(), "--baseline", baseline, "--tolerance", "20%"});
+  EXPECT_EQ(regressed.exit_code, 1) << regressed.output;
+  EXPECT_NE(regressed.output.find("rto_seconds median regressed from 3.000 to 4.000"), std::string::npos) << regressed.output;
+  auto summary = nlohmann::json::parse(read_file(dir / "vsa.json"));
+  EXPECT_EQ(summary["predicateType"], "https://slsa.dev/verification_summary/v1");
+  EXPECT_EQ(summary["predicate"]["verificationResult"], "FAILED");
+  EXPECT_EQ(gate({(dir / "after").string(), "--baseline", baseline, "--tolerance", "50%"}).exit_code, 0);
+  std::ofstream(dir / "junk.json") << "[1, 2]";
+  EXPECT_EQ(gate({(dir / "junk.json").string()}).exit_code, 2);
+  EXPECT_EQ(gate({(dir / "before").string(), "--tolerance", "lots"}).exit_code, 2);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace firedrill
