@@ -45,6 +45,37 @@ class ActiveFault {
 /// engine reports it done. T0 of an incident is stamped accordingly.
 enum class TakesEffect { when_requested, when_returned };
 
+/// An applied fault whose inverse was journalled: revert() undoes it once, then marks the journal
+/// entry reverted. Without a journal entry there is nothing to undo (a kill with no restart:
+/// bringing the service back is the runbook's job).
+class JournalledFault final : public ActiveFault {
+ public:
+  JournalledFault(FaultContext& context, std::string journal_id, std::function<void()> undo,
+                  nlohmann::json description = nlohmann::json::object())
+      : context_(context), journal_id_(std::move(journal_id)), undo_(std::move(undo)), description_(std::move(description)) {}
+
+  void revert() override {
+    if (journal_id_.empty()) return;
+    undo_();
+    context_.mark_reverted(journal_id_);
+    journal_id_.clear();
+  }
+  nlohmann::json describe() const override { return description_; }
+
+ private:
+  FaultContext& context_;
+  std::string journal_id_;
+  std::function<void()> undo_;
+  nlohmann::json description_;
+};
+
+/// The undo of a fault that stopped a service: start it again unless something already did.
+inline std::function<void()> start_again_if_stopped(Runtime& runtime, const std::string& service) {
+  return [&runtime, service] {
+    if (!runtime.is_running(service)) runtime.start_again(service);
+  };
+}
+
 class Injector {
  public:
   virtual ~Injector() = default;

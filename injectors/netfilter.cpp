@@ -27,33 +27,6 @@ ExecResult run_checked(Runtime& runtime, const std::string& service, const std::
   return result;
 }
 
-class ChainFault final : public ActiveFault {
- public:
-  ChainFault(FaultContext& context, std::string service, std::string chain, std::string journal_id,
-             nlohmann::json description)
-      : context_(context),
-        service_(std::move(service)),
-        chain_(std::move(chain)),
-        journal_id_(std::move(journal_id)),
-        description_(std::move(description)) {}
-
-  void revert() override {
-    if (journal_id_.empty()) return;
-    remove_chain(context_.runtime, service_, chain_);
-    context_.mark_reverted(journal_id_);
-    journal_id_.clear();
-  }
-
-  nlohmann::json describe() const override { return description_; }
-
- private:
-  FaultContext& context_;
-  std::string service_;
-  std::string chain_;
-  std::string journal_id_;
-  nlohmann::json description_;
-};
-
 }  // namespace
 
 NetworkView network_view(Runtime& runtime, const std::string& service) {
@@ -147,7 +120,9 @@ std::unique_ptr<ActiveFault> apply_chain(FaultContext& context, const std::strin
   nlohmann::json listed = nlohmann::json::array();
   for (const auto& rule : rules) listed.push_back(join(rule));
   described["rules"] = listed;
-  return std::make_unique<ChainFault>(context, service, chain, journal_id, std::move(described));
+  Runtime& runtime = context.runtime;
+  return std::make_unique<JournalledFault>(
+      context, journal_id, [&runtime, service, chain] { remove_chain(runtime, service, chain); }, std::move(described));
 }
 
 }  // namespace firedrill::netfilter

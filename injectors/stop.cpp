@@ -27,27 +27,6 @@ void stop_gracefully(Runtime& runtime, const std::string& service, std::chrono::
   }
 }
 
-class StoppedService final : public ActiveFault {
- public:
-  StoppedService(FaultContext& context, std::string service, std::string journal_id, nlohmann::json description)
-      : context_(context), service_(std::move(service)), journal_id_(std::move(journal_id)),
-        description_(std::move(description)) {}
-
-  void revert() override {
-    if (journal_id_.empty()) return;  // nothing to undo: bringing it back is the runbook's job
-    if (!context_.runtime.is_running(service_)) context_.runtime.start_again(service_);
-    context_.mark_reverted(journal_id_);
-    journal_id_.clear();
-  }
-  nlohmann::json describe() const override { return description_; }
-
- private:
-  FaultContext& context_;
-  std::string service_;
-  std::string journal_id_;
-  nlohmann::json description_;
-};
-
 /// Steps that end other faults apply nothing themselves; the engine does the reverting.
 class NothingApplied final : public ActiveFault {
  public:
@@ -69,7 +48,8 @@ std::unique_ptr<ActiveFault> StopInjector::inject(FaultContext& context, const S
   if (step.duration) journal_id = context.journal_inverse({{"type", "start"}, {"service", step.target}});
   auto grace = grace_of(step);
   stop_gracefully(context.runtime, step.target, grace);
-  return std::make_unique<StoppedService>(context, step.target, journal_id, nlohmann::json{{"grace_ms", grace.count()}});
+  return std::make_unique<JournalledFault>(context, journal_id, start_again_if_stopped(context.runtime, step.target),
+                                           nlohmann::json{{"grace_ms", grace.count()}});
 }
 
 VerbSpec RestartInjector::spec() {
