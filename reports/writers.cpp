@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -77,11 +78,45 @@ const std::map<std::string, ReportWriter>& report_writers() {
   return writers;
 }
 
-void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report) {
-  for (const auto& [format, writer] : report_writers()) {
-    std::ofstream out(run_dir / writer.file_name, std::ios::trunc);
-    out << writer.render(report);
+void write_file_atomically(const std::filesystem::path& file, const std::string& content) {
+  auto temporary = file;
+  temporary += ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
+    out << content;
+    out.flush();
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
   }
+  std::filesystem::rename(temporary, file);
+}
+
+void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report) {
+  for (const auto& [format, writer] : report_writers()) write_file_atomically(run_dir / writer.file_name, writer.render(report));
+}
+
+std::string render_unfinished_junit(const std::string& scenario, const std::string& run_id) {
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+      "  <testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
+      "    <testcase classname=\"{0}\" name=\"drill completed\">\n"
+      "      <error message=\"run {1} did not finish: firedrill stopped before writing its report\"/>\n"
+      "    </testcase>\n  </testsuite>\n</testsuites>\n",
+      xml_escape(scenario), xml_escape(run_id));
+}
+
+std::string render_github_annotations(const nlohmann::json& report) {
+  std::string text;
+  auto escape = [](std::string message) {
+    // GitHub's workflow-command escaping: %, CR and LF.
+    std::string escaped;
+    for (char c : message) escaped += c == '%' ? std::string("%25") : c == '\r' ? std::string("%0D") : c == '\n' ? std::string("%0A") : std::string(1, c);
+    return escaped;
+  };
+  std::string file = report["scenario"].value("file", "");
+  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
+    text += fmt::format("::error file={},title=firedrill {}::{}\n", file, report["scenario"].value("name", ""),
+                        escape(reason.get<std::string>()));
+  return text;
 }
 
 std::string render_markdown_summary(const nlohmann::json& report) {
@@ -106,6 +141,10 @@ std::string render_markdown_summary(const nlohmann::json& report) {
   for (const auto& reason : report.value("reasons", nlohmann::json::array()))
     text += fmt::format("\n- {}", markdown_cell(reason.get<std::string>()));
   text += fmt::format("\n\nRun `{}` ({}).\n", report.value("run_id", ""), scenario.value("file", ""));
+  // $GITHUB_STEP_SUMMARY refuses more than 1 MiB; a summary that long is cut, saying so.
+  constexpr std::size_t step_summary_limit = 1 << 20;
+  const std::string cut_note = "\n\n*(summary cut at 1 MiB; report.json has everything)*\n";
+  if (text.size() > step_summary_limit) text = text.substr(0, step_summary_limit - cut_note.size()) + cut_note;
   return text;
 }
 

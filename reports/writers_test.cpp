@@ -64,6 +64,33 @@ TEST(ReportWriters, TerminalSummaryStatesVerdictObjectivesAndWhereTheReportIs) {
   EXPECT_EQ(text.find("\033["), std::string::npos) << "no colour without a terminal";
 }
 
+TEST(ReportWriters, TheJunitOfARunThatNeverFinishedIsWellFormedAndFailing) {
+  std::string junit = render_unfinished_junit("quick<start>", "20261125-120000-abcd");
+  EXPECT_EQ(junit.rfind("<?xml", 0), 0u);
+  EXPECT_NE(junit.find(R"(<testsuite name="quick&lt;start&gt;" tests="1" failures="0" errors="1">)"), std::string::npos) << junit;
+  EXPECT_NE(junit.find("run 20261125-120000-abcd did not finish"), std::string::npos);
+  EXPECT_EQ(junit.substr(junit.size() - 14), "</testsuites>\n");
+}
+
+TEST(ReportWriters, GithubAnnotationsCarryEachReasonEscaped) {
+  auto report = failed_early_report();
+  report["reasons"].push_back("two\nlines at 100%");
+  std::string annotations = render_github_annotations(report);
+  EXPECT_NE(annotations.find("::error file=scenarios/quickstart.yaml,title=firedrill quickstart::service 'db'"),
+            std::string::npos) << annotations;
+  EXPECT_NE(annotations.find("::error file=scenarios/quickstart.yaml,title=firedrill quickstart::two%0Alines at 100%25\n"),
+            std::string::npos) << annotations;
+  EXPECT_EQ(render_github_annotations(passed_report()), "");
+}
+
+TEST(ReportWriters, TheMarkdownSummaryStaysUnderGithubsLimit) {
+  auto report = failed_early_report();
+  for (int i = 0; i < 30000; ++i) report["reasons"].push_back(std::string(60, 'x'));
+  std::string markdown = render_markdown_summary(report);
+  EXPECT_LE(markdown.size(), 1u << 20);
+  EXPECT_NE(markdown.find("summary cut at 1 MiB"), std::string::npos);
+}
+
 TEST(ReportWriters, SecondsAreFormattedForPeople) {
   EXPECT_EQ(format_seconds(nlohmann::json(0.012)), "12ms");
   EXPECT_EQ(format_seconds(nlohmann::json(3.0125)), "3.013s");

@@ -126,6 +126,7 @@ int run_command(const RunOptions& options) {
         std::cerr << "firedrill: the report is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n";
       }
       std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
+      if (std::getenv("GITHUB_ACTIONS")) std::cout << render_github_annotations(result.report) << std::flush;
       exit = combine_exit_codes(exit, result.exit_code);
       if (result.exit_code == exit_code::interrupted) break;
     }

@@ -127,6 +127,7 @@ void Drill::prepare_run_directory() {
   events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_);
   acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
   progress_ = make_progress(options_.progress, scenario_, clock_);
+  write_file_atomically(result_.run_dir / "junit.xml", render_unfinished_junit(scenario_.name, result_.run_id));
   fault_context_ = std::make_unique<FaultContext>(FaultContext{
       runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
       [this](const std::string& id) { journal_->mark_reverted(id); }});

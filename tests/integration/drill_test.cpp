@@ -177,6 +177,16 @@ TEST_F(DrillTest, KillNineMidDrillThenCleanupLeavesNothing) {
     EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
     expect_nothing_left("");
   }
+  // Each killed run still left CI a well-formed JUnit file saying it did not finish.
+  int runs = 0;
+  for (const auto& entry : fs::directory_iterator(out_)) {
+    if (!entry.is_directory()) continue;
+    ++runs;
+    std::string junit = read_file(entry.path() / "junit.xml");
+    EXPECT_NE(junit.find("did not finish"), std::string::npos) << entry.path();
+    EXPECT_EQ(junit.substr(junit.size() - 14), "</testsuites>\n");
+  }
+  EXPECT_EQ(runs, 2);
 }
 
 TEST_F(DrillTest, InterruptRevertsTearsDownAndExits130) {
