@@ -26,6 +26,7 @@ using testing::LocalPostgres;
 using testing::LocalRedis;
 using testing::TempDir;
 using testing::eventually;
+using testing::UnansweringPort;
 
 struct ProbeChange {
   Micros t;
@@ -254,44 +255,6 @@ TEST(Prober, PausedPostgresTimesOutAndRecoveryIsMeasuredFromTheResume) {
 
 namespace firedrill {
 namespace {
-
-// A loopback port whose accept queue is full, so the kernel drops every new SYN: to a client it
-// is an address that does not answer, like a stopped container's behind a dropped route.
-class UnansweringPort {
- public:
-  UnansweringPort() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(listener_, 0) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on loopback");
-    }
-    port_ = ntohs(address.sin_port);
-    // Queue connections nobody accepts until one stays unanswered.
-    for (int tries = 0; tries < 8; ++tries) {
-      const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      clients_.push_back(client);
-      ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address);
-      pollfd wait{client, POLLOUT, 0};
-      if (::poll(&wait, 1, 100) == 0) return;
-    }
-    throw std::runtime_error("the accept queue never filled");
-  }
-  ~UnansweringPort() {
-    for (const int client : clients_) ::close(client);
-    ::close(listener_);
-  }
-  UnansweringPort(const UnansweringPort&) = delete;
-  UnansweringPort& operator=(const UnansweringPort&) = delete;
-  int port() const { return port_; }
-
- private:
-  int listener_;
-  int port_ = 0;
-  std::vector<int> clients_;
-};
 
 TEST(Prober, SqlProbeToAnAddressThatDoesNotAnswerGivesUpAtItsTimeout) {
   UnansweringPort silent;

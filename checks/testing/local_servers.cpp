@@ -1,5 +1,7 @@
 #include "checks/testing/local_servers.hpp"
 
+#include <poll.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -166,6 +168,32 @@ void LocalRedis::stop() {
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+UnansweringPort::UnansweringPort() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(listener_, 0) != 0 ||
+      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::runtime_error("cannot listen on loopback");
+  }
+  port_ = ntohs(address.sin_port);
+  // Queue connections nobody accepts until one stays unanswered.
+  for (int tries = 0; tries < 8; ++tries) {
+    const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    clients_.push_back(client);
+    ::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    pollfd wait{client, POLLOUT, 0};
+    if (::poll(&wait, 1, 100) == 0) return;
+  }
+  throw std::runtime_error("the accept queue never filled");
+}
+
+UnansweringPort::~UnansweringPort() {
+  for (const int client : clients_) ::close(client);
+  ::close(listener_);
 }
 
 }  // namespace firedrill::testing

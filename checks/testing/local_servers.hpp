@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
 #include <string>
 
 namespace firedrill::testing {
@@ -20,6 +21,22 @@ bool eventually(Predicate done, std::chrono::milliseconds within = std::chrono::
   }
   return done();
 }
+
+/// A loopback port whose accept queue is full, so the kernel drops every new SYN: to a client it
+/// is an address that does not answer, like a stopped container's behind a dropped route.
+class UnansweringPort {
+ public:
+  UnansweringPort();
+  ~UnansweringPort();
+  UnansweringPort(const UnansweringPort&) = delete;
+  UnansweringPort& operator=(const UnansweringPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int listener_;
+  int port_ = 0;
+  std::vector<int> clients_;
+};
 
 /// A loopback TCP port that was free a moment ago.
 int free_port();
