@@ -3,6 +3,7 @@
 // registry.cpp. Injecting journals the inverse first (write-ahead), so a harness that dies with
 // the fault active can still revert it with `firedrill cleanup`.
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,6 +28,8 @@ struct FaultContext {
   /// journal entry's id, later passed to `mark_reverted`.
   std::function<std::string(const nlohmann::json& inverse)> journal_inverse;
   std::function<void(const std::string& entry_id)> mark_reverted;
+  /// The run's directory (<out>/<run-id>); its backups/ folder is the run's backup repository.
+  std::filesystem::path run_directory;
 };
 
 /// An applied fault. revert() is idempotent; the destructor does not revert (the engine decides

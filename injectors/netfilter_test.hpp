@@ -136,7 +136,7 @@ class NetworkFaultRun {
                           journalled.push_back(inverse);
                           return std::to_string(journalled.size());
                         },
-                        [this](const std::string& id) { reverted.push_back(id); }};
+                        [this](const std::string& id) { reverted.push_back(id); }, {}};
   }
 
   /// Whether a TCP connection from inside the service's network reaches host:port within 2 s.

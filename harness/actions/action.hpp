@@ -2,6 +2,7 @@
 // A recovery operation of the runbook (restart, promote, restore, ...). One file per action, one
 // line in registry.cpp. An action that cannot do its job throws ActionFailed: the step fails and
 // the drill's verdict says why.
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,10 +23,16 @@ class ActionFailed : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class Service;
+
 struct ActionContext {
   Runtime& runtime;
   EventLog& events;
   const Clock& clock;
+  /// The run's directory (<out>/<run-id>); its backups/ folder is the run's backup repository.
+  std::filesystem::path run_directory;
+  /// The scenario's services by name (credentials, ports); nullptr for a name not in the scenario.
+  std::function<const Service*(const std::string& name)> service;
 };
 
 class Action {

@@ -130,7 +130,7 @@ void Drill::prepare_run_directory() {
   write_file_atomically(result_.run_dir / "junit.xml", render_unfinished_junit(scenario_.name, result_.run_id));
   fault_context_ = std::make_unique<FaultContext>(FaultContext{
       runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
-      [this](const std::string& id) { journal_->mark_reverted(id); }});
+      [this](const std::string& id) { journal_->mark_reverted(id); }, result_.run_dir});
 }
 
 std::string Drill::resolve(const std::string& text) const {
@@ -435,7 +435,10 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
         inject(step);
         break;
       case StepVerb::action: {
-        ActionContext context{runtime_, *events_, clock_};
+        ActionContext context{runtime_, *events_, clock_, result_.run_dir, [this](const std::string& name) -> const Service* {
+                                auto found = services_.find(name);
+                                return found == services_.end() ? nullptr : found->second.get();
+                              }};
         details = action_registry().at(step.what).make()->run(context, step);
         break;
       }
