@@ -18,16 +18,17 @@ endfunction()
 # firedrill_unit_test(NAME SOURCES... LIBS ...): a GoogleTest executable registered with CTest
 # under the label `unit` (no engine, no servers). firedrill_integration_test: the same, labelled
 # `integration` (real postgres, redis-server, Docker). One label each: CTest merges LABELS, so
-# relabelling a test afterwards would leave it in both sets.
+# relabelling a test afterwards would leave it in both sets. Optional TEST_PREFIX puts a word
+# before each test's name, so `ctest -R word` selects them.
 function(firedrill_labelled_test label name)
   if(NOT FIREDRILL_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "TEST_PREFIX" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
   firedrill_warnings(${name})
-  gtest_discover_tests(${name} PROPERTIES LABELS ${label} DISCOVERY_TIMEOUT 30)
+  gtest_discover_tests(${name} TEST_PREFIX "${T_TEST_PREFIX}" PROPERTIES LABELS ${label} DISCOVERY_TIMEOUT 30)
 endfunction()
 
 function(firedrill_unit_test name)

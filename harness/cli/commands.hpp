@@ -33,6 +33,7 @@ void setup_chain(CLI::App& app, CommandResult& result);
 void setup_gate(CLI::App& app, CommandResult& result);
 void setup_keygen(CLI::App& app, CommandResult& result);
 void setup_verify(CLI::App& app, CommandResult& result);
+void setup_attest(CLI::App& app, CommandResult& result);
 
 /// The faults, actions and checks the registries hold.
 Vocabulary registered_vocabulary();

@@ -40,6 +40,7 @@ int firedrill_main(int argc, char** argv) {
   setup_gate(app, result);
   setup_keygen(app, result);
   setup_verify(app, result);
+  setup_attest(app, result);
   try {
     app.parse(argc, argv);
     return result.exit_code;

@@ -139,8 +139,7 @@ std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, c
   return file;
 }
 
-VerificationResult verify_envelope(const std::filesystem::path& file, const PublicKey& trusted_key,
-                                   const std::optional<std::filesystem::path>& artifacts_dir) {
+Envelope read_envelope(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw EnvelopeError(fmt::format("{}: cannot read", file.string()));
   nlohmann::json json;
@@ -150,16 +149,34 @@ VerificationResult verify_envelope(const std::filesystem::path& file, const Publ
     throw EnvelopeError(fmt::format("{}: not a DSSE envelope: not JSON", file.string()));
   }
   try {
-    return verify_envelope(envelope_from_json(json), trusted_key, artifacts_dir);
+    return envelope_from_json(json);
   } catch (const EnvelopeError& error) {
     throw EnvelopeError(fmt::format("{}: {}", file.string(), error.what()));
   }
 }
 
+VerificationResult verify_envelope(const std::filesystem::path& file, const PublicKey& trusted_key,
+                                   const std::optional<std::filesystem::path>& artifacts_dir) {
+  return verify_envelope(read_envelope(file), trusted_key, artifacts_dir);
+}
+
 VerificationResult verify_envelope(const Envelope& envelope, const PublicKey& trusted_key,
                                    const std::optional<std::filesystem::path>& artifacts_dir) {
-  auto check = verify_signatures(envelope, trusted_key);
-  if (!check.verified) return failure(check.reason);
+  return verify_statement(envelope, {trusted_key}, drill_predicate_type, artifacts_dir);
+}
+
+VerificationResult verify_statement(const Envelope& envelope, const std::vector<PublicKey>& trusted_keys,
+                                    std::string_view predicate_type,
+                                    const std::optional<std::filesystem::path>& artifacts_dir) {
+  if (trusted_keys.empty()) return failure("no trusted key given");
+  SignatureCheck check;
+  std::string first_reason;
+  for (const auto& key : trusted_keys) {
+    check = verify_signatures(envelope, key);
+    if (check.verified) break;
+    if (first_reason.empty()) first_reason = check.reason;
+  }
+  if (!check.verified) return failure(first_reason);
   if (envelope.payload_type != in_toto_payload_type)
     return failure(fmt::format("payload type is '{}', expected '{}'", envelope.payload_type, in_toto_payload_type));
   nlohmann::json statement;
@@ -171,9 +188,9 @@ VerificationResult verify_envelope(const Envelope& envelope, const PublicKey& tr
   if (!statement.is_object() || value_or_null(statement, "_type") != statement_type)
     return failure(fmt::format("statement type is {}, expected '{}'", value_or_null(statement, "_type").dump(),
                                statement_type));
-  if (value_or_null(statement, "predicateType") != drill_predicate_type)
+  if (value_or_null(statement, "predicateType") != predicate_type)
     return failure(fmt::format("predicate type is {}, expected '{}'",
-                               value_or_null(statement, "predicateType").dump(), drill_predicate_type));
+                               value_or_null(statement, "predicateType").dump(), predicate_type));
   const auto subjects = value_or_null(statement, "subject");
   if (!subjects.is_array() || subjects.empty()) return failure("statement has no subjects");
   VerificationResult result;

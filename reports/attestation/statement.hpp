@@ -60,4 +60,15 @@ VerificationResult verify_envelope(const std::filesystem::path& file, const Publ
 VerificationResult verify_envelope(const Envelope& envelope, const PublicKey& trusted_key,
                                    const std::optional<std::filesystem::path>& artifacts_dir = std::nullopt);
 
+/// Reads and parses the DSSE envelope in file. Throws EnvelopeError naming the file when it is
+/// unreadable or not an envelope.
+Envelope read_envelope(const std::filesystem::path& file);
+
+/// verify_envelope for any in-toto Statement: the signature by some key of trusted_keys (each is
+/// tried), the payload and Statement types, predicate_type, and — with artifacts_dir — every
+/// subject's SHA-256 there. When no key verifies, the reason is the first key's.
+VerificationResult verify_statement(const Envelope& envelope, const std::vector<PublicKey>& trusted_keys,
+                                    std::string_view predicate_type,
+                                    const std::optional<std::filesystem::path>& artifacts_dir = std::nullopt);
+
 }  // namespace firedrill::attestation

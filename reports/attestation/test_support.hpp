@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/attestation/chain.hpp"
+#include "reports/attestation/statement.hpp"
+
 namespace firedrill::attestation::testing {
 
 /// A fresh directory under /tmp, removed with its content when destroyed.
@@ -57,6 +60,25 @@ inline void write_run_directory(const std::filesystem::path& dir, bool passed = 
   write_file(dir / "events.jsonl", "{\"t\":\"2026-11-25T13:32:25.205397Z\",\"kind\":\"incident\"}\n");
   write_file(dir / "acks.jsonl", "{\"id\":1,\"writer\":\"w\",\"sent\":\"2026-11-25T13:32:20Z\",\"acked\":null,\"outcome\":\"ok\"}\n");
   write_file(dir / "readback.jsonl", "{\"writer\":\"w\",\"ids\":[1]}\n");
+}
+
+/// A run of scenario started at started_at, in runs_dir/run_id, signed with key and appended to
+/// runs_dir's chain as `firedrill run` does. Returns the run directory.
+inline std::filesystem::path write_signed_run(const std::filesystem::path& runs_dir, const std::string& run_id,
+                                              const std::string& scenario, const std::string& started_at, bool passed,
+                                              double rto_seconds, const SigningKey& key) {
+  auto dir = runs_dir / run_id;
+  std::filesystem::create_directories(dir);
+  write_run_directory(dir, passed);
+  auto report = nlohmann::json::parse(read_file(dir / "report.json"));
+  report["run_id"] = run_id;
+  report["scenario"]["name"] = scenario;
+  report["started_at"] = started_at;
+  report["measured"]["rto_seconds"] = rto_seconds;
+  report["components"]["overall"]["rto"]["measured_seconds"] = rto_seconds;
+  write_file(dir / "report.json", report.dump(2));
+  append_to_chain(runs_dir, run_id, sign_run_directory(dir, key));
+  return dir;
 }
 
 }  // namespace firedrill::attestation::testing
