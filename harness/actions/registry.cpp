@@ -1,5 +1,8 @@
 #include "harness/actions/action.hpp"
+#include "harness/actions/backup.hpp"
 #include "harness/actions/restart.hpp"
+#include "harness/actions/restore.hpp"
+#include "harness/actions/verify_backup.hpp"
 
 namespace firedrill {
 namespace {
@@ -14,6 +17,9 @@ void add(std::map<std::string, ActionEntry>& registry) {
 std::map<std::string, ActionEntry> build_registry() {
   std::map<std::string, ActionEntry> registry;
   add<RestartAction>(registry);
+  add<BackupAction>(registry);
+  add<VerifyBackupAction>(registry);
+  add<RestoreAction>(registry);
   return registry;
 }
 

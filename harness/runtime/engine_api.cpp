@@ -140,6 +140,73 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
   return EngineResponse{status, std::move(response_body)};
 }
 
+void EngineApi::stream(const std::string& method, const std::string& path, std::string_view body,
+                       const std::string& content_type, const std::function<void(std::string_view)>& sink,
+                       std::chrono::milliseconds timeout) const {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) throw EnvironmentError("cannot initialise libcurl");
+  CURL* handle = curl.get();
+
+  struct Receiver {
+    CURL* handle;
+    const std::function<void(std::string_view)>* sink;
+    std::string error_body;
+    std::string sink_error;
+  } receiver{handle, &sink, {}, {}};
+  const auto receive = +[](char* data, size_t size, size_t count, void* user) -> size_t {
+    auto& state = *static_cast<Receiver*>(user);
+    long status = 0;
+    curl_easy_getinfo(state.handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) {
+      state.error_body.append(data, size * count);
+      return size * count;
+    }
+    try {
+      (*state.sink)(std::string_view(data, size * count));
+    } catch (const std::exception& error) {
+      state.sink_error = error.what();
+      return 0;  // aborts the transfer
+    }
+    return size * count;
+  };
+
+  const std::string url = base_url_ + path;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
+  headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, receive);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &receiver);
+  if (method == "GET") {
+    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+
+  const CURLcode code = curl_easy_perform(handle);
+  if (!receiver.sink_error.empty()) throw std::runtime_error(receiver.sink_error);
+  if (code != CURLE_OK) {
+    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+      throw EngineTimeout(fmt::format("{} {} timed out after {} ms: {}", method, path, timeout.count(), detail), "");
+    }
+    throw EngineUnreachable(fmt::format(
+        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_, detail));
+  }
+  long status = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) throw EngineError(status, engine_message(receiver.error_body));
+}
+
 nlohmann::json EngineApi::get(const std::string& path) const {
   auto response = request("GET", path);
   if (response.body.empty()) return nullptr;

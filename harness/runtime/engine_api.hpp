@@ -3,6 +3,7 @@
 // compatible socket serves. Requests and responses are JSON; exec and logs return the engine's
 // multiplexed stream, which demux_stream() turns into plain text.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,13 @@ class EngineApi {
   EngineResponse request(const std::string& method, const std::string& path,
                          const std::optional<nlohmann::json>& body = std::nullopt,
                          std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+
+  /// Sends one request whose body is `body` of `content_type` (e.g. a tar archive) and passes the
+  /// response body to `sink` piece by piece as it arrives instead of keeping it. Errors as
+  /// request(); the body of an error response goes into the EngineError, not to the sink.
+  void stream(const std::string& method, const std::string& path, std::string_view body,
+              const std::string& content_type, const std::function<void(std::string_view)>& sink,
+              std::chrono::milliseconds timeout) const;
 
   /// request() and parse the body as JSON (null for an empty body).
   nlohmann::json get(const std::string& path) const;

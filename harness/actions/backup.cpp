@@ -1,0 +1,287 @@
+#include "harness/actions/backup.hpp"
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "harness/actions/backup_repository.hpp"
+#include "harness/services/service.hpp"
+
+namespace firedrill {
+namespace {
+
+using std::chrono::milliseconds;
+
+/// Time left before a deadline measured on the action's clock, at least 1 ms.
+milliseconds left(const Clock& clock, Micros deadline) {
+  return std::max(milliseconds(1), milliseconds((deadline - clock.now()) / 1000));
+}
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+/// What a method leaves in the service's container: (path there, file name in the backup).
+struct Produced {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::string scratch;  // where the method writes in the container
+  nlohmann::json facts = nlohmann::json::object();
+  nlohmann::json tools = nlohmann::json::object();
+};
+
+Produced dump_postgres(ActionContext& context, const Service& service, const std::string& target,
+                       const std::string& method, const std::string& backup_id, Micros deadline) {
+  Runtime& runtime = context.runtime;
+  const std::string conninfo = service.harness_conninfo(runtime.inspect(target));
+  const PostgresLogin login = postgres_login(conninfo);
+  Produced produced;
+  produced.scratch = "/tmp/fd-backup-" + backup_id;
+  produced.tools["pg_dump"] = trimmed(exec_checked(runtime, target, {"pg_dump", "--version"}, left(context.clock, deadline), "pg_dump --version"));
+  try {
+    pqxx::connection connection(conninfo);
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(connection);
+    produced.facts["database"] = login.database;
+    produced.facts["user"] = login.user;
+    produced.facts["server_version"] = snapshot.exec1("SHOW server_version")[0].as<std::string>();
+    produced.facts["lsn_start"] = snapshot.exec1("SELECT pg_current_wal_lsn()::text")[0].as<std::string>();
+    if (method == "pg_dump") {
+      const std::string snapshot_id = snapshot.exec1("SELECT pg_export_snapshot()")[0].as<std::string>();
+      nlohmann::json counts = nlohmann::json::object();
+      for (const auto& row : snapshot.exec(postgres_row_count_query)) counts[row[0].as<std::string>()] = std::stoll(row[1].as<std::string>());
+      produced.facts["row_counts"] = counts;
+      const std::string file = produced.scratch + ".dump";
+      exec_checked(runtime, target,
+                   {"pg_dump", "-U", login.user, "-d", login.database, "-Fc", "--no-password",
+                    "--snapshot=" + snapshot_id, "-f", file},
+                   left(context.clock, deadline), "pg_dump");
+      produced.files.emplace_back(file, login.database + ".dump");
+    } else {
+      produced.tools["pg_basebackup"] = trimmed(exec_checked(runtime, target, {"pg_basebackup", "--version"}, left(context.clock, deadline), "pg_basebackup --version"));
+      exec_checked(runtime, target,
+                   {"pg_basebackup", "-U", login.user, "--no-password", "-D", produced.scratch, "-Ft", "-X", "stream",
+                    "--checkpoint=fast"},
+                   left(context.clock, deadline), "pg_basebackup");
+      const std::string listing = exec_checked(runtime, target, {"ls", "-1", produced.scratch}, left(context.clock, deadline), "listing the base backup");
+      std::istringstream names(listing);
+      for (std::string name; std::getline(names, name);)
+        if (!trimmed(name).empty()) produced.files.emplace_back(produced.scratch + "/" + trimmed(name), trimmed(name));
+    }
+    produced.facts["lsn_end"] = snapshot.exec1("SELECT pg_current_wal_lsn()::text")[0].as<std::string>();
+    snapshot.commit();
+  } catch (const pqxx::failure& error) {
+    throw ActionFailed(fmt::format("cannot back up '{}': {}", target, trimmed(error.what())));
+  }
+  return produced;
+}
+
+std::string redis_cli(ActionContext& context, const std::string& target, std::vector<std::string> command, Micros deadline) {
+  command.insert(command.begin(), "redis-cli");
+  return trimmed(exec_checked(context.runtime, target, command, left(context.clock, deadline), "redis-cli " + command[1]));
+}
+
+Produced dump_redis(ActionContext& context, const std::string& target, Micros deadline) {
+  Produced produced;
+  produced.tools["redis-server"] = trimmed(exec_checked(context.runtime, target, {"redis-server", "--version"},
+                                                       left(context.clock, deadline), "redis-server --version"));
+  const auto config_value = [&](const std::string& name) {
+    const std::string reply = redis_cli(context, target, {"CONFIG", "GET", name}, deadline);
+    const auto newline = reply.find('\n');
+    if (newline == std::string::npos) throw ActionFailed(fmt::format("redis '{}' has no '{}' setting", target, name));
+    return trimmed(reply.substr(newline + 1));
+  };
+  const std::string rdb_path = config_value("dir") + "/" + config_value("dbfilename");
+
+  auto before = parse_redis_info(redis_cli(context, target, {"INFO"}, deadline));
+  produced.facts["master_repl_offset_start"] = std::stoll(before["master_repl_offset"]);
+  produced.facts["dbsize_start"] = std::stoll(redis_cli(context, target, {"DBSIZE"}, deadline));
+  nlohmann::json sampled = nlohmann::json::array();
+  for (int i = 0; i < 5; ++i) {
+    const std::string key = redis_cli(context, target, {"RANDOMKEY"}, deadline);
+    if (key.empty() || key.find('\n') != std::string::npos) continue;
+    // Keys with a time to live may be gone by the time a restore is checked.
+    if (redis_cli(context, target, {"TTL", key}, deadline) != "-1") continue;
+    sampled.push_back({{"key", key}, {"type", redis_cli(context, target, {"TYPE", key}, deadline)}});
+  }
+  produced.facts["sampled_keys"] = sampled;
+
+  const std::string saves_before = before["rdb_saves"];
+  const std::string last_save_before = before["rdb_last_save_time"];
+  const std::string reply = redis_cli(context, target, {"BGSAVE", "SCHEDULE"}, deadline);
+  if (reply.find("Background saving") == std::string::npos)
+    throw ActionFailed(fmt::format("BGSAVE on '{}' was refused: {}", target, reply));
+  while (true) {
+    auto now = parse_redis_info(redis_cli(context, target, {"INFO", "persistence"}, deadline));
+    const bool finished_ours = now["rdb_bgsave_in_progress"] == "0" &&
+                               (now["rdb_saves"] != saves_before || now["rdb_last_save_time"] != last_save_before);
+    if (finished_ours) {
+      if (now["rdb_last_bgsave_status"] != "ok")
+        throw ActionFailed(fmt::format("BGSAVE on '{}' failed (rdb_last_bgsave_status:{})", target, now["rdb_last_bgsave_status"]));
+      break;
+    }
+    if (context.clock.now() >= deadline) throw ActionFailed(fmt::format("BGSAVE on '{}' did not finish in time", target));
+    context.clock.sleep_for(milliseconds(50));
+  }
+  auto after = parse_redis_info(redis_cli(context, target, {"INFO", "replication"}, deadline));
+  produced.facts["master_repl_offset_end"] = std::stoll(after["master_repl_offset"]);
+  produced.facts["dbsize_end"] = std::stoll(redis_cli(context, target, {"DBSIZE"}, deadline));
+  produced.facts["rdb_path"] = rdb_path;
+  produced.files.emplace_back(rdb_path, "dump.rdb");
+  return produced;
+}
+
+/// Removes what a postgres method wrote under /tmp in the service's container.
+void remove_container_files(Runtime& runtime, const std::string& target, const std::string& backup_id) {
+  runtime.exec(target, {"sh", "-c", "rm -rf /tmp/fd-backup-" + backup_id + "*"}, milliseconds(30000));
+}
+
+void write_manifest(const std::filesystem::path& folder, const nlohmann::json& manifest) {
+  const auto partial = folder / "manifest.json.partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << manifest.dump(2) << "\n";
+    if (!out) throw ActionFailed(fmt::format("cannot write {}", partial.string()));
+  }
+  std::filesystem::rename(partial, folder / "manifest.json");
+}
+
+}  // namespace
+
+VerbSpec BackupAction::spec() {
+  return {"backup",
+          "Back the target (postgres or redis) up into the backup repository, with a manifest of SHA-256 digests.",
+          true,
+          {{"method", ParamType::string, false, "postgres: pg_dump (default) or basebackup; redis: rdb (default)"},
+           {"repository", ParamType::string, false, "host directory of the backup repository, default <run>/backups"},
+           {"encrypt_key", ParamType::string, false, "key file (mode 0600, 32 bytes or 64 hex digits): AES-256-GCM"}},
+          [](const StepSpec& step) {
+            auto method = step.params.find("method");
+            if (method != step.params.end() && method->second.text != "pg_dump" && method->second.text != "basebackup" &&
+                method->second.text != "rdb")
+              throw std::invalid_argument(fmt::format("backup method '{}' is not one of pg_dump, basebackup, rdb",
+                                                      method->second.text));
+          }};
+}
+
+nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
+  const Service* service = context.service(step.target);
+  if (service == nullptr) throw ActionFailed(fmt::format("'{}' is not a service of this scenario", step.target));
+  const std::string kind = service->spec().kind;
+  std::string method = param_text(step, "method");
+  if (kind == "postgres") {
+    if (method.empty()) method = "pg_dump";
+    if (method != "pg_dump" && method != "basebackup")
+      throw ActionFailed(fmt::format("method '{}' does not back up postgres (use pg_dump or basebackup)", method));
+  } else if (kind == "redis") {
+    if (method.empty()) method = "rdb";
+    if (method != "rdb") throw ActionFailed(fmt::format("method '{}' does not back up redis (use rdb)", method));
+  } else {
+    throw ActionFailed(fmt::format("'{}' is a {} service; backup handles postgres and redis", step.target, kind));
+  }
+  std::optional<EncryptionKey> key;
+  if (const std::string key_file = param_text(step, "encrypt_key"); !key_file.empty()) key = EncryptionKey::load(key_file);
+
+  const Micros started = context.clock.now();
+  const Micros deadline = started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();
+  const auto repository = backup_repository(context, step);
+  std::error_code error;
+  std::filesystem::create_directories(repository, error);
+  if (error) throw ActionFailed(fmt::format("cannot create the backup repository {}: {}", repository.string(), error.message()));
+  std::string backup_id = new_backup_id(step.target, started);
+  // Ids have millisecond resolution; a second backup within the same one takes the next.
+  while (!std::filesystem::create_directory(repository / backup_id, error)) {
+    if (error) throw ActionFailed(fmt::format("cannot create {}: {}", (repository / backup_id).string(), error.message()));
+    context.clock.sleep_for(milliseconds(1));
+    backup_id = new_backup_id(step.target, context.clock.now());
+  }
+  const auto folder = repository / backup_id;
+  context.events.record("backup.started", {{"backup_id", backup_id}, {"service", step.target}, {"method", method}, {"path", folder.string()}});
+
+  nlohmann::json phases = nlohmann::json::object();
+  Produced produced;
+  try {
+    Micros phase_start = context.clock.now();
+    produced = kind == "postgres" ? dump_postgres(context, *service, step.target, method, backup_id, deadline)
+                                  : dump_redis(context, step.target, deadline);
+    phases["dump_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+
+    phase_start = context.clock.now();
+    for (const auto& [container_path, name] : produced.files) {
+      try {
+        context.runtime.copy_from(step.target, container_path, folder / name);
+      } catch (const EnvironmentError& failure) {
+        throw ActionFailed(failure.what());
+      }
+    }
+    if (kind == "postgres") remove_container_files(context.runtime, step.target, backup_id);
+    phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+
+    if (key) {
+      phase_start = context.clock.now();
+      for (auto& [container_path, name] : produced.files) {
+        encrypt_file(folder / name, folder / (name + ".enc"), *key);
+        std::filesystem::remove(folder / name);
+        name += ".enc";
+      }
+      phases["encrypt_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    }
+
+    phase_start = context.clock.now();
+    nlohmann::json files = nlohmann::json::array();
+    std::uint64_t total = 0;
+    for (const auto& [container_path, name] : produced.files) {
+      const auto bytes = std::filesystem::file_size(folder / name);
+      total += bytes;
+      files.push_back({{"name", name}, {"bytes", bytes}, {"sha256", file_sha256(folder / name)}});
+    }
+    phases["checksum_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    const Micros finished = context.clock.now();
+
+    nlohmann::json manifest = {{"schema", "firedrill/backup-manifest/v1"},
+                               {"backup_id", backup_id},
+                               {"service", step.target},
+                               {"kind", kind},
+                               {"method", method},
+                               {"image", service->spec().image},
+                               {"started_at", rfc3339(started)},
+                               {"finished_at", rfc3339(finished)},
+                               {"files", files},
+                               {"tools", produced.tools},
+                               {kind, produced.facts}};
+    if (key) {
+      manifest["encryption"] = aes_256_gcm;
+      manifest["key_id"] = key->id;
+    }
+    write_manifest(folder, manifest);
+
+    phases["total_seconds"] = seconds_between_micros(started, finished);
+    context.events.record("backup.finished", {{"backup_id", backup_id},
+                                              {"service", step.target},
+                                              {"method", method},
+                                              {"files", files.size()},
+                                              {"bytes", total},
+                                              {"phases", phases}});
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& file : files) names.push_back(file["name"]);
+    return {{"backup_id", backup_id}, {"path", folder.string()}, {"files", names},
+            {"bytes", total},         {"phases", phases},        {"duration_seconds", phases["total_seconds"]}};
+  } catch (const std::exception& failure) {
+    // A backup without its manifest is no backup; leave nothing that looks like one.
+    std::filesystem::remove_all(folder, error);
+    if (kind == "postgres") {
+      try {
+        remove_container_files(context.runtime, step.target, backup_id);
+      } catch (const std::exception&) {
+        // The container may be the reason the backup failed; its files go with it.
+      }
+    }
+    context.events.record("backup.failed", {{"backup_id", backup_id}, {"service", step.target}, {"error", failure.what()}});
+    if (dynamic_cast<const ActionFailed*>(&failure) != nullptr) throw;
+    throw ActionFailed(fmt::format("backup of '{}' failed: {}", step.target, failure.what()));
+  }
+}
+
+}  // namespace firedrill

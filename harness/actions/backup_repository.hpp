@@ -1,0 +1,122 @@
+#pragma once
+// What `backup`, `verify-backup` and `restore` share: where backups live, their manifest, the
+// key file and AES-256-GCM file encryption. A backup is the folder <repository>/<backup-id>/
+// holding its files and manifest.json.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/actions/action.hpp"
+
+namespace firedrill {
+
+/// The backup repository of a step: its `repository` parameter (a host directory, e.g. a mounted
+/// bucket) or <run directory>/backups.
+std::filesystem::path backup_repository(const ActionContext& context, const StepSpec& step);
+
+/// A new backup id for a service, sortable by time: <UTC yyyymmddThhmmss.mmmZ>-<service>.
+std::string new_backup_id(const std::string& service, Micros now);
+
+/// The folder of backup `id` in the repository; `latest` is the newest backup of `service` (by its
+/// id, whatever state its manifest is in).
+/// Throws ActionFailed when there is none.
+std::filesystem::path find_backup(const std::filesystem::path& repository, const std::string& id,
+                                  const std::string& service);
+
+/// A 256-bit key read from a key file (32 raw bytes or 64 hex digits). The file must not be
+/// readable or writable by group or others.
+struct EncryptionKey {
+  std::vector<unsigned char> bytes;
+  std::string id;  // first 16 hex digits of the key's SHA-256: names the key, reveals nothing
+
+  /// Throws ActionFailed naming the file when it is missing, too open (not 0600/0400) or not a key.
+  static EncryptionKey load(const std::filesystem::path& key_file);
+};
+
+/// The manifest's `encryption` value for files written by encrypt_file().
+inline constexpr const char* aes_256_gcm = "aes-256-gcm";
+
+/// Encrypts `plain` into `sealed` as nonce(12) || ciphertext || tag(16), a fresh random nonce each
+/// time. Throws ActionFailed.
+void encrypt_file(const std::filesystem::path& plain, const std::filesystem::path& sealed, const EncryptionKey& key);
+
+/// Decrypts what encrypt_file wrote. Throws ActionFailed with the reason (too short, GCM tag
+/// mismatch: wrong key or altered bytes); no plaintext is left behind when it fails.
+void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key);
+
+/// A backup made ready to restore: every file checked against the manifest (size and SHA-256) and,
+/// when encrypted, decrypted into a private staging directory that goes away with this object.
+/// Throws ActionFailed naming the file and why (missing, truncated, sha256 mismatch, GCM tag
+/// mismatch, wrong or missing key). Adds checksum_seconds (and decrypt_seconds) to `phases`.
+class StagedBackup {
+ public:
+  StagedBackup(const std::filesystem::path& folder, const std::string& key_file, const Clock& clock,
+               nlohmann::json& phases);
+  StagedBackup(const StagedBackup&) = delete;
+  StagedBackup& operator=(const StagedBackup&) = delete;
+  ~StagedBackup();
+
+  const nlohmann::json& manifest() const { return manifest_; }
+  /// Plain file name (without .enc) -> a readable plaintext copy.
+  const std::map<std::string, std::filesystem::path>& files() const { return files_; }
+
+ private:
+  nlohmann::json manifest_;
+  std::filesystem::path staging_;
+  std::map<std::string, std::filesystem::path> files_;
+};
+
+/// Lowercase hex SHA-256 of a file's bytes.
+std::string file_sha256(const std::filesystem::path& file);
+
+/// RFC 3339 UTC with microseconds, as events.jsonl writes times.
+std::string rfc3339(Micros t);
+
+/// Seconds between two clock readings.
+double seconds_between_micros(Micros from, Micros to);
+
+/// The Postgres user and database of a libpq conninfo string.
+struct PostgresLogin {
+  std::string user;
+  std::string database;
+};
+PostgresLogin postgres_login(const std::string& conninfo);
+
+/// One row per user table: its qualified name and its exact row count (as text), in one statement
+/// so that every count sees the same snapshot.
+inline constexpr const char* postgres_row_count_query =
+    "SELECT format('%I.%I', n.nspname, c.relname), "
+    "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), "
+    "false, true, '')))[1]::text "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1";
+
+/// Output of an exec that must succeed; throws ActionFailed with `what` and its last lines.
+std::string exec_checked(Runtime& runtime, const std::string& service, const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout, const std::string& what);
+
+/// Exact row count per user table of a database in the service's container (psql over its Unix
+/// socket), keyed like the manifest's row_counts ("schema.table").
+nlohmann::json postgres_row_counts(Runtime& runtime, const std::string& service, const std::string& user,
+                                   const std::string& database, std::chrono::milliseconds timeout);
+
+/// Where the differences between expected and actual row counts are, one phrase per table;
+/// empty when every expected table has its count.
+std::vector<std::string> row_count_differences(const nlohmann::json& expected, const nlohmann::json& actual);
+
+/// The `key:value` lines of a Redis INFO reply.
+std::map<std::string, std::string> parse_redis_info(const std::string& reply);
+
+/// How long an action of this step may take: its `timeout`, else `fallback`.
+std::chrono::milliseconds step_timeout(const StepSpec& step, std::chrono::milliseconds fallback);
+
+/// The text of an optional parameter ("" when absent).
+std::string param_text(const StepSpec& step, const std::string& name);
+
+}  // namespace firedrill

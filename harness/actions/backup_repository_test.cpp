@@ -1,0 +1,107 @@
+#include "harness/actions/backup_repository.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+namespace firedrill {
+namespace {
+
+class BackupRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = std::filesystem::temp_directory_path() / fmt::format("fd-backup-repository-test-{}", getpid());
+    std::filesystem::create_directories(directory_);
+  }
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+
+  std::filesystem::path write(const std::string& name, const std::string& bytes, mode_t mode = 0600) {
+    const auto file = directory_ / name;
+    std::ofstream(file, std::ios::binary) << bytes;
+    ::chmod(file.c_str(), mode);
+    return file;
+  }
+  std::string read(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  std::string failure_of(const std::function<void()>& action) {
+    try {
+      action();
+    } catch (const ActionFailed& failure) {
+      return failure.what();
+    }
+    return "";
+  }
+
+  std::filesystem::path directory_;
+};
+
+TEST_F(BackupRepositoryTest, KeyFilesMustBePrivateAndHoldAKey) {
+  const auto open = write("open.key", std::string(64, 'a'), 0644);
+  EXPECT_EQ(failure_of([&] { EncryptionKey::load(open); }),
+            fmt::format("encryption key file {} has mode 0644: it must be readable by its owner only (chmod 600 {})",
+                        open.string(), open.string()));
+  const auto short_key = write("short.key", "abc");
+  EXPECT_NE(failure_of([&] { EncryptionKey::load(short_key); }).find("32 bytes or 64 hex digits"), std::string::npos);
+  const auto hex = EncryptionKey::load(write("hex.key", std::string(64, 'a') + "\n"));
+  const auto raw = EncryptionKey::load(write("raw.key", std::string(32, '\xaa')));
+  EXPECT_EQ(hex.bytes, raw.bytes);
+  EXPECT_EQ(hex.id, raw.id);
+  EXPECT_EQ(hex.id.size(), 16u);
+}
+
+TEST_F(BackupRepositoryTest, EncryptionRoundTripsAndDetectsTamperingTruncationAndTheWrongKey) {
+  std::string data;
+  for (int i = 0; i < 300000; ++i) data += static_cast<char>(i * 7);
+  const auto plain = write("data", data);
+  const auto key = EncryptionKey::load(write("a.key", std::string(64, 'a')));
+  const auto sealed = directory_ / "data.enc";
+  encrypt_file(plain, sealed, key);
+  EXPECT_EQ(std::filesystem::file_size(sealed), data.size() + 12 + 16);
+  EXPECT_EQ(read(sealed).find(data.substr(1000, 64)), std::string::npos);
+  decrypt_file(sealed, directory_ / "back", key);
+  EXPECT_EQ(read(directory_ / "back"), data);
+
+  encrypt_file(plain, directory_ / "again.enc", key);
+  EXPECT_NE(read(directory_ / "again.enc").substr(0, 12), read(sealed).substr(0, 12)) << "nonces must differ";
+
+  const auto other = EncryptionKey::load(write("b.key", std::string(64, 'b')));
+  EXPECT_NE(failure_of([&] { decrypt_file(sealed, directory_ / "wrong", other); }).find("GCM tag mismatch"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(directory_ / "wrong")) << "no plaintext may be left behind";
+
+  std::string altered = read(sealed);
+  altered[5000] = static_cast<char>(altered[5000] ^ 0x40);
+  const auto tampered = write("tampered.enc", altered);
+  EXPECT_NE(failure_of([&] { decrypt_file(tampered, directory_ / "t", key); }).find("tampered.enc: AES-256-GCM authentication failed"),
+            std::string::npos);
+  const auto truncated = write("truncated.enc", read(sealed).substr(0, 20));
+  EXPECT_NE(failure_of([&] { decrypt_file(truncated, directory_ / "t", key); }).find("truncated"), std::string::npos);
+}
+
+TEST_F(BackupRepositoryTest, LatestIsTheNewestBackupOfThatServiceByItsId) {
+  for (const char* id : {"20261125T100000.000Z-db", "20261125T110000.000Z-db", "20261125T120000.000Z-app-db",
+                         "20261125T130000.000Z-db"}) {
+    std::filesystem::create_directories(directory_ / id);
+    write(std::string(id) + "/manifest.json", "{}");
+  }
+  std::filesystem::create_directories(directory_ / "20261125T140000.000Z-db");  // no manifest: unfinished
+  EXPECT_EQ(find_backup(directory_, "latest", "db").filename(), "20261125T130000.000Z-db");
+  EXPECT_EQ(find_backup(directory_, "latest", "app-db").filename(), "20261125T120000.000Z-app-db");
+  EXPECT_NE(failure_of([&] { find_backup(directory_, "latest", "cache"); }).find("no backup of 'cache'"), std::string::npos);
+  EXPECT_NE(failure_of([&] { find_backup(directory_, "../etc", "db"); }).find("is not a backup id"), std::string::npos);
+  EXPECT_EQ(new_backup_id("db", 1795620610123456), "20261125T153010.123Z-db");
+}
+
+TEST_F(BackupRepositoryTest, RedisInfoLinesAreParsed) {
+  const auto fields = parse_redis_info("# Persistence\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n\r\n");
+  EXPECT_EQ(fields.at("rdb_bgsave_in_progress"), "0");
+  EXPECT_EQ(fields.at("rdb_last_bgsave_status"), "ok");
+}
+
+}  // namespace
+}  // namespace firedrill

@@ -1,0 +1,117 @@
+#include "harness/actions/restore.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "harness/actions/backup_repository.hpp"
+#include "harness/services/service.hpp"
+
+namespace firedrill {
+namespace {
+
+using std::chrono::milliseconds;
+
+milliseconds left(const Clock& clock, Micros deadline) {
+  return std::max(milliseconds(1), milliseconds((deadline - clock.now()) / 1000));
+}
+
+bool plain_identifier(const std::string& name) {
+  return !name.empty() && name.size() < 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+  });
+}
+
+}  // namespace
+
+VerbSpec RestoreAction::spec() {
+  return {"restore",
+          "Restore a pg_dump backup into the target postgres: drop and recreate the database, pg_restore, check row counts.",
+          true,
+          {{"backup", ParamType::string, false, "backup id, or latest (the default): the newest backup of the target"},
+           {"repository", ParamType::string, false, "host directory of the backup repository, default <run>/backups"},
+           {"encrypt_key", ParamType::string, false, "key file of an encrypted backup (mode 0600)"},
+           {"database", ParamType::string, false, "database to (re)create, default the one backed up"}}};
+}
+
+nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) {
+  const Micros started = context.clock.now();
+  const Micros deadline =
+      started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();
+  const Service* service = context.service(step.target);
+  if (service == nullptr || service->spec().kind != "postgres")
+    throw ActionFailed(fmt::format("'{}' is not a postgres service of this scenario; restore handles pg_dump backups", step.target));
+  std::string wanted = param_text(step, "backup");
+  if (wanted.empty()) wanted = "latest";
+  const auto folder = find_backup(backup_repository(context, step), wanted, step.target);
+  const std::string backup_id = folder.filename().string();
+  context.events.record("restore.started", {{"backup_id", backup_id}, {"service", step.target}});
+  nlohmann::json phases = nlohmann::json::object();
+  const std::string container_file = "/tmp/fd-restore-" + backup_id + ".dump";
+  try {
+    const StagedBackup staged(folder, param_text(step, "encrypt_key"), context.clock, phases);
+    const auto& manifest = staged.manifest();
+    if (manifest.value("method", "") != "pg_dump")
+      throw ActionFailed(fmt::format("backup {} was made with {}; restore takes pg_dump backups", backup_id,
+                                     manifest.value("method", "?")));
+    const auto facts = manifest.value("postgres", nlohmann::json::object());
+    const std::string user = facts.value("user", "postgres");
+    std::string database = param_text(step, "database");
+    if (database.empty()) database = facts.value("database", user);
+    if (!plain_identifier(database))
+      throw ActionFailed(fmt::format("database name '{}' must be letters, digits and '_' only", database));
+    // The drop must come from another database than the one dropped.
+    const std::string maintenance = database == "postgres" ? "template1" : "postgres";
+
+    Micros phase_start = context.clock.now();
+    try {
+      context.runtime.copy_to(step.target, staged.files().begin()->second, container_file);
+    } catch (const EnvironmentError& failure) {
+      throw ActionFailed(failure.what());
+    }
+    phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+
+    phase_start = context.clock.now();
+    exec_checked(context.runtime, step.target,
+                 {"psql", "-U", user, "-d", maintenance, "-v", "ON_ERROR_STOP=1", "-c",
+                  fmt::format("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", database), "-c",
+                  fmt::format("CREATE DATABASE \"{}\"", database)},
+                 left(context.clock, deadline), "recreating database " + database);
+    exec_checked(context.runtime, step.target,
+                 {"pg_restore", "-U", user, "-d", database, "--no-owner", "--exit-on-error", container_file},
+                 left(context.clock, deadline), "pg_restore");
+    phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+
+    phase_start = context.clock.now();
+    const auto counts = postgres_row_counts(context.runtime, step.target, user, database, left(context.clock, deadline));
+    const auto differences = row_count_differences(facts.value("row_counts", nlohmann::json::object()), counts);
+    if (!differences.empty())
+      throw ActionFailed(fmt::format("the restored database differs from the backup: {}", fmt::join(differences, "; ")));
+    phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    context.runtime.exec(step.target, {"rm", "-f", container_file}, left(context.clock, deadline));
+    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    context.events.record("restore.finished", {{"backup_id", backup_id},
+                                               {"service", step.target},
+                                               {"database", database},
+                                               {"outcome", "ok"},
+                                               {"phases", phases}});
+    return {{"backup_id", backup_id}, {"database", database}, {"row_counts", counts}, {"phases", phases}};
+  } catch (const std::exception& failure) {
+    try {
+      context.runtime.exec(step.target, {"rm", "-f", container_file}, milliseconds(10000));
+    } catch (const std::exception&) {
+      // The target may be what failed; its file goes with it.
+    }
+    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    context.events.record("restore.finished", {{"backup_id", backup_id},
+                                               {"service", step.target},
+                                               {"outcome", "failed"},
+                                               {"error", failure.what()},
+                                               {"phases", phases}});
+    if (dynamic_cast<const ActionFailed*>(&failure) != nullptr) throw;
+    throw ActionFailed(fmt::format("restoring backup {} failed: {}", backup_id, failure.what()));
+  }
+}
+
+}  // namespace firedrill

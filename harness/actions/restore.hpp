@@ -1,0 +1,17 @@
+#pragma once
+#include "harness/actions/action.hpp"
+
+namespace firedrill {
+
+/// `restore`: restores a pg_dump backup of the target (`backup: ID|latest`) into the target
+/// itself. The database (`database`, default the one backed up) is dropped with its connections
+/// and created afresh, then pg_restore fills it; its row counts must equal the manifest's.
+/// Records restore.started and restore.finished with phase timings (checksum, decrypt, copy,
+/// restore, verify). Basebackup restores and point-in-time recovery are not part of it.
+class RestoreAction final : public Action {
+ public:
+  nlohmann::json run(ActionContext& context, const StepSpec& step) override;
+  static VerbSpec spec();
+};
+
+}  // namespace firedrill
