@@ -39,6 +39,51 @@ nlohmann::json objective(const std::optional<double>& measured, const std::optio
           {"met", measured && *measured <= target_seconds}};
 }
 
+nlohmann::json write_window(const std::vector<Ack>& acks, Micros from, Micros to) {
+  auto stats = write_stats(acks, from, std::max(to, from + 1));
+  return {{"from", format_rfc3339_micros(from)},
+          {"to", format_rfc3339_micros(to)},
+          {"writes_sent", stats.sent},
+          {"writes_failed", stats.failed},
+          {"error_rate", stats.error_rate},
+          {"p50_write_latency_ms", optional_number(stats.p50_latency_ms)},
+          {"p90_write_latency_ms", optional_number(stats.p90_latency_ms)},
+          {"p99_write_latency_ms", optional_number(stats.p99_latency_ms)},
+          {"max_write_latency_ms", optional_number(stats.max_latency_ms)}};
+}
+
+/// The writes while each fault was in force (from injected to reverted, or to the last write),
+/// and before the first fault as the baseline they are compared with: a fault that degrades
+/// rather than breaks (loss, latency) shows here, not in the RTO.
+void measure_fault_windows(const std::vector<Event>& events, const std::vector<Ack>& acks, nlohmann::json& measured) {
+  if (acks.empty()) return;
+  Micros last_write = acks.front().sent;
+  for (const Ack& ack : acks) last_write = std::max(last_write, ack.sent + 1);
+  nlohmann::json windows = nlohmann::json::array();
+  std::optional<Micros> first_fault;
+  for (const Event& injected : events) {
+    if (injected.kind != event_kind::fault_injected) continue;
+    const std::string step = injected.details.value("step", "");
+    Micros until = last_write;
+    for (const Event& reverted : events)
+      if (reverted.kind == event_kind::fault_reverted && reverted.t >= injected.t && reverted.details.value("step", "") == step) {
+        until = reverted.t;
+        break;
+      }
+    auto window = write_window(acks, injected.t, until);
+    window["step"] = step;
+    window["fault"] = injected.details.value("fault", "");
+    window["target"] = injected.details.value("target", "");
+    windows.push_back(window);
+    first_fault = std::min(first_fault.value_or(injected.t), injected.t);
+  }
+  if (windows.empty()) return;
+  Micros first_write = acks.front().sent;
+  for (const Ack& ack : acks) first_write = std::min(first_write, ack.sent);
+  measured["before_faults"] = write_window(acks, first_write, *first_fault);
+  measured["during_faults"] = windows;
+}
+
 std::string seconds_text(const std::optional<double>& seconds) {
   return seconds ? fmt::format("{:.3f}s", *seconds) : std::string("not measured");
 }
@@ -105,6 +150,7 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
                                    {"p50_write_latency_ms", optional_number(stats.p50_latency_ms)},
                                    {"p99_write_latency_ms", optional_number(stats.p99_latency_ms)}};
   }
+  measure_fault_windows(events, acks, measured);
   evaluation.measured = measured;
 
   for (const auto& component : components) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 namespace firedrill {
 
 class EventLog;
+class FaultProxy;
 
 /// What an injector may touch while it runs.
 struct FaultContext {
@@ -29,7 +31,12 @@ struct FaultContext {
   std::function<std::string(const nlohmann::json& inverse)> journal_inverse;
   std::function<void(const std::string& entry_id)> mark_reverted;
   /// The run's directory (<out>/<run-id>); its backups/ folder is the run's backup repository.
-  std::filesystem::path run_directory;
+  std::filesystem::path run_directory = {};
+  /// The fault proxy the engine placed on the path from `client` to `peer` at bring-up (see
+  /// latency.hpp), or nullptr when that path has none.
+  std::function<FaultProxy*(const std::string& client, const std::string& peer)> proxy_between = {};
+  /// Every (client, peer) path that runs through such a proxy.
+  std::function<std::vector<std::pair<std::string, std::string>>()> proxied_paths = {};
 };
 
 /// An applied fault. revert() is idempotent; the destructor does not revert (the engine decides

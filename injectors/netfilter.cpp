@@ -1,9 +1,12 @@
 #include "injectors/netfilter.hpp"
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 
 #include <fmt/format.h>
+
+#include "injectors/proxy/fault_proxy.hpp"
 
 namespace firedrill::netfilter {
 namespace {
@@ -123,6 +126,93 @@ std::unique_ptr<ActiveFault> apply_chain(FaultContext& context, const std::strin
   Runtime& runtime = context.runtime;
   return std::make_unique<JournalledFault>(
       context, journal_id, [&runtime, service, chain] { remove_chain(runtime, service, chain); }, std::move(described));
+}
+
+std::map<std::string, std::vector<Rule>> proxied_path_rules(FaultContext& context, const std::string& a,
+                                                            const std::string& b, Directions directions,
+                                                            const Rule& action) {
+  std::map<std::string, std::vector<Rule>> rules;
+  if (!context.proxy_between) return rules;
+  for (const auto& [client, peer] : {std::pair{a, b}, std::pair{b, a}}) {
+    const FaultProxy* proxy = context.proxy_between(client, peer);
+    if (proxy == nullptr) continue;
+    const bool client_to_peer = client == a ? directions.a_to_b : directions.b_to_a;
+    const bool peer_to_client = client == a ? directions.b_to_a : directions.a_to_b;
+    const std::string gateway = network_view(context.runtime, client).gateway;
+    const std::string port = std::to_string(proxy->port());
+    auto with_action = [&action](Rule rule) {
+      rule.insert(rule.end(), action.begin(), action.end());
+      return rule;
+    };
+    if (client_to_peer) rules[client].push_back(with_action({"-d", gateway, "-p", "tcp", "--dport", port}));
+    if (peer_to_client) rules[client].push_back(with_action({"-s", gateway, "-p", "tcp", "--sport", port}));
+  }
+  return rules;
+}
+
+std::vector<std::string> proxied_peers(FaultContext& context, const std::string& service) {
+  std::vector<std::string> peers;
+  if (!context.proxied_paths) return peers;
+  for (const auto& [client, peer] : context.proxied_paths()) {
+    const std::string& other = client == service ? peer : peer == service ? client : std::string();
+    if (!other.empty() && std::find(peers.begin(), peers.end(), other) == peers.end()) peers.push_back(other);
+  }
+  return peers;
+}
+
+namespace {
+
+/// Several chains applied as one fault: reverted newest first; every chain is attempted even
+/// when one fails, and the first failure is rethrown.
+class ChainsFault final : public ActiveFault {
+ public:
+  ChainsFault(std::vector<std::unique_ptr<ActiveFault>> chains, nlohmann::json described)
+      : chains_(std::move(chains)), described_(std::move(described)) {}
+  void revert() override {
+    std::exception_ptr failure;
+    for (auto it = chains_.rbegin(); it != chains_.rend(); ++it) {
+      try {
+        (*it)->revert();
+      } catch (...) {
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+  nlohmann::json describe() const override { return described_; }
+
+ private:
+  std::vector<std::unique_ptr<ActiveFault>> chains_;
+  nlohmann::json described_;
+};
+
+}  // namespace
+
+std::unique_ptr<ActiveFault> apply_chains(FaultContext& context, const std::string& fault,
+                                          const std::map<std::string, std::vector<Rule>>& rules_by_service,
+                                          nlohmann::json described) {
+  if (rules_by_service.size() == 1) {
+    const auto& [service, rules] = *rules_by_service.begin();
+    return apply_chain(context, fault, service, rules, std::move(described));
+  }
+  std::vector<std::unique_ptr<ActiveFault>> chains;
+  nlohmann::json parts = nlohmann::json::array();
+  try {
+    for (const auto& [service, rules] : rules_by_service) {
+      chains.push_back(apply_chain(context, fault, service, rules, nlohmann::json::object()));
+      parts.push_back(chains.back()->describe());
+    }
+  } catch (...) {
+    ChainsFault applied(std::move(chains), {});
+    try {
+      applied.revert();
+    } catch (const std::exception&) {
+      // The inverses stay journalled: cleanup retries them.
+    }
+    throw;
+  }
+  described["chains"] = parts;
+  return std::make_unique<ChainsFault>(std::move(chains), std::move(described));
 }
 
 }  // namespace firedrill::netfilter

@@ -13,6 +13,7 @@
 // Rules match peers by their address on the run's network. Dropping at the target (INPUT and
 // OUTPUT) makes a TCP connection attempt time out, as a real partition does, rather than be
 // refused (a dropped outgoing SYN is retransmitted, not reported to the caller).
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,30 @@ NetworkView network_view(Runtime& runtime, const std::string& service);
 
 /// The address of a service on the run's network. Throws EnvironmentError when it has none.
 std::string address_of(Runtime& runtime, const std::string& service);
+
+/// Which way traffic between two services is affected.
+struct Directions {
+  bool a_to_b = true;
+  bool b_to_a = true;
+};
+
+/// The rules that catch the traffic between services a and b that runs through a fault proxy the
+/// engine placed on their path (latency.hpp), each followed by `action` (like {"-j", "DROP"}),
+/// keyed by the service whose namespace must hold them: the proxy's client, which reaches the
+/// proxy at its gateway — rules on the peer's address never see that traffic. Empty when no
+/// proxy stands between them.
+std::map<std::string, std::vector<Rule>> proxied_path_rules(FaultContext& context, const std::string& a,
+                                                            const std::string& b, Directions directions,
+                                                            const Rule& action);
+
+/// The services with a proxied path to or from `service`.
+std::vector<std::string> proxied_peers(FaultContext& context, const std::string& service);
+
+/// Installs one chain per service of `rules_by_service` (journalled first, like apply_chain) and
+/// returns one fault that removes them all, newest first.
+std::unique_ptr<ActiveFault> apply_chains(FaultContext& context, const std::string& fault,
+                                          const std::map<std::string, std::vector<Rule>>& rules_by_service,
+                                          nlohmann::json described);
 
 /// A fresh chain name, FIREDRILL-<8 hex digits>, unique enough for concurrent faults on one
 /// service.

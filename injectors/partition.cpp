@@ -45,32 +45,41 @@ void PartitionInjector::check_params(const StepSpec& step) {
 
 std::unique_ptr<ActiveFault> PartitionInjector::inject(FaultContext& context, const StepSpec& step) {
   check_params(step);
-  std::vector<netfilter::Rule> rules;
+  const netfilter::Rule drop{"-j", "DROP"};
+  std::map<std::string, std::vector<netfilter::Rule>> rules;
+  auto add_proxied = [&](const std::string& a, const std::string& b, netfilter::Directions directions) {
+    for (auto& [service, extra] : netfilter::proxied_path_rules(context, a, b, directions, drop))
+      rules[service].insert(rules[service].end(), extra.begin(), extra.end());
+  };
   nlohmann::json described;
-  std::string service;
   if (step.params.count("isolate")) {
-    service = step.params.at("isolate").text;
+    const std::string service = step.params.at("isolate").text;
     const bool include_clients = flag(step, "include_clients");
+    // Paths through a fault proxy reach the service from the gateway, which the rules below
+    // leave alone for the harness's sake: they are cut first, by the proxy's port.
+    for (const auto& peer : netfilter::proxied_peers(context, service)) add_proxied(service, peer, {});
+    auto& own = rules[service];
     const auto view = netfilter::network_view(context.runtime, service);
     // Its own address is in the subnet too: talking to itself must keep working.
-    rules.push_back({"-s", view.address, "-d", view.address, "-j", "RETURN"});
+    own.push_back({"-s", view.address, "-d", view.address, "-j", "RETURN"});
     if (!include_clients) {
-      rules.push_back({"-s", view.gateway, "-j", "RETURN"});
-      rules.push_back({"-d", view.gateway, "-j", "RETURN"});
+      own.push_back({"-s", view.gateway, "-j", "RETURN"});
+      own.push_back({"-d", view.gateway, "-j", "RETURN"});
     }
-    rules.push_back({"-s", view.subnet, "-j", "DROP"});
-    rules.push_back({"-d", view.subnet, "-j", "DROP"});
+    own.push_back({"-s", view.subnet, "-j", "DROP"});
+    own.push_back({"-d", view.subnet, "-j", "DROP"});
     described = {{"isolate", service}, {"include_clients", include_clients}};
   } else {
     const auto& pair = step.params.at("between").items;
-    service = pair[0];
     const bool one_way = flag(step, "one_way");
+    add_proxied(pair[0], pair[1], {true, !one_way});
     const std::string peer = netfilter::address_of(context.runtime, pair[1]);
-    if (!one_way) rules.push_back({"-s", peer, "-j", "DROP"});
-    rules.push_back({"-d", peer, "-j", "DROP"});
+    auto& own = rules[pair[0]];
+    if (!one_way) own.push_back({"-s", peer, "-j", "DROP"});
+    own.push_back({"-d", peer, "-j", "DROP"});
     described = {{"between", pair}, {"one_way", one_way}};
   }
-  return netfilter::apply_chain(context, "partition", service, rules, std::move(described));
+  return netfilter::apply_chains(context, "partition", rules, std::move(described));
 }
 
 }  // namespace firedrill

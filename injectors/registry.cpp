@@ -1,11 +1,16 @@
 #include "injectors/registry.hpp"
 
+#include "injectors/corrupt.hpp"
+#include "injectors/disk_full.hpp"
 #include "injectors/kill.hpp"
+#include "injectors/latency.hpp"
 #include "injectors/loss.hpp"
 #include "injectors/netfilter.hpp"
 #include "injectors/partition.hpp"
 #include "injectors/pause.hpp"
+#include "injectors/replication_lag.hpp"
 #include "injectors/stop.hpp"
+#include "injectors/stress.hpp"
 
 namespace firedrill {
 namespace {
@@ -27,6 +32,12 @@ std::map<std::string, FaultEntry> build_registry() {
   add<HealStep>(registry);
   add<PartitionInjector>(registry);
   add<LossInjector>(registry);
+  add<DiskFullInjector>(registry);
+  add<CpuStressInjector>(registry);
+  add<MemoryStressInjector>(registry);
+  add<CorruptInjector>(registry);
+  add<LatencyInjector>(registry);
+  add<ReplicationLagInjector>(registry);
   return registry;
 }
 
@@ -49,6 +60,12 @@ void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   if (type == "unpause") runtime.unpause(service);
   else if (type == "start") runtime.start_again(service);
   else if (type == "netfilter") netfilter::revert_inverse(runtime, inverse);
+  else if (type == "unfill") disk_full::unfill(inverse.value("file", ""));
+  else if (type == "stress") stress::stop(runtime, service, inverse.value("marker", ""));
+  else if (type == "corrupt") corrupt::revert_inverse(runtime, inverse);
+  else if (type == "netem") revert_netem_inverse(runtime, inverse);
+  else if (type == "replication-lag") replication_lag::revert_inverse(runtime, inverse);
+  else if (type == "proxy") return;  // the proxy ran in the harness's process and ended with it
   else throw std::runtime_error("unknown journalled inverse '" + type + "'");
 }
 

@@ -70,7 +70,7 @@ VerbSpec ResumeStep::spec() {
 std::unique_ptr<ActiveFault> ResumeStep::inject(FaultContext&, const StepSpec&) { return std::make_unique<NothingApplied>(); }
 
 VerbSpec HealStep::spec() {
-  return {"heal", "End earlier `partition` and `loss` faults involving the target (all of them without a target).", false,
+  return {"heal", "End earlier `partition`, `loss` and `latency` faults involving the target (all of them without a target).", false,
           {}};
 }
 

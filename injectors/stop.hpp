@@ -29,12 +29,12 @@ class ResumeStep final : public Injector, public EndsFaults {
   static VerbSpec spec();
 };
 
-/// `heal`: ends earlier `partition` and `loss` faults involving the target (all of them when
+/// `heal`: ends earlier `partition`, `loss` and `latency` faults involving the target (all of them when
 /// the step names no target).
 class HealStep final : public Injector, public EndsFaults {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
-  std::vector<std::string> fault_types() const override { return {"partition", "loss"}; }
+  std::vector<std::string> fault_types() const override { return {"partition", "loss", "latency"}; }
   static VerbSpec spec();
 };
 

@@ -457,6 +457,7 @@ WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to) {
       return static_cast<double>(latencies[rank]) / 1000.0;
     };
     stats.p50_latency_ms = percentile(0.50);
+    stats.p90_latency_ms = percentile(0.90);
     stats.p99_latency_ms = percentile(0.99);
     stats.max_latency_ms = static_cast<double>(*std::max_element(latencies.begin(), latencies.end())) / 1000.0;
   }

@@ -136,7 +136,7 @@ DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& 
 struct WriteStats {
   std::int64_t sent = 0, ok = 0, failed = 0;
   double error_rate = 0;  // failed / sent; 0 when none was sent
-  std::optional<double> p50_latency_ms, p99_latency_ms, max_latency_ms;  // over ok writes
+  std::optional<double> p50_latency_ms, p90_latency_ms, p99_latency_ms, max_latency_ms;  // over ok writes
   double ok_per_second = 0;                                              // ok / (to - from)
 };
 WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to);

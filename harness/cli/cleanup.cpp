@@ -40,14 +40,20 @@ int cleanup_command(const CleanupOptions& options) {
     }
   }
   auto report = cleanup_docker(options.run_id, options.all);
+  // Every mount the journal names, wherever it is: cleanup_docker looks only in the run's folder.
+  for (const auto& run : indexed_runs()) {
+    if (!options.all && run.run_id != options.run_id) continue;
+    for (const auto& [kind, name] : run.created)
+      if (kind == "mount" && release_size_limited_mount(name, report.errors)) ++report.removed.mounts;
+  }
   for (const auto& error : report.errors) {
     std::cerr << "firedrill: cleanup: " << error << "\n";
     ++errors;
   }
   for (const auto& run : indexed_runs())
     if (options.all || run.run_id == options.run_id) forget_run(run.run_id);
-  std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
-                           report.removed.networks, report.removed.volumes);
+  std::cout << fmt::format("removed {} containers, {} networks, {} volumes, {} mounts\n", report.removed.containers,
+                           report.removed.networks, report.removed.volumes, report.removed.mounts);
   return errors == 0 ? exit_code::ok : exit_code::environment;
 }
 

@@ -1,8 +1,13 @@
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
 
+#include <sys/mount.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -159,7 +164,71 @@ ResourceCounts count_labelled(const EngineApi& api, const std::string& label) {
 
 CleanupReport cleanup_docker(const std::string& run_id, bool all) {
   const auto api = docker::EngineApi::from_environment();
-  return docker::remove_labelled(api, all ? std::string(labels::run) : fmt::format("{}={}", labels::run, run_id));
+  CleanupReport report =
+      docker::remove_labelled(api, all ? std::string(labels::run) : fmt::format("{}={}", labels::run, run_id));
+  report.removed.mounts += release_size_limited_mounts(run_id, all, report.errors);
+  return report;
+}
+
+std::filesystem::path size_limited_mount_root() { return "/var/lib/firedrill/mounts"; }
+
+std::filesystem::path size_limited_mount_directory(const std::string& run_id, const std::string& service) {
+  return size_limited_mount_root() / run_id / service;
+}
+
+bool is_mount_point(const std::filesystem::path& directory) {
+  struct stat self {}, parent {};
+  if (::stat(directory.c_str(), &self) != 0 || !S_ISDIR(self.st_mode)) return false;
+  if (::stat((directory / "..").c_str(), &parent) != 0) return false;
+  return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;
+}
+
+bool release_size_limited_mount(const std::filesystem::path& directory, std::vector<std::string>& errors) {
+  const auto normal = directory.lexically_normal();
+  const auto relative = normal.lexically_relative(size_limited_mount_root());
+  if (relative.empty() || relative.begin()->string() == ".." || relative.begin()->string() == ".") {
+    errors.push_back(fmt::format("mount {}: not under {}, left alone", directory.string(), size_limited_mount_root().string()));
+    return false;
+  }
+  std::error_code error;
+  if (!std::filesystem::exists(normal, error)) return false;
+  // Stacked mounts (a mount repeated by a crashed retry) come off one at a time.
+  for (int layer = 0; layer < 8 && is_mount_point(normal); ++layer) {
+    if (::umount2(normal.c_str(), MNT_DETACH) != 0) {
+      errors.push_back(fmt::format("mount {}: cannot unmount: {}", normal.string(), std::strerror(errno)));
+      return true;
+    }
+  }
+  if (is_mount_point(normal)) {
+    errors.push_back(fmt::format("mount {}: still mounted", normal.string()));
+    return true;
+  }
+  std::filesystem::remove_all(normal, error);
+  if (error) errors.push_back(fmt::format("mount {}: cannot remove: {}", normal.string(), error.message()));
+  // The run's folder goes once its last service's is gone.
+  std::filesystem::remove(normal.parent_path(), error);
+  return true;
+}
+
+int release_size_limited_mounts(const std::string& run_id, bool all, std::vector<std::string>& errors) {
+  std::vector<std::filesystem::path> runs;
+  std::error_code error;
+  if (all) {
+    for (const auto& entry : std::filesystem::directory_iterator(size_limited_mount_root(), error))
+      if (entry.is_directory()) runs.push_back(entry.path());
+  } else if (!run_id.empty()) {
+    runs.push_back(size_limited_mount_root() / run_id);
+  }
+  int released = 0;
+  for (const auto& run : runs) {
+    std::vector<std::filesystem::path> services;
+    for (const auto& entry : std::filesystem::directory_iterator(run, error))
+      if (entry.is_directory()) services.push_back(entry.path());
+    for (const auto& service : services)
+      if (release_size_limited_mount(service, errors)) ++released;
+    std::filesystem::remove(run, error);
+  }
+  return released;
 }
 
 ResourceCounts count_labelled(const std::string& run_id) {
@@ -205,6 +274,7 @@ CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
       report.removed.volumes += removed.removed.volumes;
       report.removed.networks += removed.removed.networks;
       report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+      report.removed.mounts += release_size_limited_mounts(run, false, report.errors);
     } catch (const std::exception& error) {
       report.errors.push_back(fmt::format("run {}: {}", run, error.what()));
     }

@@ -2,11 +2,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -15,6 +18,7 @@
 
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
+#include "harness/runtime/tar_archive.hpp"
 
 namespace firedrill {
 namespace {
@@ -247,6 +251,7 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
     }
     mounts.push_back({{"Type", "volume"}, {"Source", volume}, {"Target", spec.volumes[index].path}});
   }
+  if (spec.size_limited) mounts.push_back(size_limited_bind(spec));
 
   std::vector<std::string> aliases{spec.service};
   for (const auto& alias : spec.aliases) {
@@ -322,6 +327,7 @@ ContainerInfo DockerRuntime::inspect(const std::string& service) {
   const auto& settings = container.value("NetworkSettings", json::object());
   if (settings.contains("Networks") && settings["Networks"].contains(network_name())) {
     info.ip = settings["Networks"][network_name()].value("IPAddress", std::string());
+    info.gateway = settings["Networks"][network_name()].value("Gateway", std::string());
   }
   info.host_ports = host_ports_of(container);
   return info;
@@ -493,9 +499,168 @@ std::string DockerRuntime::logs(const std::string& service) {
   return docker::demux_stream(response.body);
 }
 
+std::filesystem::path DockerRuntime::host_path(const std::string& service, const std::string& container_path) {
+  require_run();
+  const std::filesystem::path inside = std::filesystem::path(container_path).lexically_normal();
+  if (!inside.is_absolute())
+    throw EnvironmentError(fmt::format("'{}' is not an absolute path in the container of '{}'", container_path, service));
+  json container;
+  try {
+    container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot inspect '{}' to find its files: {}", service, error.what()));
+  }
+  const auto below = [&inside](const std::filesystem::path& root) -> std::optional<std::filesystem::path> {
+    const auto rest = inside.lexically_relative(root);
+    if (rest.empty() || *rest.begin() == "..") return std::nullopt;
+    return rest == "." ? std::filesystem::path() : rest;
+  };
+  const auto on_this_machine = [&](const std::filesystem::path& root) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(root, error))
+      throw EnvironmentError(fmt::format(
+          "the files of '{}' are at {} on the engine's machine, which this process cannot see (a remote or rootless engine?)",
+          service, root.string()));
+  };
+
+  // The deepest mount wins: a volume mounted inside another hides that part of it.
+  std::optional<std::filesystem::path> mount_source;
+  std::filesystem::path mount_rest;
+  std::size_t mount_depth = 0;
+  for (const auto& mount : container.value("Mounts", json::array())) {
+    const std::filesystem::path destination = mount.value("Destination", std::string());
+    const std::string source = mount.value("Source", std::string());
+    if (destination.empty() || source.empty()) continue;
+    const auto rest = below(destination.lexically_normal());
+    const auto depth = static_cast<std::size_t>(std::distance(destination.begin(), destination.end()));
+    if (rest && (!mount_source || depth > mount_depth)) {
+      mount_source = source;
+      mount_rest = *rest;
+      mount_depth = depth;
+    }
+  }
+  if (mount_source) {
+    on_this_machine(*mount_source);
+    return mount_rest.empty() ? *mount_source : *mount_source / mount_rest;
+  }
+
+  const json graph = container.value("GraphDriver", json::object());
+  const json data = graph.value("Data", json::object());
+  if (graph.value("Name", std::string()) != "overlay2" || !data.is_object())
+    throw EnvironmentError(fmt::format("'{}' is not on overlay2 storage, so {} has no path on this machine",
+                                       service, container_path));
+  const auto relative = inside.relative_path();
+  if (container.value("State", json::object()).value("Running", false)) {
+    const std::filesystem::path merged = data.value("MergedDir", std::string());
+    on_this_machine(merged);
+    return merged / relative;
+  }
+  // A stopped container's merged view is unmounted; only what it changed is in its upper layer.
+  const std::filesystem::path upper = data.value("UpperDir", std::string());
+  on_this_machine(upper);
+  std::error_code error;
+  if (!std::filesystem::exists(upper / relative, error))
+    throw EnvironmentError(fmt::format("'{}' is stopped and {} is not in its writable layer; start it first", service,
+                                       container_path));
+  return upper / relative;
+}
+
+void DockerRuntime::copy_from(const std::string& service, const std::string& container_path,
+                              const std::filesystem::path& host_path) {
+  require_run();
+  std::filesystem::path partial = host_path;
+  partial += ".partial";
+  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+  if (!out) throw EnvironmentError(fmt::format("cannot write {}", partial.string()));
+  tar::FirstFileReader reader([&](std::string_view data) {
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", partial.string()));
+  });
+  const auto fail = [&](const std::string& why) {
+    out.close();
+    std::error_code ignored;
+    std::filesystem::remove(partial, ignored);
+    return EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service, why));
+  };
+  try {
+    api_.stream("GET",
+                fmt::format("/containers/{}/archive?path={}", container_name(service), docker::url_encode(container_path)),
+                {}, "application/x-tar", [&](std::string_view bytes) { reader.feed(bytes); }, std::chrono::hours(6));
+  } catch (const docker::EngineError& error) {
+    throw fail(error.what());
+  } catch (const std::runtime_error& error) {
+    throw fail(error.what());
+  }
+  if (!reader.complete()) throw fail("the engine's archive ended before the file did");
+  out.close();
+  if (!out) throw fail("the file could not be written completely");
+  std::filesystem::rename(partial, host_path);
+}
+
+void DockerRuntime::copy_to(const std::string& service, const std::filesystem::path& host_path,
+                            const std::string& container_path) {
+  require_run();
+  const std::filesystem::path target(container_path);
+  std::ifstream in(host_path, std::ios::binary);
+  if (!in) throw EnvironmentError(fmt::format("cannot read {}", host_path.string()));
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string directory = target.parent_path().empty() ? "/" : target.parent_path().string();
+  std::string archive = tar::file_header(target.filename().string(), contents.size(), 0644);
+  archive += contents;
+  archive += tar::padding(contents.size());
+  archive += tar::end_of_archive();
+  contents.clear();
+  try {
+    api_.stream("PUT",
+                fmt::format("/containers/{}/archive?path={}", container_name(service), docker::url_encode(directory)),
+                archive, "application/x-tar", [](std::string_view) {}, std::chrono::hours(1));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path,
+                                       error.what()));
+  }
+}
+
+void DockerRuntime::remove(const std::string& service) {
+  require_run();
+  try {
+    api_.request("DELETE", fmt::format("/containers/{}?force=1&v=1", container_name(service)));
+  } catch (const docker::EngineError& error) {
+    if (error.status() != 404) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, error.what()));
+  }
+}
+
+json DockerRuntime::size_limited_bind(const ContainerSpec& spec) {
+  // A host tmpfs rather than an engine tmpfs volume: the engine empties those whenever the
+  // container stops, and a killed database must come back with its data.
+  const auto directory = size_limited_mount_directory(run_id_, spec.service);
+  announce("mount", directory.string());
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  if (error)
+    throw EnvironmentError(fmt::format("cannot create {} for the data of '{}': {}", directory.string(), spec.service,
+                                       error.message()));
+  if (!is_mount_point(directory)) {
+    const std::string options = fmt::format("size={},mode=0777", spec.size_limited->bytes);
+    if (::mount("tmpfs", directory.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+      throw EnvironmentError(fmt::format("cannot mount a {}-byte tmpfs at {} for '{}': {} (it needs root on the engine's host)",
+                                         spec.size_limited->bytes, directory.string(), spec.service, std::strerror(errno)));
+  }
+  return {{"Type", "bind"}, {"Source", directory.string()}, {"Target", spec.size_limited->path}};
+}
+
+std::filesystem::path DockerRuntime::size_limited_mount(const std::string& service) {
+  require_run();
+  const auto directory = size_limited_mount_directory(run_id_, service);
+  if (!is_mount_point(directory))
+    throw EnvironmentError(fmt::format("'{}' has no size-limited filesystem (no {} mounted); give the service `disk:`",
+                                       service, directory.string()));
+  return directory;
+}
+
 void DockerRuntime::teardown() {
   if (run_id_.empty()) return;
-  const CleanupReport report = docker::remove_labelled(api_, fmt::format("{}={}", labels::run, run_id_));
+  CleanupReport report = docker::remove_labelled(api_, fmt::format("{}={}", labels::run, run_id_));
+  release_size_limited_mounts(run_id_, false, report.errors);
   subnet_.clear();
   if (!report.errors.empty()) {
     std::string listing;

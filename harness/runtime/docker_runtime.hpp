@@ -50,8 +50,25 @@ class DockerRuntime final : public Runtime {
   /// for a stopped or missing container.
   bool is_running(const std::string& service) override;
   std::string logs(const std::string& service) override;
+  /// A path under one of the container's mounts maps to the mount's source (a volume's _data
+  /// folder); any other path to the container's own overlay2 filesystem: its merged view while it
+  /// runs, its upper layer while it is stopped (only for files the container already changed).
+  /// Needs the engine's storage on this machine (a local engine, this user allowed to read it).
+  std::filesystem::path host_path(const std::string& service, const std::string& container_path) override;
 
-  /// Removes everything labelled with this run, including what other processes created for it.
+  /// GET /containers/{id}/archive, streamed to a temporary file beside host_path.
+  void copy_from(const std::string& service, const std::string& container_path,
+                 const std::filesystem::path& host_path) override;
+  /// PUT /containers/{id}/archive with a one-file tar built in memory (the file's size in RAM).
+  void copy_to(const std::string& service, const std::filesystem::path& host_path,
+               const std::string& container_path) override;
+  void remove(const std::string& service) override;
+
+  /// size_limited_mount_directory(run id, service) (cleanup.hpp) while its tmpfs is mounted.
+  std::filesystem::path size_limited_mount(const std::string& service) override;
+
+  /// Removes everything labelled with this run, including what other processes created for it,
+  /// then unmounts and removes the run's size-limited filesystems.
   void teardown() override;
 
   /// fd-<run-id>
@@ -70,6 +87,8 @@ class DockerRuntime final : public Runtime {
   /// Starts (or reuses) the sidecar in the service's current network namespace; returns its
   /// service name for exec().
   std::string network_sidecar(const std::string& service);
+  /// Announces, creates and mounts the host tmpfs of spec.size_limited; returns its bind mount.
+  nlohmann::json size_limited_bind(const ContainerSpec& spec);
 
   docker::EngineApi api_;
   std::string run_id_;

@@ -75,7 +75,7 @@ class FakeRuntime final : public Runtime {
     calls_.push_back(call);
   }
   ContainerInfo info(const std::string& service) const {
-    return {"id-" + service, "fd-" + run_id_ + "-" + service, "sha256:fake", "198.18.1.2", {}};
+    return {"id-" + service, "fd-" + run_id_ + "-" + service, "sha256:fake", "198.18.1.2", "198.18.1.1", {}};
   }
 
   mutable std::mutex mutex_;

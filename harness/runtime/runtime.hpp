@@ -3,6 +3,8 @@
 // Docker runtime implements them over the Engine API (docker_runtime.hpp), a FakeRuntime does
 // for the engine's unit tests.
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -32,6 +34,14 @@ struct VolumeMount {
   std::string path;    // mount point in the container
 };
 
+/// A filesystem of a fixed size for a service's data directory: a host tmpfs the runtime creates,
+/// bind-mounted at `path`, so filling it makes the service's writes fail with ENOSPC while its
+/// content survives the container being killed and started again.
+struct SizeLimitedMount {
+  std::string path;  // mount point in the container
+  std::uint64_t bytes = 0;
+};
+
 struct ContainerSpec {
   std::string service;  // scenario service name; the container is fd-<run-id>-<service>
   std::string image;
@@ -42,6 +52,7 @@ struct ContainerSpec {
   std::vector<VolumeMount> volumes;
   std::vector<std::string> cap_add;
   std::optional<std::string> user;
+  std::optional<SizeLimitedMount> size_limited;
 };
 
 struct ContainerInfo {
@@ -49,6 +60,7 @@ struct ContainerInfo {
   std::string name;
   std::string image_id;
   std::string ip;                   // on the run's network
+  std::string gateway;              // the run network's gateway: this machine, as the container sees it
   std::map<int, int> host_ports;    // container port -> port on 127.0.0.1
 };
 
@@ -74,6 +86,7 @@ struct ResourceCounts {
   int containers = 0;
   int networks = 0;
   int volumes = 0;
+  int mounts = 0;  // size-limited filesystems unmounted
 };
 
 class Runtime {
@@ -81,8 +94,9 @@ class Runtime {
   virtual ~Runtime() = default;
   virtual std::string name() const = 0;
 
-  /// Called with (kind, name) — kind is "container", "network" or "volume" — before the runtime
-  /// creates that resource, so the caller can journal it first (write-ahead).
+  /// Called with (kind, name) — kind is "container", "network", "volume" or "mount" (a host
+  /// directory) — before the runtime creates that resource, so the caller can journal it first
+  /// (write-ahead).
   using BeforeCreate = std::function<void(const std::string& kind, const std::string& name)>;
 
   /// Binds this runtime to one run: every later resource carries the run's labels. Must be
@@ -115,6 +129,13 @@ class Runtime {
     throw EnvironmentError("the " + name() + " runtime cannot change the network of '" + service + "'");
   }
 
+  /// The host directory holding the service's size-limited filesystem (ContainerSpec::size_limited),
+  /// for a fault to fill from outside the container. Throws EnvironmentError when the service has
+  /// none or the runtime cannot reach it from the host.
+  virtual std::filesystem::path size_limited_mount(const std::string& service) {
+    throw EnvironmentError("the " + name() + " runtime gives '" + service + "' no size-limited filesystem");
+  }
+
   /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
   virtual void kill(const std::string& service, const std::string& signal) = 0;
   virtual void pause(const std::string& service) = 0;
@@ -127,6 +148,39 @@ class Runtime {
 
   /// The container's stdout+stderr so far.
   virtual std::string logs(const std::string& service) = 0;
+
+  /// The path on this machine where the harness can read and write the file the service sees at
+  /// container_path (absolute), so a fault can change a service's files from outside. Throws
+  /// EnvironmentError when the runtime cannot give one (the service's files live elsewhere).
+  virtual std::filesystem::path host_path(const std::string& service, const std::string& container_path) {
+    (void)container_path;
+    throw EnvironmentError("the " + name() + " runtime cannot reach the files of '" + service + "'");
+  }
+
+  /// Copies the regular file container_path out of the service's container to host_path
+  /// (replaced; written beside it first, so a failed copy never leaves a partial file). Throws
+  /// EnvironmentError when the file is missing or the runtime cannot copy files.
+  virtual void copy_from(const std::string& service, const std::string& container_path,
+                         const std::filesystem::path& host_path) {
+    (void)container_path;
+    (void)host_path;
+    throw EnvironmentError("the " + name() + " runtime cannot copy files out of '" + service + "'");
+  }
+
+  /// Copies the host file host_path into the service's container as container_path (mode 0644;
+  /// its directory must exist). Throws EnvironmentError when the runtime cannot copy files.
+  virtual void copy_to(const std::string& service, const std::filesystem::path& host_path,
+                       const std::string& container_path) {
+    (void)host_path;
+    (void)container_path;
+    throw EnvironmentError("the " + name() + " runtime cannot copy files into '" + service + "'");
+  }
+
+  /// Removes the service's container (running or not) and its anonymous volumes, before the
+  /// run's teardown; a container that is already gone is not an error.
+  virtual void remove(const std::string& service) {
+    throw EnvironmentError("the " + name() + " runtime cannot remove '" + service + "' alone");
+  }
 
   /// Removes every container, volume and network of this run. Throws listing what it could not
   /// remove; removing what is already gone is not an error.

@@ -16,6 +16,10 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/scenario/byte_size.hpp"
 
 namespace firedrill {
 namespace {
@@ -426,7 +430,10 @@ void substitute_vars(Node& node, const std::map<std::string, std::string>& vars)
 const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "targets",
                                                  "services", "workload", "probes",      "steps",   "checks"};
 const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
-                                               "health", "standbys", "persistence", "volumes"};
+                                               "health", "standbys", "sync",        "persistence", "volumes", "disk"};
+// The filesystem lives in host memory, and an initialised Postgres alone takes some 40 MB.
+constexpr std::uint64_t minimum_disk_bytes = 16ull << 20;
+constexpr std::uint64_t maximum_disk_bytes = 64ull << 30;
 const std::vector<std::string> service_kinds = {"postgres", "redis", "app", "container"};
 const std::vector<std::string> step_verbs = {"wait", "fault", "action", "await", "manual"};
 
@@ -639,6 +646,9 @@ class ScenarioReader {
       } else if (key == "standbys") {
         only_for(service.kind == "postgres", "postgres");
         service.standbys = integer(value, key, 0, 5);
+      } else if (key == "sync") {
+        only_for(service.kind == "postgres", "postgres");
+        service.sync = boolean(value, key);
       } else if (key == "persistence") {
         only_for(service.kind == "redis", "redis");
         service.persistence = scalar(value, key);
@@ -655,6 +665,13 @@ class ScenarioReader {
           if (!valid)
             fail(value.items[i].where, fmt::format("invalid volume '{}': expected NAME:/path or /path", volume));
         }
+      } else if (key == "disk") {
+        only_for(service.kind == "postgres" || service.kind == "redis", "postgres and redis");
+        const std::string text = scalar(value, key);
+        service.disk = parse_byte_size(text);
+        if (!service.disk) fail(value.where, fmt::format("invalid disk size '{}': expected {}", text, byte_size_forms));
+        if (*service.disk < minimum_disk_bytes || *service.disk > maximum_disk_bytes)
+          fail(value.where, fmt::format("disk size '{}' is out of range: between 16MiB and 64GiB", text));
       }
     }
     if (service.kind == "postgres" && service.image.empty()) service.image = "firedrill/postgres:15";
@@ -665,6 +682,9 @@ class ScenarioReader {
       if (!service.port) service.port = 8080;
       if (service.health.empty()) service.health = "/health";
     }
+    if (service.sync && service.standbys == 0)
+      fail(find(spec, "sync")->key_where,
+           fmt::format("'sync' needs standbys: service '{}' has none to replicate to synchronously", service.name));
     if (is_container && service.image.empty())
       fail(entry.key_where, fmt::format("service '{}' of kind container needs an 'image'", service.name));
     return service;

@@ -553,3 +553,30 @@ TEST(ScenarioErrors, AFaultsOwnCombinationRuleIsCheckedAtTheVerb) {
 
 }  // namespace
 }  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+TEST(LoadScenario, ReadsADiskSizeForPostgresAndRedis) {
+  const Scenario s = parse_scenario(
+      "version: 1\nname: t\nservices:\n  db: { kind: postgres, disk: 64MiB }\n  cache: { kind: redis, disk: 1GB }\n"
+      "  other: { kind: postgres }\n",
+      "scenarios/x.yaml", test_options());
+  EXPECT_EQ(s.service("db")->disk, std::uint64_t{64} << 20);
+  EXPECT_EQ(s.service("cache")->disk, std::uint64_t{1000000000});
+  EXPECT_FALSE(s.service("other")->disk);
+}
+
+TEST(ScenarioErrors, ADiskSizeMustBeASizeInRangeOnADataService) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, disk: 64 MB }\n"),
+            diagnostic(4, 31, "invalid disk size '64 MB': expected a size like 64MiB, 512KiB, 1GB or a number of bytes",
+                       "  db: { kind: postgres, disk: 64 MB }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, disk: 1MiB }\n"),
+            diagnostic(4, 31, "disk size '1MiB' is out of range: between 16MiB and 64GiB",
+                       "  db: { kind: postgres, disk: 1MiB }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  app: { kind: app, disk: 64MiB }\n"),
+            diagnostic(4, 21, "'disk' applies only to postgres and redis services", "  app: { kind: app, disk: 64MiB }"));
+}
+
+}  // namespace
+}  // namespace firedrill

@@ -44,9 +44,12 @@ struct ServiceSpec {
   std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
   std::optional<int> port;                 // app/container: the port it listens on
   std::string health;                      // app: HTTP health path
-  int standbys = 0;                        // postgres
+  int standbys = 0;                        // postgres: streaming standbys <name>-standby-1..N
+  bool sync = false;                       // postgres with standbys: synchronous replication
+  std::string standby_of;                  // set on the standbys the engine adds: the primary's name
   std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
   std::vector<std::string> volumes;        // "name:/path" or "/path"
+  std::optional<std::uint64_t> disk;       // postgres/redis: bytes of the data directory's own filesystem
   SourceLocation where;
 };
 

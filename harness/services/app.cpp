@@ -6,7 +6,7 @@
 
 namespace firedrill {
 
-std::string AppService::url_in_network() const { return fmt::format("http://{}:{}", spec_.name, container_port()); }
+std::string AppService::url_at(const std::string& host, int port) const { return fmt::format("http://{}:{}", host, port); }
 
 std::map<std::string, std::string> AppService::kind_environment() const {
   return {{"PORT", std::to_string(container_port())}};

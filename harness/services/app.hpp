@@ -8,7 +8,7 @@ class AppService final : public Service {
  public:
   using Service::Service;
   int container_port() const override { return spec_.port.value_or(8080); }
-  std::string url_in_network() const override;
+  std::string url_at(const std::string& host, int port) const override;
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
 
  protected:

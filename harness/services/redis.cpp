@@ -6,7 +6,7 @@
 
 namespace firedrill {
 
-std::string RedisService::url_in_network() const { return fmt::format("redis://{}:6379", spec_.name); }
+std::string RedisService::url_at(const std::string& host, int port) const { return fmt::format("redis://{}:{}", host, port); }
 
 ContainerSpec RedisService::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
   ContainerSpec container = Service::container_spec(resolve);

@@ -28,12 +28,11 @@ ContainerSpec Service::container_spec(const std::function<std::string(const std:
     std::string path = colon == std::string::npos ? volume : volume.substr(colon + 1);
     container.volumes.push_back({fmt::format("{}", i), path});
   }
+  if (spec_.disk && !data_directory().empty()) container.size_limited = SizeLimitedMount{data_directory(), *spec_.disk};
   return container;
 }
 
-std::string Service::url_in_network() const {
-  return fmt::format("tcp://{}:{}", spec_.name, container_port());
-}
+std::string Service::url_at(const std::string& host, int port) const { return fmt::format("tcp://{}:{}", host, port); }
 
 void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const {
   ProbeConfig probe = readiness_probe(info);

@@ -36,7 +36,10 @@ class Service {
   virtual ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const;
 
   /// The value of ${name.url} for another container of the run (e.g. postgresql://…@db:5432/…).
-  virtual std::string url_in_network() const;
+  std::string url_in_network() const { return url_at(spec_.name, container_port()); }
+
+  /// The service's URL when reached at host:port (through a fault proxy, say).
+  virtual std::string url_at(const std::string& host, int port) const;
 
   /// Blocks until the service answers for real (not just an open port), or throws
   /// EnvironmentError after `timeout` with the reason and the last log lines.
@@ -47,6 +50,10 @@ class Service {
 
   /// libpq conninfo for the harness itself (postgres only; empty otherwise).
   virtual std::string harness_conninfo(const ContainerInfo& /*info*/) const { return {}; }
+
+  /// Where the service keeps its data inside the container; a `disk:` size puts this directory
+  /// on a filesystem of that size. Empty: the kind has no data directory.
+  virtual std::string data_directory() const { return {}; }
 
   /// Values that must never appear in reports or logs (generated passwords).
   virtual std::vector<std::string> secrets() const { return {}; }

@@ -34,7 +34,7 @@ int spawn_command(const std::vector<std::string>& argv, const std::string& outpu
     std::vector<char*> args;
     for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());  // a bare name (docker) is looked up on PATH
     ::_exit(127);
   }
   return pid;

@@ -1,0 +1,56 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "injectors/injector.hpp"
+
+namespace firedrill {
+
+/// `cpu-stress`: `workers` (default 2) busy loops inside the target's container for `duration`
+/// (at most 10m), each ended by the container's own `timeout` even if firedrill dies first.
+class CpuStressInjector final : public Injector {
+ public:
+  std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  static VerbSpec spec();
+  /// Throws std::invalid_argument for a missing or too long duration or workers out of 1..64.
+  static void check_params(const StepSpec& step);
+};
+
+/// `memory-stress`: one process inside the target's container that allocates and touches `size`
+/// bytes (like 256MiB) and holds them for `duration` (at most 10m), ended by `timeout` like
+/// cpu-stress. Returns once the memory is resident.
+class MemoryStressInjector final : public Injector {
+ public:
+  std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  static VerbSpec spec();
+  /// Throws std::invalid_argument for a missing or too long duration or a size out of 1MiB..16GiB.
+  static void check_params(const StepSpec& step);
+};
+
+namespace stress {
+
+/// A tag unique to one stress fault, carried in its processes' argv: firedrill-stress-<hex>.
+std::string new_marker();
+
+/// Starts `workers` copies of `python_code` (one line) in the service's container, detached,
+/// each tagged with `marker` and killed by coreutils `timeout` after `bound`. Their parents reap
+/// them and exit 0, so a Postgres postmaster that inherits one never mistakes it for a crashed
+/// backend. Throws EnvironmentError when the image lacks python3, timeout or pkill.
+void start(Runtime& runtime, const std::string& service, const std::string& python_code, int workers,
+           const std::string& marker, std::chrono::seconds bound);
+
+/// In-container pids of the live processes tagged with `marker`, with their resident bytes.
+struct Worker {
+  int pid = 0;
+  std::uint64_t resident_bytes = 0;
+};
+std::vector<Worker> workers(Runtime& runtime, const std::string& service, const std::string& marker);
+
+/// Ends the processes tagged with `marker` (TERM, then KILL after 5 s). Idempotent; a container
+/// that is not running has nothing to end.
+void stop(Runtime& runtime, const std::string& service, const std::string& marker);
+
+}  // namespace stress
+}  // namespace firedrill
