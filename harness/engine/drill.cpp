@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -24,6 +25,9 @@
 #include "harness/engine/progress.hpp"
 #include "harness/engine/secrets.hpp"
 #include "harness/services/service.hpp"
+#include "harness/services/standby.hpp"
+#include "injectors/latency.hpp"
+#include "injectors/proxy/fault_proxy.hpp"
 #include "injectors/registry.hpp"
 #include "reports/artifacts.hpp"
 #include "reports/writers.hpp"
@@ -39,6 +43,12 @@ std::string random_hex(int bytes) {
   std::string text;
   for (unsigned char byte : buffer) text += fmt::format("{:02x}", byte);
   return text;
+}
+
+std::vector<std::string> service_names_of(const Scenario& scenario) {
+  std::vector<std::string> names;
+  for (const auto& service : scenario.services) names.push_back(service.name);
+  return names;
 }
 
 double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
@@ -65,6 +75,7 @@ struct AppliedFault {
   std::unique_ptr<ActiveFault> fault;
   std::mutex mutex;
   std::thread timer;
+  std::atomic<bool> timer_cancelled{false};  // teardown reverts it now rather than on time
 };
 
 class Drill {
@@ -77,7 +88,8 @@ class Drill {
  private:
   void prepare_run_directory();
   void bring_up();
-  std::string resolve(const std::string& text) const;
+  std::string resolve(const std::string& viewer, const std::string& text);
+  FaultProxy* proxy_on_path(const std::string& client, const std::string& peer);
   void start_observers();
   bool run_steps();
   bool run_step(std::size_t index, const StepSpec& step);
@@ -113,6 +125,8 @@ class Drill {
   std::map<std::string, ContainerInfo> containers_;
   std::vector<std::unique_ptr<AppliedFault>> faults_;
   std::unique_ptr<FaultContext> fault_context_;
+  std::vector<ProxiedPath> proxied_paths_;
+  std::map<ProxiedPath, std::unique_ptr<FaultProxy>> proxies_;
   nlohmann::json steps_ = nlohmann::json::array();
   std::vector<std::string> failures_;
   Micros started_at_ = 0, bringup_done_at_ = 0, steps_done_at_ = 0, teardown_started_at_ = 0, finished_at_ = 0;
@@ -120,21 +134,36 @@ class Drill {
 };
 
 void Drill::prepare_run_directory() {
-  result_.run_id = new_run_id(clock_);
-  result_.run_dir = options_.out_dir / result_.run_id;
+  // Drills running at once share the out directory and may draw the same id in one second: an id
+  // is taken by creating its directory, which only one of them can do.
+  std::filesystem::create_directories(options_.out_dir);
+  do {
+    result_.run_id = new_run_id(clock_);
+    result_.run_dir = options_.out_dir / result_.run_id;
+  } while (!std::filesystem::create_directory(result_.run_dir));
   std::filesystem::create_directories(result_.run_dir / "logs");
   journal_ = std::make_unique<Journal>(result_.run_dir, result_.run_id, scenario_.name, Owner::self());
   events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_);
   acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
-  progress_ = make_progress(options_.progress, scenario_, clock_);
+  progress_ = make_progress(options_.progress, scenario_, clock_, options_.progress_prefix);
   write_file_atomically(result_.run_dir / "junit.xml", render_unfinished_junit(scenario_.name, result_.run_id));
   fault_context_ = std::make_unique<FaultContext>(FaultContext{
       runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
-      [this](const std::string& id) { journal_->mark_reverted(id); }, result_.run_dir});
+      [this](const std::string& id) { journal_->mark_reverted(id); }, result_.run_dir,
+      [this](const std::string& client, const std::string& peer) {
+        auto found = proxies_.find(ProxiedPath{client, peer});
+        return found == proxies_.end() ? nullptr : found->second.get();
+      },
+      [this] {
+        std::vector<std::pair<std::string, std::string>> paths;
+        for (const auto& [path, proxy] : proxies_) paths.emplace_back(path.client, path.peer);
+        return paths;
+      }});
 }
 
-std::string Drill::resolve(const std::string& text) const {
-  // ${service.url|host|port} as seen from another container of the run.
+std::string Drill::resolve(const std::string& viewer, const std::string& text) {
+  // ${service.url|host|port} as seen from the viewer's container: the service itself, or the
+  // fault proxy placed on the path between them.
   std::string resolved;
   std::size_t position = 0;
   while (true) {
@@ -149,27 +178,58 @@ std::string Drill::resolve(const std::string& text) const {
     std::string field = dot == std::string::npos ? "" : reference.substr(dot + 1);
     if (service == services_.end()) {
       resolved += text.substr(open, close - open + 1);
-    } else if (field == "url") {
-      resolved += service->second->url_in_network();
-    } else if (field == "host") {
-      resolved += service->first;
     } else {
-      resolved += std::to_string(service->second->container_port());
+      std::string host = service->first;
+      int port = service->second->container_port();
+      if (const FaultProxy* proxy = proxy_on_path(viewer, service->first)) {
+        host = containers_.at(service->first).gateway;
+        port = proxy->port();
+      }
+      if (field == "url") resolved += service->second->url_at(host, port);
+      else if (field == "host") resolved += host;
+      else resolved += std::to_string(port);
     }
     position = close + 1;
   }
   return resolved + text.substr(position);
 }
 
+FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& peer) {
+  const ProxiedPath path{client, peer};
+  if (std::find(proxied_paths_.begin(), proxied_paths_.end(), path) == proxied_paths_.end()) return nullptr;
+  auto existing = proxies_.find(path);
+  if (existing != proxies_.end()) return existing->second.get();
+  // The peer started in an earlier level (the client refers to it), so its address is known.
+  const ContainerInfo& upstream = containers_.at(peer);
+  if (upstream.gateway.empty() || upstream.ip.empty())
+    throw EnvironmentError(fmt::format("cannot place the fault proxy between '{}' and '{}': the {} runtime gave '{}' no address",
+                                       client, peer, runtime_.name(), peer));
+  auto proxy = std::make_unique<FaultProxy>(upstream.gateway, 0, upstream.ip,
+                                            static_cast<std::uint16_t>(services_.at(peer)->container_port()));
+  proxy->start();
+  events_->record("proxy.started", {{"client", client}, {"peer", peer},
+                                    {"listen", fmt::format("{}:{}", upstream.gateway, proxy->port())},
+                                    {"upstream", fmt::format("{}:{}", upstream.ip, services_.at(peer)->container_port())}});
+  return proxies_.emplace(path, std::move(proxy)).first->second.get();
+}
+
 void Drill::bring_up() {
   runtime_.begin_run(result_.run_id, scenario_.name, Owner::self(),
                      [this](const std::string& kind, const std::string& name) { journal_->record_create(kind, name); });
-  for (const auto& spec : scenario_.services) {
+  for (const auto& declared : scenario_.services) {
+    ServiceSpec spec = declared;
+    // A disk-full step needs a filesystem small enough to fill: its target gets one unless the
+    // scenario sized it with `disk:`.
+    const bool filled = std::any_of(scenario_.steps.begin(), scenario_.steps.end(), [&](const StepSpec& step) {
+      return step.verb == StepVerb::fault && step.what == "disk-full" && step.target == spec.name;
+    });
+    if (filled && !spec.disk) spec.disk = std::uint64_t{128} << 20;
     auto service = make_service(spec);
     for (const auto& secret : service->secrets()) secrets_.add(secret);
     services_.emplace(spec.name, std::move(service));
   }
   runtime_.create_network();
+  proxied_paths_ = proxied_paths(scenario_);
 
   // A service starts after the services its env/command refer to (${db.url} → after db). Those
   // of one level start together and become ready in parallel, as a hand-written script would.
@@ -200,7 +260,8 @@ void Drill::bring_up() {
     for (const ServiceSpec* spec : level) {
       events_->record("service.starting", {{"service", spec->name}, {"kind", spec->kind}});
       const Service& service = *services_.at(spec->name);
-      started[spec->name] = runtime_.start(service.container_spec([this](const std::string& text) { return resolve(text); }));
+      started[spec->name] =
+          runtime_.start(service.container_spec([this, spec](const std::string& text) { return resolve(spec->name, text); }));
     }
     std::vector<std::future<void>> readiness;
     for (const ServiceSpec* spec : level)
@@ -334,9 +395,9 @@ void Drill::inject(const StepSpec& step) {
     AppliedFault* raw = applied.get();
     applied->timer = std::thread([this, raw, deadline] {
       // Sleeps in slices so an interrupt is seen, then exactly to the deadline.
-      while (clock_.now() < deadline && !interrupted())
+      while (clock_.now() < deadline && !interrupted() && !raw->timer_cancelled)
         clock_.sleep_until(std::min<Micros>(deadline, clock_.now() + 10'000));
-      if (interrupted()) return;
+      if (interrupted() || raw->timer_cancelled) return;
       try {
         revert(*raw);
       } catch (const std::exception& error) {
@@ -380,6 +441,8 @@ std::string Drill::services_named_in(const StepSpec& step) const {
 }
 
 void Drill::revert_all() {
+  // The steps are over: a fault whose duration has not run out yet ends now, with the others.
+  for (auto& applied : faults_) applied->timer_cancelled = true;
   for (auto& applied : faults_)
     if (applied->timer.joinable()) applied->timer.join();
   for (auto it = faults_.rbegin(); it != faults_.rend(); ++it) {
@@ -397,15 +460,28 @@ bool Drill::await_recovered(const StepSpec& step, std::string& failure) {
   Duration stable = step.stable.value_or(std::chrono::seconds(1));
   Duration timeout = step.timeout.value_or(std::chrono::seconds(120));
   Micros deadline = clock_.now() + timeout.count();
-  std::optional<Micros> up_since;
+  bool serving = false;
+  Micros up_since = 0;
+  // Recovered means serving, not only answering probes (a full disk fails writes while every
+  // read succeeds): with a workload, the stable window also needs writes acknowledged in it and
+  // none failed.
+  const bool judge_writes = workload_ && !scenario_.workload.empty();
+  std::int64_t acked_at_start = 0, failed_at_start = 0;
   while (true) {
     if (interrupted()) return false;
     Micros now = clock_.now();
-    if (prober_->all_up(probes)) {
-      if (!up_since) up_since = now;
-      if (now - *up_since >= stable.count()) return true;
+    const std::int64_t acked = judge_writes ? workload_->acked() : 0;
+    const std::int64_t failed = judge_writes ? workload_->failed() : 0;
+    if (prober_->all_up(probes) && (!serving || failed == failed_at_start)) {
+      if (!serving) {
+        serving = true;
+        up_since = now;
+        acked_at_start = acked;
+        failed_at_start = failed;
+      }
+      if (now - up_since >= stable.count() && (!judge_writes || acked > acked_at_start)) return true;
     } else {
-      up_since.reset();
+      serving = false;
     }
     if (now > deadline) {
       std::vector<std::string> down;
@@ -438,7 +514,7 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
         ActionContext context{runtime_, *events_, clock_, result_.run_dir, [this](const std::string& name) -> const Service* {
                                 auto found = services_.find(name);
                                 return found == services_.end() ? nullptr : found->second.get();
-                              }};
+                              }, service_names_of(scenario_)};
         details = action_registry().at(step.what).make()->run(context, step);
         break;
       }
@@ -558,6 +634,7 @@ void Drill::tear_down() {
   }
   try {
     runtime_.teardown();
+    for (auto& [path, proxy] : proxies_) proxy->stop();
     journal_->finish();
   } catch (const std::exception& error) {
     failures_.push_back(fmt::format("teardown incomplete: {} (run `firedrill cleanup {}`)", error.what(), result_.run_id));
@@ -685,7 +762,9 @@ std::string new_run_id(const Clock& clock) {
 }
 
 DrillResult run_drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock) {
-  Drill drill(scenario, runtime, options, clock);
+  // Standbys become services of their own here (standby.hpp), so everything below sees them.
+  const Scenario expanded = with_standby_services(scenario);
+  Drill drill(expanded, runtime, options, clock);
   return drill.run();
 }
 

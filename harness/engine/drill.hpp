@@ -21,6 +21,7 @@ struct DrillOptions {
   std::filesystem::path out_dir = "firedrill-runs";
   bool keep = false;  // leave the environment up after the drill (for inspection)
   ProgressStyle progress = ProgressStyle::lines;
+  std::string progress_prefix;  // before every progress line, e.g. "[app-crash #2] " when drills run at once
   std::chrono::milliseconds ready_timeout{90'000};  // per service
   std::string mode = "run";                         // run | rehearsal
 };

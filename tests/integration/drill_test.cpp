@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/runtime/cleanup.hpp"
+#include "injectors/latency.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {
@@ -103,7 +104,7 @@ TEST_F(DrillTest, QuickstartPassesWithMeasuredObjectivesAndEveryFile) {
   EXPECT_GT(measured["failed_writes"].get<int>(), 0) << "writes during the outage must fail";
   EXPECT_TRUE(report["components"]["db"]["rto"]["met"].get<bool>());
   for (const char* file : {"report.json", "events.jsonl", "acks.jsonl", "readback.jsonl", "journal.jsonl", "summary.md",
-                           "junit.xml", "metrics.prom", "logs/db.log", "logs/cache.log", "logs/app.log"})
+                           "junit.xml", "metrics.prom", "report.html", "logs/db.log", "logs/cache.log", "logs/app.log"})
     EXPECT_TRUE(fs::exists(run_dir_ / file)) << file;
   EXPECT_NE(outcome.output.find("PASS"), std::string::npos);
   for (const auto& service : report["environment"]["services"]) {
@@ -160,31 +161,46 @@ TEST_F(DrillTest, KillNineMidDrillThenCleanupLeavesNothing) {
   std::mt19937 random(std::random_device{}());
   // Round 0 dies at a random moment of bring-up, round 1 at a random moment after the incident.
   for (int round = 0; round < 2; ++round) {
+    // A directory per round, so the run is known and only it is cleaned up: other drills on the
+    // engine are not this test's to remove.
+    const fs::path runs = out_ / ("round-" + std::to_string(round));
+    fs::create_directories(runs);
     auto log = out_ / ("killed-" + std::to_string(round) + ".log");
     int pid = testing::spawn_command({FIREDRILL_BINARY, "run", (source_dir / "scenarios/quickstart.yaml").string(), "--out",
-                                      out_.string()},
+                                      runs.string()},
                                      log.string());
+    auto run_id = [&] {
+      for (const auto& entry : fs::directory_iterator(runs))
+        if (entry.is_directory()) return entry.path().filename().string();
+      return std::string();
+    };
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     auto reached = [&] {
-      return round == 0 ? count_labelled("").containers > 0 : read_file(log).find("postgres dies") != std::string::npos;
+      if (round == 1) return read_file(log).find("postgres dies") != std::string::npos;
+      const std::string id = run_id();
+      return !id.empty() && count_labelled(id).containers > 0;
     };
     while (!reached() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3000)(random)));
     ::kill(pid, SIGKILL);
     EXPECT_EQ(testing::wait_command(pid), 128 + SIGKILL);
-    auto cleanup = firedrill({"cleanup", "--all"});
+    const std::string id = run_id();
+    ASSERT_FALSE(id.empty()) << read_file(log);
+    auto cleanup = firedrill({"cleanup", id});
     EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
-    expect_nothing_left("");
+    expect_nothing_left(id);
   }
   // Each killed run still left CI a well-formed JUnit file saying it did not finish.
   int runs = 0;
-  for (const auto& entry : fs::directory_iterator(out_)) {
-    if (!entry.is_directory()) continue;
-    ++runs;
-    std::string junit = read_file(entry.path() / "junit.xml");
-    EXPECT_NE(junit.find("did not finish"), std::string::npos) << entry.path();
-    EXPECT_EQ(junit.substr(junit.size() - 14), "</testsuites>\n");
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& entry : fs::directory_iterator(out_ / ("round-" + std::to_string(round)))) {
+      if (!entry.is_directory()) continue;
+      ++runs;
+      std::string junit = read_file(entry.path() / "junit.xml");
+      EXPECT_NE(junit.find("did not finish"), std::string::npos) << entry.path();
+      EXPECT_EQ(junit.substr(junit.size() - 14), "</testsuites>\n");
+    }
   }
   EXPECT_EQ(runs, 2);
 }
@@ -201,7 +217,13 @@ TEST_F(DrillTest, InterruptRevertsTearsDownAndExits130) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ::kill(pid, SIGINT);
   EXPECT_EQ(testing::wait_command(pid), 130) << read_file(log);
-  expect_nothing_left("");
+  int runs = 0;
+  for (const auto& entry : fs::directory_iterator(out_)) {
+    if (!entry.is_directory()) continue;
+    ++runs;
+    expect_nothing_left(entry.path().filename().string());
+  }
+  EXPECT_EQ(runs, 1);
 }
 
 TEST_F(DrillTest, EveryMalformedScenarioExitsTwoNamingFileLineAndColumn) {
@@ -266,6 +288,55 @@ TEST_F(DrillTest, APartitionEndedByALaterHealStepIsMeasuredFromCutToRecovery) {
   EXPECT_LT(rto, 6.0);
   EXPECT_EQ(report["faults"][0]["target"], "app,db");
   EXPECT_TRUE(report["faults"][0]["reverted_at"].is_string());
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, LatencyTowardsPostgresSlowsEveryWriteByTheDelayAndLosesNone) {
+  auto scenario = variant("latency-slow-db.yaml", {{"duration: 15s", "duration: 6s"}, {"wait: 15s", "wait: 6s"}});
+  auto [outcome, report] = drill(scenario);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  const auto& fault = report["faults"][0];
+  EXPECT_EQ(fault["details"]["via"], kernel_has_netem() ? "netem" : "proxy");
+  const auto& before = report["measured"]["before_faults"];
+  const auto& during = report["measured"]["during_faults"][0];
+  EXPECT_EQ(during["fault"], "latency");
+  // Each order is a transaction of three round trips to Postgres, each 200 ms ± 20 ms longer.
+  EXPECT_LT(before["p50_write_latency_ms"].get<double>(), 100.0);
+  EXPECT_GE(during["p50_write_latency_ms"].get<double>(), 3 * 180.0);
+  EXPECT_LT(during["p50_write_latency_ms"].get<double>(), 3 * 220.0 + 200.0);
+  EXPECT_GT(during["writes_sent"].get<int>(), 40);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, APartitionAlsoCutsThePathThroughTheLatencyProxy) {
+  // The app reaches Postgres through the fault proxy (for the latency step); cutting app from db
+  // must cut that path too, or the partition would silently do nothing.
+  auto scenario = variant("latency-slow-db.yaml",
+                          {{"delay: 200ms, jitter: 20ms, duration: 15s, incident: true }",
+                            "delay: 20ms }\n  - { name: cut, fault: partition, between: [app, db], duration: 3s, incident: true }"},
+                           {"wait: 15s", "wait: 4s"}});
+  auto [outcome, report] = drill(scenario);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  double rto = report["measured"]["rto_seconds"].get<double>();
+  EXPECT_GE(rto, 2.5);
+  EXPECT_LT(rto, 5.0);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, PacketLossTowardsPostgresShowsInTheTailLatencyAndLosesNothing) {
+  auto scenario = variant("packet-loss-degradation.yaml", {{"duration: 20s", "duration: 8s"}});
+  auto [outcome, report] = drill(scenario);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  const auto& before = report["measured"]["before_faults"];
+  const auto& during = report["measured"]["during_faults"][0];
+  EXPECT_EQ(during["fault"], "loss");
+  EXPECT_TRUE(during["error_rate"].is_number());
+  // A lost segment waits for TCP's retransmission timeout (at least 200 ms on Linux).
+  EXPECT_GE(during["p99_write_latency_ms"].get<double>(), 200.0);
+  EXPECT_GT(during["p99_write_latency_ms"].get<double>(), before["p99_write_latency_ms"].get<double>());
   EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
   expect_nothing_left(report["run_id"]);
 }
