@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,8 @@ struct ActionContext {
   std::filesystem::path run_directory;
   /// The scenario's services by name (credentials, ports); nullptr for a name not in the scenario.
   std::function<const Service*(const std::string& name)> service;
+  /// Every service of the run, standbys included, in the scenario's order.
+  std::vector<std::string> service_names = {};
 };
 
 class Action {

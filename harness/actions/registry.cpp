@@ -1,5 +1,7 @@
 #include "harness/actions/action.hpp"
 #include "harness/actions/backup.hpp"
+#include "harness/actions/promote.hpp"
+#include "harness/actions/repoint.hpp"
 #include "harness/actions/restart.hpp"
 #include "harness/actions/restore.hpp"
 #include "harness/actions/verify_backup.hpp"
@@ -20,6 +22,8 @@ std::map<std::string, ActionEntry> build_registry() {
   add<BackupAction>(registry);
   add<VerifyBackupAction>(registry);
   add<RestoreAction>(registry);
+  add<PromoteAction>(registry);
+  add<RepointAction>(registry);
   return registry;
 }
 

@@ -1,0 +1,104 @@
+#include "harness/services/standby.hpp"
+
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+
+#include "harness/runtime/runtime.hpp"
+
+namespace firedrill {
+namespace {
+
+std::string random_secret() {
+  unsigned char bytes[18];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a replication password");
+  std::string text;
+  for (unsigned char byte : bytes) text += fmt::format("{:02x}", byte);
+  return text;
+}
+
+// Runs as root in the standby's container (the image's entrypoint passes a non-postgres command
+// through), then hands over to the entrypoint, which finds PGDATA initialised and starts the
+// server. The role is created over the network as the superuser the clone shares with its
+// primary; `synchronous_commit = local` because with sync on, a commit would otherwise wait for
+// the very standby being built. primary_conninfo goes to postgresql.conf, not to the
+// postgresql.auto.conf -R writes, so that ALTER SYSTEM (the replication-lag fault) can override
+// it and RESET brings it back.
+constexpr const char* standby_script = R"SH(set -euo pipefail
+primary="$FIREDRILL_PRIMARY_HOST"
+user="${POSTGRES_USER:-postgres}"
+until pg_isready -q -h "$primary" -p 5432 -U "$user"; do sleep 0.1; done
+for attempt in 1 2 3 4 5; do
+  PGPASSWORD="$POSTGRES_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h "$primary" -U "$user" -d postgres \
+    -v password="$FIREDRILL_REPLICATION_PASSWORD" <<'SQL' && break
+SET synchronous_commit = local;
+SELECT format('CREATE ROLE firedrill_replication WITH REPLICATION LOGIN PASSWORD %L', :'password')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'firedrill_replication') \gexec
+SQL
+  echo "creating the replication role failed (attempt $attempt); retrying"
+  sleep 0.2
+done
+mkdir -p "$PGDATA"
+find "$PGDATA" -mindepth 1 -delete
+chown postgres:postgres "$PGDATA"
+chmod 700 "$PGDATA"
+PGPASSWORD="$FIREDRILL_REPLICATION_PASSWORD" setpriv --reuid postgres --regid postgres --init-groups \
+  pg_basebackup -h "$primary" -p 5432 -U firedrill_replication -D "$PGDATA" -X stream -R -c fast
+sed -i '/^primary_conninfo/d' "$PGDATA/postgresql.auto.conf"
+printf "primary_conninfo = 'host=%s port=5432 user=firedrill_replication password=%s application_name=%s'\n" \
+  "$primary" "$FIREDRILL_REPLICATION_PASSWORD" "$FIREDRILL_STANDBY_NAME" >>"$PGDATA/postgresql.conf"
+chown -R postgres:postgres "$PGDATA"
+echo "standby cloned from $primary"
+exec docker-entrypoint.sh postgres
+)SH";
+
+}  // namespace
+
+std::string standby_application_name(const std::string& standby) { return standby; }
+
+Scenario with_standby_services(const Scenario& scenario) {
+  Scenario expanded = scenario;
+  expanded.services.clear();
+  for (const auto& declared : scenario.services) {
+    if (declared.kind != "postgres" || declared.standbys == 0) {
+      expanded.services.push_back(declared);
+      continue;
+    }
+    ServiceSpec primary = declared;
+    if (!primary.env.count("POSTGRES_PASSWORD")) primary.env["POSTGRES_PASSWORD"] = random_secret();
+    std::vector<std::string> names;
+    for (int i = 1; i <= declared.standbys; ++i) names.push_back(fmt::format("{}-standby-{}", declared.name, i));
+    if (declared.sync) {
+      std::vector<std::string> quoted;
+      for (const auto& name : names) quoted.push_back(fmt::format("\"{}\"", standby_application_name(name)));
+      std::string setting = fmt::format("synchronous_standby_names=FIRST 1 ({})", fmt::join(quoted, ", "));
+      // A scenario's own server command keeps its arguments; any other command is left alone.
+      if (primary.command.empty()) primary.command = {"postgres"};
+      if (primary.command.front() == "postgres") {
+        primary.command.push_back("-c");
+        primary.command.push_back(setting);
+      }
+    }
+    const std::string replication_password = random_secret();
+    expanded.services.push_back(primary);
+    for (const auto& name : names) {
+      ServiceSpec standby;
+      standby.name = name;
+      standby.kind = "postgres";
+      standby.image = primary.image;
+      standby.env = declared.env;
+      standby.env["POSTGRES_PASSWORD"] = primary.env.at("POSTGRES_PASSWORD");
+      // The reference makes the engine start the standby after its primary is ready.
+      standby.env["FIREDRILL_PRIMARY_HOST"] = fmt::format("${{{}.host}}", declared.name);
+      standby.env["FIREDRILL_REPLICATION_PASSWORD"] = replication_password;
+      standby.env["FIREDRILL_STANDBY_NAME"] = standby_application_name(name);
+      standby.command = {"/bin/bash", "-c", standby_script};
+      standby.standby_of = declared.name;
+      standby.where = declared.where;
+      expanded.services.push_back(standby);
+    }
+  }
+  return expanded;
+}
+
+}  // namespace firedrill
