@@ -1,6 +1,8 @@
 #include "reports/writers.hpp"
 
+#include "checks/measure/analysis.hpp"
 #include "harness/scenario/vocabulary.hpp"
+#include "reports/html.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -54,10 +56,11 @@ std::map<std::string, ReportWriter> build_writers() {
   auto add = [&](const std::string& format, ReportWriter writer) {
     register_unique(writers, format, std::move(writer), "report format");
   };
-  add("json", {"report.json", [](const nlohmann::json& report) { return report.dump(2) + "\n"; }});
-  add("markdown", {"summary.md", render_markdown_summary});
-  add("junit", {"junit.xml", render_junit});
-  add("openmetrics", {"metrics.prom", render_openmetrics});
+  add("html", {"report.html", render_html});
+  add("json", {"report.json", [](const RunRecord& run) { return run.report.dump(2) + "\n"; }});
+  add("markdown", {"summary.md", [](const RunRecord& run) { return render_markdown_summary(run.report); }});
+  add("junit", {"junit.xml", [](const RunRecord& run) { return render_junit(run.report); }});
+  add("openmetrics", {"metrics.prom", [](const RunRecord& run) { return render_openmetrics(run.report); }});
   return writers;
 }
 
@@ -90,8 +93,30 @@ void write_file_atomically(const std::filesystem::path& file, const std::string&
   std::filesystem::rename(temporary, file);
 }
 
+RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json report) {
+  RunRecord run;
+  run.report = std::move(report);
+  if (std::filesystem::exists(run_dir / "events.jsonl")) run.events = read_events(run_dir / "events.jsonl");
+  if (std::filesystem::exists(run_dir / "acks.jsonl")) run.acks = read_acks(run_dir / "acks.jsonl");
+  if (std::filesystem::exists(run_dir / "readback.jsonl")) {
+    Readback readback = read_readback(run_dir / "readback.jsonl");
+    for (const auto& ack : run.acks) {
+      auto writer = readback.writers.find(ack.writer);
+      if (ack.outcome == WriteOutcome::ok && ack.acked && writer != readback.writers.end() && !writer->second.present.contains(ack.id)) run.lost_ack_ids.insert(ack.id);
+    }
+  }
+  return run;
+}
+
 void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report) {
-  for (const auto& [format, writer] : report_writers()) write_file_atomically(run_dir / writer.file_name, writer.render(report));
+  RunRecord run;
+  try {
+    run = load_run_record(run_dir, report);
+  } catch (const std::exception&) {
+    // A damaged history must not cost the run its report: the writers render without it.
+    run = RunRecord{report, {}, {}, {}};
+  }
+  for (const auto& [format, writer] : report_writers()) write_file_atomically(run_dir / writer.file_name, writer.render(run));
 }
 
 std::string render_unfinished_junit(const std::string& scenario, const std::string& run_id) {
@@ -156,9 +181,11 @@ std::string render_junit(const nlohmann::json& report) {
   const auto& reasons = report.value("reasons", nlohmann::json::array());
   std::string name = report["scenario"].value("name", "");
   std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" timestamp=\"{}\">\n",
-                      xml_escape(name), checks.size() + 1, failures + (reasons.empty() ? 0 : 1),
-                      xml_escape(report.value("started_at", "")));
+  // JUnit's timestamp is an xs:dateTime: a report without a start time leaves it out.
+  std::string started = report.value("started_at", "");
+  text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\"{}>\n", xml_escape(name),
+                      checks.size() + 1, failures + (reasons.empty() ? 0 : 1),
+                      started.empty() ? "" : fmt::format(" timestamp=\"{}\"", xml_escape(started)));
   text += fmt::format("    <testcase classname=\"{}\" name=\"drill completed\">\n", xml_escape(name));
   for (const auto& reason : reasons)
     text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(reason.get<std::string>()));
@@ -178,7 +205,10 @@ std::string render_openmetrics(const nlohmann::json& report) {
   const auto& measured = report["measured"];
   std::string text;
   auto gauge = [&](const std::string& metric, const std::string& help, const nlohmann::json& value) {
-    text += fmt::format("# TYPE {} gauge\n# HELP {} {}\n", metric, metric, help);
+    text += fmt::format("# TYPE {} gauge\n", metric);
+    // OpenMetrics: a family with a unit names it, and its name ends with it.
+    if (metric.ends_with("_seconds")) text += fmt::format("# UNIT {} seconds\n", metric);
+    text += fmt::format("# HELP {} {}\n", metric, help);
     if (value.is_number()) text += fmt::format("{}{{scenario=\"{}\"}} {}\n", metric, scenario, value.dump());
   };
   gauge("firedrill_rto_seconds", "Measured recovery time of the whole system.", measured.value("rto_seconds", nlohmann::json()));

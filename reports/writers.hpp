@@ -1,25 +1,44 @@
 #pragma once
-// The files a person or CI reads, each rendered from report.json alone (so a saved run can be
-// re-rendered). One writer per format, one registry.
+// The files a person or CI reads, each rendered from report.json and the history recorded beside
+// it (so a saved run can be re-rendered). One writer per format, one registry.
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "checks/history.hpp"
+
 namespace firedrill {
+
+/// What every writer renders from: the report and the run's recorded history. The history is
+/// empty when the run directory has no events.jsonl / acks.jsonl (a report rendered on its own).
+struct RunRecord {
+  nlohmann::json report;
+  std::vector<Event> events;
+  std::vector<Ack> acks;
+  /// Ids of acknowledged writes that readback.jsonl does not hold (empty without a readback).
+  std::set<std::string> lost_ack_ids;
+};
+
+/// The record of the run in run_dir: `report`, plus events.jsonl, acks.jsonl and readback.jsonl
+/// where they exist. A malformed line throws std::runtime_error naming path:line.
+RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json report);
 
 struct ReportWriter {
   std::string file_name;
-  std::function<std::string(const nlohmann::json& report)> render;
+  std::function<std::string(const RunRecord& run)> render;
 };
 
-/// Every writer by format name (json, markdown, junit, openmetrics); a duplicate aborts.
+/// Every writer by format name (html, json, markdown, junit, openmetrics); a duplicate aborts.
 const std::map<std::string, ReportWriter>& report_writers();
 
 /// Writes every registered format into run_dir, each atomically (a temporary file renamed over
 /// the old one), so a reader — node_exporter's textfile collector, a CI step — never sees half.
+/// The history is read from run_dir (load_run_record).
 void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report);
 void write_file_atomically(const std::filesystem::path& file, const std::string& content);
 

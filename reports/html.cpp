@@ -1,0 +1,668 @@
+#include "reports/html.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+using nlohmann::json;
+
+constexpr Micros bucket_micros = 100'000;
+// Beyond this many bars the page grows without showing more; long drills get wider buckets.
+constexpr std::size_t max_buckets = 1200;
+
+const json& field(const json& object, const char* key) {
+  static const json null_value;
+  if (!object.is_object()) return null_value;
+  auto found = object.find(key);
+  return found == object.end() ? null_value : *found;
+}
+
+std::string text_of(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
+std::string escaped(const json& value) { return html_escape(text_of(value)); }
+
+std::optional<Micros> time_of(const json& value) {
+  if (!value.is_string()) return std::nullopt;
+  try {
+    return parse_rfc3339(value.get<std::string>());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string milliseconds(const json& value) { return value.is_number() ? fmt::format("{:.1f} ms", value.get<double>()) : "–"; }
+
+const char* css() {
+  return R"css(
+:root { --pass: #1a7f37; --fail: #cf222e; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 1200px; padding: 16px 24px 40px; color: var(--ink);
+       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+.verdict { border-radius: 8px; padding: 14px 20px; color: #fff; }
+.verdict.pass { background: var(--pass); }
+.verdict.fail { background: var(--fail); }
+.verdict p { margin: 4px 0; }
+.verdict ul { margin: 8px 0 0; padding-left: 20px; }
+.verdict .meta { opacity: 0.92; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: var(--soft); font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.ok, span.ok { color: var(--pass); font-weight: 600; }
+td.bad, span.bad { color: var(--fail); font-weight: 600; }
+td.muted { color: var(--muted); }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
+.badge { display: inline-block; font-size: 11px; padding: 0 6px; border-radius: 8px; background: #ddf4ff; color: #0550ae; }
+.summary { margin: 6px 0; }
+svg.timeline { width: 100%; height: auto; display: block; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
+svg.timeline text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: var(--ink); }
+svg.timeline .axis text { fill: var(--muted); }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11px; }
+  .verdict, svg.timeline, .badge { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  section, table, svg.timeline { break-inside: avoid; }
+  h2 { break-after: avoid; }
+}
+)css";
+}
+
+/// "+2.765s" / "−3.000s"; what rounds to 0 is "+0ms", however early by microseconds.
+std::string signed_seconds(Micros offset) {
+  double seconds = static_cast<double>(offset) / 1e6;
+  return fmt::format("{}{}", seconds <= -0.0005 ? "−" : "+", format_seconds(json(std::fabs(seconds))));
+}
+
+/// "T0+2.765s" / "T0−3.000s" relative to the incident, or "+1.000s" from the origin without one.
+class RelativeTime {
+ public:
+  RelativeTime(std::optional<Micros> origin, bool is_incident) : origin_(origin), is_incident_(is_incident) {}
+  std::string at(std::optional<Micros> t) const {
+    if (!t || !origin_) return "–";
+    std::string offset = signed_seconds(*t - *origin_);
+    return is_incident_ ? "T0" + offset : offset;
+  }
+
+ private:
+  std::optional<Micros> origin_;
+  bool is_incident_;
+};
+
+std::string verdict_banner(const json& report) {
+  bool passed = report.value("verdict", "fail") == "pass";
+  const json& scenario = field(report, "scenario");
+  std::string html = fmt::format("<header class=\"verdict {}\">\n<h1>{} — {}</h1>\n", passed ? "pass" : "fail",
+                                 passed ? "PASS" : "FAIL", escaped(field(scenario, "name")));
+  if (!text_of(field(scenario, "description")).empty()) html += fmt::format("<p>{}</p>\n", escaped(field(scenario, "description")));
+  html += fmt::format("<p class=\"meta\">run <code>{}</code> · mode {} · started {} · finished {}",
+                      escaped(field(report, "run_id")), escaped(field(report, "mode")), escaped(field(report, "started_at")),
+                      escaped(field(report, "finished_at")));
+  if (!text_of(field(scenario, "runbook")).empty()) html += fmt::format(" · runbook: {}", escaped(field(scenario, "runbook")));
+  html += "</p>\n";
+  const json& reasons = field(report, "reasons");
+  if (reasons.is_array() && !reasons.empty()) {
+    html += "<ul>\n";
+    for (const auto& reason : reasons) html += fmt::format("<li>{}</li>\n", escaped(reason));
+    html += "</ul>\n";
+  }
+  return html + "</header>\n";
+}
+
+std::string objective_cells(const json& objective) {
+  if (!objective.is_object()) return "<td class=\"muted\">–</td><td class=\"muted\">–</td>";
+  bool met = objective.value("met", false);
+  return fmt::format("<td class=\"num {}\">{}</td><td class=\"num\">{}</td>", met ? "ok" : "bad",
+                     format_seconds(field(objective, "measured_seconds")), format_seconds(field(objective, "target_seconds")));
+}
+
+std::string objectives_section(const json& report) {
+  std::string html =
+      "<section>\n<h2>Objectives vs measured</h2>\n<table>\n<tr><th>component</th><th>RTO measured</th><th>RTO target</th>"
+      "<th>RPO measured</th><th>RPO target</th><th>detected after</th><th>downtime</th><th>result</th></tr>\n";
+  const json& components = field(report, "components");
+  if (components.is_object())
+    for (const auto& [name, component] : components.items()) {
+      bool met = component.value("met", false);
+      html += fmt::format("<tr><td>{}</td>{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>\n",
+                          html_escape(name), objective_cells(field(component, "rto")), objective_cells(field(component, "rpo")),
+                          format_seconds(field(component, "detect_seconds")), format_seconds(field(component, "downtime_seconds")),
+                          met ? "ok" : "bad", met ? "met" : "missed");
+    }
+  html += "</table>\n";
+  const json& measured = field(report, "measured");
+  html += fmt::format(
+      "<p class=\"summary\">Writes: {} sent, {} acknowledged, {} failed, <strong>{} acknowledged writes lost</strong>"
+      " ({} of them acknowledged after the incident).</p>\n",
+      format_count(field(measured, "writes_sent")), format_count(field(measured, "acked_writes")),
+      format_count(field(measured, "failed_writes")), format_count(field(measured, "lost_acked_writes")),
+      format_count(field(measured, "lost_acked_after_incident")));
+  if (!text_of(field(measured, "recovery")).empty())
+    html += fmt::format("<p class=\"summary\">Recovery: {}</p>\n", escaped(field(measured, "recovery")));
+  return html + "</section>\n";
+}
+
+struct Span {
+  Micros begin = 0;
+  Micros end = 0;
+};
+
+/// From the first thing the drill did (workload, step, write, probe) to the last.
+Span timeline_span(const RunRecord& run) {
+  std::optional<Micros> begin, end;
+  auto widen = [&](std::optional<Micros> t) {
+    if (!t) return;
+    if (!begin || *t < *begin) begin = t;
+    if (!end || *t > *end) end = t;
+  };
+  for (const auto& event : run.events)
+    if (event.kind == event_kind::workload_started || event.kind == event_kind::workload_stopped ||
+        event.kind == event_kind::step_started || event.kind == event_kind::step_finished || event.kind == event_kind::probe ||
+        event.kind == event_kind::fault_injected || event.kind == event_kind::fault_reverted)
+      widen(event.t);
+  for (const auto& ack : run.acks) {
+    widen(ack.sent);
+    widen(ack.acked);
+  }
+  for (const auto& step : field(run.report, "steps")) {
+    widen(time_of(field(step, "started_at")));
+    widen(time_of(field(step, "finished_at")));
+  }
+  if (!begin) {
+    begin = time_of(field(run.report, "started_at"));
+    end = time_of(field(run.report, "finished_at"));
+  }
+  Span span{begin.value_or(0), end.value_or(0)};
+  if (span.end <= span.begin) span.end = span.begin + 1'000'000;
+  return span;
+}
+
+/// A tick spacing giving about 10 ticks over the span, from a 1-2-5 series.
+Micros tick_spacing(Micros span) {
+  static const Micros steps[] = {100'000,    200'000,    500'000,     1'000'000,   2'000'000,  5'000'000, 10'000'000,
+                                 15'000'000, 30'000'000, 60'000'000, 120'000'000, 300'000'000, 600'000'000, 1'800'000'000,
+                                 3'600'000'000};
+  for (Micros step : steps)
+    if (span / step <= 12) return step;
+  return 3'600'000'000;
+}
+
+class Timeline {
+ public:
+  explicit Timeline(const RunRecord& run) : run_(run), span_(timeline_span(run)) {
+    incident_ = time_of(field(run.report, "incident_at"));
+    origin_ = incident_.value_or(span_.begin);
+  }
+
+  std::string render() {
+    collect_probes();
+    const double steps_top = 56;
+    const double probes_top = steps_top + lane_height_ + 10;
+    const double writes_top = probes_top + static_cast<double>(probes_.size()) * (lane_height_ + 4) + 10;
+    // The lost-write markers sit in a strip above the bars, clear of them.
+    const double writes_baseline = writes_top + 16 + writes_height_;
+    const double failed_bottom = writes_baseline + failed_height_;
+    const double axis_y = failed_bottom + 8;
+    const double height = axis_y + 58;
+    plot_top_ = 30;
+    plot_bottom_ = failed_bottom;
+
+    svg_ = fmt::format(
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {:.0f}\" role=\"img\" "
+        "aria-label=\"timeline of the drill\">\n",
+        width_, height);
+    draw_axis(axis_y);
+    draw_faults();
+    draw_steps(steps_top);
+    draw_probes(probes_top);
+    draw_writes(writes_top, writes_baseline);
+    draw_phases();
+    draw_legend(axis_y + 36);
+    svg_ += "</svg>\n";
+    return svg_;
+  }
+
+ private:
+  double x(Micros t) const {
+    t = std::clamp(t, span_.begin, span_.end);
+    return left_ + static_cast<double>(t - span_.begin) / static_cast<double>(span_.end - span_.begin) * plot_width();
+  }
+  double plot_width() const { return width_ - left_ - right_; }
+
+  std::string relative(Micros t) const { return signed_seconds(t - origin_); }
+
+  /// Tick labels are round numbers: "+2s", "−0.5s", "+1m".
+  std::string tick_label(Micros t) const {
+    double seconds = static_cast<double>(t - origin_) / 1e6;
+    std::string sign = seconds < 0 ? "−" : "+";
+    double magnitude = std::fabs(seconds);
+    if (magnitude >= 120 && std::fmod(magnitude, 60) == 0) return fmt::format("{}{:g}m", sign, magnitude / 60);
+    return fmt::format("{}{:g}s", sign, magnitude);
+  }
+
+  void label(double at_x, double at_y, const std::string& text, const char* anchor = "end") {
+    svg_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\">{}</text>\n", at_x, at_y, anchor, html_escape(text));
+  }
+
+  void collect_probes() {
+    for (const auto& event : run_.events) {
+      if (event.kind != event_kind::probe) continue;
+      std::string name = event.details.value("probe", "");
+      if (std::find(probes_.begin(), probes_.end(), name) == probes_.end()) probes_.push_back(name);
+      changes_[name].push_back({event.t, event.details.value("ok", false), event.details.value("error", "")});
+    }
+    for (auto& [name, list] : changes_)
+      std::stable_sort(list.begin(), list.end(), [](const Change& a, const Change& b) { return a.t < b.t; });
+  }
+
+  void draw_axis(double axis_y) {
+    Micros spacing = tick_spacing(span_.end - span_.begin);
+    // Ticks fall on whole multiples of the spacing from the origin (T0), so T0 itself is one.
+    Micros first = origin_ - ((origin_ - span_.begin) / spacing) * spacing;
+    svg_ += "<g class=\"axis\">\n";
+    svg_ += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#59636e\"/>\n", left_, axis_y,
+                        width_ - right_, axis_y);
+    for (Micros t = first; t <= span_.end; t += spacing) {
+      double at = x(t);
+      svg_ += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#eaeef2\"/>\n", at, plot_top_,
+                          axis_y);
+      svg_ += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#59636e\"/>\n", at, axis_y,
+                          axis_y + 4);
+      label(at, axis_y + 16, t == origin_ && incident_ ? "T0" : tick_label(t), "middle");
+    }
+    // Clear of the first tick's label, which is centred on the plot's left edge.
+    label(left_ - 32, axis_y + 16, incident_ ? "time from T0" : "time", "end");
+    svg_ += "</g>\n";
+  }
+
+  void draw_faults() {
+    for (const auto& fault : field(run_.report, "faults")) {
+      auto injected = time_of(field(fault, "injected_at"));
+      if (!injected) continue;
+      Micros reverted = time_of(field(fault, "reverted_at")).value_or(span_.end);
+      double from = x(*injected), to = std::max(x(reverted), from + 2);
+      std::string name = fmt::format("{} {}", text_of(field(fault, "type")), text_of(field(fault, "target")));
+      svg_ += fmt::format(
+          "<rect class=\"fault\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#cf222e\" fill-opacity=\"0.10\" "
+          "stroke=\"#cf222e\" stroke-opacity=\"0.35\"><title>fault {} from {} to {}</title></rect>\n",
+          from, plot_top_ + 12, to - from, plot_bottom_ - plot_top_ - 12, html_escape(name), relative(*injected),
+          field(fault, "reverted_at").is_string() ? relative(reverted) : "the end (never reverted)");
+      label(from + 4, plot_top_ + 23, "fault: " + name, "start");
+    }
+  }
+
+  void draw_steps(double top) {
+    label(left_ - 8, top + 12, "steps");
+    for (const auto& step : field(run_.report, "steps")) {
+      auto started = time_of(field(step, "started_at"));
+      auto finished = time_of(field(step, "finished_at"));
+      if (!started || !finished) continue;
+      double from = x(*started), to = std::max(x(*finished), from + 2);
+      std::string outcome = text_of(field(step, "outcome"));
+      const char* fill = outcome == "ok" ? "#8c959f" : outcome == "skipped" ? "#d0d7de" : "#cf222e";
+      std::string name = text_of(field(step, "name"));
+      svg_ += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" rx=\"3\" fill=\"{}\" fill-opacity=\"0.45\" "
+          "stroke=\"#fff\"><title>step {}: {} ({}, {})</title></rect>\n",
+          from, top, to - from, lane_height_, fill, html_escape(name), html_escape(outcome),
+          format_seconds(field(step, "duration_seconds")), relative(*started));
+      // Only as much of the name as fits the bar (about 6 px a character).
+      std::size_t fits = static_cast<std::size_t>(std::max(0.0, (to - from - 8) / 6.2));
+      if (fits >= 3) label(from + 4, top + 12, name.size() > fits ? name.substr(0, fits - 1) + "…" : name, "start");
+    }
+  }
+
+  void draw_probes(double top) {
+    for (std::size_t i = 0; i < probes_.size(); ++i) {
+      const std::string& name = probes_[i];
+      double y = top + static_cast<double>(i) * (lane_height_ + 4);
+      label(left_ - 8, y + 12, "probe " + name);
+      svg_ += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" fill=\"#eaeef2\"/>\n", left_, y, plot_width(),
+                          lane_height_);
+      const auto& list = changes_[name];
+      for (std::size_t j = 0; j < list.size(); ++j) {
+        Micros until = j + 1 < list.size() ? list[j + 1].t : span_.end;
+        double from = x(list[j].t), to = std::max(x(until), from + 1);
+        svg_ += fmt::format(
+            "<rect class=\"probe-{}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"><title>{} {} from {}{}</title></rect>\n",
+            list[j].ok ? "up" : "down", from, y, to - from, lane_height_, list[j].ok ? "#4ac26b" : "#cf222e", html_escape(name),
+            list[j].ok ? "up" : "down", relative(list[j].t), list[j].error.empty() ? "" : ": " + html_escape(list[j].error));
+      }
+    }
+  }
+
+  void draw_writes(double top, double baseline) {
+    Micros bucket = bucket_micros;
+    for (Micros wider : {200'000, 500'000, 1'000'000, 2'000'000, 5'000'000, 10'000'000, 30'000'000, 60'000'000})
+      if (static_cast<std::size_t>((span_.end - span_.begin) / bucket) > max_buckets) bucket = wider;
+    std::size_t count = static_cast<std::size_t>((span_.end - span_.begin) / bucket) + 1;
+    std::vector<int> acked(count, 0), failed(count, 0), lost(count, 0);
+    auto index = [&](Micros t) { return static_cast<std::size_t>((std::clamp(t, span_.begin, span_.end) - span_.begin) / bucket); };
+    for (const auto& ack : run_.acks) {
+      if (ack.outcome == WriteOutcome::ok && ack.acked) {
+        ++acked[index(*ack.acked)];
+        if (run_.lost_ack_ids.count(ack.id)) ++lost[index(*ack.acked)];
+      } else {
+        ++failed[index(ack.sent)];
+      }
+    }
+    int most = std::max(1, *std::max_element(acked.begin(), acked.end()));
+    int most_failed = std::max(1, *std::max_element(failed.begin(), failed.end()));
+    std::string per = bucket < 1'000'000 ? fmt::format("per {} ms", bucket / 1000) : fmt::format("per {} s", bucket / 1'000'000);
+    label(left_ - 8, top + 28, "acknowledged");
+    label(left_ - 8, top + 42, fmt::format("writes {}", per));
+    label(left_ - 8, top + 56, fmt::format("(max {})", most));
+    label(left_ - 8, baseline + 14, "failed writes");
+    svg_ += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#8c959f\"/>\n", left_, baseline, width_ - right_,
+                        baseline);
+    double bar = plot_width() / static_cast<double>(count);
+    svg_ += "<g class=\"writes\">\n";
+    for (std::size_t i = 0; i < count; ++i) {
+      Micros at = span_.begin + static_cast<Micros>(i) * bucket;
+      double left = left_ + static_cast<double>(i) * bar;
+      if (acked[i] > 0) {
+        double h = writes_height_ * acked[i] / most;
+        svg_ += fmt::format(
+            "<rect class=\"acked\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"#0969da\"><title>{} acknowledged at {}</title></rect>\n",
+            left, baseline - h, std::max(bar - 0.5, 0.5), h, acked[i], relative(at));
+      }
+      if (failed[i] > 0) {
+        double h = std::max(2.0, (failed_height_ - 6) * failed[i] / most_failed);
+        svg_ += fmt::format(
+            "<rect class=\"failed\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" fill=\"#cf222e\"><title>{} failed writes sent at {}</title></rect>\n",
+            left, baseline + 1, std::max(bar - 0.5, 0.5), h, failed[i], relative(at));
+      }
+      if (lost[i] > 0) {
+        double cx = left + bar / 2;
+        svg_ += fmt::format(
+            "<path class=\"lost\" d=\"M{:.2f} {:.2f} l-6 -11 h12 z\" fill=\"#8250df\"><title>{} acknowledged writes lost, acknowledged at {}</title></path>\n",
+            cx, top + 12, lost[i], relative(at));
+        svg_ += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" text-anchor=\"end\" style=\"fill:#8250df;font-weight:600\">{} lost</text>\n",
+                            cx - 8, top + 10, lost[i]);
+        svg_ += fmt::format("<line x1=\"{0:.2f}\" y1=\"{1:.2f}\" x2=\"{0:.2f}\" y2=\"{2:.2f}\" stroke=\"#8250df\" stroke-dasharray=\"2 2\"/>\n",
+                            cx, top + 12, baseline);
+      }
+    }
+    svg_ += "</g>\n";
+  }
+
+  void draw_phases() {
+    const json& phases = field(field(run_.report, "measured"), "phases");
+    struct Phase {
+      const char* key;
+      const char* name;
+      const char* color;
+    };
+    static const Phase kinds[] = {{"incident_at", "incident (T0)", "#cf222e"},
+                                  {"detected_at", "detected", "#bc4c00"},
+                                  {"recovered_at", "recovered", "#1a7f37"}};
+    double last_label_end = -1e9;
+    int row = 0;
+    for (const auto& phase : kinds) {
+      auto t = time_of(field(phases, phase.key));
+      if (phase.key == std::string("incident_at") && !t) t = incident_;
+      if (!t) continue;
+      double at = x(*t);
+      std::string text = phase.key == std::string("incident_at") ? phase.name : fmt::format("{} {}", phase.name, relative(*t));
+      // Labels that would overlap the previous one go on the other row.
+      row = at < last_label_end + 6 ? 1 - row : 0;
+      last_label_end = at + 6.2 * static_cast<double>(text.size());
+      svg_ += fmt::format(
+          "<line class=\"phase\" x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\" stroke-width=\"1.5\" "
+          "stroke-dasharray=\"5 3\"><title>{4}</title></line>\n",
+          at, 4.0 + row * 13.0 + 2, plot_bottom_, phase.color, html_escape(text));
+      svg_ += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"start\" fill=\"{}\" style=\"fill:{}\">{}</text>\n", at + 3,
+                          13.0 + row * 13.0, phase.color, phase.color, html_escape(text));
+    }
+  }
+
+  void draw_legend(double y) {
+    struct Key {
+      const char* text;
+      const char* color;
+    };
+    static const Key keys[] = {{"fault active", "#f9d7da"},  {"probe up", "#4ac26b"},      {"probe down", "#cf222e"},
+                               {"acknowledged writes", "#0969da"}, {"failed writes", "#cf222e"}, {"lost acknowledged writes", "#8250df"}};
+    double at = left_;
+    for (const auto& key : keys) {
+      svg_ += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", at, y - 10, key.color);
+      label(at + 16, y, key.text, "start");
+      at += 28 + 6.4 * static_cast<double>(std::string(key.text).size());
+    }
+  }
+
+  struct Change {
+    Micros t;
+    bool ok;
+    std::string error;
+  };
+
+  const RunRecord& run_;
+  Span span_;
+  std::optional<Micros> incident_;
+  Micros origin_ = 0;
+  std::vector<std::string> probes_;
+  std::map<std::string, std::vector<Change>> changes_;
+  std::string svg_;
+  const double width_ = 1160;
+  const double left_ = 170;
+  const double right_ = 20;
+  const double lane_height_ = 18;
+  const double writes_height_ = 90;
+  const double failed_height_ = 30;
+  double plot_top_ = 0;
+  double plot_bottom_ = 0;
+};
+
+std::string timeline_section(const RunRecord& run) {
+  std::string html = "<section>\n<h2>Timeline</h2>\n";
+  if (run.events.empty() && run.acks.empty() && field(run.report, "steps").empty())
+    return html + "<p>No history was recorded (events.jsonl and acks.jsonl are missing).</p>\n</section>\n";
+  return html + Timeline(run).render() + "</section>\n";
+}
+
+std::string steps_section(const json& report, const RelativeTime& clock) {
+  std::string html =
+      "<section>\n<h2>Steps</h2>\n<table>\n<tr><th>#</th><th>step</th><th>what</th><th>started</th><th>duration</th>"
+      "<th>outcome</th><th>note</th></tr>\n";
+  int index = 0;
+  bool rehearsal = report.value("mode", "") == "rehearse";
+  for (const auto& step : field(report, "steps")) {
+    ++index;
+    std::string verb = text_of(field(step, "verb"));
+    std::string what = text_of(field(step, "what"));
+    std::string target = text_of(field(step, "target"));
+    std::string description = html_escape(verb);
+    if (!what.empty() && verb != "manual") description += " " + html_escape(what);
+    if (!target.empty()) description += " → " + html_escape(target);
+    if (verb == "manual") description += rehearsal ? " <span class=\"badge\">human step, timed</span>" : " <span class=\"badge\">human step</span>";
+    std::string outcome = text_of(field(step, "outcome"));
+    std::string note = text_of(field(step, "error"));
+    const json& details = field(step, "details");
+    if (note.empty() && details.is_object() && details.contains("instruction")) note = text_of(details["instruction"]);
+    if (note.empty() && verb == "manual") note = what;
+    html += fmt::format(
+        "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td>"
+        "<td>{}</td></tr>\n",
+        index, escaped(field(step, "name")), description, clock.at(time_of(field(step, "started_at"))),
+        format_seconds(field(step, "duration_seconds")), outcome == "ok" ? "ok" : outcome == "skipped" ? "muted" : "bad",
+        html_escape(outcome), html_escape(note));
+  }
+  return html + "</table>\n</section>\n";
+}
+
+std::string checks_section(const json& report) {
+  std::string html = "<section>\n<h2>Checks</h2>\n<table>\n<tr><th>check</th><th>result</th><th>detail</th></tr>\n";
+  for (const auto& check : field(report, "checks")) {
+    bool passed = check.value("passed", false);
+    html += fmt::format("<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n", escaped(field(check, "name")),
+                        passed ? "ok" : "bad", passed ? "pass" : "FAIL", escaped(field(check, "detail")));
+  }
+  return html + "</table>\n</section>\n";
+}
+
+std::string latency_section(const json& report, const RelativeTime& clock) {
+  const json& measured = field(report, "measured");
+  std::vector<std::pair<std::string, const json*>> windows;
+  if (field(measured, "before_faults").is_object()) windows.emplace_back("before faults", &field(measured, "before_faults"));
+  for (const auto& window : field(measured, "during_faults"))
+    windows.emplace_back(fmt::format("during {} {}", text_of(field(window, "fault")), text_of(field(window, "target"))), &window);
+  if (windows.empty()) return "";
+  std::string html =
+      "<section>\n<h2>Write latency</h2>\n<table>\n<tr><th>window</th><th>from</th><th>to</th><th>writes sent</th><th>failed</th>"
+      "<th>error rate</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n";
+  for (const auto& [name, window] : windows) {
+    const json& rate = field(*window, "error_rate");
+    html += fmt::format(
+        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+        html_escape(name), clock.at(time_of(field(*window, "from"))), clock.at(time_of(field(*window, "to"))),
+        format_count(field(*window, "writes_sent")), format_count(field(*window, "writes_failed")),
+        rate.is_number() ? fmt::format("{:.1f} %", rate.get<double>() * 100) : "–", milliseconds(field(*window, "p50_write_latency_ms")),
+        milliseconds(field(*window, "p90_write_latency_ms")), milliseconds(field(*window, "p99_write_latency_ms")),
+        milliseconds(field(*window, "max_write_latency_ms")));
+  }
+  return html + "</table>\n</section>\n";
+}
+
+std::string backups_section(const RunRecord& run, const RelativeTime& clock) {
+  std::map<std::string, std::string> folders;  // backup id -> where the action put it
+  for (const auto& step : field(run.report, "steps")) {
+    const json& details = field(step, "details");
+    if (details.is_object() && details.contains("backup_id") && details.contains("path"))
+      folders[text_of(details["backup_id"])] = text_of(details["path"]);
+  }
+  std::string rows;
+  for (const auto& event : run.events) {
+    if (event.kind != "backup.finished") continue;
+    std::string id = text_of(field(event.details, "backup_id"));
+    auto folder = folders.find(id);
+    std::string manifest = folder == folders.end() ? "–" : "<code>" + html_escape(folder->second + "/manifest.json") + "</code>";
+    const json& bytes = field(event.details, "bytes");
+    rows += fmt::format(
+        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+        "<td class=\"num\">{}</td><td>{}</td></tr>\n",
+        html_escape(id), escaped(field(event.details, "service")), escaped(field(event.details, "method")), clock.at(event.t),
+        format_count(field(event.details, "files")), bytes.is_number() ? fmt::format("{:.1f} MiB", bytes.get<double>() / 1048576.0) : "–",
+        format_seconds(field(field(event.details, "phases"), "total_seconds")), manifest);
+  }
+  if (rows.empty()) return "";
+  return "<section>\n<h2>Backups</h2>\n<table>\n<tr><th>backup</th><th>service</th><th>method</th><th>finished</th><th>files</th>"
+         "<th>size</th><th>took</th><th>manifest</th></tr>\n" +
+         rows + "</table>\n</section>\n";
+}
+
+std::string faults_section(const json& report, const RelativeTime& clock) {
+  const json& faults = field(report, "faults");
+  if (!faults.is_array() || faults.empty()) return "";
+  std::string html =
+      "<section>\n<h2>Faults</h2>\n<table>\n<tr><th>fault</th><th>target</th><th>step</th><th>injected</th><th>reverted</th>"
+      "<th>details</th></tr>\n";
+  for (const auto& fault : faults) {
+    const json& details = field(fault, "details");
+    html += fmt::format("<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>\n",
+                        escaped(field(fault, "type")), fault.value("incident", false) ? " <span class=\"badge\">incident</span>" : "",
+                        escaped(field(fault, "target")), escaped(field(fault, "step")), clock.at(time_of(field(fault, "injected_at"))),
+                        field(fault, "reverted_at").is_string() ? clock.at(time_of(field(fault, "reverted_at"))) : "never",
+                        details.is_null() ? "" : html_escape(details.dump()));
+  }
+  return html + "</table>\n</section>\n";
+}
+
+std::string environment_section(const json& report) {
+  const json& environment = field(report, "environment");
+  const json& scenario = field(report, "scenario");
+  const json& harness = field(report, "harness");
+  std::string html = fmt::format(
+      "<section>\n<h2>Environment</h2>\n<table>\n<tr><th>runtime</th><td>{}</td></tr>\n<tr><th>firedrill version</th><td>{}</td></tr>\n"
+      "<tr><th>host</th><td>{}</td></tr>\n<tr><th>scenario file</th><td><code>{}</code> (sha256 <code>{}</code>)</td></tr>\n",
+      escaped(field(environment, "runtime")), escaped(field(environment, "firedrill_version")), escaped(field(environment, "host")),
+      escaped(field(scenario, "file")), escaped(field(scenario, "sha256")));
+  if (harness.is_object())
+    html += fmt::format("<tr><th>harness time</th><td>bring-up {}, drill {}, teardown {}</td></tr>\n",
+                        format_seconds(field(harness, "bringup_seconds")), format_seconds(field(harness, "drill_seconds")),
+                        format_seconds(field(harness, "teardown_seconds")));
+  html += "</table>\n";
+  const json& services = field(environment, "services");
+  if (services.is_array() && !services.empty()) {
+    html += "<table>\n<tr><th>service</th><th>kind</th><th>image</th><th>image id</th><th>endpoint</th></tr>\n";
+    for (const auto& service : services)
+      html += fmt::format("<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>\n",
+                          escaped(field(service, "name")), escaped(field(service, "kind")), escaped(field(service, "image")),
+                          escaped(field(service, "image_id")), escaped(field(service, "endpoint")));
+    html += "</table>\n";
+  }
+  return html + "</section>\n";
+}
+
+std::string artifacts_footer(const json& report) {
+  std::string html = "<footer>\n";
+  const json& artifacts = field(report, "artifacts");
+  if (artifacts.is_array() && !artifacts.empty()) {
+    html += "<p>Recorded files (SHA-256):</p>\n<table>\n";
+    for (const auto& artifact : artifacts)
+      html += fmt::format("<tr><td><code>{}</code></td><td><code>{}</code></td></tr>\n", escaped(field(artifact, "path")),
+                          escaped(field(artifact, "sha256")));
+    html += "</table>\n";
+  }
+  html += fmt::format("<p>Written by firedrill {} from report.json ({}), events.jsonl and acks.jsonl.</p>\n</footer>\n",
+                      escaped(field(field(report, "environment"), "firedrill_version")), escaped(field(report, "schema")));
+  return html;
+}
+
+}  // namespace
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_html(const RunRecord& run) {
+  const json& report = run.report;
+  auto incident = time_of(field(report, "incident_at"));
+  RelativeTime clock(incident ? incident : time_of(field(report, "started_at")), incident.has_value());
+  bool passed = report.value("verdict", "fail") == "pass";
+  std::string html = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      // Nothing on this page may load from anywhere: it is read offline and archived as evidence.
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n"
+      "<title>{} firedrill {}</title>\n<style>{}</style>\n</head>\n<body>\n",
+      passed ? "PASS" : "FAIL", escaped(field(field(report, "scenario"), "name")), css());
+  html += verdict_banner(report);
+  html += objectives_section(report);
+  html += timeline_section(run);
+  html += steps_section(report, clock);
+  html += checks_section(report);
+  html += latency_section(report, clock);
+  html += backups_section(run, clock);
+  html += faults_section(report, clock);
+  html += environment_section(report);
+  html += artifacts_footer(report);
+  return html + "</body>\n</html>\n";
+}
+
+}  // namespace firedrill
