@@ -368,23 +368,30 @@ std::string aof_from_manifest(const std::filesystem::path& manifest) {
   return base;
 }
 
-/// The newest regular file under the backup repository (the last in path order among equals).
+/// The largest data file of the newest backup set in the repository (sets are <id>/manifest.json + files).
 std::filesystem::path newest_backup(const std::filesystem::path& repository) {
   std::error_code error;
   if (!std::filesystem::is_directory(repository, error))
     throw EnvironmentError(fmt::format("the run has no backup repository at {} (no backup action ran?)", repository.string()));
-  std::optional<std::filesystem::path> newest;
-  std::filesystem::file_time_type newest_time{};
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(repository)) {
-    if (!entry.is_regular_file() || entry.file_size() == 0) continue;
-    const auto time = entry.last_write_time();
-    if (!newest || time > newest_time || (time == newest_time && entry.path() > *newest)) {
-      newest = entry.path();
-      newest_time = time;
+  // The newest backup set is the greatest id (ids are UTC times); its data, not its manifest, is
+  // what a damaged copy in object storage would be: the largest file other than the manifest.
+  std::optional<std::filesystem::path> newest_set;
+  for (const auto& entry : std::filesystem::directory_iterator(repository))
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "manifest.json") &&
+        (!newest_set || entry.path().filename() > newest_set->filename()))
+      newest_set = entry.path();
+  if (!newest_set) throw EnvironmentError(fmt::format("the backup repository {} holds no backup set", repository.string()));
+  std::optional<std::filesystem::path> largest;
+  std::uintmax_t largest_size = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(*newest_set)) {
+    if (!entry.is_regular_file() || entry.path().filename() == "manifest.json" || entry.file_size() == 0) continue;
+    if (!largest || entry.file_size() > largest_size) {
+      largest = entry.path();
+      largest_size = entry.file_size();
     }
   }
-  if (!newest) throw EnvironmentError(fmt::format("the backup repository {} holds no file", repository.string()));
-  return *newest;
+  if (!largest) throw EnvironmentError(fmt::format("the backup set {} holds no data file", newest_set->string()));
+  return *largest;
 }
 
 /// What the running service says about where its file is, asked before it is stopped.
@@ -523,7 +530,7 @@ VerbSpec CorruptInjector::spec() {
        {"table", ParamType::string, false,
         fmt::format("relation: the table whose data file changes, default {}", sql_writes_table)},
        {"path", ParamType::string, false,
-        "file: the path in the target's container; backup: a path in the run's backups/ (default its newest file)"},
+        "file: the path in the target's container; backup: a path in the run's backups/ (default the largest data file of the newest backup set)"},
        {"seed", ParamType::integer, false, "chooses the bytes and their new values, default 1"},
        {"bytes", ParamType::integer, false, "how many bytes change, default 16"},
        {"grace", ParamType::duration, false, "time between the graceful stop signal and KILL, default 30s"}}};

@@ -182,14 +182,19 @@ TEST(corrupt_registry, IsListedWithItsParameters) {
   EXPECT_EQ(names, (std::vector<std::string>{"what", "table", "path", "seed", "bytes", "grace"}));
 }
 
-TEST(corrupt_backup, ChangesTheNewestBackupAsReportedAndRevertRestoresIt) {
+TEST(corrupt_backup, ChangesTheNewestBackupSetsDataAsReportedAndRevertRestoresIt) {
   Scratch scratch;
   FakeRuntime runtime;
-  const auto older = scratch.directory / "backups" / "base" / "older.tar";
-  const auto newest = scratch.directory / "backups" / "base" / "newest.tar";
-  write_all(older, random_bytes(2048, 1));
+  // Backup sets as the backup action writes them: <id>/manifest.json beside the data files.
+  const auto sets = scratch.directory / "backups";
+  const auto older = sets / "20261125T100000.000Z-db" / "postgres.dump";
+  const auto newest = sets / "20261125T110000.000Z-db" / "postgres.dump";
+  write_all(older, random_bytes(4096, 1));
+  write_all(sets / "20261125T100000.000Z-db" / "manifest.json", "{}");
   write_all(newest, random_bytes(3000, 2));
-  std::filesystem::last_write_time(older, std::filesystem::last_write_time(newest) - 1h);
+  write_all(sets / "20261125T110000.000Z-db" / "globals.sql", random_bytes(100, 3));
+  write_all(sets / "20261125T110000.000Z-db" / "manifest.json", "{}");
+  std::filesystem::last_write_time(newest, std::filesystem::last_write_time(older) - 1h);
   const std::string older_bytes = read_all(older);
   const std::string original = read_all(newest);
 
