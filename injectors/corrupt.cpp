@@ -208,11 +208,6 @@ const std::vector<std::string>& what_words() {
   return words;
 }
 
-std::string param_text(const StepSpec& step, const std::string& name, const std::string& fallback = "") {
-  auto found = step.params.find(name);
-  return found == step.params.end() ? fallback : found->second.text;
-}
-
 std::uint64_t unsigned_param(const StepSpec& step, const std::string& name, std::uint64_t fallback) {
   auto found = step.params.find(name);
   if (found == step.params.end()) return fallback;
@@ -409,7 +404,7 @@ ServiceFacts ask_running_service(Runtime& runtime, const StepSpec& step, const s
   const std::string& service = step.target;
   ServiceFacts facts;
   if (what == "relation") {
-    const std::string table = param_text(step, "table", sql_writes_table);
+    const std::string table = step.param_text("table", sql_writes_table);
     psql(runtime, service, "CHECKPOINT");
     facts.relation_file = psql(
         runtime, service,
@@ -467,13 +462,13 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
   if (what == "backup") {
     if (context.run_directory.empty()) throw EnvironmentError("the run has no directory, so no backup repository");
     const auto repository = context.run_directory / "backups";
-    const auto path = step.params.count("path") ? repository / param_text(step, "path") : newest_backup(repository);
+    const auto path = step.params.count("path") ? repository / step.param_text("path") : newest_backup(repository);
     std::error_code error;
     if (!std::filesystem::is_regular_file(path, error))
       throw EnvironmentError(fmt::format("no backup file at {}", path.string()));
     return whole_file(path.string(), path);
   }
-  const std::string path = param_text(step, "path");
+  const std::string path = step.param_text("path");
   return whole_file(path, runtime.host_path(service, path));
 }
 
@@ -539,7 +534,7 @@ VerbSpec CorruptInjector::spec() {
 }
 
 void CorruptInjector::check_params(const StepSpec& step) {
-  const std::string what = param_text(step, "what");
+  const std::string what = step.param_text("what");
   const auto& words = what_words();
   if (std::find(words.begin(), words.end(), what) == words.end())
     throw std::invalid_argument(fmt::format(
@@ -548,13 +543,13 @@ void CorruptInjector::check_params(const StepSpec& step) {
     throw std::invalid_argument(
         fmt::format("step '{}': corrupt what: {} needs a 'target' (the service whose file changes)", step.name, what));
   const bool has_path = step.params.count("path") != 0;
-  if (what == "file" && (!has_path || !param_text(step, "path").starts_with('/')))
+  if (what == "file" && (!has_path || !step.param_text("path").starts_with('/')))
     throw std::invalid_argument(
         fmt::format("step '{}': corrupt what: file needs 'path', an absolute path in the target's container", step.name));
   if (has_path && what != "file" && what != "backup")
     throw std::invalid_argument(fmt::format("step '{}': corrupt 'path' is for what: file or backup", step.name));
   if (what == "backup" && has_path) {
-    const std::filesystem::path path(param_text(step, "path"));
+    const std::filesystem::path path(step.param_text("path"));
     const auto normal = path.lexically_normal();
     if (path.is_absolute() || normal.empty() || *normal.begin() == "..")
       throw std::invalid_argument(
@@ -570,7 +565,7 @@ void CorruptInjector::check_params(const StepSpec& step) {
 
 std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, const StepSpec& step) {
   check_params(step);
-  const std::string what = param_text(step, "what");
+  const std::string what = step.param_text("what");
   const std::uint64_t seed = unsigned_param(step, "seed", 1);
   const auto bytes = static_cast<std::size_t>(unsigned_param(step, "bytes", 16));
   const std::string& service = step.target;

@@ -17,11 +17,6 @@ namespace {
 
 constexpr const char* interface_in_container = "eth0";
 
-std::string param(const StepSpec& step, const std::string& name) {
-  auto found = step.params.find(name);
-  return found == step.params.end() ? std::string() : found->second.text;
-}
-
 Duration duration_param(const StepSpec& step, const std::string& name) {
   auto found = step.params.find(name);
   if (found == step.params.end() || !found->second.duration) return Duration{0};
@@ -43,7 +38,7 @@ bool kernel_has_netem() {
 }
 
 LatencyVia latency_via(const StepSpec& step) {
-  const std::string via = param(step, "via");
+  const std::string via = step.param_text("via");
   if (via == "netem") return LatencyVia::netem;
   if (via == "proxy") return LatencyVia::proxy;
   return kernel_has_netem() ? LatencyVia::netem : LatencyVia::proxy;
@@ -53,7 +48,7 @@ std::vector<ProxiedPath> proxied_paths(const Scenario& scenario) {
   std::vector<ProxiedPath> paths;
   for (const auto& step : scenario.steps) {
     if (step.verb != StepVerb::fault || step.what != "latency" || latency_via(step) != LatencyVia::proxy) continue;
-    ProxiedPath path{step.target, param(step, "towards")};
+    ProxiedPath path{step.target, step.param_text("towards")};
     if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
   }
   return paths;
@@ -101,15 +96,15 @@ void LatencyInjector::check_params(const StepSpec& step) {
   const auto fail = [&](const std::string& why) {
     throw std::invalid_argument(fmt::format("step '{}': latency {}", step.name, why));
   };
-  const std::string via = param(step, "via");
+  const std::string via = step.param_text("via");
   if (!via.empty() && via != "netem" && via != "proxy") fail(fmt::format("'via' must be netem or proxy, not '{}'", via));
-  if (param(step, "towards") == step.target) fail("'towards' must name another service than the target");
+  if (step.param_text("towards") == step.target) fail("'towards' must name another service than the target");
   if (duration_param(step, "jitter") > duration_param(step, "delay")) fail("'jitter' must not exceed 'delay'");
 }
 
 std::unique_ptr<ActiveFault> LatencyInjector::inject(FaultContext& context, const StepSpec& step) {
   check_params(step);
-  const std::string peer = param(step, "towards");
+  const std::string peer = step.param_text("towards");
   const Duration delay = duration_param(step, "delay");
   const Duration jitter = duration_param(step, "jitter");
   nlohmann::json described = {{"towards", peer}, {"delay_ms", milliseconds(delay)}, {"jitter_ms", milliseconds(jitter)}};

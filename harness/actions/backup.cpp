@@ -15,16 +15,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-/// Time left before a deadline measured on the action's clock, at least 1 ms.
-milliseconds left(const Clock& clock, Micros deadline) {
-  return std::max(milliseconds(1), milliseconds((deadline - clock.now()) / 1000));
-}
-
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 /// What a method leaves in the service's container: (path there, file name in the backup).
 struct Produced {
   std::vector<std::pair<std::string, std::string>> files;
@@ -40,7 +30,7 @@ Produced dump_postgres(ActionContext& context, const Service& service, const std
   const PostgresLogin login = postgres_login(conninfo);
   Produced produced;
   produced.scratch = "/tmp/fd-backup-" + backup_id;
-  produced.tools["pg_dump"] = trimmed(exec_checked(runtime, target, {"pg_dump", "--version"}, left(context.clock, deadline), "pg_dump --version"));
+  produced.tools["pg_dump"] = without_trailing_newlines(exec_checked(runtime, target, {"pg_dump", "--version"}, time_left(context.clock, deadline), "pg_dump --version"));
   try {
     pqxx::connection connection(conninfo);
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(connection);
@@ -57,41 +47,41 @@ Produced dump_postgres(ActionContext& context, const Service& service, const std
       exec_checked(runtime, target,
                    {"pg_dump", "-U", login.user, "-d", login.database, "-Fc", "--no-password",
                     "--snapshot=" + snapshot_id, "-f", file},
-                   left(context.clock, deadline), "pg_dump");
+                   time_left(context.clock, deadline), "pg_dump");
       produced.files.emplace_back(file, login.database + ".dump");
     } else {
-      produced.tools["pg_basebackup"] = trimmed(exec_checked(runtime, target, {"pg_basebackup", "--version"}, left(context.clock, deadline), "pg_basebackup --version"));
+      produced.tools["pg_basebackup"] = without_trailing_newlines(exec_checked(runtime, target, {"pg_basebackup", "--version"}, time_left(context.clock, deadline), "pg_basebackup --version"));
       exec_checked(runtime, target,
                    {"pg_basebackup", "-U", login.user, "--no-password", "-D", produced.scratch, "-Ft", "-X", "stream",
                     "--checkpoint=fast"},
-                   left(context.clock, deadline), "pg_basebackup");
-      const std::string listing = exec_checked(runtime, target, {"ls", "-1", produced.scratch}, left(context.clock, deadline), "listing the base backup");
+                   time_left(context.clock, deadline), "pg_basebackup");
+      const std::string listing = exec_checked(runtime, target, {"ls", "-1", produced.scratch}, time_left(context.clock, deadline), "listing the base backup");
       std::istringstream names(listing);
       for (std::string name; std::getline(names, name);)
-        if (!trimmed(name).empty()) produced.files.emplace_back(produced.scratch + "/" + trimmed(name), trimmed(name));
+        if (!without_trailing_newlines(name).empty()) produced.files.emplace_back(produced.scratch + "/" + without_trailing_newlines(name), without_trailing_newlines(name));
     }
     produced.facts["lsn_end"] = snapshot.exec1("SELECT pg_current_wal_lsn()::text")[0].as<std::string>();
     snapshot.commit();
   } catch (const pqxx::failure& error) {
-    throw ActionFailed(fmt::format("cannot back up '{}': {}", target, trimmed(error.what())));
+    throw ActionFailed(fmt::format("cannot back up '{}': {}", target, without_trailing_newlines(error.what())));
   }
   return produced;
 }
 
 std::string redis_cli(ActionContext& context, const std::string& target, std::vector<std::string> command, Micros deadline) {
   command.insert(command.begin(), "redis-cli");
-  return trimmed(exec_checked(context.runtime, target, command, left(context.clock, deadline), "redis-cli " + command[1]));
+  return without_trailing_newlines(exec_checked(context.runtime, target, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
 }
 
 Produced dump_redis(ActionContext& context, const std::string& target, Micros deadline) {
   Produced produced;
-  produced.tools["redis-server"] = trimmed(exec_checked(context.runtime, target, {"redis-server", "--version"},
-                                                       left(context.clock, deadline), "redis-server --version"));
+  produced.tools["redis-server"] = without_trailing_newlines(exec_checked(context.runtime, target, {"redis-server", "--version"},
+                                                       time_left(context.clock, deadline), "redis-server --version"));
   const auto config_value = [&](const std::string& name) {
     const std::string reply = redis_cli(context, target, {"CONFIG", "GET", name}, deadline);
     const auto newline = reply.find('\n');
     if (newline == std::string::npos) throw ActionFailed(fmt::format("redis '{}' has no '{}' setting", target, name));
-    return trimmed(reply.substr(newline + 1));
+    return without_trailing_newlines(reply.substr(newline + 1));
   };
   const std::string rdb_path = config_value("dir") + "/" + config_value("dbfilename");
 
@@ -170,7 +160,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
   const Service* service = context.service(step.target);
   if (service == nullptr) throw ActionFailed(fmt::format("'{}' is not a service of this scenario", step.target));
   const std::string kind = service->spec().kind;
-  std::string method = param_text(step, "method");
+  std::string method = step.param_text("method");
   if (kind == "postgres") {
     if (method.empty()) method = "pg_dump";
     if (method != "pg_dump" && method != "basebackup")
@@ -182,7 +172,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
     throw ActionFailed(fmt::format("'{}' is a {} service; backup handles postgres and redis", step.target, kind));
   }
   std::optional<EncryptionKey> key;
-  if (const std::string key_file = param_text(step, "encrypt_key"); !key_file.empty()) key = EncryptionKey::load(key_file);
+  if (const std::string key_file = step.param_text("encrypt_key"); !key_file.empty()) key = EncryptionKey::load(key_file);
 
   const Micros started = context.clock.now();
   const Micros deadline = started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();

@@ -54,7 +54,7 @@ std::ifstream open_input(const std::filesystem::path& file) {
 }  // namespace
 
 std::filesystem::path backup_repository(const ActionContext& context, const StepSpec& step) {
-  const std::string configured = param_text(step, "repository");
+  const std::string configured = step.param_text("repository");
   if (!configured.empty()) return std::filesystem::absolute(configured);
   return context.run_directory / "backups";
 }
@@ -353,9 +353,13 @@ std::chrono::milliseconds step_timeout(const StepSpec& step, std::chrono::millis
   return step.timeout ? std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout) : fallback;
 }
 
-std::string param_text(const StepSpec& step, const std::string& name) {
-  auto found = step.params.find(name);
-  return found == step.params.end() ? std::string() : found->second.text;
+std::chrono::milliseconds time_left(const Clock& clock, Micros deadline) {
+  return std::max(std::chrono::milliseconds(1), std::chrono::milliseconds((deadline - clock.now()) / 1000));
+}
+
+std::string without_trailing_newlines(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
 }
 
 }  // namespace firedrill

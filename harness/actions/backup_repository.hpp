@@ -116,7 +116,10 @@ std::map<std::string, std::string> parse_redis_info(const std::string& reply);
 /// How long an action of this step may take: its `timeout`, else `fallback`.
 std::chrono::milliseconds step_timeout(const StepSpec& step, std::chrono::milliseconds fallback);
 
-/// The text of an optional parameter ("" when absent).
-std::string param_text(const StepSpec& step, const std::string& name);
+/// Time left before a deadline on the action's clock, at least 1 ms (a bound for the next exec).
+std::chrono::milliseconds time_left(const Clock& clock, Micros deadline);
+
+/// The text without the line breaks and spaces a command's output ends with.
+std::string without_trailing_newlines(std::string text);
 
 }  // namespace firedrill

@@ -6,16 +6,13 @@
 #include <fmt/format.h>
 
 #include "harness/actions/backup_repository.hpp"
+#include "harness/actions/restore_redis.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
 namespace {
 
 using std::chrono::milliseconds;
-
-milliseconds left(const Clock& clock, Micros deadline) {
-  return std::max(milliseconds(1), milliseconds((deadline - clock.now()) / 1000));
-}
 
 bool plain_identifier(const std::string& name) {
   return !name.empty() && name.size() < 64 && std::all_of(name.begin(), name.end(), [](char c) {
@@ -27,7 +24,8 @@ bool plain_identifier(const std::string& name) {
 
 VerbSpec RestoreAction::spec() {
   return {"restore",
-          "Restore a pg_dump backup into the target postgres: drop and recreate the database, pg_restore, check row counts.",
+          "Restore a pg_dump backup into the target postgres (drop and recreate the database, pg_restore, check row "
+          "counts), or an rdb backup into the target redis (stop it, lay the RDB down as its data and AOF base, start it).",
           true,
           {{"backup", ParamType::string, false, "backup id, or latest (the default): the newest backup of the target"},
            {"repository", ParamType::string, false, "host directory of the backup repository, default <run>/backups"},
@@ -40,24 +38,27 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
   const Micros deadline =
       started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();
   const Service* service = context.service(step.target);
-  if (service == nullptr || service->spec().kind != "postgres")
-    throw ActionFailed(fmt::format("'{}' is not a postgres service of this scenario; restore handles pg_dump backups", step.target));
-  std::string wanted = param_text(step, "backup");
+  const bool redis = service != nullptr && service->spec().kind == "redis";
+  if (service == nullptr || (service->spec().kind != "postgres" && !redis))
+    throw ActionFailed(fmt::format(
+        "'{}' is not a postgres or redis service of this scenario; restore handles pg_dump and rdb backups", step.target));
+  std::string wanted = step.param_text("backup");
   if (wanted.empty()) wanted = "latest";
   const auto folder = find_backup(backup_repository(context, step), wanted, step.target);
+  if (redis) return restore_redis(context, step, folder, deadline);
   const std::string backup_id = folder.filename().string();
   context.events.record("restore.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   const std::string container_file = "/tmp/fd-restore-" + backup_id + ".dump";
   try {
-    const StagedBackup staged(folder, param_text(step, "encrypt_key"), context.clock, phases);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != "pg_dump")
       throw ActionFailed(fmt::format("backup {} was made with {}; restore takes pg_dump backups", backup_id,
                                      manifest.value("method", "?")));
     const auto facts = manifest.value("postgres", nlohmann::json::object());
     const std::string user = facts.value("user", "postgres");
-    std::string database = param_text(step, "database");
+    std::string database = step.param_text("database");
     if (database.empty()) database = facts.value("database", user);
     if (!plain_identifier(database))
       throw ActionFailed(fmt::format("database name '{}' must be letters, digits and '_' only", database));
@@ -77,19 +78,19 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
                  {"psql", "-U", user, "-d", maintenance, "-v", "ON_ERROR_STOP=1", "-c",
                   fmt::format("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", database), "-c",
                   fmt::format("CREATE DATABASE \"{}\"", database)},
-                 left(context.clock, deadline), "recreating database " + database);
+                 time_left(context.clock, deadline), "recreating database " + database);
     exec_checked(context.runtime, step.target,
                  {"pg_restore", "-U", user, "-d", database, "--no-owner", "--exit-on-error", container_file},
-                 left(context.clock, deadline), "pg_restore");
+                 time_left(context.clock, deadline), "pg_restore");
     phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
-    const auto counts = postgres_row_counts(context.runtime, step.target, user, database, left(context.clock, deadline));
+    const auto counts = postgres_row_counts(context.runtime, step.target, user, database, time_left(context.clock, deadline));
     const auto differences = row_count_differences(facts.value("row_counts", nlohmann::json::object()), counts);
     if (!differences.empty())
       throw ActionFailed(fmt::format("the restored database differs from the backup: {}", fmt::join(differences, "; ")));
     phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
-    context.runtime.exec(step.target, {"rm", "-f", container_file}, left(context.clock, deadline));
+    context.runtime.exec(step.target, {"rm", "-f", container_file}, time_left(context.clock, deadline));
     phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},

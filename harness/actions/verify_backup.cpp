@@ -14,15 +14,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-milliseconds left(const Clock& clock, Micros deadline) {
-  return std::max(milliseconds(1), milliseconds((deadline - clock.now()) / 1000));
-}
-
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 /// The scratch container of a verification, removed however the verification ends.
 class ScratchContainer {
  public:
@@ -50,7 +41,7 @@ std::unique_ptr<Service> start_scratch(ActionContext& context, const ScratchCont
   auto service = make_service(spec);
   try {
     const ContainerInfo info = context.runtime.start(service->container_spec([](const std::string& value) { return value; }));
-    service->wait_ready(context.runtime, info, left(context.clock, deadline));
+    service->wait_ready(context.runtime, info, time_left(context.clock, deadline));
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("the scratch container '{}' did not start: {}", scratch.service(), failure.what()));
   }
@@ -60,10 +51,10 @@ std::unique_ptr<Service> start_scratch(ActionContext& context, const ScratchCont
 /// pg_amcheck over the whole database when the image has it; what it found, or "unavailable".
 std::string run_amcheck(ActionContext& context, const std::string& service, const std::string& user,
                         const std::string& database, Micros deadline) {
-  if (context.runtime.exec(service, {"sh", "-c", "command -v pg_amcheck"}, left(context.clock, deadline)).exit_code != 0)
+  if (context.runtime.exec(service, {"sh", "-c", "command -v pg_amcheck"}, time_left(context.clock, deadline)).exit_code != 0)
     return "unavailable";
   const ExecResult result = context.runtime.exec(
-      service, {"pg_amcheck", "-U", user, "-d", database, "--install-missing", "--heapallindexed"}, left(context.clock, deadline));
+      service, {"pg_amcheck", "-U", user, "-d", database, "--install-missing", "--heapallindexed"}, time_left(context.clock, deadline));
   if (result.exit_code != 0)
     throw ActionFailed(fmt::format("pg_amcheck found corruption in the restored database: {}", tail_lines(result.output, 5)));
   return "ok";
@@ -90,13 +81,13 @@ nlohmann::json verify_pg_dump(ActionContext& context, const ScratchContainer& sc
   const ExecResult restored = context.runtime.exec(
       scratch.service(),
       {"pg_restore", "-U", user, "-d", database, "--no-owner", "--exit-on-error", "/tmp/restore.dump"},
-      left(context.clock, deadline));
+      time_left(context.clock, deadline));
   if (restored.exit_code != 0)
     throw ActionFailed(fmt::format("{}: pg_restore failed: {}", staged.begin()->first, tail_lines(restored.output, 5)));
   phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
-  const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, left(context.clock, deadline));
+  const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, time_left(context.clock, deadline));
   const nlohmann::json expected = facts.value("row_counts", nlohmann::json::object());
   const auto differences = row_count_differences(expected, counts);
   if (!differences.empty())
@@ -120,7 +111,7 @@ nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer&
   container.command = {"sleep", "infinity"};
   try {
     context.runtime.start(container);
-    exec_checked(context.runtime, scratch.service(), {"mkdir", "-p", "/tmp/restore"}, left(context.clock, deadline), "mkdir");
+    exec_checked(context.runtime, scratch.service(), {"mkdir", "-p", "/tmp/restore"}, time_left(context.clock, deadline), "mkdir");
     for (const auto& [name, path] : staged) context.runtime.copy_to(scratch.service(), path, "/tmp/restore/" + name);
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("the scratch container '{}' could not be prepared: {}", scratch.service(), failure.what()));
@@ -130,23 +121,23 @@ nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer&
                 "set -e; mkdir -p \"$PGDATA\"; tar -xf /tmp/restore/base.tar -C \"$PGDATA\"; "
                 "if [ -f /tmp/restore/pg_wal.tar ]; then tar -xf /tmp/restore/pg_wal.tar -C \"$PGDATA/pg_wal\"; fi; "
                 "chown -R postgres:postgres \"$PGDATA\" /tmp/restore; chmod 700 \"$PGDATA\""},
-               left(context.clock, deadline), "unpacking the base backup");
+               time_left(context.clock, deadline), "unpacking the base backup");
   if (staged.count("backup_manifest") != 0) {
     exec_checked(context.runtime, scratch.service(),
                  {"sh", "-c",
                   "runuser -u postgres -- pg_verifybackup -m /tmp/restore/backup_manifest "
                   "--wal-directory=\"$PGDATA/pg_wal\" \"$PGDATA\""},
-                 left(context.clock, deadline), "pg_verifybackup");
+                 time_left(context.clock, deadline), "pg_verifybackup");
   }
   exec_checked(context.runtime, scratch.service(),
                {"sh", "-c",
                 "runuser -u postgres -- pg_ctl -D \"$PGDATA\" -w -t 300 -l /tmp/restore/postgres.log "
                 "-o \"-c listen_addresses=''\" start || { tail -n 20 /tmp/restore/postgres.log; exit 1; }"},
-               left(context.clock, deadline), "starting postgres on the restored base backup");
+               time_left(context.clock, deadline), "starting postgres on the restored base backup");
   phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
-  const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, left(context.clock, deadline));
+  const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, time_left(context.clock, deadline));
   const std::string amcheck = run_amcheck(context, scratch.service(), user, database, deadline);
   phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}, {"pg_verifybackup", "ok"}};
@@ -154,7 +145,7 @@ nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer&
 
 std::string redis_cli(ActionContext& context, const std::string& service, std::vector<std::string> command, Micros deadline) {
   command.insert(command.begin(), "redis-cli");
-  return trimmed(exec_checked(context.runtime, service, command, left(context.clock, deadline), "redis-cli " + command[1]));
+  return without_trailing_newlines(exec_checked(context.runtime, service, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
 }
 
 nlohmann::json verify_rdb(ActionContext& context, const ScratchContainer& scratch, const nlohmann::json& manifest,
@@ -173,12 +164,12 @@ nlohmann::json verify_rdb(ActionContext& context, const ScratchContainer& scratc
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(failure.what());
   }
-  const ExecResult checked = context.runtime.exec(scratch.service(), {"redis-check-rdb", "/data/dump.rdb"}, left(context.clock, deadline));
+  const ExecResult checked = context.runtime.exec(scratch.service(), {"redis-check-rdb", "/data/dump.rdb"}, time_left(context.clock, deadline));
   if (checked.exit_code != 0)
     throw ActionFailed(fmt::format("{}: redis-check-rdb rejects it: {}", name, tail_lines(checked.output, 3)));
   try {
     context.runtime.restart(scratch.service(), std::chrono::seconds(2));
-    service->wait_ready(context.runtime, context.runtime.inspect(scratch.service()), left(context.clock, deadline));
+    service->wait_ready(context.runtime, context.runtime.inspect(scratch.service()), time_left(context.clock, deadline));
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("{}: redis did not start on it: {}", name, failure.what()));
   }
@@ -219,14 +210,14 @@ nlohmann::json VerifyBackupAction::run(ActionContext& context, const StepSpec& s
   const Micros started = context.clock.now();
   const Micros deadline =
       started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();
-  std::string wanted = param_text(step, "backup");
+  std::string wanted = step.param_text("backup");
   if (wanted.empty()) wanted = "latest";
   const auto folder = find_backup(backup_repository(context, step), wanted, step.target);
   const std::string backup_id = folder.filename().string();
   context.events.record("backup.verify.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   try {
-    const StagedBackup staged_backup(folder, param_text(step, "encrypt_key"), context.clock, phases);
+    const StagedBackup staged_backup(folder, step.param_text("encrypt_key"), context.clock, phases);
     const nlohmann::json& manifest = staged_backup.manifest();
     const auto& staged = staged_backup.files();
     ScratchContainer scratch(context.runtime, step.target + "-verify");

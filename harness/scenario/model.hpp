@@ -86,6 +86,12 @@ struct StepSpec {
   std::optional<Duration> stable;    // await recovered
   Params params;               // the fault's/action's own parameters
   SourceLocation where;
+
+  /// The text of a parameter as written, or `fallback` when the step does not set it.
+  std::string param_text(const std::string& param, const std::string& fallback = "") const {
+    auto found = params.find(param);
+    return found == params.end() ? fallback : found->second.text;
+  }
 };
 
 struct CheckSpec {
@@ -100,6 +106,9 @@ struct Scenario {
   std::string name;
   std::string description;
   std::string runbook;
+  /// The verdict this drill is meant to reach: "pass", or "fail" for a drill proving that a
+  /// fault is caught (it exits 0 when it fails and 1 when it passes).
+  std::string expect = "pass";
   std::string file;    // path as given
   std::string sha256;  // of the file's bytes
   std::map<std::string, Objective> targets;  // "overall" or a service name

@@ -85,4 +85,11 @@ bool engine_available() {
   }
 }
 
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace firedrill::testing

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ int spawn_command(const std::vector<std::string>& argv, const std::string& outpu
 
 /// Waits for a spawned pid; returns its exit code (128+signal when killed).
 int wait_command(int pid);
+
+/// The whole file ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
 
 /// True when a Docker engine answers (tests fail instead of skipping when CI is set).
 bool engine_available();

@@ -24,12 +24,7 @@ using testing::CommandOutcome;
 
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::read_file;
 
 class DrillTest : public ::testing::Test {
  protected:

@@ -26,12 +26,7 @@ using testing::CommandOutcome;
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
 constexpr const char* database_password = "failover-test-password";
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::read_file;
 
 class FailoverTest : public ::testing::Test {
  protected:

@@ -25,12 +25,7 @@ namespace fs = std::filesystem;
 
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::read_file;
 
 int kill_points() {
   const char* configured = std::getenv("FIREDRILL_KILL_POINTS");
