@@ -2,6 +2,7 @@
 // and app. Each test removes what it made; each asserts that nothing labelled is left.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "checks/history.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "injectors/latency.hpp"
 #include "tests/integration/command.hpp"
@@ -301,6 +303,18 @@ TEST_F(DrillTest, LatencyTowardsPostgresSlowsEveryWriteByTheDelayAndLosesNone) {
   EXPECT_GE(during["p50_write_latency_ms"].get<double>(), 3 * 180.0);
   EXPECT_LT(during["p50_write_latency_ms"].get<double>(), 3 * 220.0 + 200.0);
   EXPECT_GT(during["writes_sent"].get<int>(), 40);
+  // Reverted: the writes sent after the fault ended are fast again.
+  const Micros reverted_at = parse_rfc3339(fault["reverted_at"].get<std::string>());
+  std::vector<Micros> after;
+  std::istringstream acks(read_file(run_dir_ / "acks.jsonl"));
+  for (std::string line; std::getline(acks, line);) {
+    auto ack = nlohmann::json::parse(line);
+    const Micros sent = parse_rfc3339(ack["sent"].get<std::string>());
+    if (sent > reverted_at && ack["outcome"] == "ok") after.push_back(parse_rfc3339(ack["acked"].get<std::string>()) - sent);
+  }
+  ASSERT_GT(after.size(), 10u);
+  std::sort(after.begin(), after.end());
+  EXPECT_LT(after[after.size() / 2], 100'000) << "median write latency after the revert, in µs";
   EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
   expect_nothing_left(report["run_id"]);
 }
@@ -317,6 +331,22 @@ TEST_F(DrillTest, APartitionAlsoCutsThePathThroughTheLatencyProxy) {
   double rto = report["measured"]["rto_seconds"].get<double>();
   EXPECT_GE(rto, 2.5);
   EXPECT_LT(rto, 5.0);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
+TEST_F(DrillTest, AGracefulStopOfRedisForTwoSecondsIsMeasuredAndUndone) {
+  auto scenario = variant("quickstart.yaml", {{"{ name: postgres dies, fault: kill, target: db, incident: true, restart_after: 2s }",
+                                               "{ name: redis stops, fault: stop, target: cache, grace: 5s, duration: 2s, incident: true }"}});
+  auto [outcome, report] = drill(scenario);
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  const auto& fault = report["faults"][0];
+  EXPECT_EQ(fault["type"], "stop");
+  EXPECT_TRUE(fault["reverted_at"].is_string());
+  // Down from the stop until Redis answers again after being started 2 s later.
+  double rto = report["measured"]["rto_seconds"].get<double>();
+  EXPECT_GE(rto, 1.9);
+  EXPECT_LT(rto, 6.0);
   EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
   expect_nothing_left(report["run_id"]);
 }
