@@ -1,13 +1,18 @@
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
-#include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "checks/transport.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
 #include "harness/engine/interrupt.hpp"
@@ -17,6 +22,8 @@
 #include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"
 #include "reports/attestation/statement.hpp"
+#include "reports/pushgateway.hpp"
+#include "reports/suite.hpp"
 #include "reports/writers.hpp"
 
 namespace firedrill {
@@ -34,6 +41,7 @@ struct RunOptions {
   bool quiet = false;
   std::string sign_key;
   bool require_signature = false;
+  std::string pushgateway;
 };
 
 /// The worst outcome wins: interrupted, then environment, then failed.
@@ -50,22 +58,83 @@ int combine_exit_codes(int so_far, int next) {
   return rank(next) > rank(so_far) ? next : so_far;
 }
 
-/// One JUnit document with one testsuite per drill, from the drills' own junit.xml files.
-void write_combined_junit(const std::string& path, const std::vector<std::filesystem::path>& run_dirs) {
-  std::ofstream out(path, std::ios::trunc);
-  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  for (const auto& run_dir : run_dirs) {
-    std::ifstream in(run_dir / "junit.xml");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("<?xml", 0) != 0 && line.find("testsuites>") == std::string::npos) out << line << "\n";
-  }
-  out << "</testsuites>\n";
-}
-
 std::unique_ptr<Runtime> make_runtime(const std::string& name) {
   if (name == "auto" || name == "docker") return std::make_unique<DockerRuntime>();
   throw CLI::ValidationError("--runtime", fmt::format("runtime '{}' is not available in this version (available: docker)", name));
+}
+
+/// One drill of the suite: which scenario, and which of its repetitions.
+struct Job {
+  const Scenario* scenario = nullptr;
+  int repetition = 1;
+  bool repeated = false;  // the scenario runs more than once in this suite
+};
+
+/// What the drills of one suite share: their options, the signing key, and one lock that keeps
+/// each drill's closing lines (signature, summary) together on the terminal.
+struct SuiteContext {
+  const RunOptions& options;
+  DrillOptions drill_options;
+  const std::optional<attestation::SigningKey>& key;
+  std::mutex output_mutex;
+};
+
+SuiteRun run_job(const Job& job, SuiteContext& context) {
+  const Scenario& scenario = *job.scenario;
+  SuiteRun run;
+  run.scenario = scenario.name;
+  run.scenario_file = scenario.file;
+  run.repetition = job.repetition;
+  run.started_at = real_clock().now();
+  DrillOptions drill_options = context.drill_options;
+  if (context.options.parallel > 1)
+    drill_options.progress_prefix =
+        fmt::format("[{}{}] ", scenario.name, job.repeated ? fmt::format(" #{}", job.repetition) : "");
+  {
+    std::lock_guard lock(context.output_mutex);
+    std::cerr << fmt::format("firedrill: {} ({}){}\n", scenario.name, scenario.file,
+                             context.options.repeat > 1
+                                 ? fmt::format(" — repetition {}/{}", job.repetition, context.options.repeat)
+                                 : "");
+  }
+  try {
+    auto runtime = make_runtime(context.options.runtime);
+    DrillResult result = run_drill(scenario, *runtime, drill_options);
+    run.finished_at = real_clock().now();
+    run.run_id = result.run_id;
+    run.run_dir = result.run_dir;
+    run.exit_code = result.exit_code;
+    run.report = result.report;
+    std::lock_guard lock(context.output_mutex);
+    if (context.key) {
+      auto envelope = attestation::sign_run_directory(result.run_dir, *context.key);
+      auto entry = attestation::append_to_chain(context.options.out, result.run_id, envelope);
+      std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", envelope.string(),
+                               context.key->key_id(), entry["seq"].get<int>());
+    } else {
+      std::cerr << fmt::format("firedrill: the report of run {} is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n",
+                               result.run_id);
+    }
+    std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
+    if (std::getenv("GITHUB_ACTIONS")) std::cout << render_github_annotations(result.report) << std::flush;
+    if (!context.options.pushgateway.empty()) {
+      // The drill's result stands whether or not a metrics gateway took it.
+      try {
+        push_metrics(context.options.pushgateway, scenario.name, render_openmetrics(result.report));
+      } catch (const std::exception& push_error) {
+        std::cerr << "firedrill: " << push_error.what() << "\n";
+      }
+    }
+  } catch (const std::exception& error) {
+    // One drill that cannot run (or cannot be signed) must not take its siblings down with it.
+    run.finished_at = real_clock().now();
+    if (run.exit_code == 0 || run.run_id.empty()) run.exit_code = exit_code::environment;
+    run.error = error.what();
+    std::lock_guard lock(context.output_mutex);
+    std::cerr << fmt::format("firedrill: {}{}: {}\n", scenario.name,
+                             job.repeated ? fmt::format(" #{}", job.repetition) : "", error.what());
+  }
+  return run;
 }
 
 int run_command(const RunOptions& options) {
@@ -76,8 +145,6 @@ int run_command(const RunOptions& options) {
   // the first drill's containers half-built.
   std::vector<Scenario> scenarios;
   for (const auto& file : options.scenarios) scenarios.push_back(load_scenario(file, load));
-  if (options.parallel != 1)
-    throw CLI::ValidationError("--parallel", "only --parallel 1 is supported in this version; drills run one after another");
 
   // The key is read before anything starts: a wrong key must not cost a whole drill.
   std::string key_path = options.sign_key;
@@ -95,43 +162,72 @@ int run_command(const RunOptions& options) {
     throw CLI::ValidationError("--require-signature", "no signing key: pass --sign-key PEM or set FIREDRILL_SIGNING_KEY");
   }
 
+  // One flag for the whole process: a signal stops every drill running at once, and each
+  // reverts its own faults and tears down its own environment.
   install_interrupt_handlers();
-  const auto& runtime_name = options.runtime;
-  make_runtime(runtime_name);  // refuses an unknown runtime before anything starts
-  // Like a container reaper: runs whose owner process died leave nothing for the next one.
+  make_runtime(options.runtime);  // refuses an unknown runtime before anything starts
+  // libcurl's global state is set up once, before any drill's threads could race to do it.
+  ensure_curl_initialised();
+  // Like a container reaper: runs whose owner process died leave nothing for the next one. It
+  // runs once, before this suite's drills start; they all carry this live process as owner, so
+  // a later reaper (another firedrill started meanwhile) spares them too.
   auto reaped = reap_orphaned_runs(kept_runs());
   for (const auto& run : reaped.runs) std::cerr << "firedrill: removed what dead run " << run << " left behind\n";
 
-  DrillOptions drill_options;
-  drill_options.out_dir = options.out;
-  drill_options.keep = options.keep;
-  drill_options.progress = options.quiet ? ProgressStyle::none : ::isatty(STDERR_FILENO) ? ProgressStyle::live : ProgressStyle::lines;
+  std::map<std::string, int> runs_of_scenario;
+  for (const auto& scenario : scenarios) runs_of_scenario[scenario.name] += options.repeat;
+  std::map<std::string, int> next_repetition;
+  std::vector<Job> jobs;
+  for (const auto& scenario : scenarios)
+    for (int attempt = 0; attempt < options.repeat; ++attempt)
+      jobs.push_back({&scenario, ++next_repetition[scenario.name], runs_of_scenario[scenario.name] > 1});
+
+  SuiteContext context{options, {}, key, {}};
+  context.drill_options.out_dir = options.out;
+  context.drill_options.keep = options.keep;
+  // A live status line cannot be shared by drills running at once: they print prefixed lines.
+  context.drill_options.progress = options.quiet                                        ? ProgressStyle::none
+                                   : options.parallel == 1 && ::isatty(STDERR_FILENO) ? ProgressStyle::live
+                                                                                       : ProgressStyle::lines;
+
+  Suite suite;
+  suite.started_at = real_clock().now();
+  suite.parallel = std::min<int>(options.parallel, static_cast<int>(jobs.size()));
+  std::vector<std::optional<SuiteRun>> runs(jobs.size());
+  std::atomic<std::size_t> next_job{0};
+  std::atomic<bool> stop{false};
+  auto worker = [&] {
+    for (std::size_t index = next_job++; index < jobs.size(); index = next_job++) {
+      if (interrupted() || stop) return;
+      runs[index] = run_job(jobs[index], context);
+      if (runs[index]->exit_code == exit_code::interrupted) stop = true;
+    }
+  };
+  if (suite.parallel <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> workers;
+    for (int i = 0; i < suite.parallel; ++i) workers.emplace_back(worker);
+    for (auto& thread : workers) thread.join();
+  }
+  suite.finished_at = real_clock().now();
 
   int exit = exit_code::ok;
-  std::vector<std::filesystem::path> run_dirs;
-  for (const auto& scenario : scenarios) {
-    for (int attempt = 0; attempt < options.repeat; ++attempt) {
-      if (interrupted()) break;
-      std::cerr << fmt::format("firedrill: {} ({}){}\n", scenario.name, scenario.file,
-                               options.repeat > 1 ? fmt::format(" — repetition {}/{}", attempt + 1, options.repeat) : "");
-      auto runtime = make_runtime(runtime_name);
-      DrillResult result = run_drill(scenario, *runtime, drill_options);
-      run_dirs.push_back(result.run_dir);
-      if (key) {
-        auto envelope = attestation::sign_run_directory(result.run_dir, *key);
-        auto entry = attestation::append_to_chain(options.out, result.run_id, envelope);
-        std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", envelope.string(), key->key_id(),
-                                 entry["seq"].get<int>());
-      } else {
-        std::cerr << "firedrill: the report is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n";
-      }
-      std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
-      if (std::getenv("GITHUB_ACTIONS")) std::cout << render_github_annotations(result.report) << std::flush;
-      exit = combine_exit_codes(exit, result.exit_code);
-      if (result.exit_code == exit_code::interrupted) break;
-    }
+  for (auto& run : runs) {
+    if (!run) continue;  // never started: the suite was interrupted first
+    exit = combine_exit_codes(exit, run->exit_code);
+    suite.runs.push_back(std::move(*run));
   }
-  if (!options.junit.empty()) write_combined_junit(options.junit, run_dirs);
+  if (interrupted()) exit = combine_exit_codes(exit, exit_code::interrupted);
+  suite.exit_code = exit;
+  std::optional<std::filesystem::path> junit;
+  if (!options.junit.empty()) junit = options.junit;
+  std::optional<std::filesystem::path> step_summary;
+  if (const char* file = std::getenv("GITHUB_STEP_SUMMARY"); file && *file) step_summary = file;
+  write_suite_files(options.out, suite, junit, step_summary);
+  if (suite.runs.size() > 1)
+    std::cerr << fmt::format("firedrill: suite of {} drills: {} — {}\n", suite.runs.size(),
+                             exit == exit_code::ok ? "PASS" : "FAIL", (std::filesystem::path(options.out) / "suite.md").string());
   return exit;
 }
 
@@ -143,13 +239,16 @@ void setup_run(CLI::App& app, CommandResult& result) {
   run->add_option("scenario", options->scenarios, "scenario files")->required()->check(CLI::ExistingFile);
   run->add_option("--runtime", options->runtime, "auto | docker")->capture_default_str();
   run->add_option("--out", options->out, "directory of run directories")->capture_default_str();
-  run->add_option("--junit", options->junit, "also write one JUnit file covering every drill");
+  run->add_option("--junit", options->junit, "the suite's JUnit file, one testsuite per scenario (default OUT/junit.xml)");
   run->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");
   run->add_flag("--keep", options->keep, "leave the environment up after the drill (remove with `firedrill down`)");
   run->add_option("--repeat", options->repeat, "run each scenario N times")->check(CLI::Range(1, 1000));
-  run->add_option("--parallel", options->parallel, "drills at once (1 in this version)")->check(CLI::Range(1, 64));
+  run->add_option("--parallel", options->parallel, "drills at once, each isolated (own run id, network, names, ports)")
+      ->check(CLI::Range(1, 64));
   run->add_option("--sign-key", options->sign_key, "PKCS#8 PEM key (Ed25519 or ECDSA P-256) to sign each run's attestation");
   run->add_flag("--require-signature", options->require_signature, "refuse to run without a signing key");
+  run->add_option("--pushgateway", options->pushgateway,
+                  "Prometheus Pushgateway URL: PUT each drill's metrics.prom to URL/metrics/job/firedrill/scenario/NAME");
   run->add_flag("-q,--quiet", options->quiet, "no progress output, only the summaries");
   run->callback([options, &result] { result.exit_code = run_command(*options); });
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -23,7 +24,8 @@ class SilentProgress final : public Progress {
 /// Plain lines, for logs and CI.
 class LineProgress : public Progress {
  public:
-  LineProgress(const Scenario& scenario, const Clock& clock) : scenario_(scenario), clock_(clock), started_(clock.now()) {}
+  LineProgress(const Scenario& scenario, const Clock& clock, std::string prefix = "")
+      : scenario_(scenario), clock_(clock), started_(clock.now()), prefix_(std::move(prefix)) {}
 
   void note(const std::string& text) override { print(text); }
   void step(std::size_t index, const StepSpec& spec) override {
@@ -46,13 +48,15 @@ class LineProgress : public Progress {
     print_locked(text);
   }
   virtual void print_locked(const std::string& text) {
-    std::fprintf(stderr, "[%7.2fs] %s\n", elapsed(), text.c_str());
+    // One fprintf per line: stdio locks the stream, so lines of drills running at once never mix.
+    std::fprintf(stderr, "%s[%7.2fs] %s\n", prefix_.c_str(), elapsed(), text.c_str());
   }
   double elapsed() const { return static_cast<double>(clock_.now() - started_) / 1e6; }
 
   const Scenario& scenario_;
   const Clock& clock_;
   Micros started_;
+  std::string prefix_;
   std::mutex mutex_;
   std::string current_;
   std::function<std::string()> status_;
@@ -101,10 +105,11 @@ class LiveProgress final : public LineProgress {
 
 }  // namespace
 
-std::unique_ptr<Progress> make_progress(ProgressStyle style, const Scenario& scenario, const Clock& clock) {
+std::unique_ptr<Progress> make_progress(ProgressStyle style, const Scenario& scenario, const Clock& clock,
+                                        const std::string& prefix) {
   switch (style) {
     case ProgressStyle::none: return std::make_unique<SilentProgress>();
-    case ProgressStyle::lines: return std::make_unique<LineProgress>(scenario, clock);
+    case ProgressStyle::lines: return std::make_unique<LineProgress>(scenario, clock, prefix);
     case ProgressStyle::live: return std::make_unique<LiveProgress>(scenario, clock);
   }
   return std::make_unique<SilentProgress>();

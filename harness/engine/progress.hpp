@@ -22,6 +22,8 @@ class Progress {
   virtual void finish() = 0;
 };
 
-std::unique_ptr<Progress> make_progress(ProgressStyle style, const Scenario& scenario, const Clock& clock);
+/// `prefix` starts every line (lines style only: several drills at once share one terminal).
+std::unique_ptr<Progress> make_progress(ProgressStyle style, const Scenario& scenario, const Clock& clock,
+                                        const std::string& prefix = "");
 
 }  // namespace firedrill

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -111,14 +112,14 @@ ChainCheck verify_chain(const std::filesystem::path& runs_dir) {
     previous = entry["hash"].get<std::string>();
   }
   // The last entry has no successor to betray its removal; the attestations on disk do.
+  std::set<std::string> chained;
+  for (const auto& entry : entries) chained.insert(entry.value("attestation", ""));
   std::error_code error;
   for (const auto& run : std::filesystem::directory_iterator(runs_dir, error)) {
     auto attestation = run.path() / "attestation.dsse.json";
     if (!std::filesystem::exists(attestation)) continue;
     auto name = std::filesystem::relative(attestation, runs_dir).string();
-    bool chained = std::any_of(entries.begin(), entries.end(),
-                               [&](const nlohmann::json& entry) { return entry.value("attestation", "") == name; });
-    if (!chained) {
+    if (!chained.count(name)) {
       check.reason = fmt::format("{} is signed but not in the chain (its entry was removed)", name);
       return check;
     }

@@ -1,0 +1,242 @@
+#include "reports/suite.hpp"
+
+#include <fstream>
+#include <map>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "reports/writers.hpp"
+
+namespace firedrill {
+namespace {
+
+std::string xml_escape(const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      case '\'': escaped += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters even when escaped.
+        if (static_cast<unsigned char>(c) >= 0x20 || c == '\n' || c == '\t') escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::string markdown_cell(const std::string& text) {
+  std::string cell;
+  for (char c : text) cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return cell;
+}
+
+double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
+
+std::string verdict_of(const SuiteRun& run) {
+  if (!run.report.is_object()) return "error";
+  return run.report.value("verdict", "fail");
+}
+
+nlohmann::json measured_value(const SuiteRun& run, const char* key) {
+  if (!run.report.is_object() || !run.report.contains("measured")) return nullptr;
+  return run.report["measured"].value(key, nlohmann::json());
+}
+
+/// The overall objective {measured_seconds, target_seconds, met} for "rto" or "rpo", or null.
+nlohmann::json overall_objective(const SuiteRun& run, const char* objective) {
+  if (!run.report.is_object() || !run.report.contains("components")) return nullptr;
+  const auto& components = run.report["components"];
+  if (!components.contains("overall") || !components["overall"].contains(objective)) return nullptr;
+  return components["overall"][objective];
+}
+
+std::string objective_cell(const SuiteRun& run, const char* objective, const char* measured_key) {
+  const auto target = overall_objective(run, objective);
+  if (!target.is_object()) return format_seconds(measured_value(run, measured_key));
+  return fmt::format("{} / {} {}", format_seconds(target.value("measured_seconds", nlohmann::json())),
+                     format_seconds(target.value("target_seconds", nlohmann::json())),
+                     target.value("met", false) ? "✅" : "❌");
+}
+
+std::vector<std::string> reasons_of(const SuiteRun& run) {
+  std::vector<std::string> reasons;
+  if (!run.error.empty()) reasons.push_back(run.error);
+  if (run.report.is_object())
+    for (const auto& reason : run.report.value("reasons", nlohmann::json::array()))
+      if (reason.is_string()) reasons.push_back(reason.get<std::string>());
+  return reasons;
+}
+
+}  // namespace
+
+nlohmann::json suite_json(const Suite& suite) {
+  nlohmann::json runs = nlohmann::json::array();
+  int passed = 0, failed = 0, environment = 0, interrupted = 0;
+  for (const auto& run : suite.runs) {
+    const std::string verdict = verdict_of(run);
+    if (run.exit_code == 0) ++passed;
+    else if (run.exit_code == 3) ++environment;
+    else if (run.exit_code == 130) ++interrupted;
+    else ++failed;
+    nlohmann::json entry = {
+        {"scenario", run.scenario},
+        {"file", run.scenario_file},
+        {"repetition", run.repetition},
+        {"run_id", run.run_id},
+        {"dir", run.run_dir.string()},
+        {"verdict", verdict},
+        {"exit_code", run.exit_code},
+        {"rto_seconds", measured_value(run, "rto_seconds")},
+        {"rpo_seconds", measured_value(run, "rpo_seconds")},
+        {"lost_acked_writes", measured_value(run, "lost_acked_writes")},
+        {"started_at", format_rfc3339_micros(run.started_at)},
+        {"finished_at", format_rfc3339_micros(run.finished_at)},
+        {"duration_seconds", seconds_between(run.started_at, run.finished_at)},
+        {"reasons", reasons_of(run)},
+    };
+    runs.push_back(std::move(entry));
+  }
+  return {
+      {"schema", "firedrill/suite/v1"},
+      {"verdict", suite.exit_code == 0 ? "pass" : "fail"},
+      {"exit_code", suite.exit_code},
+      {"parallel", suite.parallel},
+      {"started_at", format_rfc3339_micros(suite.started_at)},
+      {"finished_at", format_rfc3339_micros(suite.finished_at)},
+      {"duration_seconds", seconds_between(suite.started_at, suite.finished_at)},
+      {"totals",
+       {{"runs", suite.runs.size()},
+        {"passed", passed},
+        {"failed", failed},
+        {"environment_errors", environment},
+        {"interrupted", interrupted}}},
+      {"runs", runs},
+  };
+}
+
+std::string render_suite_markdown(const Suite& suite) {
+  const auto summary = suite_json(suite);
+  const auto& totals = summary["totals"];
+  const bool passed = suite.exit_code == 0;
+  std::string text = fmt::format("### {} firedrill suite — {} ({} drills: {} passed, {} failed{}{})\n\n",
+                                 passed ? "✅" : "❌", passed ? "PASS" : "FAIL", totals["runs"].get<int>(),
+                                 totals["passed"].get<int>(), totals["failed"].get<int>(),
+                                 totals["environment_errors"].get<int>() > 0
+                                     ? fmt::format(", {} environment errors", totals["environment_errors"].get<int>())
+                                     : "",
+                                 totals["interrupted"].get<int>() > 0
+                                     ? fmt::format(", {} interrupted", totals["interrupted"].get<int>())
+                                     : "");
+  text += "| scenario | run | verdict | RTO measured / target | RPO measured / target | lost acked writes | duration |\n";
+  text += "|---|---|---|---|---|---|---|\n";
+  std::map<std::string, int> runs_of_scenario;
+  for (const auto& run : suite.runs) ++runs_of_scenario[run.scenario];
+  for (const auto& run : suite.runs) {
+    const std::string verdict = verdict_of(run);
+    text += fmt::format("| {}{} | {} | {} | {} | {} | {} | {:.1f}s |\n", markdown_cell(run.scenario),
+                        runs_of_scenario[run.scenario] > 1 ? fmt::format(" #{}", run.repetition) : "",
+                        run.run_id.empty() ? "–" : "`" + run.run_id + "`",
+                        verdict == "pass" ? "✅ pass" : fmt::format("❌ {} (exit {})", verdict, run.exit_code),
+                        objective_cell(run, "rto", "rto_seconds"), objective_cell(run, "rpo", "rpo_seconds"),
+                        format_count(measured_value(run, "lost_acked_writes")),
+                        seconds_between(run.started_at, run.finished_at));
+  }
+  bool any_reason = false;
+  for (const auto& run : suite.runs) {
+    if (run.exit_code == 0) continue;
+    for (const auto& reason : reasons_of(run)) {
+      if (!any_reason) text += "\nWhy drills failed:\n\n";
+      any_reason = true;
+      text += fmt::format("- `{}` {}: {}\n", run.run_id.empty() ? run.scenario : run.run_id, markdown_cell(run.scenario),
+                          markdown_cell(reason));
+    }
+  }
+  text += fmt::format("\n{} drills{} from {} to {} ({:.1f}s). Each run's directory holds its report, timeline and "
+                      "attestation.\n",
+                      suite.runs.size(), suite.parallel > 1 ? fmt::format(", up to {} at once,", suite.parallel) : "",
+                      summary["started_at"].get<std::string>(), summary["finished_at"].get<std::string>(),
+                      summary["duration_seconds"].get<double>());
+  // $GITHUB_STEP_SUMMARY refuses more than 1 MiB; a summary that long is cut, saying so.
+  constexpr std::size_t step_summary_limit = 1 << 20;
+  const std::string cut_note = "\n\n*(summary cut at 1 MiB; suite.json has everything)*\n";
+  if (text.size() > step_summary_limit) text = text.substr(0, step_summary_limit - cut_note.size()) + cut_note;
+  return text;
+}
+
+std::string render_suite_junit(const Suite& suite) {
+  // Scenarios in the order they first appear; a scenario's runs in their order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const SuiteRun*>> by_scenario;
+  for (const auto& run : suite.runs) {
+    auto& runs = by_scenario[run.scenario];
+    if (runs.empty()) order.push_back(run.scenario);
+    runs.push_back(&run);
+  }
+  std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  for (const auto& scenario : order) {
+    const auto& runs = by_scenario.at(scenario);
+    const bool repeated = runs.size() > 1;
+    std::string cases;
+    int tests = 0, failures = 0, errors = 0;
+    double time = 0;
+    for (const SuiteRun* run : runs) {
+      time += seconds_between(run->started_at, run->finished_at);
+      const std::string suffix = repeated ? fmt::format(" #{}", run->repetition) : "";
+      auto testcase = [&](const std::string& name, const std::string& body) {
+        ++tests;
+        cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n{}    </testcase>\n", xml_escape(scenario),
+                             xml_escape(name + suffix), body);
+      };
+      if (!run->report.is_object()) {
+        ++errors;
+        testcase("drill completed", fmt::format("      <error message=\"{}\"/>\n",
+                                                xml_escape(run->error.empty() ? "the drill produced no report" : run->error)));
+        continue;
+      }
+      std::string completed;
+      for (const auto& reason : run->report.value("reasons", nlohmann::json::array()))
+        if (reason.is_string())
+          completed += fmt::format("      <failure message=\"{}\"/>\n",
+                                   xml_escape(fmt::format("run {}: {}", run->run_id, reason.get<std::string>())));
+      if (!completed.empty()) ++failures;
+      testcase("drill completed", completed);
+      for (const auto& check : run->report.value("checks", nlohmann::json::array())) {
+        std::string body;
+        if (!check.value("passed", false)) {
+          ++failures;
+          body = fmt::format("      <failure message=\"{}\"/>\n",
+                             xml_escape(fmt::format("run {}: {}", run->run_id, check.value("detail", ""))));
+        }
+        testcase(check.value("name", ""), body);
+      }
+    }
+    text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
+                        xml_escape(scenario), tests, failures, errors, time,
+                        xml_escape(format_rfc3339_micros(runs.front()->started_at)));
+    text += cases;
+    text += "  </testsuite>\n";
+  }
+  text += "</testsuites>\n";
+  return text;
+}
+
+void write_suite_files(const std::filesystem::path& out_dir, const Suite& suite,
+                       const std::optional<std::filesystem::path>& junit_file,
+                       const std::optional<std::filesystem::path>& step_summary) {
+  std::filesystem::create_directories(out_dir);
+  write_file_atomically(out_dir / "suite.json", suite_json(suite).dump(2) + "\n");
+  const std::string markdown = render_suite_markdown(suite);
+  write_file_atomically(out_dir / "suite.md", markdown);
+  write_file_atomically(junit_file.value_or(out_dir / "junit.xml"), render_suite_junit(suite));
+  if (step_summary) {
+    std::ofstream summary(*step_summary, std::ios::app);
+    summary << markdown << "\n";
+    if (!summary) throw std::runtime_error(fmt::format("cannot append to {}", step_summary->string()));
+  }
+}
+
+}  // namespace firedrill
