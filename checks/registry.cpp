@@ -76,9 +76,42 @@ CheckEntry lost_writes_check() {
   return {spec, evaluate};
 }
 
+/// backup_valid: the last verify-backup step about the subject succeeded. Read from the recorded
+/// step outcomes, so a verification that failed (and stopped the drill) still decides the check.
+CheckEntry backup_valid_check() {
+  VerbSpec spec{"backup_valid",
+                "The last verify-backup step about the subject succeeded (its backup restored and checked out).",
+                true,
+                {}};
+  auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
+    CheckResult result{fmt::format("backup_valid({})", check.subject), false, ""};
+    const Event* last = nullptr;
+    for (const Event& event : input.events)
+      if (event.kind == event_kind::step_finished && event.details.value("verb", "") == "action" &&
+          event.details.value("what", "") == "verify-backup" && event.details.value("target", "") == check.subject)
+        last = &event;
+    if (last == nullptr) {
+      result.detail = fmt::format("not verified: no verify-backup step about '{}' ran", check.subject);
+      return result;
+    }
+    const std::string step = last->details.value("step", "");
+    const std::string outcome = last->details.value("outcome", "");
+    result.passed = outcome == "ok";
+    if (result.passed)
+      result.detail = fmt::format("step '{}' verified the backup", step);
+    else if (outcome == "failed")
+      result.detail = fmt::format("step '{}' failed: {}", step, last->details.value("error", ""));
+    else
+      result.detail = fmt::format("not verified: step '{}' ended {}", step, outcome);
+    return result;
+  };
+  return {spec, evaluate};
+}
+
 std::map<std::string, CheckEntry> build_registry() {
   std::map<std::string, CheckEntry> registry;
-  for (auto entry : {objective_check("rto"), objective_check("rpo"), lost_writes_check(), integrity_check()}) {
+  for (auto entry : {objective_check("rto"), objective_check("rpo"), lost_writes_check(), integrity_check(),
+                      backup_valid_check()}) {
     std::string word = entry.spec.name;
     register_unique(registry, word, std::move(entry), "check");
   }

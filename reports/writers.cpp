@@ -64,6 +64,16 @@ std::map<std::string, ReportWriter> build_writers() {
   return writers;
 }
 
+bool expects_failure(const nlohmann::json& report) { return report.value("expected", "pass") == "fail"; }
+
+/// PASS or FAIL, and against a drill's expectation of failing: "FAIL (expected)", or
+/// "PASS (expected FAIL)" when the fault did not bite.
+std::string verdict_words(const nlohmann::json& report) {
+  const bool passed = report.value("verdict", "fail") == "pass";
+  if (!expects_failure(report)) return passed ? "PASS" : "FAIL";
+  return passed ? "PASS (expected FAIL)" : "FAIL (expected)";
+}
+
 }  // namespace
 
 std::string format_seconds(const nlohmann::json& seconds) {
@@ -147,8 +157,8 @@ std::string render_github_annotations(const nlohmann::json& report) {
 std::string render_markdown_summary(const nlohmann::json& report) {
   const auto& scenario = report["scenario"];
   bool passed = report.value("verdict", "fail") == "pass";
-  std::string text = fmt::format("### {} firedrill `{}` — {}\n\n", passed ? "✅" : "❌", scenario.value("name", ""),
-                                 passed ? "PASS" : "FAIL");
+  std::string text = fmt::format("### {} firedrill `{}` — {}\n\n", passed == !expects_failure(report) ? "✅" : "❌",
+                                 scenario.value("name", ""), verdict_words(report));
   text += "| component | RTO measured / target | RPO measured / target |\n|---|---|---|\n";
   for (const auto& [name, component] : report["components"].items())
     text += fmt::format("| {} | {} | {} |\n", markdown_cell(name), objective_cell(component.value("rto", nlohmann::json())),
@@ -224,7 +234,8 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
   auto paint = [&](const std::string& text, const char* code) {
     return color ? fmt::format("\033[{}m{}\033[0m", code, text) : text;
   };
-  std::string text = fmt::format("\n{}  {}\n", paint(passed ? "PASS" : "FAIL", passed ? "1;32" : "1;31"),
+  const bool as_expected = passed == !expects_failure(report);
+  std::string text = fmt::format("\n{}  {}\n", paint(verdict_words(report), as_expected ? "1;32" : "1;31"),
                                  report["scenario"].value("name", ""));
   text += fmt::format("  {:<12} {:>22} {:>22}\n", "component", "RTO measured/target", "RPO measured/target");
   for (const auto& [name, component] : report["components"].items()) {

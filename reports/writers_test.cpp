@@ -64,6 +64,19 @@ TEST(ReportWriters, TerminalSummaryStatesVerdictObjectivesAndWhereTheReportIs) {
   EXPECT_EQ(text.find("\033["), std::string::npos) << "no colour without a terminal";
 }
 
+TEST(ReportWriters, ADrillExpectedToFailSaysSoInTheTerminalAndTheMarkdown) {
+  auto caught = failed_early_report();
+  caught["expected"] = "fail";
+  EXPECT_NE(render_terminal_summary(caught, "runs/x", false).find("FAIL (expected)  quickstart"), std::string::npos);
+  EXPECT_NE(render_markdown_summary(caught).find("### ✅ firedrill `quickstart` — FAIL (expected)"), std::string::npos)
+      << render_markdown_summary(caught);
+  auto missed = passed_report();
+  missed["expected"] = "fail";
+  EXPECT_NE(render_terminal_summary(missed, "runs/x", false).find("PASS (expected FAIL)  quickstart"), std::string::npos);
+  EXPECT_NE(render_markdown_summary(missed).find("### ❌ firedrill `quickstart` — PASS (expected FAIL)"), std::string::npos)
+      << render_markdown_summary(missed);
+}
+
 TEST(ReportWriters, TheJunitOfARunThatNeverFinishedIsWellFormedAndFailing) {
   std::string junit = render_unfinished_junit("quick<start>", "20261125-120000-abcd");
   EXPECT_EQ(junit.rfind("<?xml", 0), 0u);

@@ -362,9 +362,14 @@ TEST_F(BackupTest, RestoreRecreatesTheDatabaseFromAPgDumpBackup) {
   EXPECT_NE(run_->events_text().find("\"restore.finished\""), std::string::npos);
 }
 
-TEST_F(BackupTest, RestoreRefusesARedisTarget) {
+TEST_F(BackupTest, RestoreOfARedisTargetWithoutABackupFailsSayingSo) {
   auto context = run_->context();
-  EXPECT_THROW(RestoreAction().run(context, action_step("restore", "cache")), ActionFailed);
+  try {
+    RestoreAction().run(context, action_step("restore", "cache"));
+    ADD_FAILURE() << "a redis restore without a backup succeeded";
+  } catch (const ActionFailed& failure) {
+    EXPECT_NE(std::string(failure.what()).find("no backup of 'cache'"), std::string::npos) << failure.what();
+  }
 }
 
 TEST(BackupAction, RefusesAnUnknownMethodAtValidation) {

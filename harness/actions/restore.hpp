@@ -7,7 +7,9 @@ namespace firedrill {
 /// itself. The database (`database`, default the one backed up) is dropped with its connections
 /// and created afresh, then pg_restore fills it; its row counts must equal the manifest's.
 /// Records restore.started and restore.finished with phase timings (checksum, decrypt, copy,
-/// restore, verify). Basebackup restores and point-in-time recovery are not part of it.
+/// restore, verify). A redis target takes an rdb backup instead (restore_redis.hpp): stopped,
+/// its AOF moved aside, the RDB laid down as its data and AOF base, started, sampled keys checked.
+/// Basebackup restores and point-in-time recovery are not part of it.
 class RestoreAction final : public Action {
  public:
   nlohmann::json run(ActionContext& context, const StepSpec& step) override;

@@ -534,7 +534,8 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
     error = secrets_.scrub(failure.what());
   }
   Micros finished = events_->record(event_kind::step_finished,
-                                    {{"step", step.name}, {"index", index}, {"outcome", outcome}, {"error", error}});
+                                    {{"step", step.name}, {"index", index}, {"verb", verb_name(step.verb)},
+                                     {"what", step.what}, {"target", step.target}, {"outcome", outcome}, {"error", error}});
   nlohmann::json record = {{"name", step.name},
                            {"verb", verb_name(step.verb)},
                            {"what", step.what},
@@ -680,9 +681,13 @@ DrillResult Drill::run() {
   result_.report = build_report(evaluation);
   write_report_files(result_.run_dir, result_.report);
   result_.passed = evaluation.passed && failures_.empty() && result_.environment_error.empty() && !result_.interrupted;
+  // A drill expected to fail proves that a fault is caught: it succeeds when its verdict is
+  // fail, and passing means the fault did not bite. Interruptions and environment errors are
+  // never what a drill expects.
+  const bool as_expected = result_.passed == (scenario_.expect != "fail");
   result_.exit_code = result_.interrupted                   ? 130
                       : !result_.environment_error.empty() ? 3
-                      : result_.passed                     ? 0
+                      : as_expected                        ? 0
                                                            : 1;
   return result_;
 }
@@ -746,6 +751,7 @@ nlohmann::json Drill::build_report(const Evaluation& evaluation) {
         {"firedrill_version", FIREDRILL_VERSION},
         {"host", host}}},
   };
+  if (scenario_.expect == "fail") report["expected"] = "fail";
   report["artifacts"] = artifact_digests(result_.run_dir, {"events.jsonl", "acks.jsonl", "readback.jsonl"});
   return report;
 }

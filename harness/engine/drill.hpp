@@ -29,9 +29,11 @@ struct DrillOptions {
 struct DrillResult {
   std::string run_id;
   std::filesystem::path run_dir;
-  bool passed = false;
+  bool passed = false;  // the measured verdict, whatever the scenario expects
   bool interrupted = false;
-  int exit_code = 1;  // 0 pass, 1 fail, 3 environment, 130 interrupted
+  // 0 the verdict the scenario expects (`expect:`, pass by default), 1 the other, 3 environment,
+  // 130 interrupted
+  int exit_code = 1;
   std::string environment_error;
   nlohmann::json report;
 };

@@ -147,6 +147,67 @@ steps:
   EXPECT_EQ(runtime_.calls().back(), "teardown");
 }
 
+TEST_F(DrillWithFakeRuntime, ADrillExpectedToFailSucceedsWhenItFails) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+expect: fail
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: thaw, fault: resume, target: box }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 0) << result.report.dump(2);
+  EXPECT_FALSE(result.passed);
+  EXPECT_EQ(result.report["verdict"], "fail");
+  EXPECT_EQ(result.report["expected"], "fail");
+}
+
+TEST_F(DrillWithFakeRuntime, ADrillExpectedToFailThatPassesIsAFailure) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+expect: fail
+services:
+  box: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: settle, wait: 10ms }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 1) << result.report.dump(2);
+  EXPECT_TRUE(result.passed);
+  EXPECT_EQ(result.report["verdict"], "pass");
+  EXPECT_EQ(result.report["expected"], "fail");
+  auto unexpected = run_drill(scenario(paused_container), runtime_, options_);
+  EXPECT_FALSE(unexpected.report.contains("expected")) << "a drill expected to pass says nothing extra";
+}
+
+TEST_F(DrillWithFakeRuntime, BackupValidReportsTheFailedVerificationOrItsAbsence) {
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox }
+  other: { kind: container, image: busybox }
+probes: []
+steps:
+  - { name: verify box, action: verify-backup, target: box }
+checks:
+  - { backup_valid: box }
+  - { backup_valid: other }
+)"), runtime_, options_);
+  EXPECT_EQ(result.exit_code, 1);
+  ASSERT_EQ(result.report["steps"][0]["outcome"], "failed");
+  const std::string error = result.report["steps"][0]["error"];
+  ASSERT_FALSE(error.empty());
+  ASSERT_EQ(result.report["checks"].size(), 2u) << result.report["checks"].dump(2);
+  for (const auto& check : result.report["checks"]) {
+    EXPECT_FALSE(check["passed"].get<bool>());
+    if (check["name"] == "backup_valid(box)")
+      EXPECT_EQ(check["detail"], "step 'verify box' failed: " + error);
+    else
+      EXPECT_EQ(check["detail"], "not verified: no verify-backup step about 'other' ran");
+  }
+}
+
 TEST_F(DrillWithFakeRuntime, StopIsGracefulAndStartsAgainAfterItsDuration) {
   auto result = run_drill(scenario(R"(version: 1
 name: fake-drill

@@ -427,8 +427,9 @@ void substitute_vars(Node& node, const std::map<std::string, std::string>& vars)
   for (auto& entry : node.entries) substitute_vars(entry.value, vars);
 }
 
-const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "targets",
-                                                 "services", "workload", "probes",      "steps",   "checks"};
+const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "expect",
+                                                 "targets",  "services", "workload",    "probes",  "steps",
+                                                 "checks"};
 const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
                                                "health", "standbys", "sync",        "persistence", "volumes", "disk"};
 // The filesystem lives in host memory, and an initialised Postgres alone takes some 40 MB.
@@ -450,6 +451,11 @@ class ScenarioReader {
     read_name(root);
     if (const Entry* e = find(root, "description")) scenario_.description = scalar(e->value, "description");
     if (const Entry* e = find(root, "runbook")) scenario_.runbook = scalar(e->value, "runbook");
+    if (const Entry* e = find(root, "expect")) {
+      scenario_.expect = scalar(e->value, "expect");
+      if (scenario_.expect != "pass" && scenario_.expect != "fail")
+        fail(e->value.where, fmt::format("'expect' must be pass or fail (got '{}')", scenario_.expect));
+    }
     if (const Entry* e = find(root, "services")) read_services(e->value);
     if (const Entry* e = find(root, "targets")) read_targets(e->value);
     if (const Entry* e = find(root, "workload")) read_workload(e->value);

@@ -461,6 +461,19 @@ TEST(ScenarioErrors, VersionAndName) {
                        "name: Big_Name"));
 }
 
+TEST(LoadScenario, ExpectDefaultsToPassAndTakesFail) {
+  EXPECT_EQ(parse_scenario("version: 1\nname: t\n", "scenarios/x.yaml", test_options()).expect, "pass");
+  EXPECT_EQ(parse_scenario("version: 1\nname: t\nexpect: fail\n", "scenarios/x.yaml", test_options()).expect, "fail");
+  EXPECT_EQ(parse_scenario("version: 1\nname: t\nexpect: pass\n", "scenarios/x.yaml", test_options()).expect, "pass");
+}
+
+TEST(ScenarioErrors, ExpectIsPassOrFail) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nexpect: failure\n"),
+            diagnostic(3, 9, "'expect' must be pass or fail (got 'failure')", "expect: failure"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nexpect: [fail]\n"),
+            diagnostic(3, 9, "'expect' must be a single value, found a list", "expect: [fail]"));
+}
+
 TEST(ScenarioErrors, TargetsChecksAndRequiredParams) {
   EXPECT_EQ(
       error_of(head + "steps:\n  - { name: k, fault: kill }\n"),

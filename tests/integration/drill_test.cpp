@@ -352,7 +352,7 @@ TEST_F(DrillTest, AGracefulStopOfRedisForTwoSecondsIsMeasuredAndUndone) {
 }
 
 TEST_F(DrillTest, PacketLossTowardsPostgresShowsInTheTailLatencyAndLosesNothing) {
-  auto scenario = variant("packet-loss-degradation.yaml", {{"duration: 20s", "duration: 8s"}});
+  auto scenario = variant("packet-loss-degradation.yaml", {{"duration: 20s", "duration: 8s"}, {"wait: 20s", "wait: 8s"}});
   auto [outcome, report] = drill(scenario);
   ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
   const auto& before = report["measured"]["before_faults"];
