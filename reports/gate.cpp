@@ -40,11 +40,13 @@ std::map<std::string, ScenarioFigures> figures_of(const std::vector<nlohmann::js
     std::string scenario = report.at("scenario").at("name").get<std::string>();
     auto& entry = figures[scenario];
     ++entry.drills;
-    if (report.value("verdict", "fail") != "pass") {
+    // A drill expected to fail (`expect: fail`) holds the gate by failing, not by passing.
+    const bool expected_to_fail = report.value("expected", "pass") == "fail";
+    if ((report.value("verdict", "fail") == "pass") == expected_to_fail) {
       ++entry.failed;
-      std::string why = "failed";
+      std::string why = expected_to_fail ? "passed, but it was expected to fail (the fault did not take effect)" : "failed";
       const auto& reasons = report.value("reasons", nlohmann::json::array());
-      if (!reasons.empty()) why = reasons.front().get<std::string>();
+      if (!expected_to_fail && !reasons.empty()) why = reasons.front().get<std::string>();
       entry.failures.push_back(fmt::format("run {}: {}", report.value("run_id", "?"), why));
     }
     const auto& measured = report.value("measured", nlohmann::json::object());

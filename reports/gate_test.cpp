@@ -34,6 +34,18 @@ TEST(Gate, AFailedDrillFailsTheGateWithItsReason) {
   EXPECT_EQ(verdict.reasons[0], "quickstart: run quickstart-9.000000: overall: RTO 9.000s missed the target 5.000s");
 }
 
+TEST(Gate, ADrillExpectedToFailHoldsTheGateByFailing) {
+  auto caught = report("backup-corruption", 1.0, false);
+  caught["expected"] = "fail";
+  EXPECT_TRUE(judge(figures_of({caught}), std::nullopt, 0.2).passed);
+  auto missed = report("backup-corruption", 1.0, true);
+  missed["expected"] = "fail";
+  auto verdict = judge(figures_of({missed}), std::nullopt, 0.2);
+  EXPECT_FALSE(verdict.passed);
+  ASSERT_EQ(verdict.reasons.size(), 1u);
+  EXPECT_NE(verdict.reasons[0].find("expected to fail"), std::string::npos) << verdict.reasons[0];
+}
+
 TEST(Gate, AMedianGrowingBeyondToleranceIsARegression) {
   auto baseline = baseline_of(figures_of({report("quickstart", 3.0), report("quickstart", 3.1), report("quickstart", 2.9)}));
   auto within = judge(figures_of({report("quickstart", 3.4), report("quickstart", 3.5), report("quickstart", 3.3)}), baseline, 0.2);

@@ -103,9 +103,13 @@ class RelativeTime {
 
 std::string verdict_banner(const json& report) {
   bool passed = report.value("verdict", "fail") == "pass";
+  // A drill expected to fail is green when it failed: that is what it exists to show.
+  const bool expected_to_fail = report.value("expected", "pass") == "fail";
+  const bool as_expected = passed != expected_to_fail;
+  const char* words = expected_to_fail ? (passed ? "PASS (expected FAIL)" : "FAIL (expected)") : (passed ? "PASS" : "FAIL");
   const json& scenario = field(report, "scenario");
-  std::string html = fmt::format("<header class=\"verdict {}\">\n<h1>{} — {}</h1>\n", passed ? "pass" : "fail",
-                                 passed ? "PASS" : "FAIL", escaped(field(scenario, "name")));
+  std::string html = fmt::format("<header class=\"verdict {}\">\n<h1>{} — {}</h1>\n", as_expected ? "pass" : "fail",
+                                 words, escaped(field(scenario, "name")));
   if (!text_of(field(scenario, "description")).empty()) html += fmt::format("<p>{}</p>\n", escaped(field(scenario, "description")));
   html += fmt::format("<p class=\"meta\">run <code>{}</code> · mode {} · started {} · finished {}",
                       escaped(field(report, "run_id")), escaped(field(report, "mode")), escaped(field(report, "started_at")),

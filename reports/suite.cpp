@@ -140,7 +140,9 @@ std::string render_suite_markdown(const Suite& suite) {
     text += fmt::format("| {}{} | {} | {} | {} | {} | {} | {:.1f}s |\n", markdown_cell(run.scenario),
                         runs_of_scenario[run.scenario] > 1 ? fmt::format(" #{}", run.repetition) : "",
                         run.run_id.empty() ? "–" : "`" + run.run_id + "`",
-                        verdict == "pass" ? "✅ pass" : fmt::format("❌ {} (exit {})", verdict, run.exit_code),
+                        verdict == "pass" && run.exit_code == 0 ? "✅ pass"
+                        : run.exit_code == 0                    ? fmt::format("✅ {} (expected)", verdict)
+                                                                : fmt::format("❌ {} (exit {})", verdict, run.exit_code),
                         objective_cell(run, "rto", "rto_seconds"), objective_cell(run, "rpo", "rpo_seconds"),
                         format_count(measured_value(run, "lost_acked_writes")),
                         seconds_between(run.started_at, run.finished_at));
@@ -197,19 +199,26 @@ std::string render_suite_junit(const Suite& suite) {
                                                 xml_escape(run->error.empty() ? "the drill produced no report" : run->error)));
         continue;
       }
+      // A drill expected to fail passes by failing (its exit code says which): its failed checks
+      // are written as skipped, with the reason, as in its own junit.xml.
+      const bool expected_to_fail = run->report.value("expected", "pass") == "fail";
       std::string completed;
-      for (const auto& reason : run->report.value("reasons", nlohmann::json::array()))
-        if (reason.is_string())
-          completed += fmt::format("      <failure message=\"{}\"/>\n",
-                                   xml_escape(fmt::format("run {}: {}", run->run_id, reason.get<std::string>())));
+      if (expected_to_fail && run->exit_code != 0)
+        completed = "      <failure message=\"the drill was expected to fail but passed: the fault did not take effect\"/>\n";
+      if (!expected_to_fail)
+        for (const auto& reason : run->report.value("reasons", nlohmann::json::array()))
+          if (reason.is_string())
+            completed += fmt::format("      <failure message=\"{}\"/>\n",
+                                     xml_escape(fmt::format("run {}: {}", run->run_id, reason.get<std::string>())));
       if (!completed.empty()) ++failures;
-      testcase("drill completed", completed);
+      testcase(expected_to_fail ? "drill failed as expected" : "drill completed", completed);
       for (const auto& check : run->report.value("checks", nlohmann::json::array())) {
         std::string body;
         if (!check.value("passed", false)) {
-          ++failures;
-          body = fmt::format("      <failure message=\"{}\"/>\n",
-                             xml_escape(fmt::format("run {}: {}", run->run_id, check.value("detail", ""))));
+          if (!expected_to_fail) ++failures;
+          body = fmt::format("      <{} message=\"{}\"/>\n", expected_to_fail ? "skipped" : "failure",
+                             xml_escape(fmt::format("run {}: {}{}", run->run_id, expected_to_fail ? "failed as expected: " : "",
+                                                    check.value("detail", ""))));
         }
         testcase(check.value("name", ""), body);
       }

@@ -126,6 +126,27 @@ TEST(Suite, JunitHasOneTestsuitePerScenarioWithRepetitionsAsTestcases) {
   EXPECT_EQ(junit.rfind("</testsuites>\n"), junit.size() - 14);
 }
 
+TEST(Suite, ADrillExpectedToFailIsGreenWhenItFailsAndRedWhenItPasses) {
+  Suite suite;
+  suite.started_at = t0;
+  suite.finished_at = t0 + 20'000'000;
+  suite.parallel = 1;
+  suite.exit_code = 1;
+  auto caught = report_of("backup-corruption", "20261118-000000-cccc", false);
+  caught["expected"] = "fail";
+  suite.runs.push_back(run_of("backup-corruption", 1, "20261118-000000-cccc", 0, caught, t0, 5.0));
+  auto missed = report_of("disk-corruption", "20261118-000010-dddd", true);
+  missed["expected"] = "fail";
+  suite.runs.push_back(run_of("disk-corruption", 1, "20261118-000010-dddd", 1, missed, t0 + 10'000'000, 5.0));
+  const std::string junit = render_suite_junit(suite);
+  EXPECT_NE(junit.find(R"(<testsuite name="backup-corruption" tests="3" failures="0")"), std::string::npos) << junit;
+  EXPECT_NE(junit.find("failed as expected: 4.2s &gt; 3.03s"), std::string::npos) << junit;
+  EXPECT_NE(junit.find(R"(<testsuite name="disk-corruption" tests="3" failures="1")"), std::string::npos) << junit;
+  const std::string markdown = render_suite_markdown(suite);
+  EXPECT_NE(markdown.find("✅ fail (expected)"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("❌ pass (exit 1)"), std::string::npos) << markdown;
+}
+
 TEST(Suite, JunitIsWellFormedXml) {
   if (std::system("command -v xmllint >/dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint (libxml2-utils) is not installed";
   const fs::path file = fs::temp_directory_path() / ("firedrill-suite-junit-" + std::to_string(::getpid()) + ".xml");

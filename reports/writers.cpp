@@ -185,25 +185,37 @@ std::string render_markdown_summary(const nlohmann::json& report) {
 
 std::string render_junit(const nlohmann::json& report) {
   const auto& checks = report["checks"];
+  // A drill expected to fail (`expect: fail`) is a passing test case when it fails: its failed
+  // checks are what it exists to show, written as skipped with the reason; it fails only when
+  // it passed (the fault did not bite). CI then agrees with the exit code.
+  const bool expected_to_fail = expects_failure(report);
+  const bool passed = report.value("verdict", "fail") == "pass";
   int failures = 0;
-  for (const auto& check : checks)
-    if (!check.value("passed", false)) ++failures;
+  if (!expected_to_fail)
+    for (const auto& check : checks)
+      if (!check.value("passed", false)) ++failures;
   const auto& reasons = report.value("reasons", nlohmann::json::array());
+  const bool drill_failed = expected_to_fail ? passed : !reasons.empty();
   std::string name = report["scenario"].value("name", "");
   std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
   // JUnit's timestamp is an xs:dateTime: a report without a start time leaves it out.
   std::string started = report.value("started_at", "");
   text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\"{}>\n", xml_escape(name),
-                      checks.size() + 1, failures + (reasons.empty() ? 0 : 1),
+                      checks.size() + 1, failures + (drill_failed ? 1 : 0),
                       started.empty() ? "" : fmt::format(" timestamp=\"{}\"", xml_escape(started)));
-  text += fmt::format("    <testcase classname=\"{}\" name=\"drill completed\">\n", xml_escape(name));
-  for (const auto& reason : reasons)
-    text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(reason.get<std::string>()));
+  text += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(name),
+                      expected_to_fail ? "drill failed as expected" : "drill completed");
+  if (expected_to_fail && passed)
+    text += "      <failure message=\"the drill was expected to fail but passed: the fault did not take effect\"/>\n";
+  if (!expected_to_fail)
+    for (const auto& reason : reasons)
+      text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(reason.get<std::string>()));
   text += "    </testcase>\n";
   for (const auto& check : checks) {
     text += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(name), xml_escape(check.value("name", "")));
     if (!check.value("passed", false))
-      text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(check.value("detail", "")));
+      text += fmt::format("      <{} message=\"{}{}\"/>\n", expected_to_fail ? "skipped" : "failure",
+                          expected_to_fail ? "failed as expected: " : "", xml_escape(check.value("detail", "")));
     text += "    </testcase>\n";
   }
   text += "  </testsuite>\n</testsuites>\n";

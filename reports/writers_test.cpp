@@ -77,6 +77,21 @@ TEST(ReportWriters, ADrillExpectedToFailSaysSoInTheTerminalAndTheMarkdown) {
       << render_markdown_summary(missed);
 }
 
+TEST(ReportWriters, JunitOfADrillExpectedToFailPassesWhenItFailsAndFailsWhenItPasses) {
+  auto caught = failed_early_report();
+  caught["expected"] = "fail";
+  std::string junit = render_junit(caught);
+  EXPECT_NE(junit.find(R"(tests="2" failures="0")"), std::string::npos) << junit;
+  EXPECT_NE(junit.find(R"(name="drill failed as expected")"), std::string::npos) << junit;
+  EXPECT_NE(junit.find(R"(<skipped message="failed as expected: not measured: no incident | yet"/>)"), std::string::npos)
+      << junit;
+  auto missed = passed_report();
+  missed["expected"] = "fail";
+  junit = render_junit(missed);
+  EXPECT_NE(junit.find(R"(tests="2" failures="1")"), std::string::npos) << junit;
+  EXPECT_NE(junit.find("expected to fail but passed"), std::string::npos) << junit;
+}
+
 TEST(ReportWriters, TheJunitOfARunThatNeverFinishedIsWellFormedAndFailing) {
   std::string junit = render_unfinished_junit("quick<start>", "20261125-120000-abcd");
   EXPECT_EQ(junit.rfind("<?xml", 0), 0u);
