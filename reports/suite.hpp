@@ -1,6 +1,6 @@
 #pragma once
 // A suite: every drill one `firedrill run` ran (several scenarios, repetitions, in parallel or
-// not), summarised beside the run directories as suite.json, suite.md and one JUnit file with a
+// not), summarised beside the run directories as suite.json, summary.md and one JUnit file with a
 // testsuite per scenario. Rendered from the runs' reports alone.
 #include <filesystem>
 #include <optional>
@@ -47,8 +47,8 @@ std::string render_suite_markdown(const Suite& suite);
 /// its testsuite, named with their repetition and run id.
 std::string render_suite_junit(const Suite& suite);
 
-/// Writes out_dir/suite.json, out_dir/suite.md and the JUnit file (out_dir/junit.xml unless
-/// `junit_file` names another), each atomically; appends suite.md to `step_summary` when given.
+/// Writes out_dir/suite.json, out_dir/summary.md and the JUnit file (out_dir/junit.xml unless
+/// `junit_file` names another), each atomically; appends summary.md to `step_summary` when given.
 void write_suite_files(const std::filesystem::path& out_dir, const Suite& suite,
                        const std::optional<std::filesystem::path>& junit_file,
                        const std::optional<std::filesystem::path>& step_summary);

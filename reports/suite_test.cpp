@@ -179,7 +179,7 @@ TEST(Suite, WritesTheFilesAndAppendsToTheStepSummary) {
 
   write_suite_files(out, mixed_suite(), std::nullopt, step_summary);
   EXPECT_EQ(nlohmann::json::parse(read_file(out / "suite.json")), suite_json(mixed_suite()));
-  EXPECT_EQ(read_file(out / "suite.md"), render_suite_markdown(mixed_suite()));
+  EXPECT_EQ(read_file(out / "summary.md"), render_suite_markdown(mixed_suite()));
   EXPECT_EQ(read_file(out / "junit.xml"), render_suite_junit(mixed_suite()));
   EXPECT_EQ(read_file(step_summary), "earlier step\n" + render_suite_markdown(mixed_suite()) + "\n");
 

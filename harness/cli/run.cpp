@@ -227,7 +227,7 @@ int run_command(const RunOptions& options) {
   write_suite_files(options.out, suite, junit, step_summary);
   if (suite.runs.size() > 1)
     std::cerr << fmt::format("firedrill: suite of {} drills: {} — {}\n", suite.runs.size(),
-                             exit == exit_code::ok ? "PASS" : "FAIL", (std::filesystem::path(options.out) / "suite.md").string());
+                             exit == exit_code::ok ? "PASS" : "FAIL", (std::filesystem::path(options.out) / "summary.md").string());
   return exit;
 }
 
