@@ -24,6 +24,7 @@ struct AttestOptions {
   std::string controls;
   std::vector<std::string> runs_dirs;
   std::vector<std::string> reports;
+  bool exclude_unverified = false;
 };
 
 void write_atomically(const fs::path& file, const std::string& content) {
@@ -59,6 +60,19 @@ int attest_command(const AttestOptions& options) {
     if (dirs.empty()) throw CLI::ValidationError("DIR", "name at least one runs directory (a run's --out)");
 
     auto collection = attestation::collect_runs(dirs, period, trusted);
+    // Evidence that does not verify makes the roll-up a question, not an attestation: refused,
+    // naming what failed, unless the user asks for a roll-up that lists it as excluded.
+    std::vector<std::string> unverified;
+    for (const auto& run : collection.excluded) unverified.push_back(fmt::format("{}: {}", run.attestation, run.reason));
+    for (const auto& chain : collection.chains)
+      if (!chain.valid) unverified.push_back(fmt::format("chain {}: {}", chain.directory, chain.reason));
+    if (!unverified.empty() && !options.exclude_unverified) {
+      std::cout << fmt::format("firedrill attest: {} item(s) of the period failed verification; no roll-up written "
+                               "(--exclude-unverified writes one that lists them as excluded):\n",
+                               unverified.size());
+      for (const auto& line : unverified) std::cout << "  " << line << "\n";
+      return exit_code::failed;
+    }
     attestation::RollupInputs inputs;
     inputs.period = period;
     if (!options.policy.empty()) inputs.policy_file = options.policy;
@@ -122,6 +136,8 @@ void setup_attest(CLI::App& app, CommandResult& result) {
                      "public key trusted to have signed the runs (repeatable; default the --sign-key's)");
   attest->add_option("--policy", options->policy, "policy file: which drills must run how often")->check(CLI::ExistingFile);
   attest->add_option("--controls", options->controls, "control mapping file")->check(CLI::ExistingFile);
+  attest->add_flag("--exclude-unverified", options->exclude_unverified,
+                   "write the roll-up even when runs fail verification, listing them as excluded (result WARNED at best)");
   attest->callback([options, &result] { result.exit_code = attest_command(*options); });
 }
 

@@ -40,10 +40,12 @@ class AttestRollup : public ::testing::Test {
     return testing::run_command(arguments, std::chrono::seconds(60));
   }
 
-  testing::CommandOutcome attest(const std::string& policy) {
-    return firedrill({"attest", "--period", "2026-11", "--out", rollup.string(), "--sign-key",
-                      keys.private_key.string(), "--key", keys.public_key.string(), "--policy", policy, "--controls",
-                      FIREDRILL_SOURCE_DIR "/policies/controls.yaml", runs.string()});
+  testing::CommandOutcome attest(const std::string& policy, bool exclude_unverified = false) {
+    std::vector<std::string> arguments{"attest", "--period", "2026-11", "--out", rollup.string(), "--sign-key",
+                                       keys.private_key.string(), "--key", keys.public_key.string(), "--policy", policy,
+                                       "--controls", FIREDRILL_SOURCE_DIR "/policies/controls.yaml", runs.string()};
+    if (exclude_unverified) arguments.push_back("--exclude-unverified");
+    return firedrill(arguments);
   }
 
   testing::CommandOutcome verify(const fs::path& file, bool deep = true) {
@@ -91,7 +93,7 @@ TEST_F(AttestRollup, ARollupOverThreeRunsVerifies) {
   EXPECT_EQ(run.exit_code, 0) << "run attestations verify as before: " << run.output;
 }
 
-TEST_F(AttestRollup, ATamperedAttestationIsExcludedWithItsReason) {
+TEST_F(AttestRollup, ATamperedAttestationRefusesTheRollupNamingIt) {
   auto r2 = runs / "r2" / "attestation.dsse.json";
   auto envelope = nlohmann::json::parse(read_file(r2));
   auto statement = statement_of(r2);
@@ -99,7 +101,22 @@ TEST_F(AttestRollup, ATamperedAttestationIsExcludedWithItsReason) {
   envelope["payload"] = attestation::base64_encode(statement.dump());
   write_file(r2, envelope.dump());
 
-  auto attested = attest((scratch.path() / "policy.yaml").string());
+  auto refused = attest((scratch.path() / "policy.yaml").string());
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("runs/r2/attestation.dsse.json"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("no roll-up written"), std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(rollup));
+}
+
+TEST_F(AttestRollup, WithExcludeUnverifiedATamperedAttestationIsExcludedWithItsReason) {
+  auto r2 = runs / "r2" / "attestation.dsse.json";
+  auto envelope = nlohmann::json::parse(read_file(r2));
+  auto statement = statement_of(r2);
+  statement["predicate"]["measured"]["rto_seconds"] = 0.001;
+  envelope["payload"] = attestation::base64_encode(statement.dump());
+  write_file(r2, envelope.dump());
+
+  auto attested = attest((scratch.path() / "policy.yaml").string(), true);
   EXPECT_EQ(attested.exit_code, 1) << "with r2 excluded, quickstart ran once of the two required: " << attested.output;
   EXPECT_NE(attested.output.find("excluded runs/r2/attestation.dsse.json: "), std::string::npos) << attested.output;
   auto predicate = statement_of(rollup)["predicate"];
