@@ -61,4 +61,10 @@ std::string format_seconds(const nlohmann::json& seconds);
 /// "42", "–" for null.
 std::string format_count(const nlohmann::json& count);
 
+/// Text safe inside an XML attribute or element (control characters XML 1.0 forbids dropped).
+std::string xml_escape(const std::string& text);
+
+/// Text safe inside a Markdown table cell (pipes escaped, line breaks folded).
+std::string markdown_cell(const std::string& text);
+
 }  // namespace firedrill

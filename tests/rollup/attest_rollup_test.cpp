@@ -48,6 +48,16 @@ class AttestRollup : public ::testing::Test {
     return firedrill(arguments);
   }
 
+  /// Run r2's attestation claims a better RTO than it measured; its signature no longer holds.
+  void tamper_with_r2() {
+    auto r2 = runs / "r2" / "attestation.dsse.json";
+    auto envelope = nlohmann::json::parse(read_file(r2));
+    auto statement = statement_of(r2);
+    statement["predicate"]["measured"]["rto_seconds"] = 0.001;
+    envelope["payload"] = attestation::base64_encode(statement.dump());
+    write_file(r2, envelope.dump());
+  }
+
   testing::CommandOutcome verify(const fs::path& file, bool deep = true) {
     std::vector<std::string> arguments{"verify", file.string(), "--key", keys.public_key.string(), "--artifacts",
                                        scratch.path().string()};
@@ -94,12 +104,7 @@ TEST_F(AttestRollup, ARollupOverThreeRunsVerifies) {
 }
 
 TEST_F(AttestRollup, ATamperedAttestationRefusesTheRollupNamingIt) {
-  auto r2 = runs / "r2" / "attestation.dsse.json";
-  auto envelope = nlohmann::json::parse(read_file(r2));
-  auto statement = statement_of(r2);
-  statement["predicate"]["measured"]["rto_seconds"] = 0.001;
-  envelope["payload"] = attestation::base64_encode(statement.dump());
-  write_file(r2, envelope.dump());
+  tamper_with_r2();
 
   auto refused = attest((scratch.path() / "policy.yaml").string());
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
@@ -109,12 +114,7 @@ TEST_F(AttestRollup, ATamperedAttestationRefusesTheRollupNamingIt) {
 }
 
 TEST_F(AttestRollup, WithExcludeUnverifiedATamperedAttestationIsExcludedWithItsReason) {
-  auto r2 = runs / "r2" / "attestation.dsse.json";
-  auto envelope = nlohmann::json::parse(read_file(r2));
-  auto statement = statement_of(r2);
-  statement["predicate"]["measured"]["rto_seconds"] = 0.001;
-  envelope["payload"] = attestation::base64_encode(statement.dump());
-  write_file(r2, envelope.dump());
+  tamper_with_r2();
 
   auto attested = attest((scratch.path() / "policy.yaml").string(), true);
   EXPECT_EQ(attested.exit_code, 1) << "with r2 excluded, quickstart ran once of the two required: " << attested.output;
