@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -90,6 +91,22 @@ std::string read_file(const std::filesystem::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+void EngineTest::SetUp() {
+  if (!engine_available()) {
+    if (std::getenv("CI")) FAIL() << "no Docker engine answers; ci/setup starts one";
+    GTEST_SKIP() << "no Docker engine answers; run ci/setup";
+  }
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  out_ = std::filesystem::temp_directory_path() /
+         ("firedrill-" + std::string(test->test_suite_name()) + "-" + std::to_string(::getpid()) + "-" + test->name());
+  std::filesystem::remove_all(out_);
+  std::filesystem::create_directories(out_);
+}
+
+void EngineTest::TearDown() {
+  if (!out_.empty()) std::filesystem::remove_all(out_);
 }
 
 }  // namespace firedrill::testing

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace firedrill::testing {
 
 struct CommandOutcome {
@@ -25,5 +27,14 @@ std::string read_file(const std::filesystem::path& path);
 
 /// True when a Docker engine answers (tests fail instead of skipping when CI is set).
 bool engine_available();
+
+/// A test against the real engine: fails without one when CI is set (skips otherwise), and gets
+/// an empty directory of its own for run output, removed afterwards.
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  std::filesystem::path out_;
+};
 
 }  // namespace firedrill::testing

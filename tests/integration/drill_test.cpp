@@ -28,22 +28,8 @@ const fs::path source_dir = FIREDRILL_SOURCE_DIR;
 
 using testing::read_file;
 
-class DrillTest : public ::testing::Test {
+class DrillTest : public testing::EngineTest {
  protected:
-  void SetUp() override {
-    if (!testing::engine_available()) {
-      if (std::getenv("CI")) FAIL() << "no Docker engine answers; ci/setup starts one";
-      GTEST_SKIP() << "no Docker engine answers; run ci/setup";
-    }
-    out_ = fs::temp_directory_path() / ("firedrill-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(out_);
-    fs::create_directories(out_);
-  }
-
-  void TearDown() override {
-    if (!out_.empty()) fs::remove_all(out_);
-  }
 
   CommandOutcome firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout = std::chrono::seconds(240)) {
     arguments.insert(arguments.begin(), FIREDRILL_BINARY);
@@ -82,7 +68,6 @@ class DrillTest : public ::testing::Test {
     EXPECT_EQ(left.volumes, 0);
   }
 
-  fs::path out_;
   fs::path run_dir_;
 };
 

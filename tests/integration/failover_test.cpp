@@ -28,18 +28,8 @@ constexpr const char* database_password = "failover-test-password";
 
 using testing::read_file;
 
-class FailoverTest : public ::testing::Test {
+class FailoverTest : public testing::EngineTest {
  protected:
-  void SetUp() override {
-    if (!testing::engine_available()) {
-      if (std::getenv("CI")) FAIL() << "no Docker engine answers; ci/setup starts one";
-      GTEST_SKIP() << "no Docker engine answers; run ci/setup";
-    }
-    out_ = fs::temp_directory_path() / ("firedrill-failover-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(out_);
-    fs::create_directories(out_);
-  }
 
   void TearDown() override {
     if (!kept_run_.empty()) firedrill({"down", kept_run_});
@@ -88,7 +78,6 @@ class FailoverTest : public ::testing::Test {
     throw std::runtime_error("no step '" + name + "' in the report");
   }
 
-  fs::path out_;
   fs::path run_dir_;
   std::string run_id_;
   std::string kept_run_;

@@ -17,22 +17,8 @@ using testing::read_file;
 
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
 
-class LibraryDrill : public ::testing::Test {
+class LibraryDrill : public testing::EngineTest {
  protected:
-  void SetUp() override {
-    if (!testing::engine_available()) {
-      if (std::getenv("CI")) FAIL() << "no Docker engine answers; ci/setup starts one";
-      GTEST_SKIP() << "no Docker engine answers; run ci/setup";
-    }
-    out_ = fs::temp_directory_path() / ("firedrill-library-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(out_);
-    fs::create_directories(out_);
-  }
-
-  void TearDown() override {
-    if (!out_.empty()) fs::remove_all(out_);
-  }
 
   /// Runs one library scenario into this test's out dir; returns the outcome and its report.
   std::pair<CommandOutcome, nlohmann::json> drill(const std::string& scenario) {
@@ -55,7 +41,6 @@ class LibraryDrill : public ::testing::Test {
     EXPECT_EQ(left.volumes, 0);
   }
 
-  fs::path out_;
   fs::path run_dir_;
 };
 
