@@ -1,5 +1,6 @@
 #include "harness/actions/backup.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -8,6 +9,8 @@
 #include <pqxx/pqxx>
 
 #include "harness/actions/backup_repository.hpp"
+#include "harness/services/pgbackrest.hpp"
+#include "harness/services/postgres.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -21,7 +24,104 @@ struct Produced {
   std::string scratch;  // where the method writes in the container
   nlohmann::json facts = nlohmann::json::object();
   nlohmann::json tools = nlohmann::json::object();
+  // A method whose files stay where it wrote them in the repository (pgbackrest): that folder,
+  // relative to the repository, and the files' paths below it.
+  std::string files_root;
+  std::vector<std::string> files_in_place;
 };
+
+/// The files of a pgbackrest backup set and of the WAL segments it needs to be consistent,
+/// relative to the stanza's repository folder.
+std::vector<std::string> pgbackrest_set_files(const std::filesystem::path& stanza_repository, const std::string& stanza,
+                                              const std::string& label, const std::string& wal_start,
+                                              const std::string& wal_stop) {
+  std::vector<std::string> files;
+  const auto set = stanza_repository / "backup" / stanza / label;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(set))
+    if (entry.is_regular_file()) files.push_back(entry.path().lexically_relative(stanza_repository).string());
+  std::error_code error;
+  for (const auto& archive_id : std::filesystem::directory_iterator(stanza_repository / "archive" / stanza, error)) {
+    if (!archive_id.is_directory()) continue;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(archive_id.path())) {
+      const std::string name = entry.path().filename().string();
+      if (!entry.is_regular_file() || name.size() < 25 || name[24] != '-') continue;
+      const std::string segment = name.substr(0, 24);
+      if (segment >= wal_start && segment <= wal_stop) files.push_back(entry.path().lexically_relative(stanza_repository).string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+/// Writes pgbackrest.conf into the service's container and creates its stanza unless the
+/// repository has it; true when it was created. Until then the server's archive-push fails and
+/// its segments wait in pg_wal.
+bool ensure_pgbackrest_stanza(ActionContext& context, const PostgresService& postgres,
+                              const std::filesystem::path& repository, Micros deadline) {
+  const std::string& target = postgres.spec().name;
+  const std::string config = pgbackrest_config(target, postgres.user(), postgres.data_directory(), repository_mount_path);
+  exec_checked(context.runtime, target,
+               {"sh", "-c", std::string("mkdir -p /etc/pgbackrest && printf '%s' \"$1\" > ") + pgbackrest_config_path +
+                                " && chmod 644 " + pgbackrest_config_path,
+                "sh", config},
+               time_left(context.clock, deadline), "writing pgbackrest.conf");
+  if (std::filesystem::exists(repository / pgbackrest_repository_folder(target) / "backup" / target / "backup.info"))
+    return false;
+  exec_checked(context.runtime, target, pgbackrest_command(target, {"stanza-create"}), time_left(context.clock, deadline),
+               "pgbackrest stanza-create");
+  return true;
+}
+
+/// A full backup by pgbackrest into the service's stanza, whose repository is inside the backup
+/// repository; the stanza is created by the first one.
+Produced backup_pgbackrest(ActionContext& context, const Service& service, const std::string& target,
+                           const std::filesystem::path& repository, Micros deadline) {
+  const auto* postgres = dynamic_cast<const PostgresService*>(&service);
+  if (postgres == nullptr || !postgres->archives_wal_with_pgbackrest())
+    throw ActionFailed(fmt::format("'{}' does not archive its WAL with pgbackrest, which a pgbackrest backup needs", target));
+  const auto mounted = postgres->spec().env.find(wal_archive_repository_env);
+  if (std::filesystem::weakly_canonical(mounted->second) != std::filesystem::weakly_canonical(repository))
+    throw ActionFailed(fmt::format("'{}' archives its WAL into {}, not into {}: give both steps the same repository",
+                                   target, mounted->second, repository.string()));
+  Runtime& runtime = context.runtime;
+  const std::string stanza = target;
+  Produced produced;
+  produced.files_root = pgbackrest_repository_folder(target);
+  const auto stanza_repository = repository / produced.files_root;
+  produced.tools["pgbackrest"] = without_trailing_newlines(
+      exec_checked(runtime, target, {"pgbackrest", "version"}, time_left(context.clock, deadline), "pgbackrest version"));
+  if (ensure_pgbackrest_stanza(context, *postgres, repository, deadline)) produced.facts["stanza_created"] = true;
+  exec_checked(runtime, target, pgbackrest_command(stanza, {"--type=full", "backup"}), time_left(context.clock, deadline),
+               "pgbackrest backup");
+  // The earliest instant a point-in-time restore of this backup can reach.
+  produced.facts["backup_end_at"] = rfc3339(context.clock.now());
+  const std::string info_text = exec_checked(runtime, target, pgbackrest_command(stanza, {"--output=json", "info"}),
+                                             time_left(context.clock, deadline), "pgbackrest info");
+  const auto info = nlohmann::json::parse(info_text, nullptr, false);
+  if (info.is_discarded() || !info.is_array() || info.empty() || !info[0].contains("backup") || info[0]["backup"].empty())
+    throw ActionFailed(fmt::format("pgbackrest info of '{}' lists no backup after the backup: {}", target, tail_lines(info_text, 3)));
+  const auto& set = info[0]["backup"].back();
+  const std::string label = set.value("label", "");
+  const auto archive = set.value("archive", nlohmann::json::object());
+  const auto lsn = set.value("lsn", nlohmann::json::object());
+  const auto timestamp = set.value("timestamp", nlohmann::json::object());
+  produced.facts["stanza"] = stanza;
+  produced.facts["label"] = label;
+  produced.facts["lsn_start"] = lsn.value("start", "");
+  produced.facts["lsn_end"] = lsn.value("stop", "");
+  produced.facts["wal_start_file"] = archive.value("start", "");
+  produced.facts["wal_end_file"] = archive.value("stop", "");
+  produced.facts["timeline"] = std::stoll(archive.value("start", "00000001").substr(0, 8), nullptr, 16);
+  produced.facts["pgbackrest_started_at"] = rfc3339(timestamp.value("start", 0LL) * 1'000'000);
+  produced.facts["pgbackrest_stopped_at"] = rfc3339(timestamp.value("stop", 0LL) * 1'000'000);
+  produced.facts["database_bytes"] = set.value("info", nlohmann::json::object()).value("size", 0LL);
+  produced.facts["wal_archive"] = produced.files_root;
+  produced.facts["user"] = postgres->user();
+  produced.facts["database"] = postgres->database();
+  produced.files_in_place = pgbackrest_set_files(stanza_repository, stanza, label, archive.value("start", ""),
+                                                 archive.value("stop", ""));
+  return produced;
+}
 
 Produced dump_postgres(ActionContext& context, const Service& service, const std::string& target,
                        const std::string& method, const std::string& backup_id, Micros deadline) {
@@ -50,11 +150,26 @@ Produced dump_postgres(ActionContext& context, const Service& service, const std
                    time_left(context.clock, deadline), "pg_dump");
       produced.files.emplace_back(file, login.database + ".dump");
     } else {
+      // A scenario that also uses pgbackrest archives with it: the stanza must exist for the WAL
+      // after this base backup to reach the archive.
+      if (const auto* postgres = dynamic_cast<const PostgresService*>(&service);
+          postgres != nullptr && postgres->archives_wal_with_pgbackrest()) {
+        const auto mounted = postgres->spec().env.find(wal_archive_repository_env);
+        ensure_pgbackrest_stanza(context, *postgres, mounted->second, deadline);
+      }
       produced.tools["pg_basebackup"] = without_trailing_newlines(exec_checked(runtime, target, {"pg_basebackup", "--version"}, time_left(context.clock, deadline), "pg_basebackup --version"));
+      produced.facts["timeline"] = snapshot.exec1("SELECT timeline_id FROM pg_control_checkpoint()")[0].as<long long>();
+      produced.facts["wal_start_file"] = snapshot.exec1("SELECT pg_walfile_name(pg_current_wal_lsn())")[0].as<std::string>();
       exec_checked(runtime, target,
                    {"pg_basebackup", "-U", login.user, "--no-password", "-D", produced.scratch, "-Ft", "-X", "stream",
                     "--checkpoint=fast"},
                    time_left(context.clock, deadline), "pg_basebackup");
+      // The earliest instant a point-in-time restore of this backup can reach.
+      produced.facts["backup_end_at"] = rfc3339(context.clock.now());
+      produced.facts["wal_end_file"] = snapshot.exec1("SELECT pg_walfile_name(pg_current_wal_lsn())")[0].as<std::string>();
+      if (const auto* postgres = dynamic_cast<const PostgresService*>(&service); postgres != nullptr && postgres->archives_wal())
+        produced.facts["wal_archive"] =
+            postgres->archives_wal_with_pgbackrest() ? pgbackrest_repository_folder(target) : wal_archive_folder(target);
       const std::string listing = exec_checked(runtime, target, {"ls", "-1", produced.scratch}, time_left(context.clock, deadline), "listing the base backup");
       std::istringstream names(listing);
       for (std::string name; std::getline(names, name);)
@@ -144,15 +259,17 @@ VerbSpec BackupAction::spec() {
   return {"backup",
           "Back the target (postgres or redis) up into the backup repository, with a manifest of SHA-256 digests.",
           true,
-          {{"method", ParamType::string, false, "postgres: pg_dump (default) or basebackup; redis: rdb (default)"},
+          {{"method", ParamType::string, false, "postgres: pg_dump (default), basebackup or pgbackrest; redis: rdb (default)"},
            {"repository", ParamType::string, false, "host directory of the backup repository, default <run>/backups"},
            {"encrypt_key", ParamType::string, false, "key file (mode 0600, 32 bytes or 64 hex digits): AES-256-GCM"}},
           [](const StepSpec& step) {
             auto method = step.params.find("method");
             if (method != step.params.end() && method->second.text != "pg_dump" && method->second.text != "basebackup" &&
-                method->second.text != "rdb")
-              throw std::invalid_argument(fmt::format("backup method '{}' is not one of pg_dump, basebackup, rdb",
+                method->second.text != "pgbackrest" && method->second.text != "rdb")
+              throw std::invalid_argument(fmt::format("backup method '{}' is not one of pg_dump, basebackup, pgbackrest, rdb",
                                                       method->second.text));
+            if (method != step.params.end() && method->second.text == "pgbackrest" && step.params.count("encrypt_key") != 0)
+              throw std::invalid_argument("a pgbackrest backup cannot take encrypt_key (its files stay in pgbackrest's repository)");
           }};
 }
 
@@ -163,14 +280,16 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
   std::string method = step.param_text("method");
   if (kind == "postgres") {
     if (method.empty()) method = "pg_dump";
-    if (method != "pg_dump" && method != "basebackup")
-      throw ActionFailed(fmt::format("method '{}' does not back up postgres (use pg_dump or basebackup)", method));
+    if (method != "pg_dump" && method != "basebackup" && method != "pgbackrest")
+      throw ActionFailed(fmt::format("method '{}' does not back up postgres (use pg_dump, basebackup or pgbackrest)", method));
   } else if (kind == "redis") {
     if (method.empty()) method = "rdb";
     if (method != "rdb") throw ActionFailed(fmt::format("method '{}' does not back up redis (use rdb)", method));
   } else {
     throw ActionFailed(fmt::format("'{}' is a {} service; backup handles postgres and redis", step.target, kind));
   }
+  if (method == "pgbackrest" && !step.param_text("encrypt_key").empty())
+    throw ActionFailed("a pgbackrest backup cannot take encrypt_key: its files stay in pgbackrest's repository");
   std::optional<EncryptionKey> key;
   if (const std::string key_file = step.param_text("encrypt_key"); !key_file.empty()) key = EncryptionKey::load(key_file);
 
@@ -194,8 +313,11 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
   Produced produced;
   try {
     Micros phase_start = context.clock.now();
-    produced = kind == "postgres" ? dump_postgres(context, *service, step.target, method, backup_id, deadline)
-                                  : dump_redis(context, step.target, deadline);
+    if (method == "pgbackrest")
+      produced = backup_pgbackrest(context, *service, step.target, repository, deadline);
+    else
+      produced = kind == "postgres" ? dump_postgres(context, *service, step.target, method, backup_id, deadline)
+                                    : dump_redis(context, step.target, deadline);
     phases["dump_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
@@ -227,6 +349,12 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
       total += bytes;
       files.push_back({{"name", name}, {"bytes", bytes}, {"sha256", file_sha256(folder / name)}});
     }
+    for (const auto& name : produced.files_in_place) {
+      const auto path = repository / produced.files_root / name;
+      const auto bytes = std::filesystem::file_size(path);
+      total += bytes;
+      files.push_back({{"name", name}, {"bytes", bytes}, {"sha256", file_sha256(path)}});
+    }
     phases["checksum_seconds"] = seconds_between_micros(phase_start, context.clock.now());
     const Micros finished = context.clock.now();
 
@@ -241,6 +369,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
                                {"files", files},
                                {"tools", produced.tools},
                                {kind, produced.facts}};
+    if (!produced.files_root.empty()) manifest["files_root"] = produced.files_root;
     if (key) {
       manifest["encryption"] = aes_256_gcm;
       manifest["key_id"] = key->id;

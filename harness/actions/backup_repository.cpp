@@ -197,6 +197,24 @@ void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::pa
 
 namespace {
 
+/// Whether a relative path from the manifest could leave the folder it is relative to.
+bool escapes(const std::filesystem::path& relative) {
+  if (relative.empty() || relative.is_absolute()) return true;
+  return std::any_of(relative.begin(), relative.end(), [](const auto& part) { return part == ".." || part == "."; });
+}
+
+}  // namespace
+
+std::filesystem::path backup_files_folder(const std::filesystem::path& folder, const nlohmann::json& manifest) {
+  if (!manifest.contains("files_root")) return folder;
+  const std::string root = manifest["files_root"].is_string() ? manifest["files_root"].get<std::string>() : "";
+  if (escapes(root))
+    throw ActionFailed(fmt::format("backup {}: the manifest names an invalid files_root '{}'", folder.filename().string(), root));
+  return folder.parent_path() / root;
+}
+
+namespace {
+
 nlohmann::json read_manifest(const std::filesystem::path& folder) {
   std::ifstream in(folder / "manifest.json");
   const auto manifest = nlohmann::json::parse(in, nullptr, false);
@@ -208,10 +226,13 @@ nlohmann::json read_manifest(const std::filesystem::path& folder) {
 /// Every file of the manifest is there with its size and digest; throws naming the first that is not.
 void check_files(const std::filesystem::path& folder, const nlohmann::json& manifest) {
   const std::string backup_id = folder.filename().string();
+  const auto root = backup_files_folder(folder, manifest);
+  // Names are plain file names in the backup's folder, or paths below files_root.
+  const bool nested = manifest.contains("files_root");
   for (const auto& file : manifest["files"]) {
     const std::string name = file.value("name", "");
-    const auto path = folder / name;
-    if (name.empty() || name.find('/') != std::string::npos || name == "..")
+    const auto path = root / name;
+    if (name.empty() || (!nested && name.find('/') != std::string::npos) || escapes(name))
       throw ActionFailed(fmt::format("backup {}: the manifest names an invalid file '{}'", backup_id, name));
     if (!std::filesystem::is_regular_file(path))
       throw ActionFailed(fmt::format("backup {}: file {} is missing", backup_id, name));
@@ -238,7 +259,7 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
   phases["checksum_seconds"] = seconds_between_micros(phase_start, clock.now());
   if (manifest_["files"].empty()) throw ActionFailed(fmt::format("backup {}: the manifest lists no files", backup_id));
   if (!manifest_.contains("encryption")) {
-    for (const auto& file : manifest_["files"]) files_[file.value("name", "")] = folder / file.value("name", "");
+    for (const auto& file : manifest_["files"]) files_[file.value("name", "")] = backup_files_folder(folder, manifest_) / file.value("name", "");
     return;
   }
   if (manifest_.value("encryption", "") != aes_256_gcm)

@@ -28,6 +28,12 @@ std::string new_backup_id(const std::string& service, Micros now);
 std::filesystem::path find_backup(const std::filesystem::path& repository, const std::string& id,
                                   const std::string& service);
 
+/// Where the files a backup's manifest names are: the backup's folder, or, when the manifest has
+/// `files_root` (a path relative to the repository, as for a pgbackrest set whose files stay in
+/// pgbackrest's own repository), that folder. Throws ActionFailed for a files_root outside the
+/// repository.
+std::filesystem::path backup_files_folder(const std::filesystem::path& folder, const nlohmann::json& manifest);
+
 /// A 256-bit key read from a key file (32 raw bytes or 64 hex digits). The file must not be
 /// readable or writable by group or others.
 struct EncryptionKey {

@@ -97,6 +97,41 @@ TEST_F(BackupRepositoryTest, LatestIsTheNewestBackupOfThatServiceByItsId) {
   EXPECT_EQ(new_backup_id("db", 1795620610123456), "20261125T153010.123Z-db");
 }
 
+TEST_F(BackupRepositoryTest, FilesRootPointsAtFilesKeptInPlaceAndCannotLeaveTheRepository) {
+  const auto set = directory_ / "pgbackrest" / "db" / "backup" / "db" / "20261125-200440F";
+  std::filesystem::create_directories(set);
+  std::ofstream(set / "backup.manifest") << "set";
+  const auto folder = directory_ / "20261125T200438.616Z-db";
+  std::filesystem::create_directories(folder);
+  nlohmann::json manifest = {{"method", "pgbackrest"},
+                             {"files_root", "pgbackrest/db"},
+                             {"files", {{{"name", "backup/db/20261125-200440F/backup.manifest"},
+                                         {"bytes", 3},
+                                         {"sha256", file_sha256(set / "backup.manifest")}}}}};
+  std::ofstream(folder / "manifest.json") << manifest.dump();
+  SteadyAnchoredClock clock;
+  nlohmann::json phases;
+  {
+    const StagedBackup staged(folder, "", clock, phases);
+    EXPECT_EQ(staged.files().at("backup/db/20261125-200440F/backup.manifest"), set / "backup.manifest");
+  }
+  std::ofstream(set / "backup.manifest") << "changed";
+  EXPECT_THROW(StagedBackup(folder, "", clock, phases), ActionFailed);
+
+  manifest["files_root"] = "../elsewhere";
+  std::ofstream(folder / "manifest.json", std::ios::trunc) << manifest.dump();
+  try {
+    StagedBackup staged(folder, "", clock, phases);
+    ADD_FAILURE() << "a files_root outside the repository was accepted";
+  } catch (const ActionFailed& error) {
+    EXPECT_NE(std::string(error.what()).find("invalid files_root '../elsewhere'"), std::string::npos) << error.what();
+  }
+  manifest["files_root"] = "pgbackrest/db";
+  manifest["files"][0]["name"] = "backup/../../../secret";
+  std::ofstream(folder / "manifest.json", std::ios::trunc) << manifest.dump();
+  EXPECT_THROW(StagedBackup(folder, "", clock, phases), ActionFailed);
+}
+
 TEST_F(BackupRepositoryTest, RedisInfoLinesAreParsed) {
   const auto fields = parse_redis_info("# Persistence\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n\r\n");
   EXPECT_EQ(fields.at("rdb_bgsave_in_progress"), "0");

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 
 #include <fmt/format.h>
 
 #include "harness/actions/backup_repository.hpp"
+#include "harness/actions/recovery_target.hpp"
+#include "harness/actions/restore_basebackup.hpp"
 #include "harness/actions/restore_redis.hpp"
 #include "harness/services/service.hpp"
 
@@ -13,6 +16,13 @@ namespace firedrill {
 namespace {
 
 using std::chrono::milliseconds;
+
+/// The method a backup's manifest names; empty when it cannot be read (StagedBackup says why).
+std::string backup_method(const std::filesystem::path& folder) {
+  std::ifstream manifest(folder / "manifest.json");
+  const auto parsed = nlohmann::json::parse(manifest, nullptr, false);
+  return !parsed.is_discarded() && parsed.is_object() ? parsed.value("method", "") : "";
+}
 
 bool plain_identifier(const std::string& name) {
   return !name.empty() && name.size() < 64 && std::all_of(name.begin(), name.end(), [](char c) {
@@ -25,12 +35,31 @@ bool plain_identifier(const std::string& name) {
 VerbSpec RestoreAction::spec() {
   return {"restore",
           "Restore a pg_dump backup into the target postgres (drop and recreate the database, pg_restore, check row "
-          "counts), or an rdb backup into the target redis (stop it, lay the RDB down as its data and AOF base, start it).",
+          "counts), a base backup into a fresh container of it with WAL replay to a point in time, or an rdb backup into "
+          "the target redis (stop it, lay the RDB down as its data and AOF base, start it).",
           true,
           {{"backup", ParamType::string, false, "backup id, or latest (the default): the newest backup of the target"},
+           {"method", ParamType::string, false,
+            "pg_dump, basebackup or pgbackrest (default: the backup's own; latest picks one of it)"},
+           {"to", ParamType::string, false,
+            "basebackup, pgbackrest: recover to this time: incident - 2s, incident + 1s or RFC 3339 (default: the end of the "
+            "archive)"},
+           {"before", ParamType::string, false,
+            "basebackup, pgbackrest: recover to just before this step (its sql transaction, else its start)"},
            {"repository", ParamType::string, false, "host directory of the backup repository, default <run>/backups"},
            {"encrypt_key", ParamType::string, false, "key file of an encrypted backup (mode 0600)"},
-           {"database", ParamType::string, false, "database to (re)create, default the one backed up"}}};
+           {"database", ParamType::string, false, "database to (re)create, default the one backed up"}},
+          [](const StepSpec& step) {
+            const std::string method = step.param_text("method");
+            if (!method.empty() && method != "pg_dump" && method != "basebackup" && method != "pgbackrest")
+              throw std::invalid_argument(fmt::format("restore method '{}' is not one of pg_dump, basebackup, pgbackrest", method));
+            const bool point_in_time = step.params.count("to") != 0 || step.params.count("before") != 0;
+            if (step.params.count("to") != 0 && step.params.count("before") != 0)
+              throw std::invalid_argument("give either to or before, not both");
+            if (point_in_time && method == "pg_dump")
+              throw std::invalid_argument("a pg_dump backup cannot be restored to a point in time; use method: basebackup");
+            if (step.params.count("to") != 0) check_recovery_target_text(step.param_text("to"));
+          }};
 }
 
 nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) {
@@ -44,8 +73,14 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
         "'{}' is not a postgres or redis service of this scenario; restore handles pg_dump and rdb backups", step.target));
   std::string wanted = step.param_text("backup");
   if (wanted.empty()) wanted = "latest";
-  const auto folder = find_backup(backup_repository(context, step), wanted, step.target);
+  const std::string method = step.param_text("method");
+  const bool point_in_time = !redis && (method == "basebackup" || method == "pgbackrest" || step.params.count("to") != 0 ||
+                                         step.params.count("before") != 0);
+  const auto folder = point_in_time ? find_base_backup(backup_repository(context, step), wanted, step.target, method)
+                                    : find_backup(backup_repository(context, step), wanted, step.target);
   if (redis) return restore_redis(context, step, folder, deadline);
+  if (point_in_time || backup_method(folder) == "basebackup" || backup_method(folder) == "pgbackrest")
+    return restore_basebackup(context, step, folder, deadline);
   const std::string backup_id = folder.filename().string();
   context.events.record("restore.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();

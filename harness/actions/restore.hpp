@@ -9,7 +9,8 @@ namespace firedrill {
 /// Records restore.started and restore.finished with phase timings (checksum, decrypt, copy,
 /// restore, verify). A redis target takes an rdb backup instead (restore_redis.hpp): stopped,
 /// its AOF moved aside, the RDB laid down as its data and AOF base, started, sampled keys checked.
-/// Basebackup restores and point-in-time recovery are not part of it.
+/// A base backup (`method: basebackup`, `to`, `before`, or a basebackup id) is restored with
+/// WAL replay into a fresh container of the target: restore_basebackup.hpp.
 class RestoreAction final : public Action {
  public:
   nlohmann::json run(ActionContext& context, const StepSpec& step) override;

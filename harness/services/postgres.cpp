@@ -2,9 +2,12 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "checks/probes/prober.hpp"
+#include "harness/services/pgbackrest.hpp"
 #include "harness/services/standby.hpp"
 
 namespace firedrill {
@@ -18,7 +21,91 @@ std::string random_password() {
   return text;
 }
 
+// The archive is idempotent: a segment already stored (archived once, then asked again after a
+// crash) counts as archived instead of blocking the archiver forever. gzip shrinks the mostly
+// empty segments archive_timeout closes every second to a few kilobytes.
+std::string archive_command(const std::string& folder) {
+  return fmt::format("[ -f {0}/%f.gz ] || {{ gzip -1 < %p > {0}/%f.gz.partial && mv {0}/%f.gz.partial {0}/%f.gz; }}",
+                     folder);
+}
+
+bool names_wal_archive(const StepSpec& step, const std::string& service) {
+  if (step.verb != StepVerb::action || step.target != service) return false;
+  const std::string method = step.param_text("method");
+  if (step.what == "backup") return method == "basebackup" || method == "pgbackrest";
+  if (step.what == "restore")
+    return step.params.count("to") != 0 || step.params.count("before") != 0 || method == "basebackup" ||
+           method == "pgbackrest";
+  return false;
+}
+
 }  // namespace
+
+std::string wal_archive_folder(const std::string& service) { return "wal/" + service; }
+
+std::optional<std::filesystem::path> wal_archive_repository(const Scenario& scenario, const ServiceSpec& service,
+                                                            const std::filesystem::path& run_directory) {
+  if (service.kind != "postgres" || !service.standby_of.empty()) return std::nullopt;
+  // A backup decides before a restore: the restore reads the archive the backup's repository has.
+  for (const bool backups : {true, false})
+    for (const auto& step : scenario.steps) {
+      if (!names_wal_archive(step, service.name) || (step.what == "backup") != backups) continue;
+      const std::string repository = step.param_text("repository");
+      return std::filesystem::absolute(repository.empty() ? run_directory / "backups" : std::filesystem::path(repository))
+          .lexically_normal();
+    }
+  return std::nullopt;
+}
+
+bool archives_wal_with_pgbackrest(const Scenario& scenario, const ServiceSpec& service) {
+  return std::any_of(scenario.steps.begin(), scenario.steps.end(), [&](const StepSpec& step) {
+    return names_wal_archive(step, service.name) && step.param_text("method") == "pgbackrest";
+  });
+}
+
+bool PostgresService::archives_wal_with_pgbackrest() const {
+  auto archiver = spec_.env.find(wal_archiver_env);
+  return archives_wal() && archiver != spec_.env.end() && archiver->second == "pgbackrest";
+}
+
+ContainerSpec PostgresService::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
+  return container_spec_with_prelude(resolve, "");
+}
+
+ContainerSpec PostgresService::container_spec_with_prelude(const std::function<std::string(const std::string&)>& resolve,
+                                                           const std::string& prelude) const {
+  ContainerSpec container = Service::container_spec(resolve);
+  std::vector<std::string> server = container.command.empty() ? std::vector<std::string>{"postgres"} : container.command;
+  std::string script = prelude;
+  auto repository = spec_.env.find(wal_archive_repository_env);
+  if (repository != spec_.env.end()) {
+    for (const std::string& marker : {std::string(wal_archive_repository_env) + "=", std::string(wal_archiver_env) + "="})
+      std::erase_if(container.env, [&](const std::string& entry) { return entry.starts_with(marker); });
+    container.host_directories.push_back({repository->second, repository_mount_path});
+    const bool pgbackrest = archives_wal_with_pgbackrest();
+    const std::string folder = fmt::format("{}/{}", repository_mount_path,
+                                           pgbackrest ? pgbackrest_repository_folder(spec_.name) : wal_archive_folder(spec_.name));
+    std::string setup = fmt::format("mkdir -p {0}\nchown postgres:postgres {0}\n", folder);
+    // Segments the server closes before the backup action creates the stanza fail to archive and
+    // wait in pg_wal; the archiver retries them once the stanza exists.
+    if (pgbackrest)
+      setup += fmt::format("mkdir -p {0}\ncat >{1} <<'FIREDRILL_PGBACKREST'\n{2}FIREDRILL_PGBACKREST\nchmod 644 {1}\n",
+                           std::filesystem::path(pgbackrest_config_path).parent_path().string(), pgbackrest_config_path,
+                           pgbackrest_config(spec_.name, user(), data_directory(), repository_mount_path));
+    script = setup + script;
+    if (server.front() == "postgres")
+      server.insert(server.end(), {"-c", "archive_mode=on", "-c",
+                                   "archive_command=" + (pgbackrest ? pgbackrest_archive_command(spec_.name) : archive_command(folder)),
+                                   "-c", "archive_timeout=1s"});
+  }
+  if (script.empty()) return container;
+  // The image's entrypoint runs any command other than postgres as it is (as root), so the script
+  // runs first and then hands the server's arguments to the entrypoint.
+  const std::string start = server.front() == "postgres" ? "exec docker-entrypoint.sh \"$@\"" : "exec \"$@\"";
+  container.command = {"bash", "-c", "set -euo pipefail\n" + script + start, "bash"};
+  container.command.insert(container.command.end(), server.begin(), server.end());
+  return container;
+}
 
 PostgresService::PostgresService(ServiceSpec spec) : Service(std::move(spec)) {
   auto configured = spec_.env.find("POSTGRES_PASSWORD");
