@@ -199,57 +199,42 @@ class SqlSampler final : public Sampler {
   PgConnPtr connection_;
 };
 
-timeval to_timeval(std::chrono::milliseconds d) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>(d.count() % 1000 * 1000);
-  return tv;
-}
-
 class RedisSampler final : public Sampler {
  public:
-  explicit RedisSampler(const ProbeConfig& config) : config_(config) {}
-  ~RedisSampler() override { disconnect(); }
-  RedisSampler(const RedisSampler&) = delete;
-  RedisSampler& operator=(const RedisSampler&) = delete;
+  explicit RedisSampler(const ProbeConfig& config)
+      : link_(config.host, config.port, config.sentinel, config.timeout), follows_master_(config.sentinel.has_value()) {}
 
   ProbeAnswer sample() override {
-    const timeval tv = to_timeval(config_.timeout);
-    if (context_ == nullptr) {
-      context_ = redisConnectWithTimeout(config_.host.c_str(), config_.port, tv);
-      if (context_ == nullptr) return {false, "connect: out of memory"};
-      if (context_->err != 0) {
-        std::string error = "connect: " + std::string(context_->errstr);
-        disconnect();
-        return {false, error};
-      }
-      redisSetTimeout(context_, tv);
-    }
-    auto* reply = static_cast<redisReply*>(redisCommand(context_, "PING"));
+    std::string error;
+    redisContext* context = link_.connection(error);
+    if (context == nullptr) return {false, error};
+    auto* reply = static_cast<redisReply*>(redisCommand(context, follows_master_ ? "ROLE" : "PING"));
     if (reply == nullptr) {
-      std::string error = context_->errstr[0] != '\0' ? context_->errstr : "no reply";
-      disconnect();
+      error = context->errstr[0] != '\0' ? context->errstr : "no reply";
+      link_.drop();
       return {false, error};
     }
     ProbeAnswer answer;
-    if (reply->type == REDIS_REPLY_STATUS && std::string(reply->str, reply->len) == "PONG") {
+    if (!follows_master_ && reply->type == REDIS_REPLY_STATUS && std::string(reply->str, reply->len) == "PONG") {
+      answer.ok = true;
+    } else if (follows_master_ && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+               reply->element[0]->type == REDIS_REPLY_STRING &&
+               std::string(reply->element[0]->str, reply->element[0]->len) == "master") {
       answer.ok = true;
     } else if (reply->type == REDIS_REPLY_ERROR) {
       answer.error = std::string(reply->str, reply->len);
     } else {
-      answer.error = "unexpected reply to PING";
+      answer.error = follows_master_ ? fmt::format("{} is not a master", link_.server()) : "unexpected reply to PING";
     }
     freeReplyObject(reply);
+    // A server that stopped being the master is left, so the next sample asks the sentinels.
+    if (!answer.ok && follows_master_) link_.drop();
     return answer;
   }
 
  private:
-  void disconnect() {
-    if (context_ != nullptr) redisFree(context_);
-    context_ = nullptr;
-  }
-  ProbeConfig config_;
-  redisContext* context_ = nullptr;
+  RedisMasterLink link_;
+  bool follows_master_;
 };
 
 class TcpSampler final : public Sampler {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "checks/history.hpp"
+#include "checks/redis_master.hpp"
 
 namespace firedrill {
 
@@ -24,6 +25,9 @@ struct ProbeConfig {
   std::string query = "SELECT 1";
   std::chrono::microseconds interval{20000};
   std::chrono::milliseconds timeout{1000};
+  /// redis: with a group, the probe asks its sentinels for the master and is up when that server
+  /// answers ROLE as a master (it accepts writes), instead of PINGing host:port.
+  std::optional<SentinelGroup> sentinel;
 };
 
 /// The result of one sample.

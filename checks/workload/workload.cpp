@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include <curl/curl.h>
+#include <hiredis/hiredis.h>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -134,6 +135,40 @@ class SqlWriterThread {
   SocketDeadline deadline_;
 };
 
+class RedisWriterThread {
+ public:
+  explicit RedisWriterThread(const WriterConfig& config)
+      : link_(config.host, config.port, config.sentinel, config.timeout), timeout_(config.timeout) {}
+
+  WriteResult write(const std::string& id, const std::string& sent) {
+    std::string error;
+    redisContext* context = link_.connection(error);
+    if (context == nullptr) return {WriteOutcome::error, error};
+    const auto started = std::chrono::steady_clock::now();
+    std::unique_ptr<redisReply, void (*)(redisReply*)> reply{
+        static_cast<redisReply*>(redisCommand(context, "SET %b %b", id.data(), id.size(), sent.data(), sent.size())),
+        [](redisReply* r) { freeReplyObject(r); }};
+    if (reply && reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str, reply->len) == "OK")
+      return {WriteOutcome::ok, ""};
+    // Any failure, READONLY from a demoted master included, sends the next write through the
+    // sentinels again.
+    WriteResult result;
+    if (reply) {
+      result = {WriteOutcome::error, std::string(reply->str, reply->len)};
+    } else if (std::chrono::steady_clock::now() - started >= timeout_ * 9 / 10) {
+      result = {WriteOutcome::timeout, fmt::format("no answer within {} ms", timeout_.count())};
+    } else {
+      result = {WriteOutcome::error, context->errstr[0] != '\0' ? context->errstr : "connection lost"};
+    }
+    link_.drop();
+    return result;
+  }
+
+ private:
+  RedisMasterLink link_;
+  std::chrono::milliseconds timeout_;
+};
+
 void create_table(const std::string& conninfo, std::chrono::milliseconds timeout) {
   const auto give_up = std::chrono::steady_clock::now() + table_creation_budget;
   std::string last_error;
@@ -167,7 +202,7 @@ struct Workload::Shared {
 Workload::Workload(std::vector<WriterConfig> writers, AckLog& acks, EventLog& events, const Clock& clock)
     : writers_(std::move(writers)), acks_(acks), events_(events), clock_(clock), shared_(std::make_unique<Shared>()) {
   for (const WriterConfig& writer : writers_) {
-    if (writer.kind != "http" && writer.kind != "sql") {
+    if (writer.kind != "http" && writer.kind != "sql" && writer.kind != "redis") {
       throw std::invalid_argument(fmt::format("writer '{}': unknown kind '{}'", writer.name, writer.kind));
     }
     if (writer.concurrency < 1) {
@@ -221,9 +256,12 @@ void Workload::run_thread(std::size_t writer_index, int thread_index) {
 
   std::unique_ptr<HttpWriterThread> http;
   std::unique_ptr<SqlWriterThread> sql;
+  std::unique_ptr<RedisWriterThread> redis;
   try {
     if (config.kind == "http") {
       http = std::make_unique<HttpWriterThread>(config);
+    } else if (config.kind == "redis") {
+      redis = std::make_unique<RedisWriterThread>(config);
     } else {
       sql = std::make_unique<SqlWriterThread>(config);
     }
@@ -246,6 +284,8 @@ void Workload::run_thread(std::size_t writer_index, int thread_index) {
     WriteResult result;
     if (http) {
       result = http->write(nlohmann::json{{"id", ack.id}, {"writer", config.name}, {"sent", sent_text}}.dump());
+    } else if (redis) {
+      result = redis->write(ack.id, sent_text);
     } else {
       result = sql->write(ack.id, config.name, sent_text);
     }
@@ -362,6 +402,47 @@ Readback read_back_sql(const std::string& conninfo, const std::string& writer, c
     throw std::runtime_error(fmt::format("read-back of writer '{}': {}", writer, first_line(e.what())));
   }
   return readback;
+}
+
+Readback read_back_redis(const std::string& host, int port, const std::optional<SentinelGroup>& sentinel,
+                         const std::string& id_prefix, const std::string& writer, const Clock& clock) {
+  Readback readback;
+  WriterReadback& entry = readback.writers[writer];
+  const std::string prefix = id_prefix.empty() ? writer + "-" : id_prefix + "-" + writer + "-";
+  // Run ids and writer names hold no glob characters, so the prefix is a literal MATCH pattern.
+  const std::string pattern = prefix + "*";
+  RedisMasterLink link(host, port, sentinel, std::chrono::seconds(5));
+  std::string error;
+  redisContext* context = link.connection(error);
+  if (context == nullptr) throw std::runtime_error(fmt::format("read-back of writer '{}': {}", writer, error));
+  entry.t = clock.now();
+  std::string cursor = "0";
+  // Bounded: a SCAN over ten million keys in pages of 1000 ends well within this.
+  for (int page = 0; page < 1'000'000; ++page) {
+    std::unique_ptr<redisReply, void (*)(redisReply*)> reply{
+        static_cast<redisReply*>(redisCommand(context, "SCAN %s MATCH %b COUNT 1000", cursor.c_str(), pattern.data(),
+                                              pattern.size())),
+        [](redisReply* r) { freeReplyObject(r); }};
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_ARRAY) {
+      const std::string why = !reply ? std::string(context->errstr)
+                              : reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len)
+                                                                 : std::string("unexpected reply to SCAN");
+      throw std::runtime_error(fmt::format("read-back of writer '{}' on {}: {}", writer, link.server(), why));
+    }
+    for (std::size_t i = 0; i < reply->element[1]->elements; ++i) {
+      const redisReply* key = reply->element[1]->element[i];
+      if (key->type != REDIS_REPLY_STRING) continue;
+      std::string id(key->str, key->len);
+      // With writers "a" and "a-b", "p-a-*" also matches "p-a-b-5": only digits may follow.
+      if (id.size() > prefix.size() && std::all_of(id.begin() + static_cast<std::ptrdiff_t>(prefix.size()), id.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; }))
+        entry.present.insert(std::move(id));
+    }
+    cursor.assign(reply->element[0]->str, reply->element[0]->len);
+    if (cursor == "0") return readback;
+  }
+  throw std::runtime_error(fmt::format("read-back of writer '{}': SCAN did not finish", writer));
 }
 
 }  // namespace firedrill

@@ -11,17 +11,19 @@
 
 #include "checks/history.hpp"
 #include "checks/measure/analysis.hpp"
+#include "checks/redis_master.hpp"
 
 namespace firedrill {
 
 /// One writer. Ids are `<id_prefix>-<name>-<n>` (`<name>-<n>` without a prefix), n counting from 1.
 struct WriterConfig {
   std::string name;
-  std::string kind;  // "http" | "sql"
+  std::string kind;  // "http" | "sql" | "redis" (SET <id> <sent>, acked on OK)
   std::string host = "127.0.0.1";
   int port = 0;
   std::string path = "/orders";
   std::string conninfo;         // sql: libpq conninfo
+  std::optional<SentinelGroup> sentinel;  // redis: write to the group's current master, not host:port
   double rate_per_second = 0;   // 0 = as fast as possible (closed loop)
   int concurrency = 1;
   std::chrono::milliseconds timeout{2000};
@@ -89,5 +91,11 @@ Readback read_back_http(const std::string& host, int port, const std::string& id
 /// result has one entry, for `writer` (merge several with `a.writers.merge(b.writers)`). Throws
 /// std::runtime_error (never showing the conninfo) when the database fails.
 Readback read_back_sql(const std::string& conninfo, const std::string& writer, const Clock& clock = real_clock());
+
+/// Reads back one redis writer's ids: the keys `<id_prefix>-<writer>-<digits>` (SCAN) on host:port,
+/// or on the group's current master. The result has one entry, for `writer`. Throws
+/// std::runtime_error when Redis (or every sentinel) fails.
+Readback read_back_redis(const std::string& host, int port, const std::optional<SentinelGroup>& sentinel,
+                         const std::string& id_prefix, const std::string& writer, const Clock& clock = real_clock());
 
 }  // namespace firedrill

@@ -1,0 +1,172 @@
+#include "harness/services/sentinel.hpp"
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "harness/services/redis.hpp"
+
+namespace firedrill {
+namespace {
+
+// redis-sentinel rewrites its configuration file, so it is written afresh at each start.
+// resolve-hostnames must come before `monitor`, which names the master by its service name.
+constexpr const char* sentinel_script = R"SH(set -eu
+cat >/data/sentinel.conf <<CONF
+port 26379
+bind 0.0.0.0
+protected-mode no
+dir /data
+sentinel resolve-hostnames yes
+sentinel announce-hostnames yes
+sentinel announce-ip $FIREDRILL_SENTINEL_NAME
+sentinel monitor $FIREDRILL_MASTER_NAME $FIREDRILL_MASTER_HOST 6379 $FIREDRILL_QUORUM
+sentinel down-after-milliseconds $FIREDRILL_MASTER_NAME $FIREDRILL_DOWN_AFTER_MS
+sentinel failover-timeout $FIREDRILL_MASTER_NAME $FIREDRILL_FAILOVER_TIMEOUT_MS
+sentinel parallel-syncs $FIREDRILL_MASTER_NAME 1
+CONF
+exec redis-sentinel /data/sentinel.conf
+)SH";
+
+std::vector<std::string> group_names(const ServiceSpec& master, const char* role, int count) {
+  std::vector<std::string> names;
+  for (int i = 1; i <= count; ++i) names.push_back(fmt::format("{}-{}-{}", master.name, role, i));
+  return names;
+}
+
+bool refers_to(const ServiceSpec& spec, const std::string& service) {
+  const std::string reference = "${" + service + ".";
+  for (const auto& [key, value] : spec.env)
+    if (value.find(reference) != std::string::npos) return true;
+  for (const auto& argument : spec.command)
+    if (argument.find(reference) != std::string::npos) return true;
+  return false;
+}
+
+// The integer following the line `field` in redis-cli's one-item-a-line output of a map reply.
+std::optional<int> field_of(const std::string& output, const std::string& field) {
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line != field) continue;
+    if (!std::getline(lines, line)) return std::nullopt;
+    try {
+      return std::stoi(line);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Scenario with_sentinel_services(const Scenario& scenario) {
+  Scenario expanded = scenario;
+  expanded.services.clear();
+  for (const auto& master : scenario.services) {
+    expanded.services.push_back(master);
+    if (master.kind != "redis" || master.sentinels == 0) continue;
+    const int replicas = std::max(master.replicas, 1);
+    // The references make the engine start the replicas and sentinels after the master is ready.
+    const std::string master_host = fmt::format("${{{}.host}}", master.name);
+    for (const auto& name : group_names(master, "replica", replicas)) {
+      ServiceSpec replica;
+      replica.name = name;
+      replica.kind = "redis";
+      replica.image = master.image;
+      replica.persistence = master.persistence;
+      replica.env = master.env;
+      replica.command = redis_persistence_arguments(master.persistence);
+      for (const std::string& argument :
+           {std::string("--replicaof"), master_host, std::string("6379"), std::string("--replica-announce-ip"), name})
+        replica.command.push_back(argument);
+      replica.standby_of = master.name;
+      replica.where = master.where;
+      expanded.services.push_back(replica);
+    }
+    for (const auto& name : group_names(master, "sentinel", master.sentinels)) {
+      ServiceSpec sentinel;
+      sentinel.name = name;
+      sentinel.kind = "sentinel";
+      sentinel.image = master.image;
+      sentinel.env = {{"FIREDRILL_SENTINEL_NAME", name},
+                      {"FIREDRILL_MASTER_NAME", master.name},
+                      {"FIREDRILL_MASTER_HOST", master_host},
+                      {"FIREDRILL_QUORUM", std::to_string(master.sentinels / 2 + 1)},
+                      {"FIREDRILL_DOWN_AFTER_MS", std::to_string(sentinel_down_after_ms)},
+                      {"FIREDRILL_FAILOVER_TIMEOUT_MS", std::to_string(sentinel_failover_timeout_ms)},
+                      {"FIREDRILL_EXPECT_REPLICAS", std::to_string(replicas)},
+                      {"FIREDRILL_EXPECT_SENTINELS", std::to_string(master.sentinels)}};
+      sentinel.command = {"/bin/sh", "-c", sentinel_script};
+      sentinel.sentinel_of = master.name;
+      sentinel.where = master.where;
+      expanded.services.push_back(sentinel);
+    }
+  }
+  return expanded;
+}
+
+std::string sentinel_url(const ServiceSpec& master) {
+  std::vector<std::string> hosts;
+  for (const auto& name : group_names(master, "sentinel", master.sentinels))
+    hosts.push_back(fmt::format("{}:{}", name, sentinel_port));
+  return fmt::format("redis-sentinel://{}/{}", fmt::join(hosts, ","), master.name);
+}
+
+std::vector<std::string> sentinels_to_start_first(const Scenario& scenario, const ServiceSpec& spec) {
+  std::vector<std::string> names;
+  for (const auto& master : scenario.services) {
+    if (master.kind != "redis" || master.sentinels == 0 || master.name == spec.name) continue;
+    if (spec.standby_of == master.name || spec.sentinel_of == master.name || !refers_to(spec, master.name)) continue;
+    for (const auto& name : group_names(master, "sentinel", master.sentinels)) names.push_back(name);
+  }
+  return names;
+}
+
+std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std::string& service,
+                                            const std::map<std::string, ContainerInfo>& containers) {
+  const ServiceSpec* master = scenario.service(service);
+  if (master == nullptr || master->kind != "redis" || master->sentinels == 0) return std::nullopt;
+  SentinelGroup group;
+  group.master_name = master->name;
+  for (const auto& spec : scenario.services) {
+    const auto container = containers.find(spec.name);
+    if (container == containers.end()) continue;
+    const auto& ports = container->second.host_ports;
+    if (spec.sentinel_of == master->name && ports.count(sentinel_port))
+      group.sentinel_ports.push_back(ports.at(sentinel_port));
+    if ((spec.name == master->name || spec.standby_of == master->name) && ports.count(6379))
+      group.published_ports[spec.name] = ports.at(6379);
+  }
+  return group;
+}
+
+ProbeConfig SentinelService::readiness_probe(const ContainerInfo& info) const {
+  ProbeConfig probe;
+  probe.name = spec_.name + "-ready";
+  probe.type = "tcp";
+  probe.service = spec_.name;
+  probe.port = info.host_ports.at(sentinel_port);
+  probe.timeout = std::chrono::milliseconds(500);
+  return probe;
+}
+
+bool SentinelService::ready_precondition(Runtime& runtime, std::string& why_not) const {
+  const std::string& master = spec_.env.at("FIREDRILL_MASTER_NAME");
+  const ExecResult answer = runtime.exec(
+      spec_.name, {"redis-cli", "-p", std::to_string(sentinel_port), "SENTINEL", "master", master}, std::chrono::seconds(2));
+  const auto replicas = field_of(answer.output, "num-slaves");
+  const auto others = field_of(answer.output, "num-other-sentinels");
+  const int expected_replicas = std::stoi(spec_.env.at("FIREDRILL_EXPECT_REPLICAS"));
+  const int expected_others = std::stoi(spec_.env.at("FIREDRILL_EXPECT_SENTINELS")) - 1;
+  // A sentinel that does not yet know every replica and peer could not fail over as the drill
+  // expects: no replica to promote, no majority to elect a leader.
+  if (answer.exit_code == 0 && replicas && others && *replicas >= expected_replicas && *others >= expected_others)
+    return true;
+  why_not = fmt::format("the sentinel sees {} of {} replicas and {} of {} other sentinels of '{}'", replicas.value_or(0),
+                        expected_replicas, others.value_or(0), expected_others, master);
+  return false;
+}
+
+}  // namespace firedrill

@@ -1,0 +1,60 @@
+#pragma once
+// Redis replicas watched by Sentinel. A scenario writes `sentinels: N` (and `replicas: M`, default
+// 1) on a redis service; before a drill the engine turns that into M replica services
+// <master>-replica-1..M (ServiceSpec::standby_of) and N sentinel services <master>-sentinel-1..N
+// (kind "sentinel", ServiceSpec::sentinel_of), so probes, steps, logs and the report treat them
+// like any service. The sentinels monitor the master under its service name with short timings,
+// so killing it makes them promote a replica within seconds, with no action step. Containers have
+// no DNS for stopped services: replicas announce their service name (replica-announce-ip) and the
+// sentinels resolve and announce host names, so Sentinel names servers as the scenario does.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checks/redis_master.hpp"
+#include "harness/runtime/runtime.hpp"
+#include "harness/scenario/model.hpp"
+#include "harness/services/service.hpp"
+
+namespace firedrill {
+
+/// The port every sentinel listens on.
+inline constexpr int sentinel_port = 26379;
+/// How long a master must not answer before a sentinel thinks it down.
+inline constexpr int sentinel_down_after_ms = 1000;
+/// Sentinel's failover-timeout: the bound of one failover attempt (and twice it between attempts).
+inline constexpr int sentinel_failover_timeout_ms = 5000;
+
+/// The scenario with every sentinel-managed redis followed by its replicas, then its sentinels.
+/// The sentinels' quorum is a majority of them. A scenario without sentinels comes back unchanged.
+Scenario with_sentinel_services(const Scenario& scenario);
+
+/// What `${name.url}` of a sentinel-managed redis gives other containers:
+/// `redis-sentinel://<master>-sentinel-1:26379,...,<master>-sentinel-N:26379/<master>`, the last
+/// segment being the master name the sentinels know it by.
+std::string sentinel_url(const ServiceSpec& master);
+
+/// The sentinels that must be ready before `spec` starts: those of every sentinel-managed redis
+/// its env or command refers to, so that it can ask them for the master at once. Empty for the
+/// group's own replicas and sentinels.
+std::vector<std::string> sentinels_to_start_first(const Scenario& scenario, const ServiceSpec& spec);
+
+/// How the harness reaches the group of a sentinel-managed redis `service` (its sentinels' and its
+/// servers' published ports), or nothing when `service` has no sentinels.
+std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std::string& service,
+                                            const std::map<std::string, ContainerInfo>& containers);
+
+/// A redis-sentinel process; ready once it sees the replicas and the other sentinels it expects.
+class SentinelService final : public Service {
+ public:
+  using Service::Service;
+  int container_port() const override { return sentinel_port; }
+  ProbeConfig readiness_probe(const ContainerInfo& info) const override;
+
+ protected:
+  std::string default_image() const override { return "firedrill/redis:7"; }
+  bool ready_precondition(Runtime& runtime, std::string& why_not) const override;
+};
+
+}  // namespace firedrill
