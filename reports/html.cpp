@@ -315,13 +315,20 @@ class Timeline {
       if (!started || !finished) continue;
       double from = x(*started), to = std::max(x(*finished), from + 2);
       std::string outcome = text_of(field(step, "outcome"));
-      const char* fill = outcome == "ok" ? "#8c959f" : outcome == "skipped" ? "#d0d7de" : "#cf222e";
+      // A person's step of a rehearsal stands out, outlined in red when it overran its budget.
+      const json& human = field(step, "human");
+      const bool by_hand = human.is_object();
+      const bool over_budget = by_hand && human.value("over_budget", false);
+      const char* fill = outcome == "ok" ? (by_hand ? "#8250df" : "#8c959f") : outcome == "skipped" ? "#d0d7de" : "#cf222e";
       std::string name = text_of(field(step, "name"));
+      std::string budget = by_hand && human.contains("budget_seconds")
+                               ? fmt::format(", budget {}{}", format_seconds(human["budget_seconds"]), over_budget ? " OVER" : "")
+                               : "";
       svg_ += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" rx=\"3\" fill=\"{}\" fill-opacity=\"0.45\" "
-          "stroke=\"#fff\"><title>step {}: {} ({}, {})</title></rect>\n",
-          from, top, to - from, lane_height_, fill, html_escape(name), html_escape(outcome),
-          format_seconds(field(step, "duration_seconds")), relative(*started));
+          "stroke=\"{}\"><title>{}step {}: {} ({}{}, {})</title></rect>\n",
+          from, top, to - from, lane_height_, fill, over_budget ? "#cf222e" : "#fff", by_hand ? "human " : "",
+          html_escape(name), html_escape(outcome), format_seconds(field(step, "duration_seconds")), budget, relative(*started));
       // Only as much of the name as fits the bar (about 6 px a character).
       std::size_t fits = static_cast<std::size_t>(std::max(0.0, (to - from - 8) / 6.2));
       if (fits >= 3) label(from + 4, top + 12, name.size() > fits ? name.substr(0, fits - 1) + "…" : name, "start");
@@ -482,7 +489,7 @@ std::string steps_section(const json& report, const RelativeTime& clock) {
       "<section>\n<h2>Steps</h2>\n<table>\n<tr><th>#</th><th>step</th><th>what</th><th>started</th><th>duration</th>"
       "<th>outcome</th><th>note</th></tr>\n";
   int index = 0;
-  bool rehearsal = report.value("mode", "") == "rehearse";
+  bool rehearsal = report.value("mode", "") == "rehearsal";
   for (const auto& step : field(report, "steps")) {
     ++index;
     std::string verb = text_of(field(step, "verb"));
@@ -497,6 +504,14 @@ std::string steps_section(const json& report, const RelativeTime& clock) {
     const json& details = field(step, "details");
     if (note.empty() && details.is_object() && details.contains("instruction")) note = text_of(details["instruction"]);
     if (note.empty() && verb == "manual") note = what;
+    if (const json& human = field(step, "human"); human.is_object()) {
+      std::string timing = fmt::format("done by {}", text_of(field(human, "completed_by")));
+      if (human.contains("budget_seconds"))
+        timing += fmt::format(" · budget {} · {}", format_seconds(human["budget_seconds"]),
+                              human.value("over_budget", false) ? "OVER" : "under");
+      note = note.empty() ? timing : timing + " — " + note;
+      if (verb != "manual") description += " <span class=\"badge\">human step, timed</span>";
+    }
     html += fmt::format(
         "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td>"
         "<td>{}</td></tr>\n",

@@ -139,7 +139,8 @@ nlohmann::json at_path(const nlohmann::json& json, std::initializer_list<const c
 
 nlohmann::json run_summary(const RunRecord& run) {
   return {{"run_id", run.run_id}, {"scenario", run.scenario}, {"started_at", run.started_at},
-          {"result", run.result}, {"attestation", run.attestation}};
+          {"result", run.result}, {"attestation", run.attestation},
+          {"mode", run.predicate.is_object() && run.predicate.contains("mode") ? run.predicate["mode"] : nlohmann::json(nullptr)}};
 }
 
 std::map<std::string, std::string> chain_digests(const fs::path& runs_dir) {
@@ -389,8 +390,10 @@ nlohmann::json aggregate_scenarios(const std::vector<RunRecord>& runs) {
     std::size_t passed = 0, failed = 0, warned = 0;
     std::vector<double> rto, rpo;
     std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> components;
+    std::size_t rehearsals = 0;
     for (const auto* run : list) {
       (run->result == "PASSED" ? passed : run->result == "WARNED" ? warned : failed)++;
+      if (at_path(run->predicate, {"mode"}) == "rehearsal") ++rehearsals;
       auto measured_rto = at_path(run->predicate, {"measured", "rto_seconds"});
       auto measured_rpo = at_path(run->predicate, {"measured", "rpo_seconds"});
       if (measured_rto.is_number()) rto.push_back(measured_rto.get<double>());
@@ -415,6 +418,7 @@ nlohmann::json aggregate_scenarios(const std::vector<RunRecord>& runs) {
         {"passed", passed},
         {"failed", failed},
         {"warned", warned},
+        {"rehearsals", rehearsals},  // of the runs, those a person performed (firedrill rehearse)
         {"rto_seconds", statistics(rto, at_path(last.predicate, {"targets", "overall", "rto_seconds"}))},
         {"rpo_seconds", statistics(rpo, at_path(last.predicate, {"targets", "overall", "rpo_seconds"}))},
         {"components", component_figures},
