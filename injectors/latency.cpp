@@ -44,12 +44,26 @@ LatencyVia latency_via(const StepSpec& step) {
   return kernel_has_netem() ? LatencyVia::netem : LatencyVia::proxy;
 }
 
-std::vector<ProxiedPath> proxied_paths(const Scenario& scenario) {
+std::vector<ProxiedPath> proxied_paths(const Scenario& scenario, bool every_network_fault) {
   std::vector<ProxiedPath> paths;
+  const auto add = [&paths](const std::string& client, const std::string& peer) {
+    ProxiedPath path{client, peer};
+    if (client != peer && std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  };
   for (const auto& step : scenario.steps) {
-    if (step.verb != StepVerb::fault || step.what != "latency" || latency_via(step) != LatencyVia::proxy) continue;
-    ProxiedPath path{step.target, step.param_text("towards")};
-    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+    if (step.verb != StepVerb::fault) continue;
+    if (step.what == "latency" && (every_network_fault || latency_via(step) == LatencyVia::proxy))
+      add(step.target, step.param_text("towards"));
+    if (!every_network_fault || step.what != "partition") continue;
+    if (auto between = step.params.find("between"); between != step.params.end() && between->second.items.size() == 2) {
+      add(between->second.items[0], between->second.items[1]);
+      add(between->second.items[1], between->second.items[0]);
+    }
+    if (auto isolate = step.params.find("isolate"); isolate != step.params.end())
+      for (const auto& other : scenario.services) {
+        add(isolate->second.text, other.name);
+        add(other.name, isolate->second.text);
+      }
   }
   return paths;
 }
@@ -109,7 +123,7 @@ std::unique_ptr<ActiveFault> LatencyInjector::inject(FaultContext& context, cons
   const Duration jitter = duration_param(step, "jitter");
   nlohmann::json described = {{"towards", peer}, {"delay_ms", milliseconds(delay)}, {"jitter_ms", milliseconds(jitter)}};
 
-  if (latency_via(step) == LatencyVia::netem) {
+  if (!context.runtime.network_faults_through_proxies() && latency_via(step) == LatencyVia::netem) {
     const std::string peer_address = netfilter::address_of(context.runtime, peer);
     described["via"] = "netem";
     const std::string id = context.journal_inverse(

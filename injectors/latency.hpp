@@ -33,8 +33,10 @@ struct ProxiedPath {
   auto operator<=>(const ProxiedPath&) const = default;
 };
 
-/// The paths a scenario's `latency` steps need proxies on (empty when netem serves them all).
-std::vector<ProxiedPath> proxied_paths(const Scenario& scenario);
+/// The paths a scenario's `latency` steps need proxies on (empty when netem serves them all). With
+/// every_network_fault (a runtime whose network faults act on proxies only), every latency step's
+/// path whatever its `via`, and both directions of every pair a `partition` step cuts.
+std::vector<ProxiedPath> proxied_paths(const Scenario& scenario, bool every_network_fault = false);
 
 /// The tc commands (each run with `sh -c`) that delay the traffic to `peer_address` leaving
 /// `device` by `delay` ± `jitter` with netem, and the one that removes them.

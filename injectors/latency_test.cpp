@@ -43,6 +43,28 @@ TEST(Latency, ProxiedPathsAreTheLatencyStepsNetemDoesNotServeEachOnce) {
   EXPECT_EQ(paths[1], (ProxiedPath{"worker", "db"}));
 }
 
+TEST(Latency, WhereNetworkFaultsActOnProxiesEveryLatencyAndPartitionPathGetsOne) {
+  Scenario scenario;
+  for (const char* name : {"db", "cache", "app"}) {
+    ServiceSpec service;
+    service.name = name;
+    scenario.services.push_back(service);
+  }
+  StepSpec cut;
+  cut.verb = StepVerb::fault;
+  cut.what = "partition";
+  cut.params["between"].is_list = true;
+  cut.params["between"].items = {"app", "db"};
+  StepSpec isolate = cut;
+  isolate.params.clear();
+  isolate.params["isolate"].text = "cache";
+  scenario.steps = {latency_step("app", "db", "netem"), cut, isolate};
+  EXPECT_EQ(proxied_paths(scenario, true),
+            (std::vector<ProxiedPath>{{"app", "db"}, {"db", "app"}, {"cache", "db"}, {"db", "cache"}, {"cache", "app"},
+                                      {"app", "cache"}}));
+  EXPECT_TRUE(proxied_paths(scenario).empty());
+}
+
 TEST(Latency, WithoutViaTheKernelDecides) {
   EXPECT_EQ(latency_via(latency_step("app", "db")), kernel_has_netem() ? LatencyVia::netem : LatencyVia::proxy);
   EXPECT_EQ(latency_via(latency_step("app", "db", "proxy")), LatencyVia::proxy);

@@ -18,7 +18,7 @@
 #include "harness/engine/interrupt.hpp"
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/runtime_choice.hpp"
 #include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"
 #include "reports/attestation/statement.hpp"
@@ -58,11 +58,6 @@ int combine_exit_codes(int so_far, int next) {
   return rank(next) > rank(so_far) ? next : so_far;
 }
 
-std::unique_ptr<Runtime> make_runtime(const std::string& name) {
-  if (name == "auto" || name == "docker") return std::make_unique<DockerRuntime>();
-  throw CLI::ValidationError("--runtime", fmt::format("runtime '{}' is not available in this version (available: docker)", name));
-}
-
 /// One drill of the suite: which scenario, and which of its repetitions.
 struct Job {
   const Scenario* scenario = nullptr;
@@ -98,7 +93,7 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
                                  : "");
   }
   try {
-    auto runtime = make_runtime(context.options.runtime);
+    auto runtime = make_runtime(context.options.runtime, context.options.out);
     DrillResult result = run_drill(scenario, *runtime, drill_options);
     run.finished_at = real_clock().now();
     run.run_id = result.run_id;
@@ -137,7 +132,7 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
   return run;
 }
 
-int run_command(const RunOptions& options) {
+int run_command(RunOptions options) {
   LoadOptions load;
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
@@ -165,7 +160,7 @@ int run_command(const RunOptions& options) {
   // One flag for the whole process: a signal stops every drill running at once, and each
   // reverts its own faults and tears down its own environment.
   install_interrupt_handlers();
-  make_runtime(options.runtime);  // refuses an unknown runtime before anything starts
+  options.runtime = choose_runtime_or_refuse(options.runtime, !options.quiet);
   // libcurl's global state is set up once, before any drill's threads could race to do it.
   ensure_curl_initialised();
   // Like a container reaper: runs whose owner process died leave nothing for the next one. It
@@ -233,11 +228,24 @@ int run_command(const RunOptions& options) {
 
 }  // namespace
 
+std::string choose_runtime_or_refuse(const std::string& requested, bool say) {
+  std::string chosen;
+  try {
+    chosen = choose_runtime(requested);
+  } catch (const std::invalid_argument& error) {
+    throw CLI::ValidationError("--runtime", error.what());
+  }
+  if (requested == "auto" && say)
+    std::cerr << fmt::format("firedrill: runtime {} (auto: {})\n", chosen,
+                             chosen == "docker" ? "a container engine answers" : "no container engine answers");
+  return chosen;
+}
+
 void setup_run(CLI::App& app, CommandResult& result) {
   auto options = std::make_shared<RunOptions>();
   auto* run = app.add_subcommand("run", "Run drills: bring up, inject, recover, measure, report");
   run->add_option("scenario", options->scenarios, "scenario files")->required()->check(CLI::ExistingFile);
-  run->add_option("--runtime", options->runtime, "auto | docker")->capture_default_str();
+  run->add_option("--runtime", options->runtime, runtime_choices)->capture_default_str();
   run->add_option("--out", options->out, "directory of run directories")->capture_default_str();
   run->add_option("--junit", options->junit, "the suite's JUnit file, one testsuite per scenario (default OUT/junit.xml)");
   run->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");

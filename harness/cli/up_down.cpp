@@ -7,7 +7,8 @@
 #include "harness/engine/interrupt.hpp"
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/runtime_choice.hpp"
 
 namespace firedrill {
 namespace {
@@ -16,6 +17,7 @@ struct UpOptions {
   std::string scenario;
   std::string out = "firedrill-runs";
   std::vector<std::string> vars;
+  std::string runtime = "auto";
 };
 
 /// Brings a scenario's services up and leaves them running: no workload, no steps, no checks.
@@ -29,12 +31,12 @@ int up_command(const UpOptions& options) {
   scenario.checks.clear();
   scenario.targets.clear();
   install_interrupt_handlers();
-  DockerRuntime runtime;
+  auto runtime = make_runtime(choose_runtime_or_refuse(options.runtime, true), options.out);
   DrillOptions drill_options;
   drill_options.out_dir = options.out;
   drill_options.keep = true;
   drill_options.mode = "up";
-  auto result = run_drill(scenario, runtime, drill_options);
+  auto result = run_drill(scenario, *runtime, drill_options);
   if (!result.environment_error.empty()) {
     std::cerr << "firedrill: environment error: " << result.environment_error << "\n";
     return exit_code::environment;
@@ -55,13 +57,28 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   up->add_option("scenario", up_options->scenario, "scenario file")->required()->check(CLI::ExistingFile);
   up->add_option("--out", up_options->out, "directory of run directories")->capture_default_str();
   up->add_option("--var", up_options->vars, "KEY=VALUE for ${var.KEY}");
+  up->add_option("--runtime", up_options->runtime, runtime_choices)->capture_default_str();
   up->callback([up_options, &result] { result.exit_code = up_command(*up_options); });
 
   auto run_id = std::make_shared<std::string>();
   auto* down = app.add_subcommand("down", "Remove the environment of a run left up (`up`, `run --keep`)");
   down->add_option("run_id", *run_id, "the run")->required();
   down->callback([run_id, &result] {
-    auto report = cleanup_docker(*run_id, false);
+    CleanupReport report;
+    bool processes = false;
+    for (const auto& run : indexed_runs()) {
+      if (run.run_id != *run_id) continue;
+      for (const auto& [kind, name] : run.created) processes = processes || kind == "process";
+      if (!processes) continue;
+      ProcessRuntime runtime(run.run_dir.parent_path());
+      runtime.begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
+      try {
+        runtime.teardown();
+      } catch (const std::exception& error) {
+        report.errors.push_back(error.what());
+      }
+    }
+    if (!processes) report = cleanup_docker(*run_id, false);
     forget_run(*run_id);
     std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
                              report.removed.networks, report.removed.volumes);

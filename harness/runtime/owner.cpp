@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/runtime/process_group.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
@@ -17,28 +18,6 @@ std::string this_host() {
   if (gethostname(name, sizeof name) != 0) return "unknown";
   name[HOST_NAME_MAX] = '\0';
   return name;
-}
-
-/// Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat; nullopt when the process
-/// does not exist. The comm field may hold spaces and parentheses, so fields are counted from
-/// after its closing ')'.
-std::optional<unsigned long long> process_start_time(int pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  if (!in) return std::nullopt;
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(close + 1));
-  // After ')' come field 3 (state) onwards; starttime is field 22, the 20th of them.
-  std::string field;
-  for (int index = 3; index <= 22; ++index) {
-    if (!(fields >> field)) return std::nullopt;
-  }
-  try {
-    return std::stoull(field);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
 }
 
 }  // namespace

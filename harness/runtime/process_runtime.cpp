@@ -1,0 +1,821 @@
+#include "harness/runtime/process_runtime.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace firedrill {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* postgres_bin = "/usr/lib/postgresql/15/bin";
+constexpr const char* search_path = "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// A Unix socket's path holds at most 107 bytes; postgres adds "/.s.PGSQL.<port>.lock".
+constexpr std::size_t longest_socket_directory = 80;
+
+enum class ProgramKind { postgres, redis, app };
+
+/// The repository of an image reference: "firedrill/postgres:15" → "firedrill/postgres".
+std::string repository_of(const std::string& image) {
+  const auto slash = image.rfind('/');
+  const auto colon = image.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) return image.substr(0, colon);
+  return image;
+}
+
+ProgramKind program_kind(const ContainerSpec& spec) {
+  std::string repository = repository_of(spec.image);
+  if (repository.starts_with("docker.io/library/")) repository.erase(0, std::strlen("docker.io/library/"));
+  if (repository == "firedrill/postgres" || repository == "postgres") return ProgramKind::postgres;
+  if (repository == "firedrill/redis" || repository == "redis") return ProgramKind::redis;
+  if (repository == "firedrill/app") return ProgramKind::app;
+  throw EnvironmentError(fmt::format(
+      "the process runtime cannot run image '{}' of '{}': it runs only firedrill/postgres, firedrill/redis and "
+      "firedrill/app (or the official postgres and redis) as programs of this machine; use --runtime docker",
+      spec.image, spec.service));
+}
+
+std::map<std::string, std::string> environment_map(const std::vector<std::string>& entries) {
+  std::map<std::string, std::string> map;
+  for (const auto& entry : entries) {
+    const auto equals = entry.find('=');
+    if (equals == std::string::npos) map[entry] = "";
+    else map[entry.substr(0, equals)] = entry.substr(equals + 1);
+  }
+  return map;
+}
+
+std::string value_or(const std::map<std::string, std::string>& map, const std::string& key, const std::string& fallback) {
+  auto found = map.find(key);
+  return found == map.end() || found->second.empty() ? fallback : found->second;
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw EnvironmentError("cannot create a socket to find a free port");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  ::close(fd);
+  if (!ok) throw EnvironmentError("cannot bind 127.0.0.1:0 to find a free port");
+  return ntohs(address.sin_port);
+}
+
+int signal_number(const std::string& name) {
+  std::string bare = name;
+  if (bare.starts_with("SIG")) bare.erase(0, 3);
+  static const std::map<std::string, int> signals = {
+      {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}, {"ABRT", SIGABRT}};
+  if (auto found = signals.find(bare); found != signals.end()) return found->second;
+  try {
+    return std::stoi(bare);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("unknown signal '{}'", name));
+  }
+}
+
+/// argv[0] as a path: itself when it holds a '/', else the first match on search_path.
+std::string resolve_program(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  std::istringstream directories(search_path);
+  for (std::string directory; std::getline(directories, directory, ':');) {
+    const fs::path candidate = fs::path(directory) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return program;
+}
+
+std::string read_whole_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string last_lines(const std::string& text, int count) {
+  std::size_t position = text.size();
+  for (int line = 0; line <= count && position > 0; ++line) {
+    const auto newline = text.rfind('\n', position - 1);
+    if (newline == std::string::npos) return text;
+    if (line < count) position = newline;
+  }
+  return text.substr(position == text.size() ? 0 : position);
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream stream(text);
+  std::vector<std::string> words;
+  for (std::string word; stream >> word;) words.push_back(word);
+  return words;
+}
+
+/// What the child reports through the close-on-exec pipe when it could not exec.
+struct SpawnFailure {
+  int stage = 0;  // 1 user, 2 directory, 3 exec
+  int error = 0;
+};
+
+/// Blocks until the process with `pid` (a child) exits or `deadline`; its exit code, or nullopt.
+std::optional<int> wait_child(int pid, Clock::time_point deadline) {
+  while (true) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (done < 0) return -1;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+fs::path fixture_app_binary() {
+  if (const char* configured = std::getenv("FIREDRILL_APP_BINARY"); configured && *configured) {
+    if (::access(configured, X_OK) != 0)
+      throw EnvironmentError(fmt::format("FIREDRILL_APP_BINARY names {}, which is not an executable file", configured));
+    return configured;
+  }
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  std::vector<fs::path> candidates;
+  if (!error) {
+    candidates.push_back(self.parent_path() / "firedrill-app");
+    candidates.push_back(self.parent_path() / "fixtures" / "app" / "firedrill-app");
+  }
+  for (const auto& candidate : candidates)
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  std::string looked;
+  for (const auto& candidate : candidates) looked += " " + candidate.string();
+  throw EnvironmentError(fmt::format(
+      "the process runtime needs the fixture app binary (firedrill-app) and found none (looked at{}); build the "
+      "firedrill-app target or set FIREDRILL_APP_BINARY",
+      looked));
+}
+
+struct ProcessRuntime::Program {
+  ProgramKind kind = ProgramKind::app;
+  std::string binary;
+  std::string data_path;  // the image's data directory (container path); empty: none
+  int stop_signal = SIGTERM;
+};
+
+struct ProcessRuntime::ServiceProcess {
+  ContainerSpec spec;
+  Program program;
+  fs::path directory;
+  fs::path data;
+  fs::path socket_directory;  // postgres only
+  std::map<int, int> ports;   // container port -> 127.0.0.1 port
+  std::vector<std::string> argv;
+  std::vector<std::string> environment;
+  std::optional<RecordedProcess> process;
+  bool child = false;  // this runtime's child, reaped with waitpid
+  std::optional<std::pair<uid_t, gid_t>> run_as;
+  fs::path pid_file() const { return directory / "pid"; }
+  fs::path log_file() const { return directory / "log"; }
+};
+
+ProcessRuntime::ProcessRuntime(fs::path out_dir) : out_dir_(std::move(out_dir)) {}
+
+ProcessRuntime::~ProcessRuntime() = default;
+
+void ProcessRuntime::begin_run(const std::string& run_id, const std::string&, const Owner&, BeforeCreate before_create) {
+  std::lock_guard lock(mutex_);
+  run_id_ = run_id;
+  before_create_ = std::move(before_create);
+  announced_.clear();
+  services_.clear();
+}
+
+void ProcessRuntime::require_run() const {
+  if (run_id_.empty()) throw std::logic_error("ProcessRuntime used before begin_run()");
+}
+
+fs::path ProcessRuntime::service_directory(const std::string& service) const {
+  return fs::absolute(out_dir_ / run_id_ / "services" / service).lexically_normal();
+}
+
+ProcessRuntime::ServiceProcess* ProcessRuntime::find_state(const std::string& service) {
+  auto found = services_.find(service);
+  return found == services_.end() ? nullptr : found->second.get();
+}
+
+ProcessRuntime::ServiceProcess& ProcessRuntime::state_of(const std::string& service) {
+  require_run();
+  if (auto* state = find_state(service)) return *state;
+  throw EnvironmentError(fmt::format("run {} has no process for '{}' (the process runtime started none)", run_id_, service));
+}
+
+std::optional<RecordedProcess> ProcessRuntime::recorded(const std::string& service) {
+  if (auto* state = find_state(service)) {
+    reap(*state);
+    return state->process;
+  }
+  return read_pid_file(service_directory(service) / "pid");
+}
+
+ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  if (auto* existing = find_state(spec.service); existing && existing->process && existing->process->leader_alive())
+    throw EnvironmentError(fmt::format("'{}' is already running (pid {})", spec.service, existing->process->pid));
+  if (spec.size_limited)
+    throw EnvironmentError(fmt::format(
+        "the process runtime cannot give '{}' a size-limited filesystem (disk-full, `disk:`): it has no container "
+        "mounts; use --runtime docker",
+        spec.service));
+
+  auto state = std::make_unique<ServiceProcess>();
+  state->spec = spec;
+  state->program.kind = program_kind(spec);
+  state->directory = service_directory(spec.service);
+  state->data = state->directory / "data";
+  auto environment = environment_map(spec.env);
+  std::vector<std::string> arguments = spec.command;
+
+  switch (state->program.kind) {
+    case ProgramKind::postgres: {
+      state->program.binary = fmt::format("{}/postgres", postgres_bin);
+      state->program.data_path = value_or(environment, "PGDATA", "/var/lib/postgresql/data");
+      state->program.stop_signal = SIGINT;
+      if (!arguments.empty() && arguments.front() == "postgres") arguments.erase(arguments.begin());
+      break;
+    }
+    case ProgramKind::redis:
+      state->program.binary = resolve_program("redis-server");
+      state->program.data_path = "/data";
+      if (!arguments.empty() && arguments.front() == "redis-server") arguments.erase(arguments.begin());
+      break;
+    case ProgramKind::app:
+      state->program.binary = fixture_app_binary().string();
+      break;
+  }
+  if (state->program.kind != ProgramKind::app && !arguments.empty() && !arguments.front().starts_with("-"))
+    throw EnvironmentError(fmt::format(
+        "the process runtime runs {} itself and cannot run the command '{}{}' of '{}' (it needs the image's shell: "
+        "standbys, sentinels, WAL archiving and custom entrypoints need --runtime docker)",
+        fs::path(state->program.binary).filename().string(), spec.command.front(), spec.command.size() > 1 ? " ..." : "",
+        spec.service));
+  if (::access(state->program.binary.c_str(), X_OK) != 0)
+    throw EnvironmentError(fmt::format("the process runtime needs {} for '{}' and it is not installed",
+                                       state->program.binary, spec.service));
+  for (const auto& volume : spec.volumes)
+    if (fs::path(volume.path).lexically_normal() != fs::path(state->program.data_path).lexically_normal())
+      throw EnvironmentError(fmt::format("the process runtime cannot mount a volume at {} for '{}'; use --runtime docker",
+                                         volume.path, spec.service));
+
+  if (state->program.kind == ProgramKind::postgres && ::geteuid() == 0) {
+    const passwd* user = ::getpwnam("postgres");
+    if (!user)
+      throw EnvironmentError("running as root, the process runtime runs postgres as the user 'postgres', and there is none");
+    state->run_as = std::make_pair(user->pw_uid, user->pw_gid);
+  }
+
+  for (int port : spec.ports) {
+    auto kept = spec.host_ports.find(port);
+    state->ports[port] = kept != spec.host_ports.end() ? kept->second : free_loopback_port();
+  }
+  const int main_port = spec.ports.empty() ? 0 : state->ports.at(spec.ports.front());
+
+  std::error_code error;
+  fs::create_directories(state->data, error);
+  if (error)
+    throw EnvironmentError(fmt::format("cannot create {} for '{}': {}", state->data.string(), spec.service, error.message()));
+  if (state->run_as) {
+    if (::chown(state->directory.c_str(), state->run_as->first, state->run_as->second) != 0 ||
+        ::chown(state->data.c_str(), state->run_as->first, state->run_as->second) != 0)
+      throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", state->directory.string(), std::strerror(errno)));
+    ::chmod(state->data.c_str(), 0700);
+  }
+
+  std::map<std::string, std::string> final_environment = {
+      {"PATH", search_path}, {"HOME", state->directory.string()}, {"LANG", "C.UTF-8"}};
+  for (const auto& [key, value] : environment) final_environment[key] = value;
+
+  switch (state->program.kind) {
+    case ProgramKind::postgres: {
+      state->socket_directory = state->directory;
+      if (state->directory.string().size() > longest_socket_directory) {
+        std::string pattern = (fs::temp_directory_path() / "firedrill-socket-XXXXXX").string();
+        if (!::mkdtemp(pattern.data()))
+          throw EnvironmentError(fmt::format("cannot create a socket directory for '{}': {}", spec.service, std::strerror(errno)));
+        state->socket_directory = pattern;
+        std::ofstream(state->directory / "socket-directory") << pattern << "\n";
+        if (state->run_as && ::chown(pattern.c_str(), state->run_as->first, state->run_as->second) != 0)
+          throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", pattern, std::strerror(errno)));
+      }
+      final_environment["PGDATA"] = state->data.string();
+      state->argv = {state->program.binary, "-D", state->data.string()};
+      state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
+      for (const std::string& argument :
+           {std::string("-p"), std::to_string(main_port), std::string("-k"), state->socket_directory.string(),
+            std::string("-c"), std::string("listen_addresses=127.0.0.1")})
+        state->argv.push_back(argument);
+      break;
+    }
+    case ProgramKind::redis:
+      state->argv = {state->program.binary};
+      state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
+      for (const std::string& argument :
+           {std::string("--port"), std::to_string(main_port), std::string("--bind"), std::string("127.0.0.1"),
+            std::string("--protected-mode"), std::string("no"), std::string("--dir"), state->data.string(),
+            std::string("--daemonize"), std::string("no")})
+        state->argv.push_back(argument);
+      break;
+    case ProgramKind::app:
+      final_environment["PORT"] = std::to_string(main_port);
+      state->argv = {state->program.binary};
+      state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
+      break;
+  }
+  for (const auto& [key, value] : final_environment) state->environment.push_back(key + "=" + value);
+
+  ServiceProcess& placed = *(services_[spec.service] = std::move(state));
+  if (placed.program.kind == ProgramKind::postgres) initialise_postgres(placed);
+  launch(placed);
+  return inspect(spec.service);
+}
+
+int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>& argv,
+                          const std::vector<std::string>& environment, const fs::path& input) {
+  // Announced once per service, before its first process exists (write-ahead).
+  if (announced_.insert(state.pid_file().string()).second && before_create_)
+    before_create_("process", state.pid_file().string());
+
+  const int log = ::open(state.log_file().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int stdin_fd = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  int go[2] = {-1, -1}, report[2] = {-1, -1};
+  if (log < 0 || stdin_fd < 0 || ::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(report, O_CLOEXEC) != 0) {
+    const std::string why = std::strerror(errno);
+    for (int fd : {log, stdin_fd, go[0], go[1], report[0], report[1]})
+      if (fd >= 0) ::close(fd);
+    throw EnvironmentError(fmt::format("cannot prepare the process of '{}': {}", state.spec.service, why));
+  }
+  const std::string program = resolve_program(argv.front());
+  std::vector<char*> arguments, variables;
+  for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
+  arguments.push_back(nullptr);
+  for (const auto& variable : environment) variables.push_back(const_cast<char*>(variable.c_str()));
+  variables.push_back(nullptr);
+  const std::string directory = state.directory.string();
+  const auto run_as = state.run_as;
+
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {log, stdin_fd, go[0], go[1], report[0], report[1]}) ::close(fd);
+    throw EnvironmentError(fmt::format("cannot fork the process of '{}': {}", state.spec.service, std::strerror(errno)));
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec: the harness has other threads.
+    ::setpgid(0, 0);
+    ::dup2(stdin_fd, STDIN_FILENO);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    char byte = 0;
+    // No go-ahead means the harness died before recording this process: it must not run.
+    if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+    SpawnFailure failure;
+    if (run_as && (::setgroups(0, nullptr) != 0 || ::setgid(run_as->second) != 0 || ::setuid(run_as->first) != 0)) {
+      failure = {1, errno};
+    } else if (::chdir(directory.c_str()) != 0) {
+      failure = {2, errno};
+    } else {
+      ::execve(program.c_str(), arguments.data(), variables.data());
+      failure = {3, errno};
+    }
+    [[maybe_unused]] auto written = ::write(report[1], &failure, sizeof failure);
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(go[0]);
+  ::close(report[1]);
+  ::close(log);
+  ::close(stdin_fd);
+  RecordedProcess record{pid, process_start_time(pid).value_or(0), pid};
+  try {
+    write_pid_file(state.pid_file(), record);
+  } catch (const std::exception& error) {
+    ::close(go[1]);
+    ::close(report[0]);
+    ::waitpid(pid, nullptr, 0);
+    throw EnvironmentError(fmt::format("cannot record the process of '{}': {}", state.spec.service, error.what()));
+  }
+  state.process = record;
+  state.child = true;
+  [[maybe_unused]] auto sent = ::write(go[1], "x", 1);
+  ::close(go[1]);
+  SpawnFailure failure;
+  const auto got = ::read(report[0], &failure, sizeof failure);
+  ::close(report[0]);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    ::waitpid(pid, nullptr, 0);
+    state.child = false;
+    const char* stage = failure.stage == 1 ? "cannot switch to its user" : failure.stage == 2 ? "cannot enter" : "cannot run";
+    std::string hint;
+    if (failure.stage == 2 && run_as)
+      hint = " (as root, postgres runs as the user postgres, which must be able to traverse every parent directory; "
+             "choose an --out directory it can reach)";
+    throw EnvironmentError(fmt::format("the process of '{}' {} {}: {}{}", state.spec.service, stage,
+                                       failure.stage == 2 ? directory : program, std::strerror(failure.error), hint));
+  }
+  return pid;
+}
+
+void ProcessRuntime::launch(ServiceProcess& state) { spawn(state, state.argv, state.environment, "/dev/null"); }
+
+void ProcessRuntime::run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const fs::path& input,
+                                       std::chrono::seconds timeout, const std::string& what) {
+  const int pid = spawn(state, argv, state.environment, input);
+  const auto code = wait_child(pid, Clock::now() + timeout);
+  state.child = false;
+  if (!code) {
+    kill_recorded_group(*state.process, std::chrono::seconds(5));
+    ::waitpid(pid, nullptr, 0);
+  }
+  if (!code || *code != 0)
+    throw EnvironmentError(fmt::format("{} of '{}' {}\nlast log lines:\n{}", what, state.spec.service,
+                                       code ? fmt::format("failed (exit code {})", *code)
+                                            : fmt::format("did not finish within {} s", timeout.count()),
+                                       last_lines(read_whole_file(state.log_file()), 10)));
+}
+
+void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
+  std::ofstream log(state.log_file(), std::ios::app);
+  if (fs::exists(state.data / "PG_VERSION")) {
+    log << "PostgreSQL Database directory appears to contain a database; Skipping initialization\n";
+    return;
+  }
+  const auto environment = environment_map(state.spec.env);
+  const std::string user = value_or(environment, "POSTGRES_USER", "postgres");
+  const std::string database = value_or(environment, "POSTGRES_DB", user);
+  const std::string password = value_or(environment, "POSTGRES_PASSWORD", "");
+  const std::string method = value_or(environment, "POSTGRES_HOST_AUTH_METHOD", "scram-sha-256");
+  if (password.empty() && method != "trust")
+    throw EnvironmentError(fmt::format("'{}': the database is uninitialised and POSTGRES_PASSWORD is not set", state.spec.service));
+
+  const auto give_to_service_user = [&](const fs::path& path) {
+    if (!state.run_as) return;
+    [[maybe_unused]] auto ignored = ::chown(path.c_str(), state.run_as->first, state.run_as->second);
+  };
+  std::vector<std::string> initdb = {fmt::format("{}/initdb", postgres_bin), "--username=" + user, "--data-checksums",
+                                     "-D", state.data.string(), "--auth-local=trust", "--auth-host=" + method};
+  const fs::path password_file = state.directory / "initdb-password";
+  if (!password.empty()) {
+    {
+      std::ofstream out(password_file, std::ios::trunc);
+      out << password << "\n";
+    }
+    ::chmod(password_file.c_str(), 0600);
+    give_to_service_user(password_file);
+    initdb.push_back("--pwfile=" + password_file.string());
+  }
+  for (const auto& word : split_words(value_or(environment, "POSTGRES_INITDB_ARGS", ""))) initdb.push_back(word);
+  try {
+    run_to_completion(state, initdb, "/dev/null", std::chrono::seconds(120), "initdb");
+  } catch (...) {
+    fs::remove(password_file);
+    throw;
+  }
+  fs::remove(password_file);
+
+  {
+    std::ofstream hba(state.data / "pg_hba.conf", std::ios::trunc);
+    hba << "# TYPE  DATABASE     USER  ADDRESS  METHOD\n"
+        << "local   all          all            trust\n"
+        << "local   replication  all            trust\n"
+        << "host    all          all   all      " << method << "\n"
+        << "host    replication  all   all      " << method << "\n";
+  }
+  give_to_service_user(state.data / "pg_hba.conf");
+
+  if (database != "postgres") {
+    // Single-user mode needs no socket and no port: nothing can connect before this is done.
+    std::string quoted;
+    for (char c : database) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    const fs::path script = state.directory / "initdb.sql";
+    std::ofstream(script, std::ios::trunc) << "CREATE DATABASE \"" << quoted << "\";\n";
+    run_to_completion(state, {fmt::format("{}/postgres", postgres_bin), "--single", "-D", state.data.string(), "postgres"},
+                      script, std::chrono::seconds(60), "creating the database");
+    fs::remove(script);
+  }
+  std::ofstream(state.log_file(), std::ios::app) << "\nPostgreSQL init process complete; ready for start up.\n\n";
+}
+
+bool ProcessRuntime::reap(ServiceProcess& state) {
+  if (state.child && state.process) {
+    const pid_t done = ::waitpid(state.process->pid, nullptr, WNOHANG);
+    if (done == state.process->pid || done < 0) state.child = false;
+  }
+  return state.process && state.process->leader_alive();
+}
+
+ContainerInfo ProcessRuntime::inspect(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  ServiceProcess& state = state_of(service);
+  ContainerInfo info;
+  info.id = state.process ? fmt::format("pid {}", state.process->pid) : std::string("not started");
+  info.name = fmt::format("fd-{}-{}", run_id_, service);
+  info.image_id = state.program.binary;
+  info.ip = "127.0.0.1";
+  info.gateway = "127.0.0.1";
+  info.host_ports = state.ports;
+  return info;
+}
+
+PeerAddress ProcessRuntime::peer_address(const std::string& service, int container_port) {
+  std::lock_guard lock(mutex_);
+  if (auto* state = find_state(service))
+    if (auto port = state->ports.find(container_port); port != state->ports.end()) return {"127.0.0.1", port->second};
+  return {"127.0.0.1", container_port};
+}
+
+ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout) {
+  if (argv.empty()) throw std::invalid_argument("exec needs a command");
+  std::vector<std::string> command = argv;
+  std::vector<std::string> environment;
+  std::string directory;
+  std::optional<std::pair<uid_t, gid_t>> run_as;
+  {
+    std::lock_guard lock(mutex_);
+    ServiceProcess& state = state_of(service);
+    environment = state.environment;
+    directory = state.directory.string();
+    run_as = state.run_as;
+    const int main_port = state.spec.ports.empty() ? 0 : state.ports.at(state.spec.ports.front());
+    if (state.program.kind == ProgramKind::postgres) {
+      environment.push_back("PGHOST=" + state.socket_directory.string());
+      environment.push_back("PGPORT=" + std::to_string(main_port));
+    }
+    const bool names_port = std::find(command.begin(), command.end(), "-p") != command.end() ||
+                            std::find(command.begin(), command.end(), "-h") != command.end();
+    if (state.program.kind == ProgramKind::redis && fs::path(command.front()).filename() == "redis-cli" && !names_port)
+      command.insert(command.begin() + 1, {"-h", "127.0.0.1", "-p", std::to_string(main_port)});
+  }
+  const std::string program = resolve_program(command.front());
+  std::vector<char*> arguments, variables;
+  for (const auto& argument : command) arguments.push_back(const_cast<char*>(argument.c_str()));
+  arguments.push_back(nullptr);
+  for (const auto& variable : environment) variables.push_back(const_cast<char*>(variable.c_str()));
+  variables.push_back(nullptr);
+
+  int output[2];
+  if (::pipe2(output, O_CLOEXEC) != 0) throw EnvironmentError(fmt::format("cannot exec in '{}': {}", service, std::strerror(errno)));
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(output[0]);
+    ::close(output[1]);
+    ::close(null);
+    throw EnvironmentError(fmt::format("cannot exec in '{}': {}", service, std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(output[1], STDOUT_FILENO);
+    ::dup2(output[1], STDERR_FILENO);
+    if (run_as && (::setgroups(0, nullptr) != 0 || ::setgid(run_as->second) != 0 || ::setuid(run_as->first) != 0)) ::_exit(126);
+    if (::chdir(directory.c_str()) != 0) ::_exit(126);
+    ::execve(program.c_str(), arguments.data(), variables.data());
+    constexpr const char message[] = "exec: cannot run the command\n";
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(output[1]);
+  ::close(null);
+  ExecResult result;
+  const auto deadline = Clock::now() + timeout;
+  bool timed_out = false;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd readable{output[0], POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(std::min<long long>(left, 100))) < 0 && errno != EINTR) break;
+    if (readable.revents == 0) continue;
+    char buffer[4096];
+    const auto got = ::read(output[0], buffer, sizeof buffer);
+    if (got <= 0) break;
+    result.output.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(output[0]);
+  if (timed_out) ::killpg(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (timed_out) {
+    result.exit_code = -1;
+    result.output += fmt::format("\n[exec timed out after {} ms]\n", timeout.count());
+  } else {
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+ExecResult ProcessRuntime::exec_in_network_namespace(const std::string& service, const std::vector<std::string>&,
+                                                     std::chrono::milliseconds) {
+  throw EnvironmentError(fmt::format(
+      "the process runtime cannot change the network of '{}': its services share this machine's network namespace "
+      "(loss needs --runtime docker; partition and latency act on the fault proxies between services)",
+      service));
+}
+
+void ProcessRuntime::kill(const std::string& service, const std::string& signal) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  const int number = signal_number(signal);
+  const auto process = recorded(service);
+  if (!process || !process->leader_alive())
+    throw std::runtime_error(fmt::format("cannot send SIG{} to '{}': it is not running", signal, service));
+  if (number == SIGKILL) signal_recorded_group(*process, SIGKILL);
+  else ::kill(process->pid, number);
+}
+
+void ProcessRuntime::pause(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  const auto process = recorded(service);
+  if (!process || !signal_recorded_group(*process, SIGSTOP))
+    throw std::runtime_error(fmt::format("cannot pause '{}': it is not running", service));
+}
+
+void ProcessRuntime::unpause(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  if (const auto process = recorded(service)) signal_recorded_group(*process, SIGCONT);
+}
+
+void ProcessRuntime::start_again(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  ServiceProcess& state = state_of(service);
+  if (reap(state)) return;
+  // What is left of the old group goes first, as nothing of a stopped container runs on.
+  if (state.process) kill_recorded_group(*state.process, std::chrono::seconds(5));
+  launch(state);
+}
+
+void ProcessRuntime::restart(const std::string& service, std::chrono::seconds grace) {
+  std::lock_guard lock(mutex_);
+  ServiceProcess& state = state_of(service);
+  if (reap(state)) {
+    ::kill(state.process->pid, state.program.stop_signal);
+    const auto deadline = Clock::now() + grace;
+    while (reap(state) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (state.process) kill_recorded_group(*state.process, std::chrono::seconds(5));
+  reap(state);
+  launch(state);
+}
+
+bool ProcessRuntime::is_running(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  auto* state = find_state(service);
+  if (!state) {
+    const auto process = read_pid_file(service_directory(service) / "pid");
+    return process && process->leader_alive();
+  }
+  if (reap(*state)) return true;
+  if (state->process) signal_recorded_group(*state->process, SIGKILL);
+  return false;
+}
+
+std::string ProcessRuntime::logs(const std::string& service) {
+  require_run();
+  return read_whole_file(service_directory(service) / "log");
+}
+
+fs::path ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {
+  std::lock_guard lock(mutex_);
+  ServiceProcess& state = state_of(service);
+  const fs::path inside = fs::path(container_path).lexically_normal();
+  if (!inside.is_absolute())
+    throw EnvironmentError(fmt::format("'{}' is not an absolute path of '{}'", container_path, service));
+  const auto below = [&inside](const fs::path& root) -> std::optional<fs::path> {
+    const auto rest = inside.lexically_relative(root.lexically_normal());
+    if (rest.empty() || *rest.begin() == "..") return std::nullopt;
+    return rest == "." ? fs::path() : rest;
+  };
+  if (!state.program.data_path.empty())
+    if (auto rest = below(state.program.data_path)) return rest->empty() ? state.data : state.data / *rest;
+  for (const auto& directory : state.spec.host_directories)
+    if (auto rest = below(directory.path)) return rest->empty() ? directory.source : directory.source / *rest;
+  throw EnvironmentError(fmt::format("the process runtime keeps only the data directory ({}) of '{}', not {}",
+                                     state.program.data_path.empty() ? "none" : state.program.data_path, service,
+                                     container_path));
+}
+
+void ProcessRuntime::copy_from(const std::string& service, const std::string& container_path, const fs::path& host_path) {
+  const fs::path source = this->host_path(service, container_path);
+  fs::path partial = host_path;
+  partial += ".partial";
+  std::error_code error;
+  if (!fs::is_regular_file(source, error))
+    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': no such file ({})", container_path, service, source.string()));
+  fs::copy_file(source, partial, fs::copy_options::overwrite_existing, error);
+  if (!error) fs::rename(partial, host_path, error);
+  if (error) {
+    fs::remove(partial);
+    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service, error.message()));
+  }
+}
+
+void ProcessRuntime::copy_to(const std::string& service, const fs::path& host_path, const std::string& container_path) {
+  const fs::path target = this->host_path(service, container_path);
+  std::error_code error;
+  fs::copy_file(host_path, target, fs::copy_options::overwrite_existing, error);
+  if (error)
+    throw EnvironmentError(fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path,
+                                       error.message()));
+  ::chmod(target.c_str(), 0644);
+  std::lock_guard lock(mutex_);
+  if (auto* state = find_state(service); state && state->run_as) {
+    [[maybe_unused]] auto ignored = ::chown(target.c_str(), state->run_as->first, state->run_as->second);
+  }
+}
+
+void ProcessRuntime::stop_processes(ServiceProcess& state, std::vector<std::string>& errors) {
+  if (!state.process) return;
+  if (!kill_recorded_group(*state.process, std::chrono::seconds(5)))
+    errors.push_back(fmt::format("process group {} of '{}' is still running after SIGKILL", state.process->process_group,
+                                 state.spec.service));
+  if (state.child) {
+    ::waitpid(state.process->pid, nullptr, 0);
+    state.child = false;
+  }
+}
+
+void ProcessRuntime::remove(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  std::vector<std::string> errors;
+  const fs::path directory = service_directory(service);
+  if (auto* state = find_state(service)) {
+    stop_processes(*state, errors);
+  } else if (auto process = read_pid_file(directory / "pid")) {
+    if (!kill_recorded_group(*process, std::chrono::seconds(5))) errors.push_back("its processes stayed");
+  }
+  if (!errors.empty()) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, errors.front()));
+  std::error_code ignored;
+  const std::string socket_directory = read_whole_file(directory / "socket-directory");
+  if (!socket_directory.empty()) fs::remove_all(socket_directory.substr(0, socket_directory.find('\n')), ignored);
+  fs::remove(directory / "socket-directory", ignored);
+  fs::remove_all(directory / "data", ignored);
+  fs::remove(directory / "pid", ignored);
+  services_.erase(service);
+}
+
+void ProcessRuntime::destroy(const std::string& service) { remove(service); }
+
+void ProcessRuntime::teardown() {
+  std::lock_guard lock(mutex_);
+  if (run_id_.empty()) return;
+  std::vector<std::string> errors;
+  for (auto& [name, state] : services_) stop_processes(*state, errors);
+  const fs::path services = out_dir_ / run_id_ / "services";
+  std::vector<fs::path> pid_files;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(services, error))
+    if (fs::exists(entry.path() / "pid")) pid_files.push_back(entry.path() / "pid");
+  kill_recorded_processes(pid_files, errors);
+  if (!errors.empty()) {
+    std::string listing;
+    for (const auto& line : errors) listing += "\n  " + line;
+    throw EnvironmentError(fmt::format("teardown of run {} could not stop:{}", run_id_, listing));
+  }
+  for (const auto& entry : fs::directory_iterator(services, error)) {
+    const std::string socket_directory = read_whole_file(entry.path() / "socket-directory");
+    std::error_code ignored;
+    if (!socket_directory.empty()) fs::remove_all(socket_directory.substr(0, socket_directory.find('\n')), ignored);
+  }
+  // The logs were collected into the run's logs/ folder; the data goes as a container's volumes do.
+  fs::remove_all(services, error);
+  services_.clear();
+}
+
+}  // namespace firedrill

@@ -1,0 +1,133 @@
+#pragma once
+// The `process` runtime: each service is a process of this machine, in a process group of its
+// own, listening on a free 127.0.0.1 port; no container engine and no root needed. The image a
+// scenario names chooses the program: firedrill/postgres (or postgres) → the postgresql-15 server
+// from /usr/lib/postgresql/15/bin, initialised as the image does (POSTGRES_USER, _PASSWORD, _DB,
+// _INITDB_ARGS, _HOST_AUTH_METHOD, data checksums); firedrill/redis (or redis) → redis-server;
+// firedrill/app → the fixture app (fixture_app_binary()). Anything else is refused.
+//
+// Everything of a service lives in <run dir>/services/<service>/: data/ (what the image keeps in
+// its data volume), log (stdout and stderr, appended across restarts) and pid (process_group.hpp),
+// which the run's journal names (kind "process") before the process starts. As root, postgres
+// runs as the `postgres` user (it refuses root); every other program as the harness's user.
+//
+// The services share this machine's network, so network faults act on the fault proxies the engine
+// places between services (partition blackholes them, latency delays them); loss, size-limited
+// filesystems (disk-full) and anything needing the image's shell (standbys, sentinels, Patroni,
+// WAL archiving) are refused with an EnvironmentError naming the runtime.
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/runtime.hpp"
+
+namespace firedrill {
+
+/// The fixture app the process runtime runs for firedrill/app images: $FIREDRILL_APP_BINARY when
+/// set, else firedrill-app beside the running firedrill (an installation), else
+/// fixtures/app/firedrill-app under the running firedrill's directory (its build tree). Throws
+/// EnvironmentError naming the places it looked.
+std::filesystem::path fixture_app_binary();
+
+class ProcessRuntime final : public Runtime {
+ public:
+  /// Runs are written where the drill writes them: <out_dir>/<run-id> is the run directory.
+  explicit ProcessRuntime(std::filesystem::path out_dir);
+  ~ProcessRuntime() override;
+
+  std::string name() const override { return "process"; }
+
+  void begin_run(const std::string& run_id, const std::string& scenario, const Owner& owner,
+                 BeforeCreate before_create) override;
+
+  /// Nothing to create: the services meet on loopback.
+  void create_network() override {}
+
+  /// Initialises the data directory on first start (postgres), then starts the program on the
+  /// spec's host_ports or free 127.0.0.1 ports. Refuses (EnvironmentError) an unknown image, a
+  /// command it cannot run without the image's shell, volumes other than the data directory, and
+  /// a size-limited filesystem.
+  ContainerInfo start(const ContainerSpec& spec) override;
+  /// ip and gateway 127.0.0.1, host_ports as chosen at start, id "pid <n>", image_id the program.
+  ContainerInfo inspect(const std::string& service) override;
+  /// 127.0.0.1 and the port the service listens on for container_port.
+  PeerAddress peer_address(const std::string& service, int container_port) override;
+
+  /// Runs argv on this machine in the service's directory, with the service's environment and
+  /// user, in a process group of its own (killed at the timeout). For postgres PGHOST (its socket
+  /// directory), PGPORT and PGDATA are set, so `psql -U user` reaches it as a local, trusted
+  /// connection as in the image; for redis, `redis-cli` gets `-p <port>` unless it names one.
+  ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
+                  std::chrono::milliseconds timeout) override;
+  /// Refused: the services share this machine's network namespace.
+  ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
+                                       std::chrono::milliseconds timeout) override;
+  /// True: partition and latency act on the fault proxies between services; loss is refused.
+  bool network_faults_through_proxies() override { return true; }
+
+  /// KILL goes to the whole process group, as a container's processes all die with it; any
+  /// other signal to the service's main process only, as the engine delivers it.
+  void kill(const std::string& service, const std::string& signal) override;
+  /// SIGSTOP / SIGCONT to the process group.
+  void pause(const std::string& service) override;
+  void unpause(const std::string& service) override;
+  /// The same program on the same data directory and ports.
+  void start_again(const std::string& service) override;
+  /// The image's stop signal (SIGINT for postgres, SIGTERM otherwise), SIGKILL after grace, start.
+  void restart(const std::string& service, std::chrono::seconds grace) override;
+  /// True while the main process exists (a stopped one counts); once it is gone, whatever is left
+  /// of its group is killed, as a container's processes die with its first one.
+  bool is_running(const std::string& service) override;
+  /// The service's log file.
+  std::string logs(const std::string& service) override;
+  /// The data path of the image (PGDATA, /data) maps to data/, a host_directories mount to its
+  /// source; anything else is refused.
+  std::filesystem::path host_path(const std::string& service, const std::string& container_path) override;
+  void copy_from(const std::string& service, const std::string& container_path,
+                 const std::filesystem::path& host_path) override;
+  void copy_to(const std::string& service, const std::filesystem::path& host_path,
+               const std::string& container_path) override;
+  /// Kills the service's processes and removes its data; its log stays.
+  void remove(const std::string& service) override;
+  void destroy(const std::string& service) override;
+  /// Kills every recorded process of the run (found by the pid files, so a runtime that did not
+  /// start them can), then removes the services' data. Throws listing what stayed.
+  void teardown() override;
+
+  /// <out_dir>/<run-id>/services/<service>
+  std::filesystem::path service_directory(const std::string& service) const;
+
+ private:
+  struct Program;
+  struct ServiceProcess;
+
+  ServiceProcess& state_of(const std::string& service);
+  ServiceProcess* find_state(const std::string& service);
+  /// The record of the service's process: this runtime's, else its pid file.
+  std::optional<RecordedProcess> recorded(const std::string& service);
+  void launch(ServiceProcess& state);
+  void initialise_postgres(ServiceProcess& state);
+  /// Runs a program of the service to completion (initdb, single-user mode), recorded like a
+  /// service process; throws EnvironmentError with its log tail when it fails.
+  void run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const std::filesystem::path& input,
+                         std::chrono::seconds timeout, const std::string& what);
+  int spawn(ServiceProcess& state, const std::vector<std::string>& argv, const std::vector<std::string>& environment,
+            const std::filesystem::path& input);
+  bool reap(ServiceProcess& state);
+  void stop_processes(ServiceProcess& state, std::vector<std::string>& errors);
+  void require_run() const;
+
+  std::filesystem::path out_dir_;
+  std::string run_id_;
+  BeforeCreate before_create_;
+  std::set<std::string> announced_;
+  std::recursive_mutex mutex_;
+  std::map<std::string, std::unique_ptr<ServiceProcess>> services_;
+};
+
+}  // namespace firedrill
