@@ -1,6 +1,7 @@
 #include "injectors/registry.hpp"
 
 #include "injectors/corrupt.hpp"
+#include "injectors/destroy.hpp"
 #include "injectors/disk_full.hpp"
 #include "injectors/kill.hpp"
 #include "injectors/latency.hpp"
@@ -38,6 +39,7 @@ std::map<std::string, FaultEntry> build_registry() {
   add<CorruptInjector>(registry);
   add<LatencyInjector>(registry);
   add<ReplicationLagInjector>(registry);
+  add<DestroyInjector>(registry);
   return registry;
 }
 

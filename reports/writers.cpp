@@ -81,7 +81,8 @@ std::string format_seconds(const nlohmann::json& seconds) {
   double value = seconds.get<double>();
   if (value < 1) return fmt::format("{:.0f}ms", value * 1000);
   if (value < 120) return fmt::format("{:.3f}s", value);
-  return fmt::format("{:.0f}m{:02.0f}s", value / 60 - 0.5, std::fmod(value, 60.0));
+  const auto whole_seconds = static_cast<long long>(std::llround(value));
+  return fmt::format("{}m{:02}s", whole_seconds / 60, whole_seconds % 60);
 }
 
 std::string format_count(const nlohmann::json& count) { return count.is_number() ? count.dump() : "–"; }

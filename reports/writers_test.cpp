@@ -123,6 +123,9 @@ TEST(ReportWriters, SecondsAreFormattedForPeople) {
   EXPECT_EQ(format_seconds(nlohmann::json(0.012)), "12ms");
   EXPECT_EQ(format_seconds(nlohmann::json(3.0125)), "3.013s");
   EXPECT_EQ(format_seconds(nlohmann::json(754.0)), "12m34s");
+  EXPECT_EQ(format_seconds(nlohmann::json(900.0)), "15m00s");
+  EXPECT_EQ(format_seconds(nlohmann::json(300.0)), "5m00s");
+  EXPECT_EQ(format_seconds(nlohmann::json(179.6)), "3m00s");
   EXPECT_EQ(format_seconds(nlohmann::json()), "–");
 }
 
