@@ -36,6 +36,9 @@ struct ActionContext {
   std::function<const Service*(const std::string& name)> service;
   /// Every service of the run, standbys included, in the scenario's order.
   std::vector<std::string> service_names = {};
+  /// Starts a destroyed service again, empty, as bring-up started it (same name, address and
+  /// published ports), and returns once it is ready; unset where the engine cannot.
+  std::function<void(const std::string& name)> rebuild_service = {};
 };
 
 class Action {

@@ -1,9 +1,11 @@
 #include "harness/actions/action.hpp"
 #include "harness/actions/backup.hpp"
 #include "harness/actions/promote.hpp"
+#include "harness/actions/rebuild.hpp"
 #include "harness/actions/repoint.hpp"
 #include "harness/actions/restart.hpp"
 #include "harness/actions/restore.hpp"
+#include "harness/actions/sql.hpp"
 #include "harness/actions/verify_backup.hpp"
 
 namespace firedrill {
@@ -24,6 +26,8 @@ std::map<std::string, ActionEntry> build_registry() {
   add<RestoreAction>(registry);
   add<PromoteAction>(registry);
   add<RepointAction>(registry);
+  add<SqlAction>(registry);
+  add<RebuildAction>(registry);
   return registry;
 }
 

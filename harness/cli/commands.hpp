@@ -34,9 +34,15 @@ void setup_gate(CLI::App& app, CommandResult& result);
 void setup_keygen(CLI::App& app, CommandResult& result);
 void setup_verify(CLI::App& app, CommandResult& result);
 void setup_attest(CLI::App& app, CommandResult& result);
+void setup_rehearse(CLI::App& app, CommandResult& result);
 
 /// The faults, actions and checks the registries hold.
 Vocabulary registered_vocabulary();
+
+/// The runtime `--runtime requested` means ("auto" resolved, see choose_runtime); says which on
+/// stderr when it was chosen automatically and `say` is set. An unknown name throws
+/// CLI::ValidationError.
+std::string choose_runtime_or_refuse(const std::string& requested, bool say);
 
 /// Parses KEY=VALUE options; a malformed one throws CLI::ValidationError.
 std::map<std::string, std::string> parse_vars(const std::vector<std::string>& assignments);

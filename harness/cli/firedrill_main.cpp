@@ -41,6 +41,7 @@ int firedrill_main(int argc, char** argv) {
   setup_keygen(app, result);
   setup_verify(app, result);
   setup_attest(app, result);
+  setup_rehearse(app, result);
   try {
     app.parse(argc, argv);
     return result.exit_code;

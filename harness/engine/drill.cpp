@@ -24,7 +24,12 @@
 #include "harness/engine/journal.hpp"
 #include "harness/engine/progress.hpp"
 #include "harness/engine/secrets.hpp"
+#include "harness/rehearse/commands.hpp"
+#include "harness/rehearse/operator.hpp"
+#include "harness/services/postgres.hpp"
 #include "harness/services/service.hpp"
+#include "harness/services/patroni.hpp"
+#include "harness/services/sentinel.hpp"
 #include "harness/services/standby.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/proxy/fault_proxy.hpp"
@@ -68,6 +73,7 @@ const char* verb_name(StepVerb verb) {
 struct AppliedFault {
   std::string type;
   std::string target;
+  std::string aimed_at;  // the service the step named: a cluster, when `target` is the member leading it
   std::string step;
   bool incident = false;
   Micros injected_at = 0;
@@ -88,11 +94,13 @@ class Drill {
  private:
   void prepare_run_directory();
   void bring_up();
+  void rebuild_service(const std::string& name);
   std::string resolve(const std::string& viewer, const std::string& text);
   FaultProxy* proxy_on_path(const std::string& client, const std::string& peer);
   void start_observers();
   bool run_steps();
   bool run_step(std::size_t index, const StepSpec& step);
+  nlohmann::json perform_by_hand(std::size_t index, const StepSpec& step, std::string& outcome);
   void inject(const StepSpec& step);
   void revert(AppliedFault& applied);
   void revert_all();
@@ -145,7 +153,8 @@ void Drill::prepare_run_directory() {
   journal_ = std::make_unique<Journal>(result_.run_dir, result_.run_id, scenario_.name, Owner::self());
   events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_);
   acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
-  progress_ = make_progress(options_.progress, scenario_, clock_, options_.progress_prefix);
+  progress_ = options_.human ? forward_progress(*options_.human)
+                            : make_progress(options_.progress, scenario_, clock_, options_.progress_prefix);
   write_file_atomically(result_.run_dir / "junit.xml", render_unfinished_junit(scenario_.name, result_.run_id));
   fault_context_ = std::make_unique<FaultContext>(FaultContext{
       runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
@@ -179,8 +188,7 @@ std::string Drill::resolve(const std::string& viewer, const std::string& text) {
     if (service == services_.end()) {
       resolved += text.substr(open, close - open + 1);
     } else {
-      std::string host = service->first;
-      int port = service->second->container_port();
+      auto [host, port] = runtime_.peer_address(service->first, service->second->container_port());
       if (const FaultProxy* proxy = proxy_on_path(viewer, service->first)) {
         host = containers_.at(service->first).gateway;
         port = proxy->port();
@@ -204,12 +212,12 @@ FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& p
   if (upstream.gateway.empty() || upstream.ip.empty())
     throw EnvironmentError(fmt::format("cannot place the fault proxy between '{}' and '{}': the {} runtime gave '{}' no address",
                                        client, peer, runtime_.name(), peer));
-  auto proxy = std::make_unique<FaultProxy>(upstream.gateway, 0, upstream.ip,
-                                            static_cast<std::uint16_t>(services_.at(peer)->container_port()));
+  const int upstream_port = runtime_.peer_address(peer, services_.at(peer)->container_port()).port;
+  auto proxy = std::make_unique<FaultProxy>(upstream.gateway, 0, upstream.ip, static_cast<std::uint16_t>(upstream_port));
   proxy->start();
   events_->record("proxy.started", {{"client", client}, {"peer", peer},
                                     {"listen", fmt::format("{}:{}", upstream.gateway, proxy->port())},
-                                    {"upstream", fmt::format("{}:{}", upstream.ip, services_.at(peer)->container_port())}});
+                                    {"upstream", fmt::format("{}:{}", upstream.ip, upstream_port)}});
   return proxies_.emplace(path, std::move(proxy)).first->second.get();
 }
 
@@ -224,12 +232,17 @@ void Drill::bring_up() {
       return step.verb == StepVerb::fault && step.what == "disk-full" && step.target == spec.name;
     });
     if (filled && !spec.disk) spec.disk = std::uint64_t{128} << 20;
+    // A base backup or a point-in-time restore of it needs its WAL archived from the start.
+    if (auto repository = wal_archive_repository(scenario_, spec, result_.run_dir)) {
+      spec.env[wal_archive_repository_env] = repository->string();
+      if (archives_wal_with_pgbackrest(scenario_, spec)) spec.env[wal_archiver_env] = "pgbackrest";
+    }
     auto service = make_service(spec);
     for (const auto& secret : service->secrets()) secrets_.add(secret);
     services_.emplace(spec.name, std::move(service));
   }
   runtime_.create_network();
-  proxied_paths_ = proxied_paths(scenario_);
+  proxied_paths_ = proxied_paths(scenario_, runtime_.network_faults_through_proxies());
 
   // A service starts after the services its env/command refer to (${db.url} → after db). Those
   // of one level start together and become ready in parallel, as a hand-written script would.
@@ -247,6 +260,8 @@ void Drill::bring_up() {
       };
       for (const auto& [key, value] : spec.env) depends_on(value);
       for (const auto& argument : spec.command) depends_on(argument);
+      for (const auto& sentinel : sentinels_to_start_first(scenario_, spec))
+        if (!placed.count(sentinel)) ready = false;
       if (ready) level.push_back(&spec);
     }
     if (level.empty()) throw EnvironmentError("services refer to each other in a cycle; cannot choose a start order");
@@ -261,7 +276,7 @@ void Drill::bring_up() {
       events_->record("service.starting", {{"service", spec->name}, {"kind", spec->kind}});
       const Service& service = *services_.at(spec->name);
       started[spec->name] =
-          runtime_.start(service.container_spec([this, spec](const std::string& text) { return resolve(spec->name, text); }));
+          service.start(runtime_, [this, spec](const std::string& text) { return resolve(spec->name, text); });
     }
     std::vector<std::future<void>> readiness;
     for (const ServiceSpec* spec : level)
@@ -280,8 +295,20 @@ void Drill::bring_up() {
       }
     }
     if (failure) std::rethrow_exception(failure);
-    for (const ServiceSpec* spec : level) containers_[spec->name] = runtime_.inspect(spec->name);
+    for (const ServiceSpec* spec : level) containers_[spec->name] = services_.at(spec->name)->inspect(runtime_);
   }
+}
+
+void Drill::rebuild_service(const std::string& name) {
+  const Service& service = *services_.at(name);
+  events_->record("service.starting", {{"service", name}, {"kind", service.spec().kind}, {"rebuild", true}});
+  ContainerSpec spec = service.container_spec([this, &name](const std::string& text) { return resolve(name, text); });
+  // Probes, writers and conninfos hold the ports of bring-up: the new container publishes on them.
+  auto previous = containers_.find(name);
+  if (previous != containers_.end()) spec.host_ports = previous->second.host_ports;
+  service.wait_ready(runtime_, runtime_.start(spec), options_.ready_timeout);
+  events_->record("service.ready", {{"service", name}, {"rebuild", true}});
+  containers_[name] = runtime_.inspect(name);
 }
 
 void Drill::start_observers() {
@@ -299,6 +326,7 @@ void Drill::start_observers() {
     if (!spec.path.empty()) probe.path = spec.path;
     if (!spec.query.empty()) probe.query = spec.query;
     probe.conninfo = service.harness_conninfo(info);
+    if (spec.type == "redis") probe.sentinel = sentinel_group(scenario_, spec.service, containers_);
     probes.push_back(probe);
   }
   prober_ = std::make_unique<Prober>(probes, *events_, clock_);
@@ -310,9 +338,10 @@ void Drill::start_observers() {
     const auto& info = containers_.at(spec.through);
     WriterConfig writer;
     writer.name = spec.name;
-    writer.kind = service.spec().kind == "postgres" ? "sql" : "http";
+    writer.kind = service.spec().kind == "postgres" ? "sql" : service.spec().kind == "redis" ? "redis" : "http";
     writer.port = info.host_ports.at(service.container_port());
     writer.conninfo = service.harness_conninfo(info);
+    writer.sentinel = sentinel_group(scenario_, spec.through, containers_);
     writer.rate_per_second = spec.rate_per_second;
     writer.concurrency = spec.concurrency;
     if (spec.timeout) writer.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.timeout);
@@ -334,6 +363,15 @@ void Drill::start_observers() {
     for (const auto& [name, up] : prober_->state()) states += fmt::format("{}{} ", up ? "+" : "-", name);
     return fmt::format("{}| writes {} acked {} failed", states, workload_->acked(), workload_->failed());
   });
+  if (options_.human)
+    options_.human->observe([this] {
+      Telemetry telemetry;
+      for (const auto& [name, up] : prober_->state()) telemetry.probes.emplace_back(name, up);
+      telemetry.acked = workload_->acked();
+      telemetry.failed = workload_->failed();
+      telemetry.events = events_->snapshot();
+      return telemetry;
+    });
 }
 
 std::vector<std::string> Drill::probes_of(const std::string& component) const {
@@ -367,18 +405,24 @@ void Drill::inject(const StepSpec& step) {
     end_faults(step, ender->fault_types());
     return;
   }
+  // A fault aimed at a cluster hits the member leading it now (patroni.hpp).
+  StepSpec aimed = step;
+  if (auto service = services_.find(step.target); service != services_.end())
+    aimed.target = service->second->fault_target(runtime_);
   auto applied = std::make_unique<AppliedFault>();
   applied->type = step.what;
-  applied->target = step.target.empty() ? services_named_in(step) : step.target;
+  applied->target = step.target.empty() ? services_named_in(step) : aimed.target;
+  applied->aimed_at = step.target;
   applied->step = step.name;
   applied->incident = step.incident;
   Micros requested_at = clock_.now();
-  applied->fault = injector->inject(*fault_context_, step);
+  applied->fault = injector->inject(*fault_context_, aimed);
   Micros returned_at = clock_.now();
   applied->injected_at = injector->takes_effect() == TakesEffect::when_requested ? requested_at : returned_at;
   events_->record_at(applied->injected_at, event_kind::fault_injected,
                      {{"fault", step.what},
-                      {"target", step.target},
+                      {"target", aimed.target},
+                      {"aimed_at", step.target},
                       {"step", step.name},
                       {"incident", step.incident},
                       {"requested_at", format_rfc3339_micros(requested_at)},
@@ -416,7 +460,7 @@ void Drill::end_faults(const StepSpec& step, const std::vector<std::string>& typ
     if (!step.target.empty()) {
       // A fault between services has them all as its target, comma-separated.
       std::string targets = "," + applied.target + ",";
-      if (targets.find("," + step.target + ",") == std::string::npos) continue;
+      if (targets.find("," + step.target + ",") == std::string::npos && applied.aimed_at != step.target) continue;
     }
     {
       std::lock_guard lock(applied.mutex);
@@ -502,6 +546,7 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
   std::string outcome = "ok";
   std::string error;
   nlohmann::json details = nlohmann::json::object();
+  nlohmann::json human;  // how a person did the step, in a rehearsal
   try {
     switch (step.verb) {
       case StepVerb::wait:
@@ -511,17 +556,28 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
         inject(step);
         break;
       case StepVerb::action: {
+        if (options_.human && !step.manual.empty() && !options_.auto_actions) {
+          human = perform_by_hand(index, step, outcome);
+          if (human.value("completed_by", "") != "firedrill") break;
+        }
         ActionContext context{runtime_, *events_, clock_, result_.run_dir, [this](const std::string& name) -> const Service* {
                                 auto found = services_.find(name);
                                 return found == services_.end() ? nullptr : found->second.get();
-                              }, service_names_of(scenario_)};
+                              }, service_names_of(scenario_), [this](const std::string& name) { rebuild_service(name); }};
         details = action_registry().at(step.what).make()->run(context, step);
+        // Only a destructive action (sql) may be the incident: T0 is when its step started.
+        if (step.incident)
+          events_->record_at(started, event_kind::incident, {{"step", step.name}, {"action", step.what}, {"target", step.target}});
         break;
       }
       case StepVerb::await:
         if (!await_recovered(step, error)) outcome = interrupted() ? "interrupted" : "failed";
         break;
       case StepVerb::manual:
+        if (options_.human) {
+          human = perform_by_hand(index, step, outcome);
+          break;
+        }
         // Manual steps are timed in `firedrill rehearse`; an unattended run records and skips them.
         outcome = "skipped";
         details = {{"instruction", step.what}};
@@ -546,10 +602,47 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
                            {"outcome", outcome}};
   if (!error.empty()) record["error"] = error;
   if (!details.empty()) record["details"] = details;
+  if (!human.is_null()) {
+    human["seconds"] = seconds_between(started, finished);
+    if (step.budget) human["over_budget"] = finished - started > step.budget->count();
+    record["human"] = human;
+  }
   steps_.push_back(record);
   progress_->step_done(index, step, outcome, error);
   if (outcome == "failed") failures_.push_back(fmt::format("step '{}' failed: {}", step.name, error));
   return outcome == "ok" || outcome == "skipped";
+}
+
+nlohmann::json Drill::perform_by_hand(std::size_t index, const StepSpec& step, std::string& outcome) {
+  std::vector<ServiceAccess> access;
+  for (const auto& spec : scenario_.services) {
+    auto container = containers_.find(spec.name);
+    if (container == containers_.end()) continue;
+    const Service& service = *services_.at(spec.name);
+    auto port = container->second.host_ports.find(service.container_port());
+    access.push_back({spec.name, spec.kind, container->second.name, container->second.ip,
+                      port == container->second.host_ports.end() ? 0 : port->second, service.harness_conninfo(container->second)});
+  }
+  // psql on the host reads the passwords from here; the rehearsal command removes it at the end.
+  const auto pgpass = std::filesystem::absolute(result_.run_dir / "rehearsal.pgpass");
+  if (!std::filesystem::exists(pgpass)) write_pgpass(pgpass, access);
+  HumanTask task = describe_human_step(step, index, scenario_.steps.size(), runtime_.name(), access, pgpass);
+  if (step.until && !step.until->healthy.empty()) {
+    task.condition = [this, probes = probes_of(step.until->healthy)] { return !probes.empty() && prober_->all_up(probes); };
+  } else if (step.until) {
+    auto found = std::find_if(access.begin(), access.end(), [&](const ServiceAccess& a) { return a.name == step.until->service; });
+    task.condition = [conninfo = found == access.end() ? std::string() : found->conninfo, sql = step.until->sql] {
+      auto answer = run_scalar_query(conninfo, sql);
+      return answer.value && sql_value_is_true(*answer.value);
+    };
+  }
+  const HumanVerdict verdict = options_.human->perform(task);
+  if (verdict == HumanVerdict::skipped) outcome = "skipped";
+  if (verdict == HumanVerdict::aborted) outcome = "interrupted";
+  nlohmann::json human = {{"instruction", task.instruction}, {"completed_by", verdict_word(verdict)}};
+  if (step.budget) human["budget_seconds"] = static_cast<double>(step.budget->count()) / 1e6;
+  if (step.until) human["until"] = task.until;
+  return human;
 }
 
 bool Drill::run_steps() {
@@ -582,6 +675,10 @@ Readback Drill::read_back() {
     try {
       Readback one = service.spec().kind == "postgres"
                          ? read_back_sql(service.harness_conninfo(info), spec.name, clock_)
+                     : service.spec().kind == "redis"
+                         ? read_back_redis("127.0.0.1", info.host_ports.at(service.container_port()),
+                                           sentinel_group(scenario_, spec.through, containers_), result_.run_id,
+                                           spec.name, clock_)
                          : read_back_http("127.0.0.1", info.host_ports.at(service.container_port()), result_.run_id,
                                           {spec.name}, std::chrono::seconds(30), clock_);
       readback.writers.merge(one.writers);
@@ -611,6 +708,8 @@ void Drill::run_integrity_queries() {
 
 void Drill::collect_logs() {
   for (const auto& [name, service] : services_) {
+    // A service made of other services' containers (a Patroni cluster) has no log of its own.
+    if (auto container = containers_.find(name); container != containers_.end() && container->second.id.empty()) continue;
     try {
       std::ofstream(result_.run_dir / "logs" / (name + ".log")) << secrets_.scrub(runtime_.logs(name));
     } catch (const std::exception& error) {
@@ -624,6 +723,7 @@ void Drill::tear_down() {
   torn_down_ = true;
   teardown_started_at_ = clock_.now();
   if (progress_) progress_->set_status({});
+  if (options_.human) options_.human->observe({});
   if (workload_) workload_->stop();
   if (prober_) prober_->stop();
   revert_all();
@@ -716,6 +816,8 @@ nlohmann::json Drill::build_report(const Evaluation& evaluation) {
                         {"endpoint", container == containers_.end() || container->second.host_ports.empty()
                                          ? ""
                                          : fmt::format("127.0.0.1:{}", container->second.host_ports.begin()->second)}});
+    if (const auto* cluster = dynamic_cast<const PatroniClusterService*>(services_.at(spec.name).get()))
+      services.back()["patroni"] = cluster->describe();
   }
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -769,7 +871,7 @@ std::string new_run_id(const Clock& clock) {
 
 DrillResult run_drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock) {
   // Standbys become services of their own here (standby.hpp), so everything below sees them.
-  const Scenario expanded = with_standby_services(scenario);
+  const Scenario expanded = with_patroni_services(with_sentinel_services(with_standby_services(scenario)));
   Drill drill(expanded, runtime, options, clock);
   return drill.run();
 }

@@ -252,6 +252,16 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
     mounts.push_back({{"Type", "volume"}, {"Source", volume}, {"Target", spec.volumes[index].path}});
   }
   if (spec.size_limited) mounts.push_back(size_limited_bind(spec));
+  for (const auto& directory : spec.host_directories) {
+    // Journalled as a bind, not a mount: cleanup leaves the caller's directory alone.
+    announce("bind", directory.source.string());
+    std::error_code error;
+    std::filesystem::create_directories(directory.source, error);
+    if (error)
+      throw EnvironmentError(fmt::format("cannot create {} for '{}': {}", directory.source.string(), spec.service,
+                                         error.message()));
+    mounts.push_back({{"Type", "bind"}, {"Source", directory.source.string()}, {"Target", directory.path}});
+  }
 
   std::vector<std::string> aliases{spec.service};
   for (const auto& alias : spec.aliases) {
@@ -273,7 +283,9 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
     for (int port : spec.ports) {
       const std::string key = fmt::format("{}/tcp", port);
       exposed[key] = json::object();
-      bindings[key] = json::array({{{"HostIp", "127.0.0.1"}, {"HostPort", std::to_string(free_loopback_port())}}});
+      const auto kept = spec.host_ports.find(port);
+      const int host_port = kept != spec.host_ports.end() ? kept->second : free_loopback_port();
+      bindings[key] = json::array({{{"HostIp", "127.0.0.1"}, {"HostPort", std::to_string(host_port)}}});
     }
     json host_config = {{"NetworkMode", network_name()}, {"PortBindings", bindings}, {"Mounts", mounts},
                         {"ExtraHosts", extra_hosts}, {"DnsOptions", {"timeout:1", "attempts:1"}}};
@@ -627,6 +639,25 @@ void DockerRuntime::remove(const std::string& service) {
   } catch (const docker::EngineError& error) {
     if (error.status() != 404) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, error.what()));
   }
+}
+
+void DockerRuntime::destroy(const std::string& service) {
+  remove(service);
+  const std::string filter = docker::url_encode(
+      json{{"label", {fmt::format("{}={}", labels::run, run_id_), fmt::format("{}={}", labels::service, service)}}}.dump());
+  try {
+    const json volumes = api_.get("/volumes?filters=" + filter);
+    for (const auto& volume : volumes.value("Volumes", json::array()))
+      api_.request("DELETE", fmt::format("/volumes/{}?force=1", docker::url_encode(volume.value("Name", ""))));
+  } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot remove the volumes of '{}': {}", service, error.what()));
+  }
+  // The tmpfs stays mounted (the journal still owns it) but loses everything it held.
+  const auto directory = size_limited_mount_directory(run_id_, service);
+  if (!is_mount_point(directory)) return;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) std::filesystem::remove_all(entry.path(), error);
+  if (error) throw EnvironmentError(fmt::format("cannot empty {}: {}", directory.string(), error.message()));
 }
 
 json DockerRuntime::size_limited_bind(const ContainerSpec& spec) {

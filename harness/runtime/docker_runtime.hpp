@@ -63,6 +63,7 @@ class DockerRuntime final : public Runtime {
   void copy_to(const std::string& service, const std::filesystem::path& host_path,
                const std::string& container_path) override;
   void remove(const std::string& service) override;
+  void destroy(const std::string& service) override;
 
   /// size_limited_mount_directory(run id, service) (cleanup.hpp) while its tmpfs is mounted.
   std::filesystem::path size_limited_mount(const std::string& service) override;

@@ -42,6 +42,13 @@ struct SizeLimitedMount {
   std::uint64_t bytes = 0;
 };
 
+/// A directory of this machine bind-mounted into the container (a backup repository, say). It is
+/// created when missing, belongs to the caller and outlives the container and the run.
+struct HostDirectoryMount {
+  std::filesystem::path source;  // absolute, on this machine
+  std::string path;              // mount point in the container
+};
+
 struct ContainerSpec {
   std::string service;  // scenario service name; the container is fd-<run-id>-<service>
   std::string image;
@@ -53,6 +60,10 @@ struct ContainerSpec {
   std::vector<std::string> cap_add;
   std::optional<std::string> user;
   std::optional<SizeLimitedMount> size_limited;
+  /// Container port -> the 127.0.0.1 port to publish it on; a port not listed gets a free one. A
+  /// service brought back after it was destroyed keeps the ports the harness already uses.
+  std::map<int, int> host_ports = {};
+  std::vector<HostDirectoryMount> host_directories = {};
 };
 
 struct ContainerInfo {
@@ -62,6 +73,12 @@ struct ContainerInfo {
   std::string ip;                   // on the run's network
   std::string gateway;              // the run network's gateway: this machine, as the container sees it
   std::map<int, int> host_ports;    // container port -> port on 127.0.0.1
+};
+
+/// A host and port another service of the run connects to.
+struct PeerAddress {
+  std::string host;
+  int port = 0;
 };
 
 struct ExecResult {
@@ -114,6 +131,13 @@ class Runtime {
   /// Refreshes what start() returned (ports change after a restart).
   virtual ContainerInfo inspect(const std::string& service) = 0;
 
+  /// Where the run's other services reach `service` on its container_port: by default its
+  /// network alias (the service name) and that same port, as containers on one network do. A
+  /// runtime whose services share this machine's loopback answers 127.0.0.1 and the port it chose.
+  virtual PeerAddress peer_address(const std::string& service, int container_port) {
+    return {service, container_port};
+  }
+
   /// Runs argv in the service's container; bounded by timeout (exit_code -1 and a note on timeout).
   virtual ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) = 0;
@@ -128,6 +152,10 @@ class Runtime {
     (void)timeout;
     throw EnvironmentError("the " + name() + " runtime cannot change the network of '" + service + "'");
   }
+
+  /// True when network faults cannot reach the services' own network (they share this machine's)
+  /// and act instead on the fault proxies the engine places between services (injectors/proxy/).
+  virtual bool network_faults_through_proxies() { return false; }
 
   /// The host directory holding the service's size-limited filesystem (ContainerSpec::size_limited),
   /// for a fault to fill from outside the container. Throws EnvironmentError when the service has
@@ -180,6 +208,12 @@ class Runtime {
   /// run's teardown; a container that is already gone is not an error.
   virtual void remove(const std::string& service) {
     throw EnvironmentError("the " + name() + " runtime cannot remove '" + service + "' alone");
+  }
+
+  /// Destroys the service as a lost machine would be: its container, its anonymous and named
+  /// volumes and the content of its size-limited filesystem. start() may bring it back, empty.
+  virtual void destroy(const std::string& service) {
+    throw EnvironmentError("the " + name() + " runtime cannot destroy '" + service + "'");
   }
 
   /// Removes every container, volume and network of this run. Throws listing what it could not

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "harness/scenario/byte_size.hpp"
+#include "harness/services/patroni.hpp"
 
 namespace firedrill {
 namespace {
@@ -431,7 +432,8 @@ const std::vector<std::string> top_level_keys = {"version",  "name",     "descri
                                                  "targets",  "services", "workload",    "probes",  "steps",
                                                  "checks"};
 const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
-                                               "health", "standbys", "sync",        "persistence", "volumes", "disk"};
+                                               "health", "standbys", "sync",        "persistence", "volumes", "disk",
+                                               "sentinels", "replicas", "ha", "members"};
 // The filesystem lives in host memory, and an initialised Postgres alone takes some 40 MB.
 constexpr std::uint64_t minimum_disk_bytes = 16ull << 20;
 constexpr std::uint64_t maximum_disk_bytes = 64ull << 30;
@@ -594,6 +596,27 @@ class ScenarioReader {
           fail(clash->key_where, fmt::format("service '{}' has the name of a standby of '{}'", standby, service.name));
         kinds_[standby] = service.kind;
       }
+    for (const auto& service : scenario_.services) {
+      std::vector<std::string> added = patroni_member_names(service);
+      if (!service.ha.empty()) added.push_back(patroni_etcd_name(service.name));
+      for (const auto& name : added) {
+        if (const Entry* clash = find(node, name))
+          fail(clash->key_where, fmt::format("service '{}' has the name the engine gives a part of the Patroni cluster '{}'",
+                                             name, service.name));
+        kinds_[name] = name == patroni_etcd_name(service.name) ? "container" : "postgres";
+      }
+    }
+    for (const auto& service : scenario_.services) {
+      for (int i = 1; i <= service.replicas + service.sentinels; ++i) {
+        const bool replica = i <= service.replicas;
+        const std::string added = replica ? fmt::format("{}-replica-{}", service.name, i)
+                                          : fmt::format("{}-sentinel-{}", service.name, i - service.replicas);
+        if (const Entry* clash = find(node, added))
+          fail(clash->key_where, fmt::format("service '{}' has the name the engine gives a {} of '{}'", added,
+                                             replica ? "replica" : "sentinel", service.name));
+        kinds_[added] = replica ? "redis" : "sentinel";
+      }
+    }
     for (const auto& [text, where] : references_) check_references(text, where);
   }
 
@@ -655,6 +678,19 @@ class ScenarioReader {
       } else if (key == "sync") {
         only_for(service.kind == "postgres", "postgres");
         service.sync = boolean(value, key);
+      } else if (key == "ha") {
+        only_for(service.kind == "postgres", "postgres");
+        service.ha = scalar(value, key);
+        if (service.ha != "patroni") fail(value.where, fmt::format("unknown ha '{}': expected patroni", service.ha));
+      } else if (key == "members") {
+        only_for(service.kind == "postgres", "postgres");
+        service.members = integer(value, key, 2, 5);
+      } else if (key == "sentinels") {
+        only_for(service.kind == "redis", "redis");
+        service.sentinels = integer(value, key, 1, 7);
+      } else if (key == "replicas") {
+        only_for(service.kind == "redis", "redis");
+        service.replicas = integer(value, key, 1, 5);
       } else if (key == "persistence") {
         only_for(service.kind == "redis", "redis");
         service.persistence = scalar(value, key);
@@ -688,9 +724,20 @@ class ScenarioReader {
       if (!service.port) service.port = 8080;
       if (service.health.empty()) service.health = "/health";
     }
-    if (service.sync && service.standbys == 0)
+    if (service.members > 0 && service.ha.empty())
+      fail(find(spec, "members")->key_where,
+           fmt::format("'members' needs 'ha: patroni': service '{}' is a single server", service.name));
+    if (!service.ha.empty() && service.standbys > 0)
+      fail(find(spec, "standbys")->key_where,
+           fmt::format("'standbys' and 'ha' exclude each other: the members of '{}' are its standbys", service.name));
+    if (!service.ha.empty() && service.members == 0) service.members = 3;
+    if (service.sync && service.standbys == 0 && service.ha.empty())
       fail(find(spec, "sync")->key_where,
            fmt::format("'sync' needs standbys: service '{}' has none to replicate to synchronously", service.name));
+    if (service.replicas > 0 && service.sentinels == 0)
+      fail(find(spec, "replicas")->key_where,
+           fmt::format("'replicas' needs sentinels: service '{}' has none to fail over to them", service.name));
+    if (service.sentinels > 0 && service.replicas == 0) service.replicas = 1;
     if (is_container && service.image.empty())
       fail(entry.key_where, fmt::format("service '{}' of kind container needs an 'image'", service.name));
     return service;
@@ -746,12 +793,12 @@ class ScenarioReader {
       workload.name = unique_name(spec, names, "workload");
       const Entry* through = find(spec, "through");
       if (!through)
-        fail(spec.where, fmt::format("workload '{}' needs 'through' (an app or postgres service)", workload.name));
+        fail(spec.where, fmt::format("workload '{}' needs 'through' (an app, postgres or redis service)", workload.name));
       const std::string& kind = existing_service(through->value, "through");
       workload.through = through->value.value;
-      if (kind != "app" && kind != "postgres")
-        fail(through->value.where, fmt::format("workload '{}' goes through '{}', a {} service: expected an app or "
-                                               "postgres service",
+      if (kind != "app" && kind != "postgres" && kind != "redis")
+        fail(through->value.where, fmt::format("workload '{}' goes through '{}', a {} service: expected an app, "
+                                               "postgres or redis service",
                                                workload.name, workload.through, kind));
       const Entry* rate = find(spec, "rate");
       if (!rate) fail(spec.where, fmt::format("workload '{}' needs a 'rate' (like 200/s, or max)", workload.name));
@@ -937,6 +984,35 @@ class ScenarioReader {
     }
   }
 
+  /// `until: { healthy: SERVICE }` or `until: { sql: QUERY, service: POSTGRES }`.
+  UntilSpec read_until(const Node& node) {
+    expect(node, Node::Kind::map, "'until'");
+    check_keys(node, {"healthy", "sql", "service"}, "until");
+    UntilSpec until;
+    until.where = location(node.where);
+    const Entry* healthy = find(node, "healthy");
+    const Entry* sql = find(node, "sql");
+    if (!healthy == !sql) fail(node.where, "'until' needs exactly one of 'healthy: SERVICE' or 'sql: QUERY'");
+    if (healthy) {
+      if (const Entry* service = find(node, "service"))
+        fail(service->key_where, "'service' goes with 'sql'; 'healthy' names the service itself");
+      existing_service(healthy->value, "healthy");
+      until.healthy = healthy->value.value;
+      const bool probed = std::any_of(scenario_.probes.begin(), scenario_.probes.end(),
+                                      [&](const ProbeSpec& probe) { return probe.service == until.healthy; });
+      if (!probed)
+        fail(healthy->value.where, fmt::format("no probe watches '{}', so its health cannot be told: add a probe of it", until.healthy));
+      return until;
+    }
+    until.sql = non_empty(sql->value, "sql");
+    const Entry* service = find(node, "service");
+    if (!service) fail(node.where, "'until: { sql: ... }' needs the 'service' (a postgres) it runs on");
+    if (existing_service(service->value, "service") != "postgres")
+      fail(service->value.where, fmt::format("'until' runs SQL on a postgres service; '{}' is not one", service->value.value));
+    until.service = service->value.value;
+    return until;
+  }
+
   StepSpec read_step(const Node& spec) {
     StepSpec step;
     step.where = location(spec.where);
@@ -948,6 +1024,8 @@ class ScenarioReader {
     const Entry* verb = nullptr;
     for (const auto& entry : spec.entries) {
       if (std::find(step_verbs.begin(), step_verbs.end(), entry.key) == step_verbs.end()) continue;
+      // An action may carry `manual:`, what a person does instead of it in a rehearsal.
+      if (entry.key == "manual" && find(spec, "action")) continue;
       if (verb)
         fail(entry.key_where,
              fmt::format("step '{}' has two verbs, '{}' and '{}': give exactly one", step.name, verb->key, entry.key));
@@ -994,8 +1072,13 @@ class ScenarioReader {
     // Keys this step may have; the common keys of other verbs get their own message below.
     std::vector<std::string> allowed = {"name", verb_word, "target"};
     if (step.verb == StepVerb::fault) allowed.insert(allowed.end(), {"incident", "duration"});
+    // A destructive statement (a bad migration) is an incident a drill recovers from.
+    const bool sql_incident = step.verb == StepVerb::action && step.what == "sql";
+    if (sql_incident) allowed.push_back("incident");
     if (step.verb != StepVerb::wait) allowed.push_back("timeout");
     if (step.verb == StepVerb::await) allowed.push_back("stable");
+    if (step.verb == StepVerb::manual || step.verb == StepVerb::action) allowed.insert(allowed.end(), {"budget", "until"});
+    if (step.verb == StepVerb::action) allowed.push_back("manual");
     if (verb_spec)
       for (const auto& param : verb_spec->params) allowed.push_back(param.name);
 
@@ -1003,7 +1086,7 @@ class ScenarioReader {
       const std::string& key = entry.key;
       if (key == "name" || &entry == verb) continue;
       const bool fault = step.verb == StepVerb::fault;
-      if ((key == "incident" || key == "duration") && !fault)
+      if ((key == "incident" || key == "duration") && !fault && !(key == "incident" && sql_incident))
         fail(entry.key_where, fmt::format("'{}' applies only to fault steps", key));
       if (key == "stable" && step.verb != StepVerb::await)
         fail(entry.key_where, "'stable' applies only to await steps");
@@ -1038,6 +1121,12 @@ class ScenarioReader {
         step.timeout = duration(entry.value, key);
       } else if (key == "stable") {
         step.stable = duration(entry.value, key);
+      } else if (key == "manual") {
+        step.manual = non_empty(entry.value, key);
+      } else if (key == "budget") {
+        step.budget = duration(entry.value, key);
+      } else if (key == "until") {
+        step.until = read_until(entry.value);
       } else {
         step.params[key] = read_param(*param_spec(*verb_spec, key), entry.value);
       }
@@ -1055,6 +1144,10 @@ class ScenarioReader {
         }
       }
     }
+    if (step.verb == StepVerb::action && step.manual.empty() && (step.budget || step.until))
+      fail(find(spec, step.budget ? "budget" : "until")->key_where,
+           fmt::format("'{}' on an action applies to its rehearsal: give the action a 'manual' text too",
+                       step.budget ? "budget" : "until"));
     if (step.verb == StepVerb::await) {
       if (step.target.empty()) step.target = "overall";
       if (!step.stable) step.stable = std::chrono::seconds(1);

@@ -46,7 +46,13 @@ struct ServiceSpec {
   std::string health;                      // app: HTTP health path
   int standbys = 0;                        // postgres: streaming standbys <name>-standby-1..N
   bool sync = false;                       // postgres with standbys: synchronous replication
-  std::string standby_of;                  // set on the standbys the engine adds: the primary's name
+  std::string standby_of;                  // set on the standbys/replicas the engine adds: the primary's name
+  int sentinels = 0;                       // redis: Sentinel processes <name>-sentinel-1..N watching it
+  int replicas = 0;                        // redis with sentinels: replicas <name>-replica-1..N (default 1)
+  std::string sentinel_of;                 // set on the sentinels the engine adds: the master's name
+  std::string ha;                          // postgres: "patroni" — a Patroni cluster with etcd, failing over by itself
+  int members = 0;                         // postgres with ha: Patroni members <name>-1..N (default 3)
+  std::string member_of;                   // set on the Patroni members and the etcd the engine adds: the cluster's name
   std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
   std::vector<std::string> volumes;        // "name:/path" or "/path"
   std::optional<std::uint64_t> disk;       // postgres/redis: bytes of the data directory's own filesystem
@@ -55,7 +61,7 @@ struct ServiceSpec {
 
 struct WorkloadSpec {
   std::string name;
-  std::string through;  // the service written to: an app (HTTP) or a postgres (SQL)
+  std::string through;  // the service written to: an app (HTTP), a postgres (SQL) or a redis (SET)
   double rate_per_second = 0;
   int concurrency = 1;
   std::optional<Duration> timeout;  // per write; default chosen by the writer
@@ -75,6 +81,16 @@ struct ProbeSpec {
 
 enum class StepVerb { wait, fault, action, await, manual };
 
+/// How `firedrill rehearse` tells by itself that a manual step is done: `healthy` (every probe of
+/// that service succeeds) or `sql` (the query's first value is true or a non-zero number on
+/// `service`).
+struct UntilSpec {
+  std::string healthy;
+  std::string sql;
+  std::string service;
+  SourceLocation where;
+};
+
 struct StepSpec {
   std::string name;
   StepVerb verb = StepVerb::wait;
@@ -85,6 +101,9 @@ struct StepSpec {
   std::optional<Duration> timeout;   // await/action bound
   std::optional<Duration> stable;    // await recovered
   Params params;               // the fault's/action's own parameters
+  std::string manual;                // action: what a person does instead in `firedrill rehearse`
+  std::optional<Duration> budget;    // manual, or action with `manual`: the phase budget of a rehearsal
+  std::optional<UntilSpec> until;    // manual, or action with `manual`: done by itself once true
   SourceLocation where;
 
   /// The text of a parameter as written, or `fallback` when the step does not set it.

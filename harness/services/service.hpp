@@ -43,7 +43,20 @@ class Service {
 
   /// Blocks until the service answers for real (not just an open port), or throws
   /// EnvironmentError after `timeout` with the reason and the last log lines.
-  void wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const;
+  virtual void wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const;
+
+  /// Starts the service's container (container_spec) and returns what the runtime says of it. A
+  /// service made of other services' containers (a Patroni cluster) starts none of its own.
+  virtual ContainerInfo start(Runtime& runtime, const std::function<std::string(const std::string&)>& resolve) const {
+    return runtime.start(container_spec(resolve));
+  }
+
+  /// What the runtime knows of the service's container now (Runtime::inspect).
+  virtual ContainerInfo inspect(Runtime& runtime) const { return runtime.inspect(spec_.name); }
+
+  /// The service a fault aimed at this one hits: itself, or for a cluster the member that leads it
+  /// at this moment. Throws when there is none to hit.
+  virtual std::string fault_target(Runtime& /*runtime*/) const { return spec_.name; }
 
   /// The probe whose success means the service answers (type empty: running is enough).
   virtual ProbeConfig readiness_probe(const ContainerInfo& info) const = 0;

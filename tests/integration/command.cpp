@@ -105,8 +105,31 @@ void EngineTest::SetUp() {
   std::filesystem::create_directories(out_);
 }
 
+CommandOutcome EngineTest::firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout) const {
+  arguments.insert(arguments.begin(), FIREDRILL_BINARY);
+  return run_command(arguments, timeout);
+}
+
+std::pair<CommandOutcome, nlohmann::json> EngineTest::drill(const std::filesystem::path& scenario,
+                                                            const std::vector<std::string>& extra) {
+  std::vector<std::string> arguments = {"run", scenario.string(), "--out", out_.string()};
+  arguments.insert(arguments.end(), extra.begin(), extra.end());
+  auto outcome = firedrill(arguments);
+  nlohmann::json report;
+  for (const auto& entry : std::filesystem::directory_iterator(out_))
+    if (std::filesystem::exists(entry.path() / "report.json")) {
+      run_dir_ = entry.path();
+      report = nlohmann::json::parse(read_file(entry.path() / "report.json"));
+      run_id_ = report.value("run_id", "");
+    }
+  return {outcome, report};
+}
+
 void EngineTest::TearDown() {
-  if (!out_.empty()) std::filesystem::remove_all(out_);
+  if (out_.empty()) return;
+  // A failed test's run directories are what explains the failure.
+  if (HasFailure()) std::printf("the run directories are kept in %s\n", out_.c_str());
+  else std::filesystem::remove_all(out_);
 }
 
 }  // namespace firedrill::testing

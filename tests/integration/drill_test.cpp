@@ -31,23 +31,6 @@ using testing::read_file;
 class DrillTest : public testing::EngineTest {
  protected:
 
-  CommandOutcome firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout = std::chrono::seconds(240)) {
-    arguments.insert(arguments.begin(), FIREDRILL_BINARY);
-    return testing::run_command(arguments, timeout);
-  }
-
-  /// Runs one scenario file into this test's out dir and returns the outcome and its report.
-  std::pair<CommandOutcome, nlohmann::json> drill(const fs::path& scenario) {
-    auto outcome = firedrill({"run", scenario.string(), "--out", out_.string()});
-    nlohmann::json report;
-    for (const auto& entry : fs::directory_iterator(out_))
-      if (fs::exists(entry.path() / "report.json")) {
-        run_dir_ = entry.path();
-        report = nlohmann::json::parse(read_file(entry.path() / "report.json"));
-      }
-    return {outcome, report};
-  }
-
   /// A copy of a library scenario with some text replaced.
   fs::path variant(const std::string& name, const std::vector<std::pair<std::string, std::string>>& replacements) {
     std::string text = read_file(source_dir / "scenarios" / name);
@@ -68,7 +51,6 @@ class DrillTest : public testing::EngineTest {
     EXPECT_EQ(left.volumes, 0);
   }
 
-  fs::path run_dir_;
 };
 
 TEST_F(DrillTest, QuickstartPassesWithMeasuredObjectivesAndEveryFile) {

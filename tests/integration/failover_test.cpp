@@ -41,26 +41,6 @@ class FailoverTest : public testing::EngineTest {
     if (!out_.empty()) fs::remove_all(out_);
   }
 
-  CommandOutcome firedrill(std::vector<std::string> arguments) {
-    arguments.insert(arguments.begin(), FIREDRILL_BINARY);
-    return testing::run_command(arguments, std::chrono::seconds(300));
-  }
-
-  /// Runs a scenario file into this test's out dir; returns the outcome and the report.
-  std::pair<CommandOutcome, nlohmann::json> drill(const fs::path& scenario, std::vector<std::string> extra = {}) {
-    std::vector<std::string> arguments = {"run", scenario.string(), "--out", out_.string()};
-    arguments.insert(arguments.end(), extra.begin(), extra.end());
-    auto outcome = firedrill(arguments);
-    nlohmann::json report;
-    for (const auto& entry : fs::directory_iterator(out_))
-      if (fs::exists(entry.path() / "report.json")) {
-        run_dir_ = entry.path();
-        report = nlohmann::json::parse(read_file(entry.path() / "report.json"));
-        run_id_ = report.value("run_id", "");
-      }
-    return {outcome, report};
-  }
-
   /// A copy of a library scenario with one piece of text replaced.
   fs::path variant(const std::string& name, const std::string& from, const std::string& to) {
     std::string text = read_file(source_dir / "scenarios" / name);
@@ -78,8 +58,6 @@ class FailoverTest : public testing::EngineTest {
     throw std::runtime_error("no step '" + name + "' in the report");
   }
 
-  fs::path run_dir_;
-  std::string run_id_;
   std::string kept_run_;
 };
 
