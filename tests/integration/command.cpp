@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "harness/runtime/cleanup.hpp"
 
 namespace firedrill::testing {
@@ -103,6 +105,25 @@ void EngineTest::SetUp() {
          ("firedrill-" + std::string(test->test_suite_name()) + "-" + std::to_string(::getpid()) + "-" + test->name());
   std::filesystem::remove_all(out_);
   std::filesystem::create_directories(out_);
+}
+
+int published_port(const nlohmann::json& report, const std::string& service) {
+  for (const auto& entry : report["environment"]["services"])
+    if (entry.value("name", "") == service) {
+      const std::string endpoint = entry.value("endpoint", "");
+      return std::stoi(endpoint.substr(endpoint.find(':') + 1));
+    }
+  return 0;
+}
+
+std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what) {
+  pqxx::connection connection("host=127.0.0.1 port=" + std::to_string(port) +
+                              " user=postgres dbname=postgres connect_timeout=5 password=" + password);
+  pqxx::nontransaction query(connection);
+  EXPECT_FALSE(query.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << what << " is not a primary";
+  std::set<std::string> ids;
+  for (const auto& row : query.exec("SELECT id FROM orders")) ids.insert(row[0].as<std::string>());
+  return ids;
 }
 
 CommandOutcome EngineTest::firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout) const {

@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,15 @@ int wait_command(int pid);
 
 /// The whole file ("" when it cannot be read).
 std::string read_file(const std::filesystem::path& path);
+
+/// The 127.0.0.1 port a run's report gives for `service` (environment.services[].endpoint); 0
+/// when the report names none.
+int published_port(const nlohmann::json& report, const std::string& service);
+
+/// The ids in `orders` of the Postgres published at 127.0.0.1:port (user and database postgres),
+/// failing the test when that server is not a primary (`what` names it: the promoted standby, the
+/// restored server).
+std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what);
 
 /// True when a Docker engine answers (tests fail instead of skipping when CI is set).
 bool engine_available();

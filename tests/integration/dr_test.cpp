@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "checks/history.hpp"
 #include "tests/integration/command.hpp"
@@ -107,19 +106,9 @@ TEST_F(DrDrill, PitrBeforeABadMigrationKeepsEveryWriteAcknowledgedBeforeIt) {
     if (entry.path().extension() == ".gz") ++archived;
   EXPECT_GT(archived, 2u);
 
-  std::string endpoint;
-  for (const auto& service : report["environment"]["services"])
-    if (service["name"] == "db") endpoint = service["endpoint"];
-  ASSERT_FALSE(endpoint.empty()) << report["environment"].dump(2);
-  const std::string port = endpoint.substr(endpoint.find(':') + 1);
-  std::set<std::string> present;
-  {
-    pqxx::connection connection("host=127.0.0.1 port=" + port + " user=postgres dbname=postgres password=" +
-                                database_password + " connect_timeout=5");
-    pqxx::nontransaction query(connection);
-    EXPECT_FALSE(query.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << "the restored server was not promoted";
-    for (const auto& row : query.exec("SELECT id FROM orders")) present.insert(row[0].as<std::string>());
-  }
+  const int port = testing::published_port(report, "db");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, database_password, "the restored server");
 
   Micros drop_started = 0;
   for (const Event& event : read_events(run_dir_ / "events.jsonl"))
@@ -193,19 +182,9 @@ TEST_F(DrDrill, PgbackrestBackupUnderLoadRestoresBeforeABadMigrationWithoutLosin
       << restore["details"].dump(2);
   expect_phases_recorded(restore);
 
-  std::string endpoint;
-  for (const auto& service : report["environment"]["services"])
-    if (service["name"] == "db") endpoint = service["endpoint"];
-  ASSERT_FALSE(endpoint.empty()) << report["environment"].dump(2);
-  const std::string port = endpoint.substr(endpoint.find(':') + 1);
-  std::set<std::string> present;
-  {
-    pqxx::connection connection("host=127.0.0.1 port=" + port + " user=postgres dbname=postgres password=" +
-                                database_password + " connect_timeout=5");
-    pqxx::nontransaction query(connection);
-    EXPECT_FALSE(query.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << "the restored server was not promoted";
-    for (const auto& row : query.exec("SELECT id FROM orders")) present.insert(row[0].as<std::string>());
-  }
+  const int port = testing::published_port(report, "db");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, database_password, "the restored server");
   Micros drop_started = 0, backup_started = 0, backup_finished = 0;
   for (const Event& event : read_events(run_dir_ / "events.jsonl")) {
     if (event.kind == event_kind::step_started && event.details.value("step", "") == "bad migration") drop_started = event.t;

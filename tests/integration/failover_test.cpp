@@ -12,7 +12,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "checks/history.hpp"
 #include "tests/integration/command.hpp"
@@ -100,20 +99,9 @@ TEST_F(FailoverTest, AsyncFailoverLosesExactlyTheAcknowledgedWritesMissingFromTh
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output << report.dump(2);
   EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
 
-  std::string endpoint;
-  for (const auto& service : report["environment"]["services"])
-    if (service["name"] == "db-standby-1") endpoint = service["endpoint"];
-  ASSERT_FALSE(endpoint.empty()) << report["environment"].dump(2);
-  const std::string port = endpoint.substr(endpoint.find(':') + 1);
-
-  std::set<std::string> present;
-  {
-    pqxx::connection connection("host=127.0.0.1 port=" + port + " user=postgres dbname=postgres password=" +
-                                database_password + " connect_timeout=5");
-    pqxx::nontransaction query(connection);
-    EXPECT_FALSE(query.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << "the standby was not promoted";
-    for (const auto& row : query.exec("SELECT id FROM orders")) present.insert(row[0].as<std::string>());
-  }
+  const int port = testing::published_port(report, "db-standby-1");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, database_password, "the promoted standby");
 
   long acked = 0, missing = 0, missing_before_incident = 0;
   const Micros incident = parse_rfc3339(report["incident_at"].get<std::string>());

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::CommandOutcome;
+using testing::published_port;
 using testing::read_file;
 
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
@@ -58,16 +59,6 @@ class SentinelTest : public testing::EngineTest {
       EXPECT_EQ(volumes.output, "") << "volumes of run " << run_id_ << " were left behind";
     }
     testing::EngineTest::TearDown();
-  }
-
-  /// The port a service of the kept run is published on at 127.0.0.1.
-  static int published_port(const nlohmann::json& report, const std::string& service) {
-    for (const auto& entry : report["environment"]["services"])
-      if (entry["name"] == service) {
-        const std::string endpoint = entry["endpoint"];
-        return std::stoi(endpoint.substr(endpoint.find(':') + 1));
-      }
-    throw std::runtime_error("no service '" + service + "' in the report");
   }
 
   /// Runs a scenario with --keep; the report (null when none was written).
