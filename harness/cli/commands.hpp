@@ -1,12 +1,14 @@
 #pragma once
 // One subcommand per file: each has an options struct, a setup_… that declares it on the
 // CLI::App, and returns the exit code through the callback it installs.
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "harness/scenario/loader.hpp"
 #include "harness/scenario/vocabulary.hpp"
+#include "reports/attestation/keys.hpp"
 
 namespace firedrill {
 
@@ -38,6 +40,10 @@ void setup_rehearse(CLI::App& app, CommandResult& result);
 
 /// The faults, actions and checks the registries hold.
 Vocabulary registered_vocabulary();
+
+/// The key of `--sign-key PATH`, or of $FIREDRILL_SIGNING_KEY when the option is empty; nothing
+/// when neither names one. Throws attestation::KeyError when the file is not a usable key.
+std::optional<attestation::SigningKey> signing_key_from(const std::string& option);
 
 /// The runtime `--runtime requested` means ("auto" resolved, see choose_runtime); says which on
 /// stderr when it was chosen automatically and `say` is set. An unknown name throws

@@ -56,17 +56,12 @@ int rehearse_command(const RehearseOptions& options) {
   load.vars = parse_vars(options.vars);
   const Scenario scenario = load_scenario(options.scenario, load);
 
-  std::string key_path = options.sign_key;
-  if (key_path.empty())
-    if (const char* from_environment = std::getenv("FIREDRILL_SIGNING_KEY")) key_path = from_environment;
   std::optional<attestation::SigningKey> key;
-  if (!key_path.empty()) {
-    try {
-      key = attestation::SigningKey::load(key_path);
-    } catch (const attestation::KeyError& error) {
-      std::cerr << "firedrill: " << error.what() << "\n";
-      return exit_code::invalid_input;
-    }
+  try {
+    key = signing_key_from(options.sign_key);
+  } catch (const attestation::KeyError& error) {
+    std::cerr << "firedrill: " << error.what() << "\n";
+    return exit_code::invalid_input;
   }
   const std::string runtime_name = choose_runtime_or_refuse(options.runtime, true);
 

@@ -142,18 +142,14 @@ int run_command(RunOptions options) {
   for (const auto& file : options.scenarios) scenarios.push_back(load_scenario(file, load));
 
   // The key is read before anything starts: a wrong key must not cost a whole drill.
-  std::string key_path = options.sign_key;
-  if (key_path.empty())
-    if (const char* from_environment = std::getenv("FIREDRILL_SIGNING_KEY")) key_path = from_environment;
   std::optional<attestation::SigningKey> key;
-  if (!key_path.empty()) {
-    try {
-      key = attestation::SigningKey::load(key_path);
-    } catch (const attestation::KeyError& error) {
-      std::cerr << "firedrill: " << error.what() << "\n";
-      return exit_code::invalid_input;
-    }
-  } else if (options.require_signature) {
+  try {
+    key = signing_key_from(options.sign_key);
+  } catch (const attestation::KeyError& error) {
+    std::cerr << "firedrill: " << error.what() << "\n";
+    return exit_code::invalid_input;
+  }
+  if (!key && options.require_signature) {
     throw CLI::ValidationError("--require-signature", "no signing key: pass --sign-key PEM or set FIREDRILL_SIGNING_KEY");
   }
 
@@ -227,6 +223,14 @@ int run_command(RunOptions options) {
 }
 
 }  // namespace
+
+std::optional<attestation::SigningKey> signing_key_from(const std::string& option) {
+  std::string key_path = option;
+  if (key_path.empty())
+    if (const char* from_environment = std::getenv("FIREDRILL_SIGNING_KEY")) key_path = from_environment;
+  if (key_path.empty()) return std::nullopt;
+  return attestation::SigningKey::load(key_path);
+}
 
 std::string choose_runtime_or_refuse(const std::string& requested, bool say) {
   std::string chosen;
