@@ -36,6 +36,12 @@ int published_port(const nlohmann::json& report, const std::string& service);
 /// restored server).
 std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what);
 
+/// Checks a run of full-environment-loss.yaml against its recorded history: every service was
+/// destroyed and rebuilt; no write acknowledged before `backup_step` began is lost (readback.jsonl
+/// against acks.jsonl), some after it are, and the RPO is no longer than backup → incident.
+void expect_full_environment_loss_accounted(const std::filesystem::path& run_dir, const nlohmann::json& report,
+                                            const std::string& backup_step);
+
 /// True when a Docker engine answers (tests fail instead of skipping when CI is set).
 bool engine_available();
 

@@ -97,48 +97,7 @@ TEST_F(LibraryDrill, FullEnvironmentLossIsRebuiltFromTheBackupRepositoryAlone) {
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
   EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
 
-  // Every service was destroyed, then brought back and restored from the repository.
-  std::set<std::string> destroyed, rebuilt;
-  Micros backup_started = 0, incident = 0;
-  std::istringstream events(read_file(run_dir_ / "events.jsonl"));
-  for (std::string line; std::getline(events, line);) {
-    const auto event = nlohmann::json::parse(line);
-    const std::string kind = event["kind"];
-    if (kind == "service.destroyed") destroyed.insert(event["service"].get<std::string>());
-    if (kind == "service.ready" && event.value("rebuild", false)) rebuilt.insert(event["service"].get<std::string>());
-    if (kind == "step.started" && event["step"] == "nightly database backup") backup_started = parse_rfc3339(event["t"]);
-    if (kind == "incident") incident = parse_rfc3339(event["t"]);
-  }
-  EXPECT_EQ(destroyed, (std::set<std::string>{"db", "cache", "app"}));
-  EXPECT_EQ(rebuilt, (std::set<std::string>{"db", "cache", "app"}));
-  ASSERT_GT(backup_started, 0);
-  ASSERT_GT(incident, backup_started);
-
-  // The writes lost are exactly what the backup could not hold: none acknowledged before the
-  // backup began, and the RPO no longer than the time from that backup to the incident.
-  std::set<std::string> present;
-  std::istringstream readback(read_file(run_dir_ / "readback.jsonl"));
-  for (std::string line; std::getline(readback, line);) {
-    const auto entry = nlohmann::json::parse(line);
-    for (const auto& id : entry["present"]) present.insert(id.get<std::string>());
-  }
-  int acked_before_backup = 0, lost_before_backup = 0;
-  std::istringstream acks(read_file(run_dir_ / "acks.jsonl"));
-  for (std::string line; std::getline(acks, line);) {
-    const auto ack = nlohmann::json::parse(line);
-    if (!ack["acked"].is_string() || parse_rfc3339(ack["acked"]) >= backup_started) continue;
-    ++acked_before_backup;
-    if (!present.count(ack["id"].get<std::string>())) ++lost_before_backup;
-  }
-  EXPECT_GT(acked_before_backup, 0);
-  EXPECT_EQ(lost_before_backup, 0);
-  const auto& measured = report["measured"];
-  EXPECT_GT(measured["lost_acked_writes"].get<int>(), 0) << "writes acknowledged after the backup cannot survive";
-  const double rpo = measured["rpo_seconds"].get<double>();
-  EXPECT_GT(rpo, 0.0);
-  EXPECT_LE(rpo, static_cast<double>(incident - backup_started) / 1e6 + 0.001);
-  EXPECT_TRUE(report["components"]["overall"]["rto"]["met"].get<bool>());
-  EXPECT_TRUE(report["components"]["overall"]["rpo"]["met"].get<bool>());
+  testing::expect_full_environment_loss_accounted(run_dir_, report, "nightly database backup");
   expect_nothing_left(report["run_id"]);
 }
 
