@@ -51,9 +51,18 @@ std::vector<ProxiedPath> proxied_paths(const Scenario& scenario, bool every_netw
     if (client != peer && std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
   };
   for (const auto& step : scenario.steps) {
+    if (every_network_fault && step.verb == StepVerb::action && step.what == "repoint")
+      for (const auto& other : scenario.services)
+        if (other.name != step.param_text("to")) add(other.name, step.param_text("service"));
     if (step.verb != StepVerb::fault) continue;
     if (step.what == "latency" && (every_network_fault || latency_via(step) == LatencyVia::proxy))
       add(step.target, step.param_text("towards"));
+    if (every_network_fault && step.what == "loss")
+      for (const auto& other : scenario.services)
+        if (const std::string towards = step.param_text("towards"); towards.empty() || towards == other.name) {
+          add(step.target, other.name);
+          add(other.name, step.target);
+        }
     if (!every_network_fault || step.what != "partition") continue;
     if (auto between = step.params.find("between"); between != step.params.end() && between->second.items.size() == 2) {
       add(between->second.items[0], between->second.items[1]);

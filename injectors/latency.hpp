@@ -35,7 +35,8 @@ struct ProxiedPath {
 
 /// The paths a scenario's `latency` steps need proxies on (empty when netem serves them all). With
 /// every_network_fault (a runtime whose network faults act on proxies only), every latency step's
-/// path whatever its `via`, and both directions of every pair a `partition` step cuts.
+/// path whatever its `via`, both directions of every pair a `partition` or `loss` step names, and
+/// every other service's path to the name a `repoint` action moves (the proxy is what it moves).
 std::vector<ProxiedPath> proxied_paths(const Scenario& scenario, bool every_network_fault = false);
 
 /// The tc commands (each run with `sh -c`) that delay the traffic to `peer_address` leaving

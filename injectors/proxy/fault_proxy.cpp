@@ -190,6 +190,16 @@ class FaultProxy::Loop {
  public:
   Loop(Address listen, Address upstream) : listen_(listen), upstream_(upstream) {}
 
+  void set_upstream(const Address& upstream) {
+    std::lock_guard lock(mutex_);
+    upstream_ = upstream;
+  }
+
+  Address current_upstream() const {
+    std::lock_guard lock(mutex_);
+    return upstream_;
+  }
+
   void open() {
     listener_ = UniqueFd(::socket(listen_.storage.ss_family,
                                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -273,7 +283,9 @@ class FaultProxy::Loop {
       std::lock_guard lock(mutex_);
       shared_faults_ = faults;
       shared_faults_.reset_existing = false;
+      shared_faults_.seed.reset();
       if (faults.reset_existing) ++reset_requests_;
+      if (faults.seed) pending_seed_ = faults.seed;
       generation = ++requested_;
     }
     wake();
@@ -336,6 +348,7 @@ class FaultProxy::Loop {
       faults_ = shared_faults_;
       resets = reset_requests_;
       generation = requested_;
+      if (pending_seed_) random_.seed(*std::exchange(pending_seed_, std::nullopt));
     }
     if (resets != resets_done_) {
       resets_done_ = resets;
@@ -365,7 +378,8 @@ class FaultProxy::Loop {
       }
       auto connection = std::make_unique<Connection>();
       connection->client = std::move(client);
-      connection->upstream = UniqueFd(::socket(upstream_.storage.ss_family,
+      const Address upstream = current_upstream();
+      connection->upstream = UniqueFd(::socket(upstream.storage.ss_family,
                                                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       if (!connection->upstream.valid()) {
         connection->client.reset_with_rst();
@@ -374,8 +388,8 @@ class FaultProxy::Loop {
       set_no_delay(connection->client.get());
       set_no_delay(connection->upstream.get());
       const int rc = ::connect(connection->upstream.get(),
-                               reinterpret_cast<const sockaddr*>(&upstream_.storage),
-                               upstream_.length);
+                               reinterpret_cast<const sockaddr*>(&upstream.storage),
+                               upstream.length);
       if (rc != 0 && errno != EINPROGRESS) {
         connection->client.reset_with_rst();
         continue;
@@ -465,9 +479,26 @@ class FaultProxy::Loop {
       }
       release += std::max(delay, std::chrono::microseconds(0));
     }
+    release += retransmission_delay(flow);
     release = std::max(release, flow.last_release);
     flow.last_release = release;
     return release;
+  }
+
+  // How long a chunk waits for its retransmissions: one draw per transmission, each loss adding a
+  // timeout twice the previous one. A loss of 1 draws nothing: the flow is blackholed instead.
+  SteadyClock::duration retransmission_delay(const Flow& flow) {
+    if (faults_.loss <= 0 || faults_.loss >= 1 ||
+        !applies(faults_.loss_direction, flow.toward_upstream))
+      return SteadyClock::duration::zero();
+    std::bernoulli_distribution lost(faults_.loss);
+    SteadyClock::duration waited = SteadyClock::duration::zero();
+    SteadyClock::duration timeout = loss_rto;
+    for (int attempt = 0; attempt < loss_max_retransmissions && lost(random_); ++attempt) {
+      waited += timeout;
+      timeout = std::min<SteadyClock::duration>(timeout * 2, loss_rto_cap);
+    }
+    return waited;
   }
 
   // Reads from `source` until it would block, the flow's buffer is full or the source ends.
@@ -522,7 +553,8 @@ class FaultProxy::Loop {
   }
 
   bool blackholed(const Flow& flow) const {
-    return faults_.blackhole && applies(faults_.direction, flow.toward_upstream);
+    return (faults_.blackhole && applies(faults_.direction, flow.toward_upstream)) ||
+           (faults_.loss >= 1 && applies(faults_.loss_direction, flow.toward_upstream));
   }
 
   // Writes due bytes to `sink` until it would block; shuts the sink's write side once the source
@@ -607,7 +639,7 @@ class FaultProxy::Loop {
   }
 
   const Address listen_;
-  const Address upstream_;
+  Address upstream_;  // guarded by mutex_: set_upstream() changes it from another thread
   UniqueFd listener_;
   UniqueFd epoll_;
   UniqueFd timer_;
@@ -618,6 +650,7 @@ class FaultProxy::Loop {
   mutable std::mutex mutex_;
   ProxyFaults shared_faults_;
   std::uint64_t reset_requests_ = 0;
+  std::optional<std::uint64_t> pending_seed_;
   std::uint64_t requested_ = 0;
   std::uint64_t adopted_ = 0;
   bool running_ = false;
@@ -666,6 +699,10 @@ void FaultProxy::stop() {
 std::uint16_t FaultProxy::port() const { return loop_->port(); }
 
 void FaultProxy::set_faults(const ProxyFaults& faults) { loop_->set_faults(faults); }
+
+void FaultProxy::set_upstream(const std::string& upstream_host, std::uint16_t upstream_port) {
+  loop_->set_upstream(parse_address(upstream_host, upstream_port, "upstream"));
+}
 
 ProxyFaults FaultProxy::faults() const { return loop_->faults(); }
 

@@ -1,8 +1,8 @@
 #pragma once
 // A TCP proxy placed between two services that injects network faults into the bytes it forwards:
-// latency, jitter, bandwidth limits, blackholes, refused and reset connections. It stands in for
-// netem, which this kernel lacks. One thread runs an epoll loop over non-blocking sockets; Linux
-// only.
+// latency, jitter, packet loss, bandwidth limits, blackholes, refused and reset connections. It
+// stands in for netem, which this kernel lacks. One thread runs an epoll loop over non-blocking
+// sockets; Linux only.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -41,7 +41,27 @@ struct ProxyFaults {
   /// Where latency, jitter, bandwidth and blackhole apply; refuse and reset_existing apply to
   /// whole connections.
   Direction direction = Direction::both;
+  /// Packet loss as a TCP stream carries it: each chunk read in a direction `loss_direction`
+  /// covers is lost with this probability (0..1) and then held for a retransmission timeout —
+  /// 200 ms, Linux's minimum RTO — before delivery; lost again, for twice as long, and so on
+  /// (exponential backoff, each timeout capped at loss_rto_cap, at most loss_max_retransmissions
+  /// times). Chunks behind a held one wait for it, as TCP delivers in order. 1 holds everything, as
+  /// a blackhole does, until the loss is lowered. Added to any latency, stamped when read.
+  double loss = 0;
+  /// Where loss applies; apart from `direction`, so a loss can join a one-way latency.
+  Direction loss_direction = Direction::both;
+  /// One-shot: when set, the generator behind loss and jitter draws restarts from this seed as the
+  /// faults are adopted, so the same traffic meets the same draws. Not retained.
+  std::optional<std::uint64_t> seed{};
 };
+
+/// The first retransmission timeout of a chunk lost by ProxyFaults::loss (Linux's TCP_RTO_MIN).
+inline constexpr std::chrono::milliseconds loss_rto{200};
+/// The longest single retransmission timeout a lost chunk waits (Linux's TCP_RTO_MAX).
+inline constexpr std::chrono::seconds loss_rto_cap{120};
+/// How often one chunk may be lost in a row before it is delivered anyway (Linux's tcp_retries2
+/// default; Linux would then give up on the connection instead).
+inline constexpr int loss_max_retransmissions = 15;
 
 /// A snapshot of a proxy's counters since start().
 struct ProxyCounters {
@@ -82,7 +102,12 @@ class FaultProxy {
   /// connections if reset_existing): they govern every byte read and written after the call.
   /// Thread-safe; must not be called from the proxy's own thread.
   void set_faults(const ProxyFaults& faults);
-  /// The faults in force (reset_existing is always false: it is consumed when set).
+  /// Connections accepted from now on go to this upstream; open ones stay with theirs, as open
+  /// connections do when a name is pointed at another server. Same address rules as the
+  /// constructor. Thread-safe.
+  void set_upstream(const std::string& upstream_host, std::uint16_t upstream_port);
+  /// The faults in force (reset_existing is always false and seed empty: they are consumed when
+  /// set).
   [[nodiscard]] ProxyFaults faults() const;
   /// Thread-safe.
   [[nodiscard]] ProxyCounters counters() const;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -299,6 +300,24 @@ TEST_F(FaultProxyTest, RefuseResetsNewConnectionsAtOnce) {
   EXPECT_LT(millis(accepted.round_trip()), 100.0);
 }
 
+TEST_F(FaultProxyTest, ANewUpstreamTakesNewConnectionsAndLeavesOpenOnesWhereTheyAre) {
+  LoopbackEchoServer second;
+  Socket before(proxy.port());
+  before.round_trip();
+  proxy.set_upstream("127.0.0.1", second.port());
+  Socket after(proxy.port());
+  after.round_trip();
+  // The open connection still talks to the first server; the new one reached the second.
+  const auto first_heard = echo.last_received();
+  const auto second_heard = second.last_received();
+  before.round_trip();
+  EXPECT_GT(echo.last_received(), first_heard);
+  EXPECT_EQ(second.last_received(), second_heard);
+  after.round_trip();
+  EXPECT_GT(second.last_received(), second_heard);
+  EXPECT_THROW(proxy.set_upstream("192.0.2.1", 5432), std::invalid_argument);
+}
+
 TEST_F(FaultProxyTest, ResetExistingResetsOpenConnectionsOnce) {
   Socket first(proxy.port());
   Socket second(proxy.port());
@@ -339,6 +358,100 @@ TEST_F(FaultProxyTest, DirectionLimitsLatencyToOneWay) {
   answered = SteadyClock::now();
   EXPECT_LT(millis(echo.last_received() - sent), 50.0);
   EXPECT_GE(millis(answered - echo.last_received()), 200.0);
+}
+
+/// The round trips of `count` messages, in milliseconds.
+std::vector<double> round_trips(const Socket& socket, int count) {
+  std::vector<double> trips;
+  for (int i = 0; i < count; ++i) trips.push_back(millis(socket.round_trip()));
+  return trips;
+}
+
+double mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (const double value : values) sum += value;
+  return values.empty() ? 0 : sum / static_cast<double>(values.size());
+}
+
+TEST_F(FaultProxyTest, LossDelaysLostChunksByRetransmissionTimeouts) {
+  Socket socket(proxy.port());
+  const auto clean = round_trips(socket, 20);
+
+  proxy.set_faults({.loss = 0.2, .seed = 7});
+  const auto lossy = round_trips(socket, 20);
+  proxy.set_faults({});
+
+  // A round trip is two chunks; each lost transmission holds one for 200 ms, 400 ms, ...: every
+  // trip takes a whole number of 200 ms timeouts (plus loopback's fraction of a millisecond).
+  int held = 0;
+  for (const double trip : lossy) {
+    EXPECT_LT(std::fmod(trip, 200.0), 50.0) << trip << " ms is no sum of retransmission timeouts";
+    if (trip >= 195.0) ++held;
+  }
+  EXPECT_GT(held, 0) << "20% loss over 40 chunks held none";
+  EXPECT_LT(held, 20) << "20% loss held every round trip";
+  EXPECT_GT(mean(lossy) - mean(clean), 20.0) << "no delay added per round trip";
+  EXPECT_LT(*std::max_element(clean.begin(), clean.end()), 50.0);
+  EXPECT_LT(millis(socket.round_trip()), 50.0) << "delay left after the loss was cleared";
+}
+
+TEST_F(FaultProxyTest, LossWithTheSameSeedLosesTheSameChunks) {
+  Socket socket(proxy.port());
+  const auto timeouts_per_trip = [&] {
+    proxy.set_faults({.loss = 0.25, .seed = 42});
+    std::vector<long> timeouts;
+    for (const double trip : round_trips(socket, 8)) timeouts.push_back(std::lround(trip / 200.0));
+    return timeouts;
+  };
+  const auto first = timeouts_per_trip();
+  const auto second = timeouts_per_trip();
+  EXPECT_EQ(first, second);
+  EXPECT_NE(std::count(first.begin(), first.end(), 0L), static_cast<long>(first.size()))
+      << "nothing was lost";
+  EXPECT_FALSE(proxy.faults().seed) << "the seed is retained";
+}
+
+TEST_F(FaultProxyTest, LossKeepsTheOrderOfTheStream) {
+  Socket socket(proxy.port());
+  proxy.set_faults({.loss = 0.2, .loss_direction = Direction::upstream_only, .seed = 3});
+  constexpr std::uint32_t messages = 60;
+  std::thread writer([&] {
+    for (std::uint32_t n = 0; n < messages; ++n) {
+      socket.send_all(&n, sizeof n);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  const auto start = SteadyClock::now();
+  const auto echoed = socket.receive(messages * sizeof(std::uint32_t), 30'000ms);
+  const double took = millis(SteadyClock::now() - start);
+  writer.join();
+  ASSERT_EQ(echoed.size(), messages * sizeof(std::uint32_t));
+  for (std::uint32_t n = 0; n < messages; ++n) {
+    std::uint32_t got = 0;
+    std::memcpy(&got, echoed.data() + n * sizeof got, sizeof got);
+    ASSERT_EQ(got, n) << "out of order at message " << n;
+  }
+  EXPECT_GE(took, 200.0) << "nothing was held";
+}
+
+TEST_F(FaultProxyTest, FullLossHoldsEverythingUntilClearedThenDeliversInOrder) {
+  Socket socket(proxy.port());
+  socket.round_trip();
+  // A one-way latency on the same proxy stays in force while the loss comes and goes.
+  proxy.set_faults({.latency = 100ms, .direction = Direction::downstream_only, .loss = 1});
+  const auto sent_at = SteadyClock::now();
+  for (const char* part : {"one,", "two,", "three"}) {
+    socket.send_all(part);
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(socket.readable_within(300ms)) << "an answer, or the end, came through";
+  EXPECT_LT(echo.last_received(), sent_at) << "the upstream received bytes through a 100% loss";
+  EXPECT_EQ(proxy.counters().connections_active, 1u);
+
+  const auto cleared_at = SteadyClock::now();
+  proxy.set_faults({.latency = 100ms, .direction = Direction::downstream_only});
+  EXPECT_EQ(socket.receive_text(13), "one,two,three");
+  EXPECT_GE(millis(SteadyClock::now() - cleared_at), 100.0) << "the latency was lost with the loss";
 }
 
 TEST(FaultProxyStop, ReturnsPromptlyAndClosesEveryDescriptor) {
