@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -5,9 +6,6 @@
 #include "harness/cli/commands.hpp"
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
-#include "harness/runtime/process_runtime.hpp"
-#include "injectors/registry.hpp"
 
 namespace firedrill {
 namespace {
@@ -17,11 +15,10 @@ struct CleanupOptions {
   bool all = false;
 };
 
-/// True when the run's journal names a resource of one of these kinds.
-bool journalled(const JournalState& run, std::initializer_list<const char*> kinds) {
+/// True when the run's journal names a resource of the engine.
+bool uses_engine(const JournalState& run) {
   for (const auto& [kind, name] : run.created)
-    for (const char* wanted : kinds)
-      if (kind == wanted) return true;
+    if (kind == "container" || kind == "network" || kind == "volume") return true;
   return false;
 }
 
@@ -29,66 +26,29 @@ bool journalled(const JournalState& run, std::initializer_list<const char*> kind
 int cleanup_command(const CleanupOptions& options) {
   if (options.run_id.empty() && !options.all)
     throw CLI::ValidationError("cleanup", "name a RUN_ID or pass --all");
-  int errors = 0;
-  for (const auto& run : indexed_runs()) {
-    if (!options.all && run.run_id != options.run_id) continue;
-    if (!run.unreverted_inverses.empty()) {
-      std::unique_ptr<Runtime> runtime;
-      if (journalled(run, {"process"})) runtime = std::make_unique<ProcessRuntime>(run.run_dir.parent_path());
-      else runtime = std::make_unique<DockerRuntime>();
-      runtime->begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
-      // Newest first: the reverse of the order they were applied in.
-      for (auto it = run.unreverted_inverses.rbegin(); it != run.unreverted_inverses.rend(); ++it) {
-        try {
-          revert_from_journal(*runtime, *it);
-          std::cout << fmt::format("{}: reverted {}\n", run.run_id, it->dump());
-        } catch (const std::exception& error) {
-          // The container may already be gone, which undoes the fault too.
-          std::cout << fmt::format("{}: could not revert {} ({}); removing its resources undoes it\n", run.run_id,
-                                   it->dump(), error.what());
-        }
-      }
-    }
-  }
+  std::vector<JournalState> runs;
+  for (auto& run : indexed_runs())
+    if (options.all || run.run_id == options.run_id) runs.push_back(std::move(run));
+
   CleanupReport report;
+  for (const auto& run : runs) revert_journalled_faults(run, report);
   try {
-    report = cleanup_docker(options.run_id, options.all);
+    const CleanupReport removed = cleanup_docker(options.run_id, options.all);
+    report.removed = removed.removed;
+    report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
   } catch (const EnvironmentError&) {
     // Runs of the process runtime need no engine; a run that used one does.
-    bool engine_needed = false, found = false;
-    for (const auto& run : indexed_runs()) {
-      if (!options.all && run.run_id != options.run_id) continue;
-      found = true;
-      engine_needed = engine_needed || journalled(run, {"container", "network", "volume"});
-    }
-    if (engine_needed || (!options.all && !found)) throw;
+    const bool engine_needed = std::any_of(runs.begin(), runs.end(), uses_engine);
+    if (engine_needed || (!options.all && runs.empty())) throw;
   }
-  for (const auto& run : indexed_runs()) {
-    if ((!options.all && run.run_id != options.run_id) || !journalled(run, {"process"})) continue;
-    ProcessRuntime runtime(run.run_dir.parent_path());
-    runtime.begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
-    try {
-      runtime.teardown();
-      std::cout << fmt::format("{}: stopped its processes\n", run.run_id);
-    } catch (const std::exception& error) {
-      report.errors.push_back(error.what());
-    }
-  }
-  // Every mount the journal names, wherever it is: cleanup_docker looks only in the run's folder.
-  for (const auto& run : indexed_runs()) {
-    if (!options.all && run.run_id != options.run_id) continue;
-    for (const auto& [kind, name] : run.created)
-      if (kind == "mount" && release_size_limited_mount(name, report.errors)) ++report.removed.mounts;
-  }
-  for (const auto& error : report.errors) {
-    std::cerr << "firedrill: cleanup: " << error << "\n";
-    ++errors;
-  }
-  for (const auto& run : indexed_runs())
-    if (options.all || run.run_id == options.run_id) forget_run(run.run_id);
+  for (const auto& run : runs) release_journalled_resources(run, report);
+
+  for (const auto& note : report.notes) std::cout << note << "\n";
+  for (const auto& error : report.errors) std::cerr << "firedrill: cleanup: " << error << "\n";
+  for (const auto& run : runs) forget_run(run.run_id);
   std::cout << fmt::format("removed {} containers, {} networks, {} volumes, {} mounts\n", report.removed.containers,
                            report.removed.networks, report.removed.volumes, report.removed.mounts);
-  return errors == 0 ? exit_code::ok : exit_code::environment;
+  return report.errors.empty() ? exit_code::ok : exit_code::environment;
 }
 
 }  // namespace

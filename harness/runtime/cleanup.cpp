@@ -1,5 +1,8 @@
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/docker_runtime.hpp"
 #include "harness/runtime/freezer.hpp"
+#include "harness/runtime/process_runtime.hpp"
+#include "injectors/registry.hpp"
 
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -71,6 +74,29 @@ std::vector<LabelledResource> list_labelled(const docker::EngineApi& api, const 
                      labels_of(network)});
   }
   return found;
+}
+
+/// True when the run's journal names a resource of one of these kinds.
+bool journalled(const JournalState& run, std::initializer_list<const char*> kinds) {
+  for (const auto& [kind, name] : run.created)
+    for (const char* wanted : kinds)
+      if (kind == wanted) return true;
+  return false;
+}
+
+bool uses_processes(const JournalState& run) { return journalled(run, {"process"}); }
+
+bool uses_engine(const JournalState& run) { return journalled(run, {"container", "network", "volume"}); }
+
+/// True when the run's journal names an owner of this host that is gone.
+bool owner_dead(const JournalState& run) {
+  return run.owner && run.owner->host == Owner::self().host && !run.owner->alive();
+}
+
+/// True when `path` is `root` or below it, compared lexically.
+bool is_below(const std::filesystem::path& path, const std::filesystem::path& root) {
+  const auto relative = path.lexically_normal().lexically_relative(root.lexically_normal());
+  return !relative.empty() && relative.begin()->string() != "..";
 }
 
 std::string run_of(const LabelledResource& resource) {
@@ -183,6 +209,36 @@ bool is_mount_point(const std::filesystem::path& directory) {
   return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;
 }
 
+bool unmount_stacked(const std::filesystem::path& directory, std::vector<std::string>& errors) {
+  // Stacked mounts (a mount repeated by a crashed retry) come off one at a time.
+  for (int layer = 0; layer < 8 && is_mount_point(directory); ++layer) {
+    if (::umount2(directory.c_str(), MNT_DETACH) != 0) {
+      errors.push_back(fmt::format("mount {}: cannot unmount: {}", directory.string(), std::strerror(errno)));
+      return false;
+    }
+  }
+  if (is_mount_point(directory)) {
+    errors.push_back(fmt::format("mount {}: still mounted", directory.string()));
+    return false;
+  }
+  return true;
+}
+
+bool release_journalled_mount(const JournalState& run, const std::filesystem::path& directory,
+                              std::vector<std::string>& errors) {
+  if (is_below(directory, size_limited_mount_root())) return release_size_limited_mount(directory, errors);
+  const auto services = std::filesystem::absolute(run.run_dir / "services");
+  const auto normal = std::filesystem::absolute(directory).lexically_normal();
+  if (run.run_dir.empty() || !is_below(normal, services) || normal == services.lexically_normal()) {
+    errors.push_back(fmt::format("mount {}: neither under {} nor in run {}'s directory, left alone", directory.string(),
+                                 size_limited_mount_root().string(), run.run_id));
+    return false;
+  }
+  const bool mounted = is_mount_point(normal);
+  unmount_stacked(normal, errors);
+  return mounted;
+}
+
 bool release_size_limited_mount(const std::filesystem::path& directory, std::vector<std::string>& errors) {
   const auto normal = directory.lexically_normal();
   const auto relative = normal.lexically_relative(size_limited_mount_root());
@@ -192,17 +248,7 @@ bool release_size_limited_mount(const std::filesystem::path& directory, std::vec
   }
   std::error_code error;
   if (!std::filesystem::exists(normal, error)) return false;
-  // Stacked mounts (a mount repeated by a crashed retry) come off one at a time.
-  for (int layer = 0; layer < 8 && is_mount_point(normal); ++layer) {
-    if (::umount2(normal.c_str(), MNT_DETACH) != 0) {
-      errors.push_back(fmt::format("mount {}: cannot unmount: {}", normal.string(), std::strerror(errno)));
-      return true;
-    }
-  }
-  if (is_mount_point(normal)) {
-    errors.push_back(fmt::format("mount {}: still mounted", normal.string()));
-    return true;
-  }
+  if (!unmount_stacked(normal, errors)) return true;
   std::filesystem::remove_all(normal, error);
   if (error) errors.push_back(fmt::format("mount {}: cannot remove: {}", normal.string(), error.message()));
   // The run's folder goes once its last service's is gone.
@@ -237,6 +283,69 @@ ResourceCounts count_labelled(const std::string& run_id) {
                                                     : fmt::format("{}={}", labels::run, run_id));
 }
 
+void revert_journalled_faults(const JournalState& run, CleanupReport& report) {
+  if (run.unreverted_inverses.empty()) return;
+  std::unique_ptr<Runtime> runtime;
+  try {
+    if (uses_processes(run)) runtime = std::make_unique<ProcessRuntime>(run.run_dir.parent_path());
+    else runtime = std::make_unique<DockerRuntime>();
+    runtime->begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
+  } catch (const std::exception& error) {
+    report.notes.push_back(fmt::format("{}: cannot revert its faults ({}); removing its resources undoes them",
+                                       run.run_id, error.what()));
+    return;
+  }
+  // Newest first: the reverse of the order they were applied in.
+  for (auto it = run.unreverted_inverses.rbegin(); it != run.unreverted_inverses.rend(); ++it) {
+    try {
+      revert_from_journal(*runtime, *it);
+      report.notes.push_back(fmt::format("{}: reverted {}", run.run_id, it->dump()));
+    } catch (const std::exception& error) {
+      // The container or process may already be gone, which undoes the fault too.
+      report.notes.push_back(fmt::format("{}: could not revert {} ({}); removing its resources undoes it", run.run_id,
+                                         it->dump(), error.what()));
+    }
+  }
+}
+
+void release_journalled_resources(const JournalState& run, CleanupReport& report) {
+  if (uses_processes(run)) {
+    ProcessRuntime runtime(run.run_dir.parent_path());
+    runtime.begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
+    try {
+      runtime.teardown();
+      report.notes.push_back(fmt::format("{}: stopped its processes", run.run_id));
+    } catch (const std::exception& error) {
+      report.errors.push_back(error.what());
+    }
+  }
+  // Every mount the journal names, wherever it is: cleanup_docker looks only in the run's folder.
+  for (const auto& [kind, name] : run.created)
+    if (kind == "mount" && release_journalled_mount(run, name, report.errors)) ++report.removed.mounts;
+}
+
+CleanupReport cleanup_journalled_run(const JournalState& run, const docker::EngineApi* api) {
+  CleanupReport report;
+  report.runs.push_back(run.run_id);
+  if (uses_engine(run) && !api) {
+    report.errors.push_back(fmt::format("run {}: it has containers and no engine answers; run `firedrill cleanup {}` "
+                                        "once the engine is back",
+                                        run.run_id, run.run_id));
+    return report;
+  }
+  revert_journalled_faults(run, report);
+  if (uses_engine(run)) {
+    CleanupReport removed = docker::remove_labelled(*api, fmt::format("{}={}", labels::run, run.run_id));
+    report.removed.containers += removed.removed.containers;
+    report.removed.volumes += removed.removed.volumes;
+    report.removed.networks += removed.removed.networks;
+    report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+    report.removed.mounts += release_size_limited_mounts(run.run_id, false, report.errors);
+  }
+  release_journalled_resources(run, report);
+  return report;
+}
+
 CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
   CleanupReport report;
   std::vector<LabelledResource> resources;
@@ -246,11 +355,39 @@ CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
     resources = list_labelled(*api, labels::run);
   } catch (const EnvironmentError&) {
     // No usable engine (unreachable or refused DOCKER_HOST): nothing of ours can be there.
-    return report;
+    api.reset();
   } catch (const std::exception& error) {
     report.errors.push_back(fmt::format("listing labelled resources: {}", error.what()));
-    return report;
+    api.reset();
   }
+
+  const auto merge = [&report](const CleanupReport& part) {
+    report.runs.insert(report.runs.end(), part.runs.begin(), part.runs.end());
+    report.removed.containers += part.removed.containers;
+    report.removed.volumes += part.removed.volumes;
+    report.removed.networks += part.removed.networks;
+    report.removed.mounts += part.removed.mounts;
+    report.errors.insert(report.errors.end(), part.errors.begin(), part.errors.end());
+    report.notes.insert(report.notes.end(), part.notes.begin(), part.notes.end());
+  };
+
+  // Runs the index lists first: their journals name what no label carries (processes, mounts,
+  // faults), and their faults are reverted while their containers still exist.
+  std::set<std::string> handled;
+  for (const auto& run : indexed_runs()) {
+    if (run.run_id.empty() || spared.count(run.run_id) || run.kept || !owner_dead(run)) continue;
+    // Left for `firedrill cleanup` (reported there), rather than failing every run meanwhile.
+    if (uses_engine(run) && !api) continue;
+    handled.insert(run.run_id);
+    try {
+      const CleanupReport part = cleanup_journalled_run(run, api ? &*api : nullptr);
+      merge(part);
+      if (part.errors.empty()) forget_run(run.run_id);
+    } catch (const std::exception& error) {
+      report.errors.push_back(fmt::format("run {}: {}", run.run_id, error.what()));
+    }
+  }
+  if (!api) return report;
 
   // A run is orphaned only when every resource names an owner, all on this host, none alive.
   std::map<std::string, bool> orphaned;
@@ -266,15 +403,12 @@ CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
   }
 
   for (const auto& [run, dead] : orphaned) {
-    if (!dead || spared.count(run)) continue;
+    if (!dead || spared.count(run) || handled.count(run)) continue;
     try {
-      const CleanupReport removed = docker::remove_labelled(*api, fmt::format("{}={}", labels::run, run));
-      report.runs.push_back(run);
-      report.removed.containers += removed.removed.containers;
-      report.removed.volumes += removed.removed.volumes;
-      report.removed.networks += removed.removed.networks;
-      report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
-      report.removed.mounts += release_size_limited_mounts(run, false, report.errors);
+      CleanupReport part = docker::remove_labelled(*api, fmt::format("{}={}", labels::run, run));
+      part.runs = {run};
+      part.removed.mounts += release_size_limited_mounts(run, false, part.errors);
+      merge(part);
     } catch (const std::exception& error) {
       report.errors.push_back(fmt::format("run {}: {}", run, error.what()));
     }

@@ -1,11 +1,13 @@
 #pragma once
-// Removing what runs left in the Docker engine, found by the labels every resource carries
-// (runtime.hpp labels::*), so it works for runs whose process died.
+// Removing what runs left behind: what is in the Docker engine, found by the labels every resource
+// carries (runtime.hpp labels::*), and what a run's journal names (faults, processes of the process
+// runtime, size-limited filesystems), so it works for runs whose process died.
 #include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "harness/engine/journal.hpp"
 #include "harness/runtime/engine_api.hpp"
 #include "harness/runtime/runtime.hpp"
 
@@ -15,6 +17,7 @@ struct CleanupReport {
   std::vector<std::string> runs;  // run ids whose resources were found, sorted
   ResourceCounts removed;
   std::vector<std::string> errors;  // one line per resource that could not be removed
+  std::vector<std::string> notes;   // one line per thing undone from a journal, for a person to read
 };
 
 /// Removes every container, volume and network labelled with run_id (or with any io.firedrill.run
@@ -22,12 +25,30 @@ struct CleanupReport {
 /// EnvironmentError when the engine cannot be reached.
 CleanupReport cleanup_docker(const std::string& run_id, bool all);
 
-/// Removes the resources of runs whose owner process is gone (same host, pid dead or reused). Runs
-/// owned by a live process or another host, or with no readable owner label, are left alone.
-/// Runs in `spared` (left up on purpose with `--keep` or `up`) are kept too.
-/// Called at the start of every `firedrill run`, whatever the runtime: an unusable engine
-/// (unreachable, or a refused DOCKER_HOST) has nothing to reap and yields an empty report.
+/// Removes what runs whose owner process is gone (same host, pid dead or reused) left behind: the
+/// engine's labelled resources, and for every such run the index of live runs lists, what its
+/// journal names, undone as `firedrill cleanup` does (cleanup_journalled_run); those runs are then
+/// forgotten. Runs owned by a live process or another host, or with no readable owner, are left
+/// alone; so are runs in `spared` (left up on purpose with `--keep` or `up`) and runs whose journal
+/// says they were kept. Called at the start of every `firedrill run` and `rehearse`, whatever the
+/// runtime: an unusable engine (unreachable, or a refused DOCKER_HOST) is neither an error nor
+/// waited for; runs that need it are left for `firedrill cleanup`.
 CleanupReport reap_orphaned_runs(const std::set<std::string>& spared = {});
+
+/// Reverts the faults the run's journal says are still applied, newest first, through the runtime
+/// the run used (process when it journalled processes, else docker). One that cannot be reverted
+/// is noted, not an error: removing the run's resources undoes it.
+void revert_journalled_faults(const JournalState& run, CleanupReport& report);
+
+/// Stops the processes the run's journal names (by their pid files: the recorded group only while
+/// its start time matches, never a reused pid) and releases every size-limited filesystem it
+/// journalled (kind "mount"). What could not be undone goes to report.errors.
+void release_journalled_resources(const JournalState& run, CleanupReport& report);
+
+/// Undoes one dead run from its journal: revert_journalled_faults, its labelled engine resources
+/// (when it journalled any; `api` null means no engine answers, an error for such a run), then
+/// release_journalled_resources. Does not forget the run: the caller does once it is satisfied.
+CleanupReport cleanup_journalled_run(const JournalState& run, const docker::EngineApi* api);
 
 /// Counts what is labelled with run_id (any run when run_id is empty). Throws EnvironmentError
 /// when the engine cannot be reached.
@@ -45,6 +66,17 @@ bool is_mount_point(const std::filesystem::path& directory);
 /// keeps its view until it is removed) and removes it. True when it existed; what could not be
 /// undone is appended to `errors`. Paths outside the root are refused, never touched.
 bool release_size_limited_mount(const std::filesystem::path& directory, std::vector<std::string>& errors);
+
+/// Unmounts every filesystem stacked on `directory` (lazily), leaving the directory; false with a
+/// line in `errors` when one stays. Callers name only mounts of their own.
+bool unmount_stacked(const std::filesystem::path& directory, std::vector<std::string>& errors);
+
+/// Releases a mount the run's journal names: one under size_limited_mount_root() as
+/// release_size_limited_mount() does, or one in the run's own directory (the process runtime's
+/// <run dir>/services/<service>/data) by unmounting it. Anything else is refused, never touched.
+/// True when it was mounted or existed.
+bool release_journalled_mount(const JournalState& run, const std::filesystem::path& directory,
+                              std::vector<std::string>& errors);
 
 /// Releases every size-limited filesystem of run_id (of every run when all=true); returns how many.
 int release_size_limited_mounts(const std::string& run_id, bool all, std::vector<std::string>& errors);
