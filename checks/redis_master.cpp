@@ -57,12 +57,15 @@ std::optional<MasterAddress> locate_master(const SentinelGroup& group, std::chro
       continue;
     }
     const std::string name(reply->element[0]->str, reply->element[0]->len);
-    const auto published = group.published_ports.find(name);
+    auto published = group.published_ports.find(name);
+    // Servers sharing one address (all on 127.0.0.1) are told apart by their port.
+    if (published == group.published_ports.end() && reply->element[1]->type == REDIS_REPLY_STRING)
+      published = group.published_ports.find(name + ":" + std::string(reply->element[1]->str, reply->element[1]->len));
     if (published == group.published_ports.end()) {
       error = fmt::format("sentinel at 127.0.0.1:{} names master '{}', not a server of the group", sentinel_port, name);
       continue;
     }
-    return MasterAddress{name, published->second};
+    return MasterAddress{published->first, published->second};
   }
   return std::nullopt;
 }

@@ -17,7 +17,8 @@ namespace firedrill {
 struct SentinelGroup {
   std::string master_name;                      // the name the sentinels monitor it under
   std::vector<int> sentinel_ports;              // each sentinel's port on 127.0.0.1
-  std::map<std::string, int> published_ports;  // server name as Sentinel reports it -> port on 127.0.0.1
+  // server name as Sentinel reports it, or "name:port" where names are shared -> port on 127.0.0.1
+  std::map<std::string, int> published_ports;
 };
 
 /// The master a sentinel reported, and where the harness reaches it.

@@ -39,6 +39,9 @@ struct ActionContext {
   /// Starts a destroyed service again, empty, as bring-up started it (same name, address and
   /// published ports), and returns once it is ready; unset where the engine cannot.
   std::function<void(const std::string& name)> rebuild_service = {};
+  /// Where services reach each other through fault proxies (the process runtime), points every
+  /// proxy in front of `name` at `to` and returns the clients behind them; unset elsewhere.
+  std::function<std::vector<std::string>(const std::string& name, const std::string& to)> repoint_proxies = {};
 };
 
 class Action {

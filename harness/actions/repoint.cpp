@@ -42,6 +42,20 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
   const std::string& to = param(step, "to");
   if (name == to) throw ActionFailed(fmt::format("repoint '{}' to itself changes nothing", name));
   const Micros started = context.clock.now();
+  if (context.runtime.network_faults_through_proxies()) {
+    // The services share this machine's network and its hosts file: what moves is the fault proxy
+    // every client reaches `name` through.
+    if (!context.repoint_proxies)
+      throw ActionFailed(fmt::format("the {} runtime has no proxies in front of '{}' to repoint", context.runtime.name(), name));
+    const auto moved = context.repoint_proxies(name, to);
+    if (moved.empty()) throw ActionFailed(fmt::format("no service reaches '{}' through a proxy to repoint", name));
+    nlohmann::json clients = nlohmann::json::array();
+    for (const auto& client : moved) clients.push_back({{"service", client}, {"rewritten", true}, {"via", "proxy"}});
+    const double seconds = static_cast<double>(context.clock.now() - started) / 1e6;
+    nlohmann::json details = {{"service", name}, {"to", to}, {"clients", clients}, {"seconds", seconds}};
+    context.events.record("repoint.completed", details);
+    return details;
+  }
   const std::string address = context.runtime.inspect(to).ip;
   if (address.empty())
     throw ActionFailed(fmt::format("the {} runtime gives '{}' no address to point '{}' at", context.runtime.name(), to, name));

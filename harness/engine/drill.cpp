@@ -97,6 +97,9 @@ class Drill {
   void rebuild_service(const std::string& name);
   std::string resolve(const std::string& viewer, const std::string& text);
   FaultProxy* proxy_on_path(const std::string& client, const std::string& peer);
+  /// Points the proxies placed in front of `name` at `to` (the repoint action where services meet
+  /// through proxies); the clients behind them.
+  std::vector<std::string> repoint_proxies(const std::string& name, const std::string& to);
   void start_observers();
   bool run_steps();
   bool run_step(std::size_t index, const StepSpec& step);
@@ -193,7 +196,8 @@ std::string Drill::resolve(const std::string& viewer, const std::string& text) {
         host = containers_.at(service->first).gateway;
         port = proxy->port();
       }
-      if (field == "url") resolved += service->second->url_at(host, port);
+      // A URL may name other services in turn (a Sentinel group's names its sentinels).
+      if (field == "url") resolved += resolve(viewer, service->second->url_at(host, port));
       else if (field == "host") resolved += host;
       else resolved += std::to_string(port);
     }
@@ -219,6 +223,20 @@ FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& p
                                     {"listen", fmt::format("{}:{}", upstream.gateway, proxy->port())},
                                     {"upstream", fmt::format("{}:{}", upstream.ip, upstream_port)}});
   return proxies_.emplace(path, std::move(proxy)).first->second.get();
+}
+
+std::vector<std::string> Drill::repoint_proxies(const std::string& name, const std::string& to) {
+  const ContainerInfo target = runtime_.inspect(to);
+  const auto& service = services_.at(to);
+  const int port = runtime_.peer_address(to, service->container_port()).port;
+  std::vector<std::string> clients;
+  for (auto& [path, proxy] : proxies_) {
+    if (path.peer != name || path.client == to) continue;
+    proxy->set_upstream(target.ip, static_cast<std::uint16_t>(port));
+    events_->record("proxy.repointed", {{"client", path.client}, {"peer", name}, {"upstream", fmt::format("{}:{}", target.ip, port)}});
+    clients.push_back(path.client);
+  }
+  return clients;
 }
 
 void Drill::bring_up() {
@@ -564,6 +582,8 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
                                 auto found = services_.find(name);
                                 return found == services_.end() ? nullptr : found->second.get();
                               }, service_names_of(scenario_), [this](const std::string& name) { rebuild_service(name); }};
+        if (runtime_.network_faults_through_proxies())
+          context.repoint_proxies = [this](const std::string& name, const std::string& to) { return repoint_proxies(name, to); };
         details = action_registry().at(step.what).make()->run(context, step);
         // Only a destructive action (sql) may be the incident: T0 is when its step started.
         if (step.incident)

@@ -7,12 +7,14 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +23,8 @@
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "harness/runtime/cleanup.hpp"
 
 namespace firedrill {
 namespace {
@@ -53,6 +57,16 @@ ProgramKind program_kind(const ContainerSpec& spec) {
       "the process runtime cannot run image '{}' of '{}': it runs only firedrill/postgres, firedrill/redis and "
       "firedrill/app (or the official postgres and redis) as programs of this machine; use --runtime docker",
       spec.image, spec.service));
+}
+
+/// True for a redis image's command that is a shell script ending in `exec redis-sentinel ...`:
+/// a sentinel writing its configuration before it becomes the sentinel (harness/services/sentinel.cpp).
+bool starts_redis_sentinel(const std::vector<std::string>& command) {
+  if (command.size() < 3 || (command[0] != "/bin/sh" && command[0] != "sh") || command[1] != "-c") return false;
+  std::string script = command[2];
+  while (!script.empty() && std::isspace(static_cast<unsigned char>(script.back()))) script.pop_back();
+  const auto newline = script.rfind('\n');
+  return script.substr(newline == std::string::npos ? 0 : newline + 1).starts_with("exec redis-sentinel ");
 }
 
 std::map<std::string, std::string> environment_map(const std::vector<std::string>& entries) {
@@ -150,6 +164,120 @@ std::optional<int> wait_child(int pid, Clock::time_point deadline) {
   }
 }
 
+/// True when `c` may continue a path component, so a container path ending before it is only
+/// the beginning of a longer name ("/data" in "/database").
+bool continues_name(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
+
+/// True when a path may start after `c`: the text's start, blanks, quotes and the separators of
+/// options (--file=/tmp/x), lists (a:/tmp/x) and shell redirections (>/tmp/x).
+bool starts_path_after(char c) { return std::isspace(static_cast<unsigned char>(c)) || std::strchr("'\"=:(<>;|&", c) != nullptr; }
+
+/// `text` with every occurrence of a container path of `roots` (container path -> host path)
+/// rewritten to the host path, in one pass so a rewritten path is never rewritten again.
+std::string with_host_paths(const std::string& text, const std::vector<std::pair<std::string, std::string>>& roots) {
+  std::string rewritten;
+  std::size_t position = 0;
+  while (position < text.size()) {
+    const bool at_start = position == 0 || starts_path_after(text[position - 1]);
+    const std::pair<std::string, std::string>* match = nullptr;
+    if (at_start && text[position] == '/')
+      for (const auto& root : roots)
+        if (text.compare(position, root.first.size(), root.first) == 0 &&
+            (position + root.first.size() == text.size() || !continues_name(text[position + root.first.size()])) &&
+            (match == nullptr || root.first.size() > match->first.size()))
+          match = &root;
+    if (match) {
+      rewritten += match->second;
+      position += match->first.size();
+    } else {
+      rewritten += text[position++];
+    }
+  }
+  return rewritten;
+}
+
+/// A postgres service's command that prepares the data directory in a shell script and then hands
+/// over to the image's entrypoint (`bash -c '...; exec docker-entrypoint.sh "$@"' bash postgres
+/// ARGS`): standbys, restores and WAL archiving start so (harness/services/).
+struct EntrypointScript {
+  std::vector<std::string> command;  // the shell, -c, the script and its positional arguments
+  std::vector<std::string> server;   // what the script passes to postgres
+};
+
+std::optional<EntrypointScript> entrypoint_script(const std::vector<std::string>& command) {
+  static const std::set<std::string> shells = {"sh", "/bin/sh", "bash", "/bin/bash"};
+  if (command.size() < 3 || !shells.count(command[0]) || command[1] != "-c") return std::nullopt;
+  std::string script = command[2];
+  while (!script.empty() && std::isspace(static_cast<unsigned char>(script.back()))) script.pop_back();
+  const auto newline = script.rfind('\n');
+  const std::string last_line = newline == std::string::npos ? script : script.substr(newline + 1);
+  constexpr std::string_view handover = "exec docker-entrypoint.sh";
+  if (!last_line.starts_with(handover)) return std::nullopt;
+  EntrypointScript parsed{command, {}};
+  const std::string passed = last_line.substr(handover.size());
+  if (split_words(passed) == std::vector<std::string>{"\"$@\""}) {
+    if (command.size() > 4) parsed.server.assign(command.begin() + 4, command.end());
+  } else {
+    parsed.server = split_words(passed);
+  }
+  if (!parsed.server.empty() && parsed.server.front() == "postgres") parsed.server.erase(parsed.server.begin());
+  if (!parsed.server.empty() && !parsed.server.front().starts_with("-")) return std::nullopt;
+  return parsed;
+}
+
+/// The stand-in for the image's entrypoint an entrypoint script hands over to: the script has
+/// laid down or found the data directory, so it only starts the server, as the service's user.
+std::string entrypoint_stand_in(const std::string& server, const std::vector<std::string>& listening, bool as_postgres) {
+  std::string text = "#!/bin/sh\n[ \"$1\" = postgres ] && shift\nexec ";
+  if (as_postgres) text += "setpriv --reuid postgres --regid postgres --init-groups ";
+  text += server + " -D \"$PGDATA\" \"$@\"";
+  for (const auto& argument : listening) text += " '" + argument + "'";
+  return text + "\n";
+}
+
+/// pg_ctl as the process runtime's services run it. `start` keeps the server in the service's
+/// process group, where stopping the service stops it too (pg_ctl would detach it into a session of
+/// its own, beyond the reach of the service's cleanup), and gives it the service's socket
+/// directory; every other command is pg_ctl's own.
+std::string pg_ctl_stand_in(const std::string& socket_directory) {
+  return fmt::format(R"SH(#!/bin/sh
+case " $* " in *" start "*) ;; *) exec {0}/pg_ctl "$@" ;; esac
+data="$PGDATA" log=/dev/null options= wait_seconds=60
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -D) data=$2; shift 2 ;;
+    -l) log=$2; shift 2 ;;
+    -o) options="$options $2"; shift 2 ;;
+    -t) wait_seconds=$2; shift 2 ;;
+    *) shift ;;
+  esac
+done
+( eval "exec {0}/postgres -D "\$data" $options -k '{1}' </dev/null >>"\$log" 2>&1" ) &
+server=$!
+tries=$((wait_seconds * 10))
+until {0}/pg_isready -q -h '{1}' -p "${{PGPORT:-5432}}"; do
+  kill -0 "$server" 2>/dev/null || {{ echo "pg_ctl: the server exited"; exit 1; }}
+  tries=$((tries - 1)); [ "$tries" -gt 0 ] || {{ echo "pg_ctl: the server did not start in time"; exit 1; }}
+  sleep 0.1
+done
+echo "server started"
+)SH",
+                     postgres_bin, socket_directory);
+}
+
+// Without root every service runs as the harness's user, so the identity changes the images'
+// scripts make as root are already true and stand-ins let them pass.
+constexpr std::pair<const char*, const char*> identity_stand_ins[] = {
+    {"chown", "#!/bin/sh\nexit 0\n"},
+    {"setpriv", "#!/bin/sh\nwhile [ $# -gt 0 ] && [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n"},
+    {"runuser", "#!/bin/sh\n[ \"$1\" = -u ] && shift 2\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"},
+};
+
+void write_program(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+  ::chmod(path.c_str(), 0755);
+}
+
 }  // namespace
 
 fs::path fixture_app_binary() {
@@ -193,8 +321,25 @@ struct ProcessRuntime::ServiceProcess {
   std::vector<std::string> environment;
   std::optional<RecordedProcess> process;
   bool child = false;  // this runtime's child, reaped with waitpid
+  bool script_owns_main_process = false;  // an entrypoint script, run as the harness's user
   std::optional<std::pair<uid_t, gid_t>> run_as;
   fs::path pid_file() const { return directory / "pid"; }
+  /// What the service's commands see as /tmp: a container's own, not this machine's.
+  fs::path scratch() const { return directory / "tmp"; }
+  /// Container path -> host path of everything the service keeps: the image's data directory,
+  /// /tmp and the host directories the spec mounts.
+  std::vector<std::pair<std::string, std::string>> roots() const {
+    std::vector<std::pair<std::string, std::string>> mapped = {{"/tmp", scratch().string()},
+                                                               {"/etc/pgbackrest", (directory / "etc/pgbackrest").string()}};
+    if (!program.data_path.empty()) mapped.emplace_back(fs::path(program.data_path).lexically_normal().string(), data.string());
+    for (const auto& mounted : spec.host_directories)
+      mapped.emplace_back(fs::path(mounted.path).lexically_normal().string(), mounted.source.string());
+    // Paths of this machine stay as they are, though they may begin like a container's (/tmp/...).
+    const std::size_t container_paths = mapped.size();
+    mapped.emplace_back(directory.string(), directory.string());
+    for (std::size_t i = 0; i < container_paths; ++i) mapped.emplace_back(mapped[i].second, mapped[i].second);
+    return mapped;
+  }
   fs::path log_file() const { return directory / "log"; }
 };
 
@@ -242,10 +387,10 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   require_run();
   if (auto* existing = find_state(spec.service); existing && existing->process && existing->process->leader_alive())
     throw EnvironmentError(fmt::format("'{}' is already running (pid {})", spec.service, existing->process->pid));
-  if (spec.size_limited)
+  if (spec.size_limited && ::geteuid() != 0)
     throw EnvironmentError(fmt::format(
-        "the process runtime cannot give '{}' a size-limited filesystem (disk-full, `disk:`): it has no container "
-        "mounts; use --runtime docker",
+        "the process runtime gives '{}' a size-limited filesystem (disk-full, `disk:`) by mounting a tmpfs on its data "
+        "directory, which needs root; run firedrill as root or use --runtime docker",
         spec.service));
 
   auto state = std::make_unique<ServiceProcess>();
@@ -268,15 +413,31 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
       state->program.binary = resolve_program("redis-server");
       state->program.data_path = "/data";
       if (!arguments.empty() && arguments.front() == "redis-server") arguments.erase(arguments.begin());
+      // The script runs as the image's shell would (paths rewritten below) and execs the
+      // stand-in for redis-sentinel on its PATH, which adds this runtime's port and address.
+      if (starts_redis_sentinel(arguments)) {
+        state->program.binary = resolve_program("redis-sentinel");
+        state->argv = arguments;
+        arguments.clear();
+        state->script_owns_main_process = true;
+      }
       break;
     case ProgramKind::app:
       state->program.binary = fixture_app_binary().string();
       break;
   }
-  if (state->program.kind != ProgramKind::app && !arguments.empty() && !arguments.front().starts_with("-"))
+  std::optional<EntrypointScript> script;
+  if (state->program.kind == ProgramKind::postgres && !arguments.empty() && !arguments.front().starts_with("-")) {
+    script = entrypoint_script(arguments);
+    if (script) arguments = script->server;
+  }
+  // An idle service (a scratch container the actions exec into) runs nothing of its own.
+  const bool idle = state->program.kind != ProgramKind::app && arguments == std::vector<std::string>{"sleep", "infinity"};
+  if (state->program.kind != ProgramKind::app && !script && !idle && !arguments.empty() && !arguments.front().starts_with("-"))
     throw EnvironmentError(fmt::format(
-        "the process runtime runs {} itself and cannot run the command '{}{}' of '{}' (it needs the image's shell: "
-        "standbys, sentinels, WAL archiving and custom entrypoints need --runtime docker)",
+        "the process runtime runs {} itself and cannot run the command '{}{}' of '{}' (it runs the server's own "
+        "options, firedrill's preparation scripts and `sleep infinity`; Patroni and custom entrypoints need "
+        "--runtime docker)",
         fs::path(state->program.binary).filename().string(), spec.command.front(), spec.command.size() > 1 ? " ..." : "",
         spec.service));
   if (::access(state->program.binary.c_str(), X_OK) != 0)
@@ -294,25 +455,34 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
     state->run_as = std::make_pair(user->pw_uid, user->pw_gid);
   }
 
-  for (int port : spec.ports) {
+  // A server listens somewhere even when nothing is published (a scratch server of the actions).
+  if (state->program.kind != ProgramKind::app && state->spec.ports.empty())
+    state->spec.ports = {state->program.kind == ProgramKind::postgres ? 5432 : 6379};
+  for (int port : state->spec.ports) {
     auto kept = spec.host_ports.find(port);
     state->ports[port] = kept != spec.host_ports.end() ? kept->second : free_loopback_port();
   }
-  const int main_port = spec.ports.empty() ? 0 : state->ports.at(spec.ports.front());
+  const int main_port = state->spec.ports.empty() ? 0 : state->ports.at(state->spec.ports.front());
 
   std::error_code error;
   fs::create_directories(state->data, error);
+  if (!error) fs::create_directories(state->scratch(), error);
+  if (!error) fs::create_directories(state->directory / "bin", error);
+  if (!error && ::geteuid() != 0)
+    for (const auto& [name, text] : identity_stand_ins) write_program(state->directory / "bin" / name, text);
   if (error)
     throw EnvironmentError(fmt::format("cannot create {} for '{}': {}", state->data.string(), spec.service, error.message()));
+  if (spec.size_limited) mount_size_limited(*state);
   if (state->run_as) {
     if (::chown(state->directory.c_str(), state->run_as->first, state->run_as->second) != 0 ||
-        ::chown(state->data.c_str(), state->run_as->first, state->run_as->second) != 0)
+        ::chown(state->data.c_str(), state->run_as->first, state->run_as->second) != 0 ||
+        ::chown(state->scratch().c_str(), state->run_as->first, state->run_as->second) != 0)
       throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", state->directory.string(), std::strerror(errno)));
     ::chmod(state->data.c_str(), 0700);
   }
 
   std::map<std::string, std::string> final_environment = {
-      {"PATH", search_path}, {"HOME", state->directory.string()}, {"LANG", "C.UTF-8"}};
+      {"PATH", (state->directory / "bin").string() + ":" + search_path}, {"HOME", state->directory.string()}, {"LANG", "C.UTF-8"}};
   for (const auto& [key, value] : environment) final_environment[key] = value;
 
   switch (state->program.kind) {
@@ -328,23 +498,61 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
           throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", pattern, std::strerror(errno)));
       }
       final_environment["PGDATA"] = state->data.string();
+      // pgBackRest's defaults are this machine's (/etc/pgbackrest, /tmp/pgbackrest, port 5432 on
+      // /var/run/postgresql); the service's own stand in for them.
+      final_environment["PGBACKREST_CONFIG"] = (state->directory / "etc/pgbackrest/pgbackrest.conf").string();
+      final_environment["PGBACKREST_LOCK_PATH"] = (state->scratch() / "pgbackrest").string();
+      final_environment["PGBACKREST_PG1_SOCKET_PATH"] = state->socket_directory.string();
+      final_environment["PGBACKREST_PG1_PORT"] = std::to_string(main_port);
+      const std::vector<std::string> listening = {"-p", std::to_string(main_port), "-k", state->socket_directory.string(),
+                                                  "-c", "listen_addresses=127.0.0.1"};
+      write_program(state->directory / "bin" / "pg_ctl", pg_ctl_stand_in(state->socket_directory.string()));
+      if (idle) {
+        state->argv = {resolve_program("sleep"), "infinity"};
+        state->script_owns_main_process = true;
+        break;
+      }
+      if (script) {
+        // The script runs as root does in the image (as the harness's user) and hands over to the
+        // stand-in entrypoint, which becomes the server.
+        const auto roots = state->roots();
+        state->argv = script->command;
+        for (auto& argument : state->argv) argument = with_host_paths(argument, roots);
+        state->script_owns_main_process = true;
+        write_program(state->directory / "bin" / "docker-entrypoint.sh",
+                      entrypoint_stand_in(state->program.binary, listening, state->run_as.has_value()));
+        break;
+      }
       state->argv = {state->program.binary, "-D", state->data.string()};
       state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
-      for (const std::string& argument :
-           {std::string("-p"), std::to_string(main_port), std::string("-k"), state->socket_directory.string(),
-            std::string("-c"), std::string("listen_addresses=127.0.0.1")})
-        state->argv.push_back(argument);
+      state->argv.insert(state->argv.end(), listening.begin(), listening.end());
       break;
     }
-    case ProgramKind::redis:
+    case ProgramKind::redis: {
+      // Service names do not resolve here: servers and sentinels announce where the others reach
+      // them, which replication and Sentinel hand on to clients.
+      final_environment["FIREDRILL_ANNOUNCE_IP"] = "127.0.0.1";
+      final_environment["FIREDRILL_ANNOUNCE_PORT"] = std::to_string(main_port);
+      const std::vector<std::string> listening = {"--port", std::to_string(main_port), "--bind", "127.0.0.1",
+                                                  "--protected-mode", "no"};
+      if (state->script_owns_main_process) {
+        const auto roots = state->roots();
+        for (auto& argument : state->argv) argument = with_host_paths(argument, roots);
+        std::string stand_in = "#!/bin/sh\nexec " + state->program.binary + " \"$@\"";
+        for (const auto& argument : listening) stand_in += " '" + argument + "'";
+        write_program(state->directory / "bin" / "redis-sentinel", stand_in + "\n");
+        break;
+      }
       state->argv = {state->program.binary};
       state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
       for (const std::string& argument :
-           {std::string("--port"), std::to_string(main_port), std::string("--bind"), std::string("127.0.0.1"),
-            std::string("--protected-mode"), std::string("no"), std::string("--dir"), state->data.string(),
-            std::string("--daemonize"), std::string("no")})
+           {std::string("--replica-announce-ip"), std::string("127.0.0.1"), std::string("--replica-announce-port"),
+            std::to_string(main_port), std::string("--dir"), state->data.string(), std::string("--daemonize"),
+            std::string("no")})
         state->argv.push_back(argument);
+      state->argv.insert(state->argv.end(), listening.begin(), listening.end());
       break;
+    }
     case ProgramKind::app:
       final_environment["PORT"] = std::to_string(main_port);
       state->argv = {state->program.binary};
@@ -354,13 +562,14 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   for (const auto& [key, value] : final_environment) state->environment.push_back(key + "=" + value);
 
   ServiceProcess& placed = *(services_[spec.service] = std::move(state));
-  if (placed.program.kind == ProgramKind::postgres) initialise_postgres(placed);
+  // A standby's clone or a restore lays the data directory down itself.
+  if (placed.program.kind == ProgramKind::postgres && !placed.spec.data_from_command && !idle) initialise_postgres(placed);
   launch(placed);
   return inspect(spec.service);
 }
 
 int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>& argv,
-                          const std::vector<std::string>& environment, const fs::path& input) {
+                          const std::vector<std::string>& environment, const fs::path& input, bool as_service_user) {
   // Announced once per service, before its first process exists (write-ahead).
   if (announced_.insert(state.pid_file().string()).second && before_create_)
     before_create_("process", state.pid_file().string());
@@ -381,7 +590,9 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   for (const auto& variable : environment) variables.push_back(const_cast<char*>(variable.c_str()));
   variables.push_back(nullptr);
   const std::string directory = state.directory.string();
-  const auto run_as = state.run_as;
+  const bool switch_user = as_service_user && state.run_as.has_value();
+  const uid_t user_id = switch_user ? state.run_as->first : 0;
+  const gid_t group_id = switch_user ? state.run_as->second : 0;
 
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -398,7 +609,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
     // No go-ahead means the harness died before recording this process: it must not run.
     if (::read(go[0], &byte, 1) != 1) ::_exit(1);
     SpawnFailure failure;
-    if (run_as && (::setgroups(0, nullptr) != 0 || ::setgid(run_as->second) != 0 || ::setuid(run_as->first) != 0)) {
+    if (switch_user && (::setgroups(0, nullptr) != 0 || ::setgid(group_id) != 0 || ::setuid(user_id) != 0)) {
       failure = {1, errno};
     } else if (::chdir(directory.c_str()) != 0) {
       failure = {2, errno};
@@ -435,7 +646,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
     state.child = false;
     const char* stage = failure.stage == 1 ? "cannot switch to its user" : failure.stage == 2 ? "cannot enter" : "cannot run";
     std::string hint;
-    if (failure.stage == 2 && run_as)
+    if (failure.stage == 2 && switch_user)
       hint = " (as root, postgres runs as the user postgres, which must be able to traverse every parent directory; "
              "choose an --out directory it can reach)";
     throw EnvironmentError(fmt::format("the process of '{}' {} {}: {}{}", state.spec.service, stage,
@@ -444,7 +655,9 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   return pid;
 }
 
-void ProcessRuntime::launch(ServiceProcess& state) { spawn(state, state.argv, state.environment, "/dev/null"); }
+void ProcessRuntime::launch(ServiceProcess& state) {
+  spawn(state, state.argv, state.environment, "/dev/null", !state.script_owns_main_process);
+}
 
 void ProcessRuntime::run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const fs::path& input,
                                        std::chrono::seconds timeout, const std::string& what) {
@@ -558,13 +771,17 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
   std::vector<std::string> command = argv;
   std::vector<std::string> environment;
   std::string directory;
-  std::optional<std::pair<uid_t, gid_t>> run_as;
+  int service_group = 0;
   {
     std::lock_guard lock(mutex_);
     ServiceProcess& state = state_of(service);
+    // What an exec leaves running (a server pg_ctl started) belongs to the service, as in a
+    // container: it joins the service's process group and stops with it.
+    if (reap(state)) service_group = state.process->process_group;
+    const auto roots = state.roots();
+    for (auto& argument : command) argument = with_host_paths(argument, roots);
     environment = state.environment;
     directory = state.directory.string();
-    run_as = state.run_as;
     const int main_port = state.spec.ports.empty() ? 0 : state.ports.at(state.spec.ports.front());
     if (state.program.kind == ProgramKind::postgres) {
       environment.push_back("PGHOST=" + state.socket_directory.string());
@@ -593,18 +810,17 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
     throw EnvironmentError(fmt::format("cannot exec in '{}': {}", service, std::strerror(errno)));
   }
   if (pid == 0) {
-    ::setpgid(0, 0);
+    if (service_group == 0 || ::setpgid(0, service_group) != 0) ::setpgid(0, 0);
     ::dup2(null, STDIN_FILENO);
     ::dup2(output[1], STDOUT_FILENO);
     ::dup2(output[1], STDERR_FILENO);
-    if (run_as && (::setgroups(0, nullptr) != 0 || ::setgid(run_as->second) != 0 || ::setuid(run_as->first) != 0)) ::_exit(126);
     if (::chdir(directory.c_str()) != 0) ::_exit(126);
     ::execve(program.c_str(), arguments.data(), variables.data());
     constexpr const char message[] = "exec: cannot run the command\n";
     [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof message - 1);
     ::_exit(127);
   }
-  ::setpgid(pid, pid);
+  if (service_group == 0 || ::setpgid(pid, service_group) != 0) ::setpgid(pid, pid);
   ::close(output[1]);
   ::close(null);
   ExecResult result;
@@ -625,7 +841,10 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
     result.output.append(buffer, static_cast<std::size_t>(got));
   }
   ::close(output[0]);
-  if (timed_out) ::killpg(pid, SIGKILL);
+  if (timed_out) {
+    if (service_group == 0) ::killpg(pid, SIGKILL);
+    else ::kill(pid, SIGKILL);
+  }
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (timed_out) {
@@ -641,7 +860,7 @@ ExecResult ProcessRuntime::exec_in_network_namespace(const std::string& service,
                                                      std::chrono::milliseconds) {
   throw EnvironmentError(fmt::format(
       "the process runtime cannot change the network of '{}': its services share this machine's network namespace "
-      "(loss needs --runtime docker; partition and latency act on the fault proxies between services)",
+      "(partition, latency and loss act on the fault proxies between services)",
       service));
 }
 
@@ -721,11 +940,11 @@ fs::path ProcessRuntime::host_path(const std::string& service, const std::string
     if (rest.empty() || *rest.begin() == "..") return std::nullopt;
     return rest == "." ? fs::path() : rest;
   };
-  if (!state.program.data_path.empty())
-    if (auto rest = below(state.program.data_path)) return rest->empty() ? state.data : state.data / *rest;
-  for (const auto& directory : state.spec.host_directories)
-    if (auto rest = below(directory.path)) return rest->empty() ? directory.source : directory.source / *rest;
-  throw EnvironmentError(fmt::format("the process runtime keeps only the data directory ({}) of '{}', not {}",
+  // A path the service reported itself (redis's `dir`) is already one of this machine.
+  if (below(state.directory)) return inside;
+  const std::string translated = with_host_paths(inside.string(), state.roots());
+  if (translated != inside.string()) return translated;
+  throw EnvironmentError(fmt::format("the process runtime keeps only the data directory ({}) and /tmp of '{}', not {}",
                                      state.program.data_path.empty() ? "none" : state.program.data_path, service,
                                      container_path));
 }
@@ -780,6 +999,7 @@ void ProcessRuntime::remove(const std::string& service) {
   } else if (auto process = read_pid_file(directory / "pid")) {
     if (!kill_recorded_group(*process, std::chrono::seconds(5))) errors.push_back("its processes stayed");
   }
+  release_data_mount(directory, errors);
   if (!errors.empty()) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, errors.front()));
   std::error_code ignored;
   const std::string socket_directory = read_whole_file(directory / "socket-directory");
@@ -803,6 +1023,7 @@ void ProcessRuntime::teardown() {
   for (const auto& entry : fs::directory_iterator(services, error))
     if (fs::exists(entry.path() / "pid")) pid_files.push_back(entry.path() / "pid");
   kill_recorded_processes(pid_files, errors);
+  for (const auto& entry : fs::directory_iterator(services, error)) release_data_mount(entry.path(), errors);
   if (!errors.empty()) {
     std::string listing;
     for (const auto& line : errors) listing += "\n  " + line;
@@ -816,6 +1037,32 @@ void ProcessRuntime::teardown() {
   // The logs were collected into the run's logs/ folder; the data goes as a container's volumes do.
   fs::remove_all(services, error);
   services_.clear();
+}
+
+fs::path ProcessRuntime::size_limited_mount(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  require_run();
+  const fs::path data = service_directory(service) / "data";
+  if (!is_mount_point(data))
+    throw EnvironmentError(
+        fmt::format("'{}' has no size-limited filesystem (nothing mounted on {}); give the service `disk:`", service,
+                    data.string()));
+  return data;
+}
+
+void ProcessRuntime::mount_size_limited(ServiceProcess& state) {
+  if (is_mount_point(state.data)) return;
+  // Journalled before it exists, so cleanup finds it whenever the harness dies.
+  if (before_create_) before_create_("mount", state.data.string());
+  const std::string options = fmt::format("size={},mode=0700", state.spec.size_limited->bytes);
+  if (::mount("tmpfs", state.data.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+    throw EnvironmentError(fmt::format("cannot mount a {}-byte tmpfs on {} for '{}': {}", state.spec.size_limited->bytes,
+                                       state.data.string(), state.spec.service, std::strerror(errno)));
+}
+
+void ProcessRuntime::release_data_mount(const fs::path& directory, std::vector<std::string>& errors) {
+  const fs::path data = directory / "data";
+  if (is_mount_point(data)) unmount_stacked(data, errors);
 }
 
 }  // namespace firedrill

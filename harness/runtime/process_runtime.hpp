@@ -3,18 +3,37 @@
 // own, listening on a free 127.0.0.1 port; no container engine and no root needed. The image a
 // scenario names chooses the program: firedrill/postgres (or postgres) → the postgresql-15 server
 // from /usr/lib/postgresql/15/bin, initialised as the image does (POSTGRES_USER, _PASSWORD, _DB,
-// _INITDB_ARGS, _HOST_AUTH_METHOD, data checksums); firedrill/redis (or redis) → redis-server;
-// firedrill/app → the fixture app (fixture_app_binary()). Anything else is refused.
+// _INITDB_ARGS, _HOST_AUTH_METHOD, data checksums); firedrill/redis (or redis) → redis-server, or
+// for a sentinel's `sh -c` script ending in `exec redis-sentinel CONF` that script, whose
+// redis-sentinel is a stand-in adding this runtime's --port and --bind; firedrill/app → the
+// fixture app (fixture_app_binary()). Anything else is refused. Names of services do not resolve
+// here, so every redis service gets FIREDRILL_ANNOUNCE_IP=127.0.0.1 and FIREDRILL_ANNOUNCE_PORT=<its
+// port> (a sentinel's script announces those) and redis-server announces them to its master.
 //
 // Everything of a service lives in <run dir>/services/<service>/: data/ (what the image keeps in
 // its data volume), log (stdout and stderr, appended across restarts) and pid (process_group.hpp),
 // which the run's journal names (kind "process") before the process starts. As root, postgres
 // runs as the `postgres` user (it refuses root); every other program as the harness's user.
 //
+// A service's commands see container paths as the image would: the image's data directory, /tmp
+// (the service's own tmp/, never this machine's), /etc/pgbackrest and the spec's host directories
+// are rewritten to their places in the service directory, in arguments and in `sh -c` scripts
+// alike, so the backup, verification, restore and WAL-archiving code runs unchanged on both
+// runtimes. exec runs as the harness's user (as `docker exec` runs as the image's root) in the
+// service's process group, so what it leaves running stops with the service. A postgres command
+// that prepares the data directory in a script and hands over to the image's entrypoint (a
+// standby's clone, a restore, WAL archiving) runs as such, the entrypoint being a stand-in that
+// starts this runtime's server; `sleep infinity` is an idle service to exec into (scratch
+// servers); pg_ctl is a stand-in whose `start` keeps the server in the service's group. Without
+// root, chown/setpriv/runuser are stand-ins that change nothing (every service runs as the
+// harness's user).
+//
 // The services share this machine's network, so network faults act on the fault proxies the engine
-// places between services (partition blackholes them, latency delays them); loss, size-limited
-// filesystems (disk-full) and anything needing the image's shell (standbys, sentinels, Patroni,
-// WAL archiving) are refused with an EnvironmentError naming the runtime.
+// places between services (partition blackholes them, latency delays them, loss delays chunks as
+// TCP retransmits them), and `repoint` points the proxies in front of a name at another service.
+// Patroni is refused with an EnvironmentError naming the runtime. A size-limited filesystem (`disk:`, disk-full) is a tmpfs
+// mounted on the service's data/, which needs root: journalled (kind "mount") before it is
+// mounted, unmounted once the service's processes are stopped; refused without root.
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -51,15 +70,16 @@ class ProcessRuntime final : public Runtime {
   /// Initialises the data directory on first start (postgres), then starts the program on the
   /// spec's host_ports or free 127.0.0.1 ports. Refuses (EnvironmentError) an unknown image, a
   /// command it cannot run without the image's shell, volumes other than the data directory, and
-  /// a size-limited filesystem.
+  /// a size-limited filesystem unless the harness runs as root (it mounts a tmpfs on data/).
   ContainerInfo start(const ContainerSpec& spec) override;
   /// ip and gateway 127.0.0.1, host_ports as chosen at start, id "pid <n>", image_id the program.
   ContainerInfo inspect(const std::string& service) override;
   /// 127.0.0.1 and the port the service listens on for container_port.
   PeerAddress peer_address(const std::string& service, int container_port) override;
 
-  /// Runs argv on this machine in the service's directory, with the service's environment and
-  /// user, in a process group of its own (killed at the timeout). For postgres PGHOST (its socket
+  /// Runs argv on this machine in the service's directory, with the service's environment, as the
+  /// harness's user (as `docker exec` runs as the image's root), in a process group of its own
+  /// (killed at the timeout). For postgres PGHOST (its socket
   /// directory), PGPORT and PGDATA are set, so `psql -U user` reaches it as a local, trusted
   /// connection as in the image; for redis, `redis-cli` gets `-p <port>` unless it names one.
   ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
@@ -67,7 +87,7 @@ class ProcessRuntime final : public Runtime {
   /// Refused: the services share this machine's network namespace.
   ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
                                        std::chrono::milliseconds timeout) override;
-  /// True: partition and latency act on the fault proxies between services; loss is refused.
+  /// True: partition, latency and loss act on the fault proxies between services.
   bool network_faults_through_proxies() override { return true; }
 
   /// KILL goes to the whole process group, as a container's processes all die with it; any
@@ -85,22 +105,27 @@ class ProcessRuntime final : public Runtime {
   bool is_running(const std::string& service) override;
   /// The service's log file.
   std::string logs(const std::string& service) override;
-  /// The data path of the image (PGDATA, /data) maps to data/, a host_directories mount to its
-  /// source; anything else is refused.
+  /// The data path of the image (PGDATA, /data) maps to data/, /tmp to tmp/, a host_directories
+  /// mount to its source, a path already in the service directory to itself; anything else is
+  /// refused.
   std::filesystem::path host_path(const std::string& service, const std::string& container_path) override;
   void copy_from(const std::string& service, const std::string& container_path,
                  const std::filesystem::path& host_path) override;
   void copy_to(const std::string& service, const std::filesystem::path& host_path,
                const std::string& container_path) override;
-  /// Kills the service's processes and removes its data; its log stays.
+  /// Kills the service's processes, then unmounts its size-limited filesystem and removes its data;
+  /// its log stays.
   void remove(const std::string& service) override;
   void destroy(const std::string& service) override;
   /// Kills every recorded process of the run (found by the pid files, so a runtime that did not
-  /// start them can), then removes the services' data. Throws listing what stayed.
+  /// start them can), then unmounts their size-limited filesystems and removes the services' data.
+  /// Throws listing what stayed.
   void teardown() override;
 
   /// <out_dir>/<run-id>/services/<service>
   std::filesystem::path service_directory(const std::string& service) const;
+  /// The service's data/ while a size-limited tmpfs is mounted on it; EnvironmentError otherwise.
+  std::filesystem::path size_limited_mount(const std::string& service) override;
 
  private:
   struct Program;
@@ -116,11 +141,16 @@ class ProcessRuntime final : public Runtime {
   /// service process; throws EnvironmentError with its log tail when it fails.
   void run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const std::filesystem::path& input,
                          std::chrono::seconds timeout, const std::string& what);
+  /// Starts argv as the service's process (as its user, or as the harness's when !as_service_user).
   int spawn(ServiceProcess& state, const std::vector<std::string>& argv, const std::vector<std::string>& environment,
-            const std::filesystem::path& input);
+            const std::filesystem::path& input, bool as_service_user = true);
   bool reap(ServiceProcess& state);
   void stop_processes(ServiceProcess& state, std::vector<std::string>& errors);
   void require_run() const;
+  /// Journals (kind "mount") and mounts a tmpfs of the spec's size on state.data, once.
+  void mount_size_limited(ServiceProcess& state);
+  /// Unmounts a tmpfs on <directory>/data, after its processes are stopped.
+  static void release_data_mount(const std::filesystem::path& directory, std::vector<std::string>& errors);
 
   std::filesystem::path out_dir_;
   std::string run_id_;

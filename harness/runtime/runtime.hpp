@@ -64,6 +64,9 @@ struct ContainerSpec {
   /// service brought back after it was destroyed keeps the ports the harness already uses.
   std::map<int, int> host_ports = {};
   std::vector<HostDirectoryMount> host_directories = {};
+  /// The command lays the data directory down itself (a standby's clone, a restore) before the
+  /// server starts: a runtime that initialises data directories must leave this one alone.
+  bool data_from_command = false;
 };
 
 struct ContainerInfo {

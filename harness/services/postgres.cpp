@@ -75,6 +75,8 @@ ContainerSpec PostgresService::container_spec(const std::function<std::string(co
 ContainerSpec PostgresService::container_spec_with_prelude(const std::function<std::string(const std::string&)>& resolve,
                                                            const std::string& prelude) const {
   ContainerSpec container = Service::container_spec(resolve);
+  // A standby clones its primary and a restore lays down a backup: neither starts from initdb.
+  container.data_from_command = !prelude.empty() || !spec_.standby_of.empty();
   std::vector<std::string> server = container.command.empty() ? std::vector<std::string>{"postgres"} : container.command;
   std::string script = prelude;
   auto repository = spec_.env.find(wal_archive_repository_env);

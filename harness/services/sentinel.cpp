@@ -11,6 +11,8 @@ namespace {
 
 // redis-sentinel rewrites its configuration file, so it is written afresh at each start.
 // resolve-hostnames must come before `monitor`, which names the master by its service name.
+// A runtime whose service names do not resolve (process) sets FIREDRILL_ANNOUNCE_IP and
+// FIREDRILL_ANNOUNCE_PORT to where the others reach this sentinel; containers announce their name.
 constexpr const char* sentinel_script = R"SH(set -eu
 cat >/data/sentinel.conf <<CONF
 port 26379
@@ -19,8 +21,9 @@ protected-mode no
 dir /data
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
-sentinel announce-ip $FIREDRILL_SENTINEL_NAME
-sentinel monitor $FIREDRILL_MASTER_NAME $FIREDRILL_MASTER_HOST 6379 $FIREDRILL_QUORUM
+sentinel announce-ip ${FIREDRILL_ANNOUNCE_IP:-$FIREDRILL_SENTINEL_NAME}
+${FIREDRILL_ANNOUNCE_PORT:+sentinel announce-port $FIREDRILL_ANNOUNCE_PORT}
+sentinel monitor $FIREDRILL_MASTER_NAME $FIREDRILL_MASTER_HOST $FIREDRILL_MASTER_PORT $FIREDRILL_QUORUM
 sentinel down-after-milliseconds $FIREDRILL_MASTER_NAME $FIREDRILL_DOWN_AFTER_MS
 sentinel failover-timeout $FIREDRILL_MASTER_NAME $FIREDRILL_FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $FIREDRILL_MASTER_NAME 1
@@ -70,6 +73,7 @@ Scenario with_sentinel_services(const Scenario& scenario) {
     const int replicas = std::max(master.replicas, 1);
     // The references make the engine start the replicas and sentinels after the master is ready.
     const std::string master_host = fmt::format("${{{}.host}}", master.name);
+    const std::string master_port = fmt::format("${{{}.port}}", master.name);
     for (const auto& name : group_names(master, "replica", replicas)) {
       ServiceSpec replica;
       replica.name = name;
@@ -79,7 +83,7 @@ Scenario with_sentinel_services(const Scenario& scenario) {
       replica.env = master.env;
       replica.command = redis_persistence_arguments(master.persistence);
       for (const std::string& argument :
-           {std::string("--replicaof"), master_host, std::string("6379"), std::string("--replica-announce-ip"), name})
+           {std::string("--replicaof"), master_host, master_port, std::string("--replica-announce-ip"), name})
         replica.command.push_back(argument);
       replica.standby_of = master.name;
       replica.where = master.where;
@@ -93,6 +97,7 @@ Scenario with_sentinel_services(const Scenario& scenario) {
       sentinel.env = {{"FIREDRILL_SENTINEL_NAME", name},
                       {"FIREDRILL_MASTER_NAME", master.name},
                       {"FIREDRILL_MASTER_HOST", master_host},
+                      {"FIREDRILL_MASTER_PORT", master_port},
                       {"FIREDRILL_QUORUM", std::to_string(master.sentinels / 2 + 1)},
                       {"FIREDRILL_DOWN_AFTER_MS", std::to_string(sentinel_down_after_ms)},
                       {"FIREDRILL_FAILOVER_TIMEOUT_MS", std::to_string(sentinel_failover_timeout_ms)},
@@ -110,7 +115,7 @@ Scenario with_sentinel_services(const Scenario& scenario) {
 std::string sentinel_url(const ServiceSpec& master) {
   std::vector<std::string> hosts;
   for (const auto& name : group_names(master, "sentinel", master.sentinels))
-    hosts.push_back(fmt::format("{}:{}", name, sentinel_port));
+    hosts.push_back(fmt::format("${{{0}.host}}:${{{0}.port}}", name));
   return fmt::format("redis-sentinel://{}/{}", fmt::join(hosts, ","), master.name);
 }
 
@@ -136,8 +141,12 @@ std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std:
     const auto& ports = container->second.host_ports;
     if (spec.sentinel_of == master->name && ports.count(sentinel_port))
       group.sentinel_ports.push_back(ports.at(sentinel_port));
-    if ((spec.name == master->name || spec.standby_of == master->name) && ports.count(6379))
+    if ((spec.name == master->name || spec.standby_of == master->name) && ports.count(6379)) {
       group.published_ports[spec.name] = ports.at(6379);
+      // A server on this machine's loopback announces that address and the port it listens on.
+      if (container->second.ip == "127.0.0.1")
+        group.published_ports[fmt::format("127.0.0.1:{}", ports.at(6379))] = ports.at(6379);
+    }
   }
   return group;
 }
@@ -154,8 +163,11 @@ ProbeConfig SentinelService::readiness_probe(const ContainerInfo& info) const {
 
 bool SentinelService::ready_precondition(Runtime& runtime, std::string& why_not) const {
   const std::string& master = spec_.env.at("FIREDRILL_MASTER_NAME");
+  // Inside its container the sentinel listens on sentinel_port; on a runtime that chose another
+  // port for it, on that one. Either is where its peers reach it.
+  const int listening = runtime.peer_address(spec_.name, sentinel_port).port;
   const ExecResult answer = runtime.exec(
-      spec_.name, {"redis-cli", "-p", std::to_string(sentinel_port), "SENTINEL", "master", master}, std::chrono::seconds(2));
+      spec_.name, {"redis-cli", "-p", std::to_string(listening), "SENTINEL", "master", master}, std::chrono::seconds(2));
   const auto replicas = field_of(answer.output, "num-slaves");
   const auto others = field_of(answer.output, "num-other-sentinels");
   const int expected_replicas = std::stoi(spec_.env.at("FIREDRILL_EXPECT_REPLICAS"));

@@ -6,7 +6,10 @@
 // like any service. The sentinels monitor the master under its service name with short timings,
 // so killing it makes them promote a replica within seconds, with no action step. Containers have
 // no DNS for stopped services: replicas announce their service name (replica-announce-ip) and the
-// sentinels resolve and announce host names, so Sentinel names servers as the scenario does.
+// sentinels resolve and announce host names, so Sentinel names servers as the scenario does. Where
+// service names do not resolve (the process runtime), the runtime makes every server and sentinel
+// announce 127.0.0.1 and its own port instead (FIREDRILL_ANNOUNCE_IP / FIREDRILL_ANNOUNCE_PORT).
+// Replicas and sentinels find the master through ${master.host} and ${master.port}.
 #include <map>
 #include <optional>
 #include <string>
@@ -19,7 +22,7 @@
 
 namespace firedrill {
 
-/// The port every sentinel listens on.
+/// The port every sentinel listens on in its container.
 inline constexpr int sentinel_port = 26379;
 /// How long a master must not answer before a sentinel thinks it down.
 inline constexpr int sentinel_down_after_ms = 1000;
@@ -30,9 +33,11 @@ inline constexpr int sentinel_failover_timeout_ms = 5000;
 /// The sentinels' quorum is a majority of them. A scenario without sentinels comes back unchanged.
 Scenario with_sentinel_services(const Scenario& scenario);
 
-/// What `${name.url}` of a sentinel-managed redis gives other containers:
-/// `redis-sentinel://<master>-sentinel-1:26379,...,<master>-sentinel-N:26379/<master>`, the last
-/// segment being the master name the sentinels know it by.
+/// What `${name.url}` of a sentinel-managed redis gives other services, before the engine resolves
+/// the sentinels' addresses in it:
+/// `redis-sentinel://${<master>-sentinel-1.host}:${<master>-sentinel-1.port},.../<master>`, the
+/// last segment being the master name the sentinels know it by. In containers that becomes
+/// `<master>-sentinel-1:26379,...`; on the process runtime `127.0.0.1:<port>,...`.
 std::string sentinel_url(const ServiceSpec& master);
 
 /// The sentinels that must be ready before `spec` starts: those of every sentinel-managed redis
@@ -41,7 +46,9 @@ std::string sentinel_url(const ServiceSpec& master);
 std::vector<std::string> sentinels_to_start_first(const Scenario& scenario, const ServiceSpec& spec);
 
 /// How the harness reaches the group of a sentinel-managed redis `service` (its sentinels' and its
-/// servers' published ports), or nothing when `service` has no sentinels.
+/// servers' published ports), or nothing when `service` has no sentinels. A server is known by
+/// its service name and, when it runs on 127.0.0.1 (the process runtime), by `127.0.0.1:<port>`,
+/// which is how Sentinel names it there.
 std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std::string& service,
                                             const std::map<std::string, ContainerInfo>& containers);
 

@@ -1,5 +1,11 @@
 #include "harness/services/sentinel.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "harness/services/service.hpp"
@@ -47,14 +53,15 @@ TEST(SentinelServices, ReplicasThenSentinelsFollowTheirMaster) {
   EXPECT_EQ(replica.kind, "redis");
   EXPECT_EQ(replica.standby_of, "cache");
   EXPECT_EQ(replica.image, "firedrill/redis:7");
-  // It replicates from the master by name and announces its own service name to Sentinel.
-  EXPECT_EQ(replica.command, (std::vector<std::string>{"--replicaof", "${cache.host}", "6379", "--replica-announce-ip",
-                                                       "cache-replica-2"}));
+  // It replicates from the master as the runtime resolves it and announces its own service name.
+  EXPECT_EQ(replica.command, (std::vector<std::string>{"--replicaof", "${cache.host}", "${cache.port}",
+                                                       "--replica-announce-ip", "cache-replica-2"}));
   const ServiceSpec& sentinel = *expanded.service("cache-sentinel-3");
   EXPECT_EQ(sentinel.kind, "sentinel");
   EXPECT_EQ(sentinel.sentinel_of, "cache");
   EXPECT_EQ(sentinel.env.at("FIREDRILL_MASTER_NAME"), "cache");
   EXPECT_EQ(sentinel.env.at("FIREDRILL_MASTER_HOST"), "${cache.host}");
+  EXPECT_EQ(sentinel.env.at("FIREDRILL_MASTER_PORT"), "${cache.port}");
   EXPECT_EQ(sentinel.env.at("FIREDRILL_SENTINEL_NAME"), "cache-sentinel-3");
   EXPECT_EQ(sentinel.env.at("FIREDRILL_QUORUM"), "2");
   EXPECT_EQ(sentinel.env.at("FIREDRILL_EXPECT_REPLICAS"), "2");
@@ -62,6 +69,48 @@ TEST(SentinelServices, ReplicasThenSentinelsFollowTheirMaster) {
   EXPECT_NE(sentinel.command[2].find("sentinel resolve-hostnames yes"), std::string::npos);
   EXPECT_NE(sentinel.command[2].find("sentinel announce-hostnames yes"), std::string::npos);
   EXPECT_LT(sentinel.command[2].find("resolve-hostnames"), sentinel.command[2].find("sentinel monitor"));
+  EXPECT_NE(sentinel.command[2].find("sentinel monitor $FIREDRILL_MASTER_NAME $FIREDRILL_MASTER_HOST $FIREDRILL_MASTER_PORT"),
+            std::string::npos);
+}
+
+/// The sentinel.conf the script of `sentinel` writes with `announce` added to its environment.
+std::string written_configuration(const ServiceSpec& sentinel, const std::map<std::string, std::string>& announce) {
+  const std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("fd-sentinel-conf-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  // Up to the hand-over, written into `directory`: the test wants the configuration, not a sentinel.
+  std::string script = sentinel.command[2].substr(0, sentinel.command[2].find("exec redis-sentinel"));
+  const std::string target = "cat >/data/sentinel.conf";
+  EXPECT_NE(script.find(target), std::string::npos);
+  if (script.find(target) != std::string::npos)
+    script.replace(script.find(target), target.size(), "cat >" + (directory / "sentinel.conf").string());
+  std::string command = "env -i PATH=/usr/bin:/bin";
+  std::map<std::string, std::string> environment = sentinel.env;
+  environment["FIREDRILL_MASTER_HOST"] = "cache";
+  environment["FIREDRILL_MASTER_PORT"] = "6379";
+  for (const auto& [key, value] : announce) environment[key] = value;
+  for (const auto& [key, value] : environment) command += " " + key + "='" + value + "'";
+  const std::filesystem::path script_file = directory / "write.sh";
+  std::ofstream(script_file) << script;
+  const int status = std::system((command + " /bin/sh " + script_file.string()).c_str());
+  EXPECT_EQ(status, 0);
+  std::ifstream in(directory / "sentinel.conf");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(directory);
+  return text;
+}
+
+TEST(SentinelServices, SentinelsAnnounceTheirNameInContainersAndTheRuntimesAddressWhereItGivesOne) {
+  Scenario expanded = with_sentinel_services(with_cache(3, 1));
+  const ServiceSpec& sentinel = *expanded.service("cache-sentinel-2");
+  const std::string in_container = written_configuration(sentinel, {});
+  EXPECT_NE(in_container.find("sentinel announce-ip cache-sentinel-2\n"), std::string::npos) << in_container;
+  EXPECT_EQ(in_container.find("announce-port"), std::string::npos) << in_container;
+  EXPECT_NE(in_container.find("sentinel monitor cache cache 6379 2\n"), std::string::npos) << in_container;
+  const std::string on_loopback =
+      written_configuration(sentinel, {{"FIREDRILL_ANNOUNCE_IP", "127.0.0.1"}, {"FIREDRILL_ANNOUNCE_PORT", "41234"}});
+  EXPECT_NE(on_loopback.find("sentinel announce-ip 127.0.0.1\nsentinel announce-port 41234\n"), std::string::npos)
+      << on_loopback;
 }
 
 TEST(SentinelServices, ReplicasDefaultToOneAndKeepTheMastersPersistence) {
@@ -76,9 +125,11 @@ TEST(SentinelServices, ReplicasDefaultToOneAndKeepTheMastersPersistence) {
 
 TEST(SentinelServices, TheUrlNamesEverySentinelAndTheMasterName) {
   Scenario expanded = with_sentinel_services(with_cache(3, 1));
+  // The engine resolves each sentinel's address as the runtime lets the viewer reach it.
   EXPECT_EQ(sentinel_url(*expanded.service("cache")),
-            "redis-sentinel://cache-sentinel-1:26379,cache-sentinel-2:26379,cache-sentinel-3:26379/cache");
-  // ${cache.url} seen from any container is that URL, whatever address the engine would use.
+            "redis-sentinel://${cache-sentinel-1.host}:${cache-sentinel-1.port},${cache-sentinel-2.host}:${cache-sentinel-2.port},"
+            "${cache-sentinel-3.host}:${cache-sentinel-3.port}/cache");
+  // ${cache.url} is that URL whatever address the engine would use for the master itself.
   EXPECT_EQ(make_service(*expanded.service("cache"))->url_at("198.18.0.1", 40000), sentinel_url(*expanded.service("cache")));
   EXPECT_EQ(make_service(*expanded.service("cache-replica-1"))->url_at("cache-replica-1", 6379), "redis://cache-replica-1:6379");
 }
@@ -107,6 +158,22 @@ TEST(SentinelServices, TheGroupMapsServerNamesToPublishedPorts) {
   EXPECT_EQ(group->published_ports, (std::map<std::string, int>{{"cache", 41001}, {"cache-replica-1", 41002}}));
   EXPECT_FALSE(sentinel_group(expanded, "app", containers));
   EXPECT_FALSE(sentinel_group(expanded, "cache-replica-1", containers));
+}
+
+TEST(SentinelServices, ServersOnLoopbackAreAlsoKnownByTheirAddressAndPort) {
+  Scenario expanded = with_sentinel_services(with_cache(1, 1));
+  std::map<std::string, ContainerInfo> containers;
+  containers["cache"].ip = "127.0.0.1";
+  containers["cache"].host_ports = {{6379, 41001}};
+  containers["cache-replica-1"].ip = "127.0.0.1";
+  containers["cache-replica-1"].host_ports = {{6379, 41002}};
+  containers["cache-sentinel-1"].host_ports = {{26379, 41003}};
+  auto group = sentinel_group(expanded, "cache", containers);
+  ASSERT_TRUE(group);
+  EXPECT_EQ(group->published_ports, (std::map<std::string, int>{{"cache", 41001},
+                                                                {"127.0.0.1:41001", 41001},
+                                                                {"cache-replica-1", 41002},
+                                                                {"127.0.0.1:41002", 41002}}));
 }
 
 }  // namespace

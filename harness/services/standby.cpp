@@ -27,9 +27,10 @@ std::string random_secret() {
 constexpr const char* standby_script = R"SH(set -euo pipefail
 primary="$FIREDRILL_PRIMARY_HOST"
 user="${POSTGRES_USER:-postgres}"
-until pg_isready -q -h "$primary" -p 5432 -U "$user"; do sleep 0.1; done
+port="${FIREDRILL_PRIMARY_PORT:-5432}"
+until pg_isready -q -h "$primary" -p "$port" -U "$user"; do sleep 0.1; done
 for attempt in 1 2 3 4 5; do
-  PGPASSWORD="$POSTGRES_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h "$primary" -U "$user" -d postgres \
+  PGPASSWORD="$POSTGRES_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h "$primary" -p "$port" -U "$user" -d postgres \
     -v password="$FIREDRILL_REPLICATION_PASSWORD" <<'SQL' && break
 SET synchronous_commit = local;
 SELECT format('CREATE ROLE firedrill_replication WITH REPLICATION LOGIN PASSWORD %L', :'password')
@@ -43,10 +44,10 @@ find "$PGDATA" -mindepth 1 -delete
 chown postgres:postgres "$PGDATA"
 chmod 700 "$PGDATA"
 PGPASSWORD="$FIREDRILL_REPLICATION_PASSWORD" setpriv --reuid postgres --regid postgres --init-groups \
-  pg_basebackup -h "$primary" -p 5432 -U firedrill_replication -D "$PGDATA" -X stream -R -c fast
+  pg_basebackup -h "$primary" -p "$port" -U firedrill_replication -D "$PGDATA" -X stream -R -c fast
 sed -i '/^primary_conninfo/d' "$PGDATA/postgresql.auto.conf"
-printf "primary_conninfo = 'host=%s port=5432 user=firedrill_replication password=%s application_name=%s'\n" \
-  "$primary" "$FIREDRILL_REPLICATION_PASSWORD" "$FIREDRILL_STANDBY_NAME" >>"$PGDATA/postgresql.conf"
+printf "primary_conninfo = 'host=%s port=%s user=firedrill_replication password=%s application_name=%s'\n" \
+  "$primary" "$port" "$FIREDRILL_REPLICATION_PASSWORD" "$FIREDRILL_STANDBY_NAME" >>"$PGDATA/postgresql.conf"
 chown -R postgres:postgres "$PGDATA"
 echo "standby cloned from $primary"
 exec docker-entrypoint.sh postgres
@@ -90,6 +91,7 @@ Scenario with_standby_services(const Scenario& scenario) {
       standby.env["POSTGRES_PASSWORD"] = primary.env.at("POSTGRES_PASSWORD");
       // The reference makes the engine start the standby after its primary is ready.
       standby.env["FIREDRILL_PRIMARY_HOST"] = fmt::format("${{{}.host}}", declared.name);
+      standby.env["FIREDRILL_PRIMARY_PORT"] = fmt::format("${{{}.port}}", declared.name);
       standby.env["FIREDRILL_REPLICATION_PASSWORD"] = replication_password;
       standby.env["FIREDRILL_STANDBY_NAME"] = standby_application_name(name);
       standby.command = {"/bin/bash", "-c", standby_script};
