@@ -161,12 +161,23 @@ std::unique_ptr<ActiveFault> LatencyInjector::inject(FaultContext& context, cons
   described["proxy_port"] = proxy->port();
   // The proxy lives in this process and ends with it; the inverse only records that it existed.
   const std::string id = context.journal_inverse({{"type", "proxy"}, {"service", step.target}, {"towards", peer}});
-  ProxyFaults faults;
+  // Only the latency is this fault's: a loss or partition on the same proxy stays as it is.
+  const ProxyFaults before = proxy->faults();
+  ProxyFaults faults = before;
   faults.latency = std::chrono::duration_cast<std::chrono::microseconds>(delay);
   faults.jitter = std::chrono::duration_cast<std::chrono::microseconds>(jitter);
   faults.direction = Direction::upstream_only;
   proxy->set_faults(faults);
-  return std::make_unique<JournalledFault>(context, id, [proxy] { proxy->set_faults(ProxyFaults{}); }, std::move(described));
+  return std::make_unique<JournalledFault>(
+      context, id,
+      [proxy, before] {
+        ProxyFaults now = proxy->faults();
+        now.latency = before.latency;
+        now.jitter = before.jitter;
+        now.direction = before.direction;
+        proxy->set_faults(now);
+      },
+      std::move(described));
 }
 
 }  // namespace firedrill

@@ -113,10 +113,11 @@ int signal_number(const std::string& name) {
   }
 }
 
-/// argv[0] as a path: itself when it holds a '/', else the first match on search_path.
-std::string resolve_program(const std::string& program) {
+/// argv[0] as a path: itself when it holds a '/', else the first match in `first_directory` (a
+/// service's stand-ins) or on search_path.
+std::string resolve_program(const std::string& program, const fs::path& first_directory = {}) {
   if (program.find('/') != std::string::npos) return program;
-  std::istringstream directories(search_path);
+  std::istringstream directories((first_directory.empty() ? std::string() : first_directory.string() + ":") + search_path);
   for (std::string directory; std::getline(directories, directory, ':');) {
     const fs::path candidate = fs::path(directory) / program;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
@@ -269,7 +270,9 @@ echo "server started"
 // scripts make as root are already true and stand-ins let them pass.
 constexpr std::pair<const char*, const char*> identity_stand_ins[] = {
     {"chown", "#!/bin/sh\nexit 0\n"},
-    {"setpriv", "#!/bin/sh\nwhile [ $# -gt 0 ] && [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n"},
+    {"setpriv",
+     "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  case \"$1\" in\n    --reuid|--regid|--ruid|--rgid|--euid|--egid|--groups) shift 2 ;;\n"
+     "    --*) shift ;;\n    *) break ;;\n  esac\ndone\nexec \"$@\"\n"},
     {"runuser", "#!/bin/sh\n[ \"$1\" = -u ] && shift 2\n[ \"$1\" = -- ] && shift\nexec \"$@\"\n"},
 };
 
@@ -498,10 +501,11 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
           throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", pattern, std::strerror(errno)));
       }
       final_environment["PGDATA"] = state->data.string();
-      // pgBackRest's defaults are this machine's (/etc/pgbackrest, /tmp/pgbackrest, port 5432 on
-      // /var/run/postgresql); the service's own stand in for them.
+      // pgBackRest's defaults are this machine's (/etc/pgbackrest, /tmp/pgbackrest,
+      // /var/spool/pgbackrest, port 5432 on /var/run/postgresql); the service's own stand in.
       final_environment["PGBACKREST_CONFIG"] = (state->directory / "etc/pgbackrest/pgbackrest.conf").string();
       final_environment["PGBACKREST_LOCK_PATH"] = (state->scratch() / "pgbackrest").string();
+      final_environment["PGBACKREST_SPOOL_PATH"] = (state->scratch() / "pgbackrest-spool").string();
       final_environment["PGBACKREST_PG1_SOCKET_PATH"] = state->socket_directory.string();
       final_environment["PGBACKREST_PG1_PORT"] = std::to_string(main_port);
       const std::vector<std::string> listening = {"-p", std::to_string(main_port), "-k", state->socket_directory.string(),
@@ -583,7 +587,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
       if (fd >= 0) ::close(fd);
     throw EnvironmentError(fmt::format("cannot prepare the process of '{}': {}", state.spec.service, why));
   }
-  const std::string program = resolve_program(argv.front());
+  const std::string program = resolve_program(argv.front(), state.directory / "bin");
   std::vector<char*> arguments, variables;
   for (const auto& argument : argv) arguments.push_back(const_cast<char*>(argument.c_str()));
   arguments.push_back(nullptr);
@@ -792,7 +796,7 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
     if (state.program.kind == ProgramKind::redis && fs::path(command.front()).filename() == "redis-cli" && !names_port)
       command.insert(command.begin() + 1, {"-h", "127.0.0.1", "-p", std::to_string(main_port)});
   }
-  const std::string program = resolve_program(command.front());
+  const std::string program = resolve_program(command.front(), fs::path(directory) / "bin");
   std::vector<char*> arguments, variables;
   for (const auto& argument : command) arguments.push_back(const_cast<char*>(argument.c_str()));
   arguments.push_back(nullptr);

@@ -551,6 +551,30 @@ TEST_F(ProcessDrill, DiskFullWithoutRootIsRefusedSayingItNeedsRoot) {
   EXPECT_EQ(live_pid_files(run), 0);
 }
 
+TEST_F(ProcessDrill, WithoutRootStandbysPromotionAndPgBackRestRestoresStillWork) {
+  if (::geteuid() != 0) GTEST_SKIP() << "switching to an unprivileged user needs root";
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is needed";
+  // The scripts' identity changes (setpriv, runuser, chown) meet the runtime's stand-ins, since
+  // every service runs as the one unprivileged user.
+  fs::permissions(out_, fs::perms::all);
+  const std::string state = "FIREDRILL_STATE_DIR=" + (out_ / "state").string();
+  for (const std::string scenario : {"pg-primary-kill-promote.yaml", "pg-pitr-pgbackrest.yaml"}) {
+    const fs::path runs = out_ / scenario;
+    auto outcome = testing::run_command({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", state,
+                                         FIREDRILL_BINARY, "run", (source_dir / "scenarios" / scenario).string(), "--out",
+                                         runs.string(), "--runtime", "process"},
+                                        std::chrono::seconds(300));
+    EXPECT_EQ(outcome.exit_code, 0) << scenario << "\n" << outcome.output;
+    const fs::path run = only_run_in(runs);
+    ASSERT_FALSE(run.empty()) << scenario;
+    const auto report = nlohmann::json::parse(read_file(run / "report.json"));
+    EXPECT_EQ(report["verdict"], "pass") << scenario << report["reasons"].dump(2);
+    EXPECT_EQ(report["measured"]["lost_acked_writes"], 0) << scenario;
+    EXPECT_EQ(processes_naming(fs::absolute(run).string()), std::vector<int>{}) << scenario;
+    EXPECT_EQ(live_pid_files(run), 0) << scenario;
+  }
+}
+
 TEST_F(ProcessDrill, PacketLossTowardsPostgresIsRetransmissionDelayOnTheFaultProxy) {
   // As the Docker drill test does: 8 s of loss, not 20, so the app's health check, which times
   // out now and then while the link is lossy, cannot hold the RTO past its 10 s target.
