@@ -62,21 +62,26 @@ std::vector<std::string> services_named(const StepSpec& step) {
   return names;
 }
 
+/// True where a container engine runs the services, so a person can open a shell in one.
+bool has_containers(const std::string& engine_cli) { return !engine_cli.empty() && engine_cli != "process"; }
+
 void access_commands(const ServiceAccess& service, const std::string& engine_cli, const std::filesystem::path& pgpass,
                      std::vector<std::string>& commands) {
+  const bool containers = has_containers(engine_cli);
   if (service.kind == "postgres") {
     auto fields = parse_conninfo(service.conninfo);
     const std::string user = field_or(fields, "user", "postgres");
     const std::string database = field_or(fields, "dbname", user);
-    commands.push_back(fmt::format("{} exec -it {} psql -U {} -d {}", engine_cli, service.container, user, database));
+    if (containers)
+      commands.push_back(fmt::format("{} exec -it {} psql -U {} -d {}", engine_cli, service.container, user, database));
     if (service.host_port > 0)
       commands.push_back(fmt::format("PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} -d {}", pgpass.string(),
                                      service.host_port, user, database));
   } else if (service.kind == "redis") {
-    commands.push_back(fmt::format("{} exec -it {} redis-cli", engine_cli, service.container));
+    if (containers) commands.push_back(fmt::format("{} exec -it {} redis-cli", engine_cli, service.container));
     if (service.host_port > 0) commands.push_back(fmt::format("redis-cli -h 127.0.0.1 -p {}", service.host_port));
   } else {
-    commands.push_back(fmt::format("{} exec -it {} sh", engine_cli, service.container));
+    if (containers) commands.push_back(fmt::format("{} exec -it {} sh", engine_cli, service.container));
     if (service.kind == "app" && service.host_port > 0)
       commands.push_back(fmt::format("curl -s http://127.0.0.1:{}/health", service.host_port));
   }
@@ -129,13 +134,22 @@ std::vector<std::string> suggested_commands(const StepSpec& step, const std::str
   if (step.verb == StepVerb::action && step.what == "promote") {
     if (const ServiceAccess* standby = find_service(services, step.target)) {
       auto fields = parse_conninfo(standby->conninfo);
-      commands.push_back(fmt::format("{} exec {} psql -U {} -c 'SELECT pg_promote()'", engine_cli, standby->container,
-                                     field_or(fields, "user", "postgres")));
+      const std::string user = field_or(fields, "user", "postgres");
+      if (has_containers(engine_cli))
+        commands.push_back(fmt::format("{} exec {} psql -U {} -c 'SELECT pg_promote()'", engine_cli, standby->container, user));
+      else if (standby->host_port > 0)
+        commands.push_back(fmt::format("PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} -d {} -c 'SELECT pg_promote()'",
+                                       pgpass.string(), standby->host_port, user, field_or(fields, "dbname", user)));
     }
   } else if (step.verb == StepVerb::action && step.what == "repoint") {
     const ServiceAccess* to = find_service(services, step.param_text("to"));
     const std::string name = step.param_text("service");
-    if (to && !to->address.empty()) {
+    if (to && !has_containers(engine_cli)) {
+      // Local processes share this machine's hosts file: the name moves with the fault proxies
+      // every client reaches it through, which only firedrill holds.
+      commands.push_back(fmt::format("# the clients reach {} through firedrill's fault proxies: press r to point them at {}",
+                                     name, to->name));
+    } else if (to && !to->address.empty()) {
       // What the repoint action does in every other container: the name resolves to the new address.
       // /etc/hosts is a bind mount: rewritten in place, never replaced.
       const std::string script = fmt::format(

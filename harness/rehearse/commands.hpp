@@ -31,6 +31,8 @@ void write_pgpass(const std::filesystem::path& file, const std::vector<ServiceAc
 /// The commands shown for `step`: for the services it names (target, `until`, an action's
 /// service/to parameters) a shell in the container and a client on the published port, plus the
 /// action's own command where there is one (pg_promote for promote, the hosts switch for repoint).
+/// `engine_cli` is the container engine's command (docker); with "process" (local processes)
+/// there is no shell in a container to offer and no hosts file of the services' own.
 std::vector<std::string> suggested_commands(const StepSpec& step, const std::string& engine_cli,
                                             const std::vector<ServiceAccess>& services,
                                             const std::filesystem::path& pgpass);

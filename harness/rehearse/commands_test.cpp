@@ -60,6 +60,23 @@ TEST(Commands, RepointRewritesTheHostsOfEveryOtherContainer) {
   EXPECT_TRUE(mentions(commands, "docker exec -it fd-r1-db-standby-1 psql -U postgres -d app"));
 }
 
+TEST(Commands, LocalProcessesGetClientsOnTheirPortsAndRepointIsLeftToFiredrill) {
+  auto promote = suggested_commands(action("promote", "db-standby-1"), "process", run_services(), "/p");
+  ASSERT_FALSE(promote.empty());
+  EXPECT_EQ(promote[0], "PGPASSFILE=/p psql -h 127.0.0.1 -p 32771 -U postgres -d app -c 'SELECT pg_promote()'");
+  StepSpec step = action("repoint", "");
+  step.params["service"].text = "db";
+  step.params["to"].text = "db-standby-1";
+  auto repoint = suggested_commands(step, "process", run_services(), "/p");
+  ASSERT_FALSE(repoint.empty());
+  EXPECT_NE(repoint[0].find("press r"), std::string::npos) << repoint[0];
+  for (const auto& commands : {promote, repoint})
+    for (const auto& command : commands) {
+      EXPECT_EQ(command.find(" exec "), std::string::npos) << "no container to exec into: " << command;
+      EXPECT_EQ(command.find("/etc/hosts"), std::string::npos) << "never this machine's hosts file: " << command;
+    }
+}
+
 TEST(Commands, UntilNamesItsServiceAndIsDescribed) {
   StepSpec step;
   step.name = "check the app";

@@ -176,6 +176,20 @@ TEST_F(ProcessDrill, TheSynchronousStandbyIsPromotedAndTheAppRepointedThroughIts
   expect_nothing_left();
 }
 
+TEST_F(ProcessDrill, ARehearsalRunsOnLocalProcessesToo) {
+  auto outcome = testing::run_command({FIREDRILL_BINARY, "rehearse", (source_dir / "scenarios" / "pg-primary-kill-promote.yaml").string(),
+                                       "--out", out_.string(), "--runtime", "process", "--auto-actions"},
+                                      std::chrono::seconds(300));
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  ASSERT_TRUE(fs::exists(run_dir() / "report.json")) << outcome.output;
+  const auto report = nlohmann::json::parse(read_file(run_dir() / "report.json"));
+  EXPECT_EQ(report["mode"], "rehearsal");
+  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  // The manual check completed by itself once the promoted standby left recovery.
+  EXPECT_EQ(step_named(report, "confirm the new primary")["human"]["completed_by"], "condition") << report["steps"].dump(2);
+  expect_nothing_left();
+}
+
 TEST_F(ProcessDrill, APointInTimeRestoreStopsJustBeforeTheBadMigration) {
   auto [outcome, report] = drill(source_dir / "scenarios" / "pg-pitr-bad-migration.yaml");
   ASSERT_TRUE(report.is_object()) << outcome.output;
