@@ -209,20 +209,7 @@ const std::vector<std::string>& what_words() {
 }
 
 std::uint64_t unsigned_param(const StepSpec& step, const std::string& name, std::uint64_t fallback) {
-  auto found = step.params.find(name);
-  if (found == step.params.end()) return fallback;
-  const std::string& text = found->second.text;
-  std::uint64_t value = 0;
-  std::size_t used = 0;
-  try {
-    if (!text.empty() && text.front() != '-') value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size())
-    throw std::invalid_argument(
-        fmt::format("step '{}': corrupt '{}' must be a whole number of 0 or more (got '{}')", step.name, name, text));
-  return value;
+  return whole_number_param(step, name).value_or(fallback);
 }
 
 std::chrono::milliseconds grace_of(const StepSpec& step) {

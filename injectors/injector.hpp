@@ -79,6 +79,25 @@ class JournalledFault final : public ActiveFault {
   nlohmann::json description_;
 };
 
+/// The step's parameter `name` as a whole number of 0 or more (a seed, a count); nullopt when the
+/// step does not give it. Throws std::invalid_argument naming the step, the fault and the text.
+inline std::optional<std::uint64_t> whole_number_param(const StepSpec& step, const std::string& name) {
+  auto found = step.params.find(name);
+  if (found == step.params.end()) return std::nullopt;
+  const std::string& text = found->second.text;
+  std::uint64_t value = 0;
+  std::size_t used = 0;
+  try {
+    if (!text.empty() && text.front() != '-') value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size())
+    throw std::invalid_argument("step '" + step.name + "': " + step.what + " '" + name +
+                                "' must be a whole number of 0 or more (got '" + text + "')");
+  return value;
+}
+
 /// The undo of a fault that stopped a service: start it again unless something already did.
 inline std::function<void()> start_again_if_stopped(Runtime& runtime, const std::string& service) {
   return [&runtime, service] {

@@ -11,22 +11,7 @@
 namespace firedrill {
 namespace {
 
-std::optional<std::uint64_t> seed_param(const StepSpec& step) {
-  auto found = step.params.find("seed");
-  if (found == step.params.end()) return std::nullopt;
-  const std::string& text = found->second.text;
-  std::size_t used = 0;
-  std::uint64_t value = 0;
-  try {
-    if (!text.empty() && text.front() != '-') value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size())
-    throw std::invalid_argument(
-        fmt::format("step '{}': loss 'seed' must be a whole number from 0 to 2^64-1, got '{}'", step.name, text));
-  return value;
-}
+std::optional<std::uint64_t> seed_param(const StepSpec& step) { return whole_number_param(step, "seed"); }
 
 /// Where the services share this machine's network (the process runtime), loss acts on the fault
 /// proxies of the target's paths. A TCP stream cannot lose bytes, so the proxy emulates what TCP

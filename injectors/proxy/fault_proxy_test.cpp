@@ -141,6 +141,16 @@ double millis(SteadyClock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+/// `echoed` holds the numbers 0 .. messages-1 (uint32 each), in order.
+void expect_numbered_in_order(const std::vector<char>& echoed, std::uint32_t messages) {
+  ASSERT_EQ(echoed.size(), messages * sizeof(std::uint32_t));
+  for (std::uint32_t n = 0; n < messages; ++n) {
+    std::uint32_t got = 0;
+    std::memcpy(&got, echoed.data() + n * sizeof got, sizeof got);
+    ASSERT_EQ(got, n) << "out of order at message " << n;
+  }
+}
+
 class FaultProxyTest : public ::testing::Test {
  protected:
   FaultProxyTest() : proxy("127.0.0.1", 0, "127.0.0.1", echo.port()) { proxy.start(); }
@@ -237,12 +247,7 @@ TEST_F(FaultProxyTest, JitterStaysWithinBoundsAndKeepsOrder) {
   });
   const auto echoed = socket.receive(messages * sizeof(std::uint32_t));
   writer.join();
-  ASSERT_EQ(echoed.size(), messages * sizeof(std::uint32_t));
-  for (std::uint32_t n = 0; n < messages; ++n) {
-    std::uint32_t got = 0;
-    std::memcpy(&got, echoed.data() + n * sizeof got, sizeof got);
-    ASSERT_EQ(got, n) << "out of order at message " << n;
-  }
+  expect_numbered_in_order(echoed, messages);
 }
 
 TEST_F(FaultProxyTest, BandwidthLimitPacesTheTransfer) {
@@ -425,12 +430,7 @@ TEST_F(FaultProxyTest, LossKeepsTheOrderOfTheStream) {
   const auto echoed = socket.receive(messages * sizeof(std::uint32_t), 30'000ms);
   const double took = millis(SteadyClock::now() - start);
   writer.join();
-  ASSERT_EQ(echoed.size(), messages * sizeof(std::uint32_t));
-  for (std::uint32_t n = 0; n < messages; ++n) {
-    std::uint32_t got = 0;
-    std::memcpy(&got, echoed.data() + n * sizeof got, sizeof got);
-    ASSERT_EQ(got, n) << "out of order at message " << n;
-  }
+  expect_numbered_in_order(echoed, messages);
   EXPECT_GE(took, 200.0) << "nothing was held";
 }
 

@@ -93,6 +93,29 @@ class ProcessDrill : public ::testing::Test {
     return {outcome, report};
   }
 
+  /// The quickstart with a 60 s warm-up (written to the test's directory), so a harness killed
+  /// meanwhile dies while every service runs; empty when the quickstart has no 3 s warm-up.
+  fs::path quickstart_with_a_long_warm_up() const {
+    std::string text = read_file(source_dir / "scenarios" / "quickstart.yaml");
+    const std::string warm_up = "{ name: warm up, wait: 3s }";
+    const auto at = text.find(warm_up);
+    if (at == std::string::npos) return {};
+    text.replace(at, warm_up.size(), "{ name: warm up, wait: 60s }");
+    const fs::path scenario = out_ / "quickstart-long.yaml";
+    std::ofstream(scenario) << text;
+    return scenario;
+  }
+
+  /// drill() expecting a pass (exit 0, verdict pass); the report, null when the run wrote none.
+  nlohmann::json passed_drill(const fs::path& scenario, const std::vector<std::string>& extra = {}) {
+    auto [outcome, report] = drill(scenario, extra);
+    EXPECT_TRUE(report.is_object()) << outcome.output;
+    if (!report.is_object()) return nullptr;
+    EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+    EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+    return report;
+  }
+
   void expect_nothing_left() {
     const fs::path run = run_dir();
     ASSERT_FALSE(run.empty());
@@ -104,10 +127,8 @@ class ProcessDrill : public ::testing::Test {
 };
 
 TEST_F(ProcessDrill, QuickstartPassesWithPostgresRedisAndTheAppAsLocalProcesses) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "quickstart.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "quickstart.yaml");
+  ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["environment"]["runtime"], "process");
   // Every service listened on loopback, and the database came back from SIGKILL with its data.
   for (const auto& service : report["environment"]["services"])
@@ -121,10 +142,8 @@ TEST_F(ProcessDrill, QuickstartPassesWithPostgresRedisAndTheAppAsLocalProcesses)
 }
 
 TEST_F(ProcessDrill, CalibrationPauseMeasuresTheThreeSecondFreeze) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "calibration-pause.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "calibration-pause.yaml");
+  ASSERT_TRUE(report.is_object());
   const auto& rto = report["components"]["overall"]["rto"];
   ASSERT_TRUE(rto["measured_seconds"].is_number()) << report["components"].dump(2);
   const double measured = rto["measured_seconds"].get<double>();
@@ -134,10 +153,8 @@ TEST_F(ProcessDrill, CalibrationPauseMeasuresTheThreeSecondFreeze) {
 }
 
 TEST_F(ProcessDrill, PartitionCutsTheAppFromPostgresThroughTheFaultProxy) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "network-partition-app-db.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "network-partition-app-db.yaml");
+  ASSERT_TRUE(report.is_object());
   ASSERT_EQ(report["faults"].size(), 1u) << report["faults"].dump(2);
   const auto& details = report["faults"][0]["details"];
   EXPECT_EQ(details["via"], "proxy") << details.dump();
@@ -159,10 +176,8 @@ nlohmann::json step_named(const nlohmann::json& report, const std::string& name)
 }
 
 TEST_F(ProcessDrill, TheSynchronousStandbyIsPromotedAndTheAppRepointedThroughItsProxy) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "pg-primary-kill-promote.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "pg-primary-kill-promote.yaml");
+  ASSERT_TRUE(report.is_object());
   // The standby was cloned from its primary and streamed from it before the primary died.
   EXPECT_NE(read_file(run_dir() / "logs" / "db-standby-1.log").find("standby cloned from"), std::string::npos);
   EXPECT_EQ(step_named(report, "promote the standby")["outcome"], "ok");
@@ -191,10 +206,8 @@ TEST_F(ProcessDrill, ARehearsalRunsOnLocalProcessesToo) {
 }
 
 TEST_F(ProcessDrill, APointInTimeRestoreStopsJustBeforeTheBadMigration) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "pg-pitr-bad-migration.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "pg-pitr-bad-migration.yaml");
+  ASSERT_TRUE(report.is_object());
   const auto restore = step_named(report, "point-in-time restore");
   EXPECT_EQ(restore["outcome"], "ok") << restore.dump(2);
   EXPECT_TRUE(restore["details"]["phases"].contains("replay_seconds")) << restore.dump(2);
@@ -205,10 +218,8 @@ TEST_F(ProcessDrill, APointInTimeRestoreStopsJustBeforeTheBadMigration) {
 }
 
 TEST_F(ProcessDrill, APgBackRestSetIsVerifiedAndRestoredToJustBeforeTheBadMigration) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "pg-pitr-pgbackrest.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "pg-pitr-pgbackrest.yaml");
+  ASSERT_TRUE(report.is_object());
   for (const auto& step : report["steps"]) {
     if (step["verb"] != "action") continue;
     EXPECT_EQ(step["outcome"], "ok") << step.dump(2);
@@ -221,10 +232,8 @@ TEST_F(ProcessDrill, APgBackRestSetIsVerifiedAndRestoredToJustBeforeTheBadMigrat
 }
 
 TEST_F(ProcessDrill, BackupsAreVerifiedByRestoringThemIntoScratchProcesses) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "backup-verify.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "backup-verify.yaml");
+  ASSERT_TRUE(report.is_object());
   std::map<std::string, nlohmann::json> steps;
   for (const auto& step : report["steps"]) steps[step["name"]] = step;
   // The dump was restored into a scratch postgres and holds exactly the rows of its snapshot.
@@ -247,10 +256,8 @@ TEST_F(ProcessDrill, BackupsAreVerifiedByRestoringThemIntoScratchProcesses) {
 }
 
 TEST_F(ProcessDrill, FullEnvironmentLossIsRebuiltFromTheBackupRepositoryAlone) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "full-environment-loss.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "full-environment-loss.yaml");
+  ASSERT_TRUE(report.is_object());
   testing::expect_full_environment_loss_accounted(run_dir(), report, "nightly database backup");
   std::printf("process runtime full-environment-loss: RTO %.3f s, RPO %.3f s\n",
               report["components"]["overall"]["rto"]["measured_seconds"].get<double>(),
@@ -259,10 +266,8 @@ TEST_F(ProcessDrill, FullEnvironmentLossIsRebuiltFromTheBackupRepositoryAlone) {
 }
 
 TEST_F(ProcessDrill, RedisIsRestoredFromItsRdbBackupAfterItsAofIsDamaged) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "redis-aof-corruption-restore.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "redis-aof-corruption-restore.yaml");
+  ASSERT_TRUE(report.is_object());
   const nlohmann::json* restore = nullptr;
   for (const auto& step : report["steps"])
     if (step["name"] == "restore the cache") restore = &step;
@@ -295,12 +300,8 @@ TEST_F(ProcessDrill, PacketLossOffEveryProxiedPathIsRefusedNamingTheRuntime) {
 
 TEST_F(ProcessDrill, KillNineOfTheHarnessThenCleanupLeavesNoProcessOfTheRun) {
   // A longer warm-up, so the harness dies while every service runs.
-  std::string text = read_file(source_dir / "scenarios" / "quickstart.yaml");
-  const std::string warm_up = "{ name: warm up, wait: 3s }";
-  ASSERT_NE(text.find(warm_up), std::string::npos);
-  text.replace(text.find(warm_up), warm_up.size(), "{ name: warm up, wait: 60s }");
-  const fs::path scenario = out_ / "quickstart-long.yaml";
-  std::ofstream(scenario) << text;
+  const fs::path scenario = quickstart_with_a_long_warm_up();
+  ASSERT_FALSE(scenario.empty());
   const fs::path runs = out_ / "runs";
   const fs::path log = out_ / "firedrill.log";
   const int pid = testing::spawn_command(
@@ -440,12 +441,8 @@ bool wait_for_line(const fs::path& log, const std::string& text, std::chrono::se
 TEST_F(ProcessDrill, TheNextRunReapsTheProcessesOfARunWhoseHarnessWasKilled) {
   // An index of runs of the test's own, so no other firedrill started meanwhile reaps this run first.
   const std::string state = "FIREDRILL_STATE_DIR=" + (out_ / "state").string();
-  std::string text = read_file(source_dir / "scenarios" / "quickstart.yaml");
-  const std::string warm_up = "{ name: warm up, wait: 3s }";
-  ASSERT_NE(text.find(warm_up), std::string::npos);
-  text.replace(text.find(warm_up), warm_up.size(), "{ name: warm up, wait: 60s }");
-  const fs::path scenario = out_ / "quickstart-long.yaml";
-  std::ofstream(scenario) << text;
+  const fs::path scenario = quickstart_with_a_long_warm_up();
+  ASSERT_FALSE(scenario.empty());
 
   const fs::path first_runs = out_ / "first";
   const fs::path first_log = out_ / "first.log";
@@ -490,10 +487,8 @@ TEST_F(ProcessDrill, TheNextRunReapsTheProcessesOfARunWhoseHarnessWasKilled) {
 
 TEST_F(ProcessDrill, DiskFullFillsATmpfsOnPostgresDataAndNothingStaysMounted) {
   if (::geteuid() != 0) GTEST_SKIP() << "a size-limited filesystem on the process runtime needs root";
-  auto [outcome, report] = drill(source_dir / "scenarios" / "disk-full-postgres.yaml");
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(source_dir / "scenarios" / "disk-full-postgres.yaml");
+  ASSERT_TRUE(report.is_object());
   const auto& measured = report["measured"];
   ASSERT_TRUE(measured["rto_seconds"].is_number()) << measured.dump(2);
   std::printf("process runtime disk-full: measured RTO %.3f s for 8 s of full disk\n", measured["rto_seconds"].get<double>());
@@ -601,10 +596,8 @@ TEST_F(ProcessDrill, PacketLossTowardsPostgresIsRetransmissionDelayOnTheFaultPro
   const fs::path scenario = out_ / "packet-loss-degradation.yaml";
   std::ofstream(scenario) << text;
 
-  auto [outcome, report] = drill(scenario);
-  ASSERT_TRUE(report.is_object()) << outcome.output;
-  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  const auto report = passed_drill(scenario);
+  ASSERT_TRUE(report.is_object());
   ASSERT_EQ(report["faults"].size(), 1u) << report["faults"].dump(2);
   const auto& fault = report["faults"][0];
   EXPECT_EQ(fault["type"], "loss");
