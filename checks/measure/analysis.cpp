@@ -158,7 +158,9 @@ std::optional<Micros> analyse_writes(const std::vector<Ack>& acks, const Compone
   for (const Ack& ack : acks) {
     if (ack.outcome != WriteOutcome::ok || !ack.acked) continue;
     const Micros a = *ack.acked;
-    if (a < t0 || a + stable > end || (best && a >= *best)) continue;
+    // Only a write sent after the incident shows the service working after it: an answer to one
+    // sent before may have left the service just before the fault took effect.
+    if (ack.sent < t0 || a + stable > end || (best && a >= *best)) continue;
     if (!in_list(scope.writers, ack.writer)) continue;
     const auto next_failure = std::lower_bound(failures_sent.begin(), failures_sent.end(), a);
     if (next_failure == failures_sent.end() || *next_failure > a + stable) best = a;

@@ -200,6 +200,18 @@ TEST(MeasureRecovery, AnIsolatedFailureInsideTheStableWindowDelaysWriteRecovery)
   EXPECT_EQ(m.writes_recovered_at, t0 + 502 * ms);  // the first ack after the failure was sent
 }
 
+TEST(MeasureRecovery, AnAnswerToAWriteSentBeforeTheIncidentIsNoEvidenceOfRecovery) {
+  // A freeze: the answer to the write sent 2 ms before it arrives just after T0 (it had left the
+  // service already); those sent during the 500 ms freeze are answered when it thaws.
+  const std::vector<Event> events = {incident(t0)};
+  std::vector<Ack> acks = {ok_write("orders", 1, t0 - 2 * ms, t0 + 10)};
+  for (std::int64_t n = 0; n < 50; ++n) acks.push_back(ok_write("orders", 2 + n, t0 + 10 * ms * n, t0 + 500 * ms + n * ms));
+  for (std::int64_t n = 0; n < 200; ++n) acks.push_back(ok_write("orders", 100 + n, t0 + 500 * ms + 10 * ms * n, t0 + 502 * ms + 10 * ms * n));
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.writes_recovered_at, t0 + 500 * ms);
+}
+
 TEST(MeasureRecovery, WritesOfOtherWritersDoNotCount) {
   const std::vector<Event> events = {incident(t0)};
   std::vector<Ack> acks = steady_writes("orders", t0 - 1000 * ms, t0 + 5000 * ms, t0, t0 + 2000 * ms);
