@@ -150,7 +150,10 @@ std::map<std::string, std::string> chain_digests(const fs::path& runs_dir) {
   while (std::getline(in, line)) {
     auto entry = nlohmann::json::parse(line, nullptr, false);
     if (entry.is_object() && entry.contains("attestation") && entry["attestation"].is_string())
-      digests[entry["attestation"].get<std::string>()] = entry.value("attestation_sha256", "");
+      digests[entry["attestation"].get<std::string>()] =
+          entry.contains("attestation_sha256") && entry["attestation_sha256"].is_string()
+              ? entry["attestation_sha256"].get<std::string>()
+              : std::string();
   }
   return digests;
 }
@@ -172,22 +175,6 @@ fs::path common_ancestor(const std::vector<fs::path>& paths) {
   return common.empty() ? fs::path("/") : common;
 }
 
-// The start of a run that failed verification, from whatever it says about itself, only to
-// decide whether it belongs to the period.
-std::optional<std::int64_t> claimed_start(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "report.json");
-  auto report = nlohmann::json::parse(in, nullptr, false);
-  auto started = at_path(report, {"started_at"});
-  if (started.is_string()) return parse_timestamp(started.get<std::string>());
-  return std::nullopt;
-}
-
-std::string claimed_run_id(const fs::path& run_dir) {
-  std::ifstream in(run_dir / "report.json");
-  auto report = nlohmann::json::parse(in, nullptr, false);
-  auto id = at_path(report, {"run_id"});
-  return id.is_string() ? id.get<std::string>() : run_dir.filename().string();
-}
 
 std::string md_cell(const nlohmann::json& value) {
   if (value.is_null()) return "–";
@@ -289,19 +276,25 @@ RunCollection collect_runs(const std::vector<fs::path>& runs_dirs, const Period&
   for (const auto& dir : runs_dirs) {
     if (!fs::is_directory(dir)) throw RollupInputError(fmt::format("{}: not a directory of runs", dir.string()));
     auto absolute = fs::weakly_canonical(fs::absolute(dir));
+    // The same directory named twice (or through another path) is read once.
+    if (std::find(absolute_dirs.begin(), absolute_dirs.end(), absolute) != absolute_dirs.end()) continue;
     absolute_dirs.push_back(absolute);
     parents.push_back(absolute.parent_path());
   }
+  std::map<std::string, std::string> included_digests;  // attestation sha256 → subject name
+  std::map<std::string, std::string> included_run_ids;  // run id → subject name
   collection.root = common_ancestor(parents);
 
   for (const auto& dir : absolute_dirs) {
     ChainStatus chain;
     chain.directory = fs::relative(dir, collection.root).generic_string();
     try {
-      auto check = verify_chain(dir);
+      auto check = verify_chain(dir, trusted_keys);
       chain.valid = check.valid;
       chain.entries = check.entries;
       chain.reason = check.reason;
+      chain.head_seq = check.head_seq;
+      chain.head_hash = check.head_hash;
     } catch (const std::runtime_error& error) {
       chain.reason = error.what();
     }
@@ -317,37 +310,43 @@ RunCollection collect_runs(const std::vector<fs::path>& runs_dirs, const Period&
     for (const auto& run_dir : run_dirs) {
       auto file = run_dir / attestation_file_name;
       auto name = fs::relative(file, collection.root).generic_string();
-      auto exclude = [&](const std::string& reason) {
-        auto start = claimed_start(run_dir);
-        if (start && !period.contains(*start)) {
-          ++collection.outside_period;
-          return;
-        }
-        collection.excluded.push_back({name, claimed_run_id(run_dir), reason});
+      // Nothing unsigned decides anything: a run that does not verify is listed whatever its
+      // report.json says about its date, and is known only by its directory's name.
+      auto exclude_unverified = [&](const std::string& reason) {
+        collection.excluded.push_back({name, run_dir.filename().string(), reason, false});
       };
       VerificationResult verified;
       try {
         verified = verify_statement(read_envelope(file), trusted_keys, drill_predicate_type, run_dir);
       } catch (const EnvelopeError& error) {
-        exclude(error.what());
+        exclude_unverified(error.what());
         continue;
       }
       if (!verified.valid) {
-        exclude(verified.reason);
+        exclude_unverified(verified.reason);
         continue;
       }
       const auto& predicate = verified.statement["predicate"];
       auto started_at = at_path(predicate, {"started_at"});
       auto started = started_at.is_string() ? parse_timestamp(started_at.get<std::string>()) : std::nullopt;
+      auto attested_run_id = at_path(predicate, {"run_id"}).is_string() ? predicate["run_id"].get<std::string>() : "";
+      auto exclude = [&](const std::string& reason) {
+        collection.excluded.push_back({name, attested_run_id, reason, true});
+      };
       if (!started) {
-        exclude("the attested predicate has no RFC 3339 started_at");
+        collection.excluded.push_back({name, attested_run_id, "the attested predicate has no RFC 3339 started_at", false});
         continue;
       }
-      if (!period.contains(*started)) {
+      const std::int64_t started_seconds = *started;
+      if (!period.contains(started_seconds)) {
         ++collection.outside_period;
         continue;
       }
       auto digest = sha256_file(file);
+      if (included_digests.count(digest)) {
+        ++collection.duplicates;
+        continue;
+      }
       auto in_chain = chained.find(fs::relative(file, dir).generic_string());
       if (in_chain == chained.end()) {
         exclude(fmt::format("not in the evidence chain {}/chain.jsonl", chain.directory));
@@ -357,18 +356,24 @@ RunCollection collect_runs(const std::vector<fs::path>& runs_dirs, const Period&
         exclude(fmt::format("changed since it was chained: sha256 {}, chain.jsonl has {}", digest, in_chain->second));
         continue;
       }
+      if (auto earlier = included_run_ids.find(attested_run_id); earlier != included_run_ids.end()) {
+        exclude(fmt::format("run {} is already included from {} with a different attestation", attested_run_id,
+                            earlier->second));
+        continue;
+      }
+      included_digests[digest] = name;
+      included_run_ids[attested_run_id] = name;
       RunRecord run;
-      run.run_id = at_path(predicate, {"run_id"}).is_string() ? predicate["run_id"].get<std::string>() : "";
+      run.run_id = attested_run_id;
       run.scenario = at_path(predicate, {"scenario", "name"}).is_string() ? predicate["scenario"]["name"].get<std::string>() : "";
       run.attestation = name;
       run.attestation_sha256 = digest;
       run.started_at = started_at.get<std::string>();
-      run.started = *started;
+      run.started = started_seconds;
       auto result = at_path(predicate, {"result"});
       run.result = result.is_string() ? result.get<std::string>() : "FAILED";
       run.predicate = predicate;
-      std::ifstream report_in(run_dir / "report.json");
-      auto tags = at_path(nlohmann::json::parse(report_in, nullptr, false), {"scenario", "tags"});
+      auto tags = at_path(predicate, {"scenario", "tags"});
       if (tags.is_array())
         for (const auto& tag : tags)
           if (tag.is_string()) run.tags.push_back(tag.get<std::string>());
@@ -593,13 +598,17 @@ nlohmann::json rollup_statement(const RunCollection& collection, const RollupInp
   }
   nlohmann::json excluded = nlohmann::json::array();
   for (const auto& run : collection.excluded)
-    excluded.push_back({{"attestation", run.attestation}, {"run_id", run.run_id}, {"reason", run.reason}});
+    excluded.push_back({{"attestation", run.attestation},
+                        {"run_id", run.run_id},
+                        {"reason", run.reason},
+                        {"period", run.period_known ? "in the period" : "unknown"}});
   nlohmann::json chains = nlohmann::json::array();
   bool chains_valid = true;
   for (const auto& chain : collection.chains) {
     chains_valid = chains_valid && chain.valid;
     chains.push_back({{"directory", chain.directory}, {"valid", chain.valid}, {"entries", chain.entries},
-                      {"reason", chain.reason}});
+                      {"reason", chain.reason},
+                      {"head", {{"seq", chain.head_seq}, {"hash", chain.head_hash}}}});
   }
   nlohmann::json policy = nullptr;
   if (inputs.policy_file) policy = evaluate_policy(load_policy(*inputs.policy_file), collection.included, inputs.period);
@@ -688,7 +697,8 @@ std::string rollup_markdown(const nlohmann::json& statement) {
   md += "\n## Excluded runs\n\n";
   if (p["excluded"].empty()) md += "None: every run of the period verified.\n";
   for (const auto& run : p["excluded"])
-    md += fmt::format("- `{}` ({}): {}\n", md_cell(run["attestation"]), md_cell(run["run_id"]), md_cell(run["reason"]));
+    md += fmt::format("- `{}` ({}{}): {}\n", md_cell(run["attestation"]), md_cell(run["run_id"]),
+                      run.value("period", "") == "unknown" ? ", period unknown" : "", md_cell(run["reason"]));
   md += "\n## Evidence chains\n\n";
   for (const auto& chain : p["chains"])
     md += fmt::format("- `{}`: {}\n", md_cell(chain["directory"]),
@@ -715,7 +725,27 @@ RollupVerification verify_rollup(const Envelope& envelope, const std::vector<Pub
                                  const std::optional<fs::path>& artifacts_dir, bool deep) {
   RollupVerification verification;
   verification.statement = verify_statement(envelope, trusted_keys, rollup_predicate_type, artifacts_dir);
-  if (!verification.statement.valid || !deep || !artifacts_dir) return verification;
+  if (!verification.statement.valid || !artifacts_dir) return verification;
+  // Truncation behind the roll-up: each chain must still hold the head it signed.
+  const auto& chains = verification.statement.statement["predicate"].value("chains", nlohmann::json::array());
+  for (const auto& chain : chains) {
+    auto seq = at_path(chain, {"head", "seq"});
+    auto hash = at_path(chain, {"head", "hash"});
+    auto directory = at_path(chain, {"directory"});
+    if (!seq.is_number_unsigned() || !hash.is_string() || !directory.is_string()) continue;  // signed before heads
+    fs::path relative(directory.get<std::string>());
+    bool escapes = relative.is_absolute();
+    for (const auto& part : relative) escapes = escapes || part == "..";
+    auto problem = escapes ? std::optional<std::string>("its directory is not inside the artifacts directory")
+                           : chain_extends(*artifacts_dir / relative, seq.get<std::size_t>(), hash.get<std::string>());
+    if (problem) {
+      verification.statement.valid = false;
+      verification.statement.reason = fmt::format("chain {}: {}", directory.get<std::string>(), *problem);
+      return verification;
+    }
+    ++verification.chains_checked;
+  }
+  if (!deep) return verification;
   for (const auto& subject : verification.statement.statement["subject"]) {
     auto name = subject["name"].get<std::string>();
     auto file = *artifacts_dir / name;

@@ -50,7 +50,7 @@ std::string format_timestamp(std::int64_t seconds);
 struct RunRecord {
   std::string run_id;
   std::string scenario;
-  std::vector<std::string> tags;  ///< report.json's scenario.tags, when the report has them
+  std::vector<std::string> tags;  ///< the verified predicate's scenario.tags, when it has them
   std::string attestation;        ///< subject name: the path relative to the roll-up's root
   std::string attestation_sha256;
   std::string started_at;
@@ -59,11 +59,13 @@ struct RunRecord {
   nlohmann::json predicate;
 };
 
-/// A run of the period left out of the roll-up, and why.
+/// A run left out of the roll-up, and why. A run whose attestation does not verify has no date
+/// anyone can trust, so it is listed whatever its unsigned report claims.
 struct ExcludedRun {
   std::string attestation;
-  std::string run_id;  ///< empty when not even the report could be read
+  std::string run_id;  ///< from the verified predicate; the run's directory name when it did not verify
   std::string reason;
+  bool period_known = true;  ///< false when the signature did not verify: "period unknown"
 };
 
 /// The evidence chain of one runs directory.
@@ -72,6 +74,8 @@ struct ChainStatus {
   bool valid = false;
   std::size_t entries = 0;
   std::string reason;
+  std::size_t head_seq = 0;  ///< the chain head the roll-up signs (0: empty or unreadable)
+  std::string head_hash;
 };
 
 /// What collect_runs found.
@@ -81,13 +85,19 @@ struct RunCollection {
   std::vector<ExcludedRun> excluded;
   std::vector<ChainStatus> chains;
   std::size_t outside_period = 0;
+  std::size_t duplicates = 0;  ///< the same attestation found again (a directory passed twice)
 };
 
 /// Reads every run folder (one holding attestation.dsse.json) of each runs directory and keeps
 /// those whose start lies in period. A run is included only when its attestation is signed by
 /// one of trusted_keys, is a drill Statement whose subjects match the run's files, and is in
 /// the directory's chain.jsonl with its current digest; otherwise it is excluded with the
-/// reason. Throws RollupInputError when a directory does not exist.
+/// reason. Every figure kept (start, run id, scenario, result, mode, tags) comes from the
+/// verified predicate; a run that does not verify is excluded with period_known false, never
+/// counted as outside the period. Each attestation counts once (by digest), however often its
+/// directory is named; two different attestations claiming one run id keep the first. Chains
+/// are verified with trusted_keys, so their runs' signed anchors are checked. Throws
+/// RollupInputError when a directory does not exist.
 RunCollection collect_runs(const std::vector<std::filesystem::path>& runs_dirs, const Period& period,
                            const std::vector<PublicKey>& trusted_keys);
 
@@ -141,10 +151,12 @@ std::filesystem::path markdown_path(const std::filesystem::path& rollup_file);
 struct RollupVerification {
   VerificationResult statement;       ///< signature, types and subject digests
   std::size_t runs_verified = 0;      ///< included run attestations verified in depth
+  std::size_t chains_checked = 0;     ///< chains found still holding the head the roll-up signed
 };
 
 /// Verifies a roll-up envelope: signature by one of trusted_keys, types, and — with
-/// artifacts_dir — each included attestation's digest there; with deep also each included
+/// artifacts_dir — each included attestation's digest there and that each chain still holds the
+/// head the roll-up signed (truncation behind a roll-up); with deep also each included
 /// run's own attestation (against the same keys) and its files; an included attestation that is
 /// no envelope at all makes the roll-up invalid, naming it.
 RollupVerification verify_rollup(const Envelope& envelope, const std::vector<PublicKey>& trusted_keys,

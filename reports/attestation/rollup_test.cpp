@@ -365,6 +365,69 @@ TEST_F(RollupOverRuns, VerificationFindsAChangedIncludedAttestation) {
       << "without --deep the runs' own files are not read";
 }
 
+TEST_F(RollupOverRuns, AFailedRunWhoseReportDateWasEditedIsListedNeverOutsideThePeriod) {
+  // The unsigned report.json says 2000: the run's signature no longer holds, so its date is
+  // unknown and nothing about it may be decided from that report.
+  auto report = nlohmann::json::parse(read_file(runs / "r3" / "report.json"));
+  report["started_at"] = "2000-01-01T00:00:00Z";
+  write_file(runs / "r3" / "report.json", report.dump(2));
+
+  auto collection = collect_runs({runs}, parse_period("2026-11"), {key.public_key()});
+  EXPECT_EQ(collection.outside_period, 1u) << "only r0, whose signed start is in October";
+  ASSERT_EQ(collection.excluded.size(), 1u);
+  EXPECT_EQ(collection.excluded[0].attestation, "runs/r3/attestation.dsse.json");
+  EXPECT_EQ(collection.excluded[0].run_id, "r3");
+  EXPECT_FALSE(collection.excluded[0].period_known);
+  EXPECT_NE(collection.excluded[0].reason.find("subject report.json changed"), std::string::npos)
+      << collection.excluded[0].reason;
+  auto predicate = rollup_statement(collection, {parse_period("2026-11"), {}, {}, {}, "", "", ""})["predicate"];
+  EXPECT_EQ(predicate["excluded"][0]["period"], "unknown");
+  EXPECT_NE(predicate["result"], "PASSED");
+}
+
+TEST_F(RollupOverRuns, EachRunCountsOnceWhateverDirectoriesAreNamed) {
+  auto again = runs / ".." / "runs";
+  auto copy = scratch.path() / "copy";
+  std::filesystem::copy(runs, copy, std::filesystem::copy_options::recursive);
+  auto collection = collect_runs({runs, runs, again, copy}, parse_period("2026-11"), {key.public_key()});
+  EXPECT_EQ(collection.included.size(), 3u);
+  EXPECT_EQ(collection.duplicates, 3u) << "the copy's three attestations are the same bytes";
+  EXPECT_EQ(collection.chains.size(), 2u) << "runs once, copy once";
+  EXPECT_EQ(aggregate_scenarios(collection.included)["pg-failover"]["runs"], 2);
+
+  // Another attestation claiming run r1 (signed again, so other bytes) is not a second r1.
+  auto other = scratch.path() / "other";
+  std::filesystem::create_directories(other);
+  write_signed_run(other, "r1", "pg-failover", "2026-11-02T10:00:00Z", false, 9.0, key);
+  collection = collect_runs({runs, other}, parse_period("2026-11"), {key.public_key()});
+  EXPECT_EQ(collection.included.size(), 3u);
+  ASSERT_EQ(collection.excluded.size(), 1u);
+  EXPECT_EQ(collection.excluded[0].reason,
+            "run r1 is already included from runs/r1/attestation.dsse.json with a different attestation");
+}
+
+TEST_F(RollupOverRuns, TheRollupSignsTheChainHeadAndCatchesTruncationBehindIt) {
+  auto collection = collect_runs({runs}, parse_period("2026-11"), {key.public_key()});
+  auto envelope = signed_rollup(collection);
+  auto statement = nlohmann::json::parse(*base64_decode(envelope.payload));
+  EXPECT_EQ(statement["predicate"]["chains"][0]["head"]["seq"], 4);
+  auto verified = verify_rollup(envelope, {key.public_key()}, scratch.path(), false);
+  EXPECT_TRUE(verified.statement.valid) << verified.statement.reason;
+  EXPECT_EQ(verified.chains_checked, 1u);
+
+  // The last run (r0, October) and its chain line removed together: the chain alone cannot
+  // tell, the roll-up that signed entry 4 can.
+  auto chain = read_file(runs / "chain.jsonl");
+  chain.erase(chain.rfind('\n', chain.size() - 2) + 1);
+  write_file(runs / "chain.jsonl", chain);
+  std::filesystem::remove_all(runs / "r0");
+  EXPECT_TRUE(verify_chain(runs, {key.public_key()}).valid);
+  auto truncated = verify_rollup(envelope, {key.public_key()}, scratch.path(), false);
+  EXPECT_FALSE(truncated.statement.valid);
+  EXPECT_EQ(truncated.statement.reason,
+            "chain runs: the chain has 3 entries, fewer than the 4 it had when it was signed (truncated)");
+}
+
 TEST_F(RollupOverRuns, ARunAttestationIsNotARollup) {
   auto run_envelope = read_envelope(runs / "r1" / "attestation.dsse.json");
   auto verification = verify_rollup(run_envelope, {key.public_key()}, std::nullopt, false);

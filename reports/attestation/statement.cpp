@@ -1,5 +1,10 @@
 #include "reports/attestation/statement.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -67,7 +72,8 @@ const std::vector<std::string>& attested_run_files() {
   return files;
 }
 
-nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& signer_key_id) {
+nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& signer_key_id,
+                               const std::optional<ChainAnchor>& anchor) {
   const auto scenario = value_or_null(report, "scenario");
   const auto measured = value_or_null(report, "measured");
   const auto environment = value_or_null(report, "environment");
@@ -87,20 +93,26 @@ nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& 
   for (const char* key : {"rto_seconds", "rpo_seconds", "downtime_seconds", "detect_seconds", "acked_writes",
                           "lost_acked_writes"})
     measured_summary[key] = value_or_null(measured, key);
-  return {
+  // An `expect: fail` drill does its job by failing; signing it FAILED would make every roll-up
+  // policy (`latest_must_pass`) count a caught fault as a missed objective.
+  const bool expected_to_fail = value_or_null(report, "expected") == "fail";
+  const bool as_expected = (verdict == "pass") != expected_to_fail;
+  nlohmann::json predicate = {
       {"run_id", value_or_null(report, "run_id")},
       {"mode", value_or_null(report, "mode")},
       {"scenario",
        {{"name", value_or_null(scenario, "name")},
         {"file", value_or_null(scenario, "file")},
-        {"sha256", value_or_null(scenario, "sha256")}}},
+        {"sha256", value_or_null(scenario, "sha256")},
+        {"tags", value_or_null(scenario, "tags").is_array() ? scenario["tags"] : nlohmann::json::array()}}},
       {"runbook", value_or_null(scenario, "runbook")},
       {"targets", targets},
       {"components", components.is_object() ? components : nlohmann::json::object()},
       {"measured", measured_summary},
       {"verdict", verdict},
       {"reasons", value_or_null(report, "reasons").is_array() ? report["reasons"] : nlohmann::json::array()},
-      {"result", verdict == "pass" ? "PASSED" : "FAILED"},
+      {"expected", expected_to_fail ? "fail" : "pass"},
+      {"result", as_expected ? "PASSED" : "FAILED"},
       {"passedTests", passed},
       {"failedTests", failed},
       {"configuration", configuration(report)},
@@ -111,9 +123,12 @@ nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& 
       {"firedrill_version", value_or_null(environment, "firedrill_version")},
       {"signer", {{"keyid", signer_key_id}}},
   };
+  if (anchor) predicate["chain"] = {{"seq", anchor->seq}, {"prev", anchor->prev}};
+  return predicate;
 }
 
-nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::string& signer_key_id) {
+nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::string& signer_key_id,
+                             const std::optional<ChainAnchor>& anchor) {
   auto report = read_json_file(run_dir / "report.json");
   nlohmann::json subjects = nlohmann::json::array();
   for (const auto& name : attested_run_files())
@@ -122,20 +137,27 @@ nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::st
   return {{"_type", statement_type},
           {"subject", subjects},
           {"predicateType", drill_predicate_type},
-          {"predicate", drill_predicate(report, signer_key_id)}};
+          {"predicate", drill_predicate(report, signer_key_id, anchor)}};
 }
 
-std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, const SigningKey& key) {
-  auto payload = run_statement(run_dir, key.key_id()).dump();
+std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, const SigningKey& key,
+                                         const std::optional<ChainAnchor>& anchor) {
+  auto payload = run_statement(run_dir, key.key_id(), anchor).dump();
   auto envelope = sign_envelope(in_toto_payload_type, payload, key);
   auto file = run_dir / attestation_file_name;
   auto partial = run_dir / (std::string(attestation_file_name) + ".partial");
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out << to_json(envelope).dump(2) << "\n";
-    if (!out.flush()) throw std::runtime_error(fmt::format("cannot write {}", partial.string()));
-  }
+  auto text = to_json(envelope).dump(2) + "\n";
+  // Durable before it is renamed into place: after a crash the attestation is whole or absent.
+  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", partial.string(), std::strerror(errno)));
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) throw std::runtime_error(fmt::format("cannot write {}", partial.string()));
   std::filesystem::rename(partial, file);
+  if (int dir = ::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   return file;
 }
 

@@ -23,20 +23,33 @@ inline constexpr std::string_view attestation_file_name = "attestation.dsse.json
 /// (report.json is required).
 const std::vector<std::string>& attested_run_files();
 
+/// Where a signed run sits in its runs directory's evidence chain (chain.jsonl): the sequence
+/// number its entry gets and the hash of the entry before it (the chain head it extends). Signed
+/// inside the predicate, so removing or rewriting any earlier entry is caught by this signature.
+struct ChainAnchor {
+  std::size_t seq = 0;
+  std::string prev;
+};
+
 /// The drill predicate (schema: reports/attestation/predicate.schema.json) built from a
 /// firedrill/report/v1 report: scenario, runbook, targets and components, measured RTO/RPO and
-/// lost writes, verdict and its in-toto `result` (PASSED/FAILED), `configuration` resource
+/// lost writes, verdict, `expected` and the in-toto `result` (PASSED when the verdict is the one
+/// expected: a pass, or a fail for an `expect: fail` drill), `configuration` resource
 /// descriptors (the scenario file and every image with its digest), times, runtime, version,
-/// signer key id and mode.
-nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& signer_key_id);
+/// signer key id, mode and, when given, the chain anchor as `chain: {seq, prev}`.
+nlohmann::json drill_predicate(const nlohmann::json& report, const std::string& signer_key_id,
+                               const std::optional<ChainAnchor>& anchor = std::nullopt);
 
 /// A Statement v1 with subjects [{name, digest: {sha256}}] for the attested files of run_dir.
 /// Throws std::runtime_error when report.json is missing or unreadable.
-nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::string& signer_key_id);
+nlohmann::json run_statement(const std::filesystem::path& run_dir, const std::string& signer_key_id,
+                             const std::optional<ChainAnchor>& anchor = std::nullopt);
 
-/// Signs run_statement(run_dir) with key and writes run_dir/attestation.dsse.json (atomically,
-/// by rename). Returns its path.
-std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, const SigningKey& key);
+/// Signs run_statement(run_dir) with key and writes run_dir/attestation.dsse.json (atomically:
+/// written, fsynced, renamed). Returns its path. `firedrill run` signs through sign_and_chain
+/// (chain.hpp), which supplies the anchor.
+std::filesystem::path sign_run_directory(const std::filesystem::path& run_dir, const SigningKey& key,
+                                         const std::optional<ChainAnchor>& anchor = std::nullopt);
 
 struct VerificationResult {
   bool valid = false;

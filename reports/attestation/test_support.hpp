@@ -62,8 +62,9 @@ inline void write_run_directory(const std::filesystem::path& dir, bool passed = 
   write_file(dir / "readback.jsonl", "{\"writer\":\"w\",\"ids\":[1]}\n");
 }
 
-/// A run of scenario started at started_at, in runs_dir/run_id, signed with key and appended to
-/// runs_dir's chain as `firedrill run` does. Returns the run directory.
+/// A run of scenario started at started_at, in runs_dir/run_id, signed with key (its predicate
+/// anchored to the chain head) and appended to runs_dir's chain as `firedrill run` does. Returns
+/// the run directory.
 inline std::filesystem::path write_signed_run(const std::filesystem::path& runs_dir, const std::string& run_id,
                                               const std::string& scenario, const std::string& started_at, bool passed,
                                               double rto_seconds, const SigningKey& key) {
@@ -77,7 +78,7 @@ inline std::filesystem::path write_signed_run(const std::filesystem::path& runs_
   report["measured"]["rto_seconds"] = rto_seconds;
   report["components"]["overall"]["rto"]["measured_seconds"] = rto_seconds;
   write_file(dir / "report.json", report.dump(2));
-  append_to_chain(runs_dir, run_id, sign_run_directory(dir, key));
+  sign_and_chain(runs_dir, run_id, dir, key);
   return dir;
 }
 
