@@ -50,37 +50,6 @@ namespace firedrill {
 namespace corrupt {
 namespace {
 
-/// An open file descriptor, closed on scope exit.
-class OpenFile {
- public:
-  OpenFile(const std::filesystem::path& path, int flags) : path_(path), fd_(::open(path.c_str(), flags | O_CLOEXEC)) {
-    if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
-  }
-  OpenFile(const OpenFile&) = delete;
-  OpenFile& operator=(const OpenFile&) = delete;
-  ~OpenFile() { ::close(fd_); }
-
-  std::uint8_t read_at(std::uint64_t offset) const {
-    std::uint8_t byte = 0;
-    const auto got = ::pread(fd_, &byte, 1, static_cast<off_t>(offset));
-    if (got != 1)
-      throw std::runtime_error(fmt::format("cannot read byte {} of {}: {}", offset, path_.string(),
-                                           got == 0 ? "the file is shorter" : std::strerror(errno)));
-    return byte;
-  }
-  void write_at(std::uint64_t offset, std::uint8_t byte) const {
-    if (::pwrite(fd_, &byte, 1, static_cast<off_t>(offset)) != 1)
-      throw std::runtime_error(fmt::format("cannot write byte {} of {}: {}", offset, path_.string(), std::strerror(errno)));
-  }
-  void sync() const {
-    if (::fsync(fd_) != 0) throw std::runtime_error(fmt::format("cannot sync {}: {}", path_.string(), std::strerror(errno)));
-  }
-
- private:
-  std::filesystem::path path_;
-  int fd_;
-};
-
 std::string hex_byte(std::uint8_t byte) { return fmt::format("{:02x}", byte); }
 
 }  // namespace
@@ -120,8 +89,8 @@ std::vector<Region> relation_regions(std::uint64_t file_size) {
   return regions;
 }
 
-std::vector<ByteChange> read_changes(const std::filesystem::path& file, const std::vector<PlannedChange>& plan) {
-  OpenFile input(file, O_RDONLY);
+std::vector<ByteChange> read_changes(const ConfinedPath& file, const std::vector<PlannedChange>& plan) {
+  const ConfinedFile input(file, O_RDONLY | O_NONBLOCK);
   std::vector<ByteChange> changes;
   changes.reserve(plan.size());
   for (const auto& planned : plan) {
@@ -131,8 +100,8 @@ std::vector<ByteChange> read_changes(const std::filesystem::path& file, const st
   return changes;
 }
 
-void write_changes(const std::filesystem::path& file, const std::vector<ByteChange>& changes) {
-  OpenFile output(file, O_WRONLY);
+void write_changes(const ConfinedPath& file, const std::vector<ByteChange>& changes) {
+  const ConfinedFile output(file, O_WRONLY | O_NONBLOCK);
   for (const auto& change : changes) output.write_at(change.offset, change.new_value);
   output.sync();
 }
@@ -147,10 +116,15 @@ const char* to_string(RestoreOutcome outcome) {
   return "unknown";
 }
 
-RestoreOutcome restore(const std::filesystem::path& file, const std::vector<ByteChange>& changes) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(file, error)) return RestoreOutcome::missing;
-  OpenFile output(file, O_RDWR);
+RestoreOutcome restore(const ConfinedPath& file, const std::vector<ByteChange>& changes) {
+  int probe = -1;
+  try {
+    probe = open_confined(file, O_PATH);
+  } catch (const std::runtime_error&) {
+    return RestoreOutcome::missing;
+  }
+  ::close(probe);
+  const ConfinedFile output(file, O_RDWR | O_NONBLOCK);
   std::vector<const ByteChange*> still_changed;
   for (const auto& change : changes) {
     std::uint8_t now = 0;
@@ -186,7 +160,12 @@ std::vector<ByteChange> changes_from_json(const nlohmann::json& listed) {
 }
 
 void revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
-  const auto outcome = restore(inverse.at("host_path").get<std::string>(), changes_from_json(inverse.at("changes")));
+  // Only the root the runtime chose is trusted; the rest is resolved inside it, as when applied.
+  if (!inverse.contains("host_root"))
+    throw std::runtime_error("the journal gives no root for the corrupted file (written by an older firedrill); "
+                             "left alone");
+  const ConfinedPath file{inverse.at("host_root").get<std::string>(), inverse.value("host_inside", std::string())};
+  const auto outcome = restore(file, changes_from_json(inverse.at("changes")));
   const std::string service = inverse.value("service", "");
   // Without its file the service's container is gone too: nothing to start.
   if (outcome != RestoreOutcome::missing && inverse.value("start_service", false) && !service.empty() &&
@@ -267,30 +246,49 @@ std::uint64_t little_endian(const std::vector<std::uint8_t>& bytes, std::size_t 
   return value;
 }
 
-std::vector<std::uint8_t> read_prefix(const std::filesystem::path& file, std::size_t size) {
-  std::ifstream input(file, std::ios::binary);
-  std::vector<std::uint8_t> bytes(size);
-  if (!input.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
-    throw EnvironmentError(fmt::format("cannot read the first {} bytes of {}", size, file.string()));
-  return bytes;
+std::vector<std::uint8_t> read_prefix(const ConfinedPath& file, std::size_t size) {
+  std::string bytes;
+  try {
+    bytes = ConfinedFile(file, O_RDONLY | O_NONBLOCK).read_prefix(size);
+  } catch (const std::runtime_error& error) {
+    throw EnvironmentError(error.what());
+  }
+  if (bytes.size() != size)
+    throw EnvironmentError(fmt::format("cannot read the first {} bytes of {}", size, file.shown().string()));
+  return {bytes.begin(), bytes.end()};
 }
 
-std::uint64_t size_of(const std::filesystem::path& file) {
-  std::error_code error;
-  const auto size = std::filesystem::file_size(file, error);
-  if (error) throw EnvironmentError(fmt::format("cannot read {}: {}", file.string(), error.message()));
-  return size;
+std::uint64_t size_of(const ConfinedPath& file) {
+  try {
+    return ConfinedFile(file, O_RDONLY | O_NONBLOCK).size();
+  } catch (const std::runtime_error& error) {
+    throw EnvironmentError(error.what());
+  }
+}
+
+bool is_regular_file(const ConfinedPath& file) {
+  try {
+    ConfinedFile(file, O_RDONLY | O_NONBLOCK);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+ConfinedPath below(ConfinedPath path, const std::filesystem::path& rest) {
+  path.inside /= rest;
+  return path;
 }
 
 /// Where a fault lands: the file as the service sees it, the same file on this machine, and the
 /// bytes that may change.
 struct DamagedFile {
   std::string file;  // container path; the host path for a backup
-  std::filesystem::path host_path;
+  ConfinedPath host_path;
   std::vector<Region> regions;
 };
 
-DamagedFile whole_file(std::string file, std::filesystem::path host_path) {
+DamagedFile whole_file(std::string file, ConfinedPath host_path) {
   const auto size = size_of(host_path);
   if (size == 0) throw EnvironmentError(fmt::format("{} is empty: no byte to corrupt", file));
   return {std::move(file), std::move(host_path), {{0, size}}};
@@ -302,7 +300,7 @@ DamagedFile whole_file(std::string file, std::filesystem::path host_path) {
 DamagedFile wal_target(Runtime& runtime, const std::string& service, const std::string& data_directory,
                   std::uint64_t segment_size) {
   const auto host_directory = runtime.host_path(service, data_directory);
-  const auto control = read_prefix(host_directory / "global" / "pg_control", 56);
+  const auto control = read_prefix(below(host_directory, "global/pg_control"), 56);
   const std::uint64_t checkpoint = little_endian(control, 32, 8);
   const auto timeline = static_cast<std::uint32_t>(little_endian(control, 48, 4));
   if (segment_size == 0 || checkpoint == 0 || timeline == 0)
@@ -312,11 +310,11 @@ DamagedFile wal_target(Runtime& runtime, const std::string& service, const std::
   const std::string name = fmt::format("{:08X}{:08X}{:08X}", timeline, segment / segments_per_id, segment % segments_per_id);
   DamagedFile target;
   target.file = joined(data_directory, "pg_wal/" + name);
-  target.host_path = host_directory / "pg_wal" / name;
+  target.host_path = below(host_directory, std::filesystem::path("pg_wal") / name);
   const std::uint64_t start = checkpoint % segment_size;
   const auto size = size_of(target.host_path);
   if (start + 4 > size) throw EnvironmentError(fmt::format("{} ends before its checkpoint record", target.file));
-  const corrupt::OpenFile segment_file(target.host_path, O_RDONLY);
+  const ConfinedFile segment_file(target.host_path, O_RDONLY | O_NONBLOCK);
   std::uint64_t record_length = 0;
   for (std::uint64_t i = 0; i < 4; ++i) record_length |= std::uint64_t{segment_file.read_at(start + i)} << (8 * i);
   // A checkpoint record is about a hundred bytes; anything else is not the record we looked for.
@@ -327,9 +325,15 @@ DamagedFile wal_target(Runtime& runtime, const std::string& service, const std::
 }
 
 /// Redis 7's newest non-empty incremental AOF from its manifest, else its base file.
-std::string aof_from_manifest(const std::filesystem::path& manifest) {
-  std::ifstream input(manifest);
-  if (!input) throw EnvironmentError(fmt::format("cannot read the AOF manifest {}", manifest.string()));
+std::string aof_from_manifest(const ConfinedPath& manifest) {
+  std::string text;
+  try {
+    // A manifest lists a few files; anything much longer is not one.
+    text = ConfinedFile(manifest, O_RDONLY | O_NONBLOCK).read_prefix(1 << 20);
+  } catch (const std::runtime_error& error) {
+    throw EnvironmentError(fmt::format("cannot read the AOF manifest: {}", error.what()));
+  }
+  std::istringstream input(text);
   std::string base;
   std::vector<std::string> increments;
   std::string line;
@@ -343,10 +347,13 @@ std::string aof_from_manifest(const std::filesystem::path& manifest) {
     if (fields["type"] == "i") increments.push_back(fields["file"]);
   }
   for (auto it = increments.rbegin(); it != increments.rend(); ++it) {
-    std::error_code error;
-    if (std::filesystem::file_size(manifest.parent_path() / *it, error) > 0 && !error) return *it;
+    if (!is_single_path_component(*it)) continue;
+    ConfinedPath increment = manifest;
+    increment.inside = increment.inside.parent_path() / *it;
+    if (is_regular_file(increment) && size_of(increment) > 0) return *it;
   }
-  if (base.empty()) throw EnvironmentError(fmt::format("the AOF manifest {} names no file with data", manifest.string()));
+  if (base.empty())
+    throw EnvironmentError(fmt::format("the AOF manifest {} names no file with data", manifest.shown().string()));
   return base;
 }
 
@@ -429,8 +436,7 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
   if (what == "wal") return wal_target(runtime, service, facts.data_directory, facts.wal_segment_size);
   if (what == "rdb") {
     const auto host = runtime.host_path(service, facts.redis_rdb);
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(host, error))
+    if (!is_regular_file(host))
       throw EnvironmentError(fmt::format("'{}' has no RDB file at {} (is RDB persistence off?)", service, facts.redis_rdb));
     return whole_file(facts.redis_rdb, host);
   }
@@ -439,8 +445,7 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
     if (!facts.redis_aof_directory.empty()) {
       const std::string directory = joined(facts.redis_directory, facts.redis_aof_directory);
       const auto manifest = runtime.host_path(service, joined(directory, facts.redis_aof_name + ".manifest"));
-      std::error_code error;
-      if (!std::filesystem::is_regular_file(manifest, error))
+      if (!is_regular_file(manifest))
         throw EnvironmentError(fmt::format("'{}' has no AOF manifest in {} (is appendonly off?)", service, directory));
       file = joined(directory, aof_from_manifest(manifest));
     }
@@ -449,11 +454,11 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
   if (what == "backup") {
     if (context.run_directory.empty()) throw EnvironmentError("the run has no directory, so no backup repository");
     const auto repository = context.run_directory / "backups";
-    const auto path = step.params.count("path") ? repository / step.param_text("path") : newest_backup(repository);
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error))
-      throw EnvironmentError(fmt::format("no backup file at {}", path.string()));
-    return whole_file(path.string(), path);
+    const ConfinedPath path{repository, step.params.count("path")
+                                            ? std::filesystem::path(step.param_text("path"))
+                                            : newest_backup(repository).lexically_relative(repository)};
+    if (!is_regular_file(path)) throw EnvironmentError(fmt::format("no backup file at {}", path.shown().string()));
+    return whole_file(path.shown().string(), path);
   }
   const std::string path = step.param_text("path");
   return whole_file(path, runtime.host_path(service, path));
@@ -588,7 +593,9 @@ std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, cons
     corrupt_journal_id = context.journal_inverse({{"type", "corrupt"},
                                                   {"service", service},
                                                   {"file", target.file},
-                                                  {"host_path", target.host_path.string()},
+                                                  {"host_path", target.host_path.shown().string()},
+                                                  {"host_root", target.host_path.root.string()},
+                                                  {"host_inside", target.host_path.inside.string()},
                                                   {"changes", corrupt::to_json(changes)},
                                                   {"start_service", stopped}});
     corrupt::write_changes(target.host_path, changes);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "injectors/confined_file.hpp"
 #include "injectors/injector.hpp"
 
 namespace firedrill {
@@ -51,10 +52,10 @@ std::vector<Region> relation_regions(std::uint64_t file_size);
 
 /// Reads the bytes the plan will change and returns the changes it will make. Throws
 /// std::runtime_error when the file cannot be read or is shorter than an offset.
-std::vector<ByteChange> read_changes(const std::filesystem::path& file, const std::vector<PlannedChange>& plan);
+std::vector<ByteChange> read_changes(const ConfinedPath& file, const std::vector<PlannedChange>& plan);
 
 /// Writes each change's new value and syncs the file. Throws std::runtime_error on failure.
-void write_changes(const std::filesystem::path& file, const std::vector<ByteChange>& changes);
+void write_changes(const ConfinedPath& file, const std::vector<ByteChange>& changes);
 
 enum class RestoreOutcome {
   restored,          // every changed byte holds its old value again
@@ -68,7 +69,7 @@ const char* to_string(RestoreOutcome outcome);
 /// Puts the old values back where a byte still holds its new value, and only when every byte
 /// holds its old or its new value — writing old bytes into a file that was replaced since would
 /// corrupt it anew. Safe to call any number of times.
-RestoreOutcome restore(const std::filesystem::path& file, const std::vector<ByteChange>& changes);
+RestoreOutcome restore(const ConfinedPath& file, const std::vector<ByteChange>& changes);
 
 /// [{offset, old, new}] with old/new as two-digit lowercase hex ("0a").
 nlohmann::json to_json(const std::vector<ByteChange>& changes);

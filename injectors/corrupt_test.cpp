@@ -121,25 +121,35 @@ TEST(corrupt_plan, NeverMoreBytesThanTheRegionsHoldAndPartialPagesAreLeftOut) {
 TEST(corrupt_restore, PutsBackOnlyWhatItChangedAndLeavesAReplacedFileAlone) {
   Scratch scratch;
   const auto file = scratch.directory / "data.bin";
+  const ConfinedPath confined{scratch.directory, "data.bin"};
   const std::string original = random_bytes(4096, 11);
   write_all(file, original);
 
-  const auto changes = corrupt::read_changes(file, corrupt::plan_changes({{0, 4096}}, 3, 12));
-  corrupt::write_changes(file, changes);
+  const auto changes = corrupt::read_changes(confined, corrupt::plan_changes({{0, 4096}}, 3, 12));
+  corrupt::write_changes(confined, changes);
   EXPECT_EQ(differences(original, read_all(file)), changes);
   EXPECT_EQ(corrupt::changes_from_json(corrupt::to_json(changes)), changes);
 
-  EXPECT_EQ(corrupt::restore(file, changes), RestoreOutcome::restored);
+  EXPECT_EQ(corrupt::restore(confined, changes), RestoreOutcome::restored);
   EXPECT_EQ(read_all(file), original);
-  EXPECT_EQ(corrupt::restore(file, changes), RestoreOutcome::already_restored);
+  EXPECT_EQ(corrupt::restore(confined, changes), RestoreOutcome::already_restored);
 
-  corrupt::write_changes(file, changes);
+  corrupt::write_changes(confined, changes);
   const std::string replaced = random_bytes(4096, 12);
   write_all(file, replaced);
-  EXPECT_EQ(corrupt::restore(file, changes), RestoreOutcome::changed_since);
+  EXPECT_EQ(corrupt::restore(confined, changes), RestoreOutcome::changed_since);
   EXPECT_EQ(read_all(file), replaced);
   std::filesystem::remove(file);
-  EXPECT_EQ(corrupt::restore(file, changes), RestoreOutcome::missing);
+  EXPECT_EQ(corrupt::restore(confined, changes), RestoreOutcome::missing);
+
+  // What the service turned into a symlink out of its data root is "missing", not followed.
+  const auto outside = scratch.directory.parent_path() / (scratch.directory.filename().string() + "-victim");
+  write_all(outside, original);
+  std::filesystem::create_symlink(outside, file);
+  EXPECT_EQ(corrupt::restore(confined, changes), RestoreOutcome::missing);
+  EXPECT_THROW(corrupt::write_changes(confined, changes), std::runtime_error);
+  EXPECT_EQ(read_all(outside), original);
+  std::filesystem::remove(outside);
 }
 
 TEST(corrupt_params, RefuseWhatIsMissingOrMisplaced) {
@@ -222,7 +232,7 @@ TEST(corrupt_backup, ChangesTheNewestBackupSetsDataAsReportedAndRevertRestoresIt
   EXPECT_EQ(scratch.reverted, std::vector<std::string>{"1"});
 
   // The journalled inverse alone reverts too (what `firedrill cleanup` does), any number of times.
-  corrupt::write_changes(newest, reported);
+  corrupt::write_changes({newest.parent_path(), newest.filename()}, reported);
   revert_from_journal(runtime, scratch.journalled[0]);
   revert_from_journal(runtime, scratch.journalled[0]);
   EXPECT_EQ(read_all(newest), original);
@@ -478,6 +488,9 @@ TEST_F(corrupt_services, AofDamagesTheNewestIncrementalFileUntilReverted) {
   EXPECT_TRUE(file.starts_with("/data/appendonlydir/appendonly.aof.") && file.ends_with(".incr.aof")) << file;
   ASSERT_EQ(scratch_.journalled.size(), 2u) << "a start and the corruption";
   const std::filesystem::path host = scratch_.journalled[1]["host_path"].get<std::string>();
+  EXPECT_EQ(std::filesystem::path(scratch_.journalled[1]["host_root"].get<std::string>()) /
+                scratch_.journalled[1]["host_inside"].get<std::string>(),
+            host);
   const std::string damaged = read_all(host);
   for (const auto& change : corrupt::changes_from_json(described["changes"])) {
     ASSERT_LT(change.offset, damaged.size());

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
+#include "injectors/confined_file.hpp"
 #include "harness/scenario/byte_size.hpp"
 
 namespace firedrill {
@@ -62,8 +63,15 @@ std::uint64_t free_bytes(const std::filesystem::path& path) {
 }
 
 std::uint64_t fill(const std::filesystem::path& file, std::uint64_t leave) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) throw EnvironmentError(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
+  // The directory is the service's data root, which its owner (and so a container) can write:
+  // a name already there — a symlink to a host file, a FIFO — is refused, never written through.
+  int fd = -1;
+  try {
+    fd = open_confined({file.parent_path(), file.filename()}, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  } catch (const std::runtime_error& error) {
+    throw EnvironmentError(fmt::format("cannot create the fill file: {} (something else already made that name?)",
+                                       error.what()));
+  }
   std::uint64_t taken = 0;
   try {
     const std::uint64_t available = free_bytes(file.parent_path());

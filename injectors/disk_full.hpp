@@ -26,7 +26,8 @@ inline constexpr const char* fill_file_name = "firedrill-disk-full";
 std::uint64_t free_bytes(const std::filesystem::path& path);
 
 /// Writes `file` until the filesystem has no more than `leave` bytes free (to ENOSPC when leave
-/// is 0); returns the bytes the file took. Throws EnvironmentError when the file cannot be made.
+/// is 0); returns the bytes the file took. Throws EnvironmentError when the file cannot be made,
+/// and when anything already has its name (created exclusively, never through a symlink).
 std::uint64_t fill(const std::filesystem::path& file, std::uint64_t leave);
 
 /// Deletes the fill file; safe to call when it is gone. Refuses a path not named fill_file_name.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "harness/scenario/byte_size.hpp"
 #include "harness/services/service.hpp"
@@ -75,6 +76,26 @@ TEST(DiskFullFill, FillsATmpfsToEnospcAndUnfillFreesIt) {
   EXPECT_THROW(disk_full::unfill(directory / "another"), std::invalid_argument);
   ::umount2(directory.c_str(), MNT_DETACH);
   std::filesystem::remove_all(directory);
+}
+
+TEST(DiskFullFill, RefusesAFillFileSomeoneElsePlanted) {
+  // The service's owner can write its data directory: a planted symlink must not send the fill
+  // (as root) into a file elsewhere on this machine.
+  const auto directory = std::filesystem::temp_directory_path() / fmt::format("disk-full-planted-{}", getpid());
+  std::filesystem::create_directories(directory);
+  const auto victim = directory.string() + "-victim";
+  { std::ofstream(victim) << "host file"; }
+  const auto file = directory / disk_full::fill_file_name;
+  std::filesystem::create_symlink(victim, file);
+  try {
+    disk_full::fill(file, 0);
+    ADD_FAILURE() << "filled through a planted symlink";
+  } catch (const EnvironmentError& error) {
+    EXPECT_NE(std::string(error.what()).find(file.string()), std::string::npos) << error.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(victim), 9u);
+  std::filesystem::remove_all(directory);
+  std::filesystem::remove(victim);
 }
 
 constexpr char disk_full_purpose[] = "diskfull";

@@ -42,6 +42,9 @@ struct ActionContext {
   /// Where services reach each other through fault proxies (the process runtime), points every
   /// proxy in front of `name` at `to` and returns the clients behind them; unset elsewhere.
   std::function<std::vector<std::string>(const std::string& name, const std::string& to)> repoint_proxies = {};
+  /// Journals a resource of this machine the action made (kind, name) for `cleanup` to remove
+  /// after a crash; unset where the run has no journal.
+  std::function<void(const std::string& kind, const std::string& name)> journal_create = {};
 };
 
 class Action {

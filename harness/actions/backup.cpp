@@ -172,8 +172,17 @@ Produced dump_postgres(ActionContext& context, const Service& service, const std
             postgres->archives_wal_with_pgbackrest() ? pgbackrest_repository_folder(target) : wal_archive_folder(target);
       const std::string listing = exec_checked(runtime, target, {"ls", "-1", produced.scratch}, time_left(context.clock, deadline), "listing the base backup");
       std::istringstream names(listing);
-      for (std::string name; std::getline(names, name);)
-        if (!without_trailing_newlines(name).empty()) produced.files.emplace_back(produced.scratch + "/" + without_trailing_newlines(name), without_trailing_newlines(name));
+      for (std::string line; std::getline(names, line);) {
+        const std::string name = without_trailing_newlines(line);
+        if (name.empty()) continue;
+        // The listing comes from the container, whose image or root may print anything; each
+        // name becomes a file of the repository on this machine, so it must be one plain name.
+        if (!is_single_path_component(name))
+          throw ActionFailed(fmt::format("'{}' listed {:?} in its base backup directory, which is not a file name; "
+                                         "nothing was copied",
+                                         target, name));
+        produced.files.emplace_back(produced.scratch + "/" + name, name);
+      }
     }
     produced.facts["lsn_end"] = snapshot.exec1("SELECT pg_current_wal_lsn()::text")[0].as<std::string>();
     snapshot.commit();

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -18,7 +20,9 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
+#include "harness/runtime/cleanup.hpp"
 #include "harness/services/service.hpp"
+#include "injectors/confined_file.hpp"
 #include "reports/artifacts.hpp"
 
 namespace firedrill {
@@ -251,7 +255,7 @@ void check_files(const std::filesystem::path& folder, const nlohmann::json& mani
 }  // namespace
 
 StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::string& key_file, const Clock& clock,
-                           nlohmann::json& phases)
+                           nlohmann::json& phases, const JournalCreate& journal)
     : manifest_(read_manifest(folder)) {
   const std::string backup_id = folder.filename().string();
   Micros phase_start = clock.now();
@@ -272,12 +276,29 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
     throw ActionFailed(fmt::format("backup {} was encrypted with key id {}, not with the key in {} (key id {})", backup_id,
                                    manifest_.value("key_id", "?"), key_file, key.id));
   phase_start = clock.now();
-  staging_ = std::filesystem::temp_directory_path() / fmt::format("fd-staging-{}-{}", backup_id, ::getpid());
-  std::filesystem::create_directories(staging_);
-  std::filesystem::permissions(staging_, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  // mkdtemp makes a new directory, mode 0700, under a name nobody could predict or prepare; a
+  // fixed or guessable name could already be another user's directory or hold their symlinks.
+  std::string pattern = (std::filesystem::temp_directory_path() / "fd-staging-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw ActionFailed(fmt::format("backup {}: cannot create a staging directory in {}: {}", backup_id,
+                                   std::filesystem::temp_directory_path().string(), std::strerror(errno)));
+  staging_ = pattern;
+  // Journalled as soon as its name exists, before any plaintext is in it.
+  if (journal) {
+    try {
+      journal(staging_kind, staging_.string());
+    } catch (...) {
+      std::error_code ignored;
+      std::filesystem::remove(staging_, ignored);
+      throw;
+    }
+  }
   try {
     for (const auto& file : manifest_["files"]) {
       const std::string name = file.value("name", "");
+      if (!is_single_path_component(name))
+        throw ActionFailed(fmt::format("backup {}: the manifest lists {}, which is not a file name", backup_id,
+                                       file.value("name", nlohmann::json()).dump()));
       const std::string plain = name.ends_with(".enc") ? name.substr(0, name.size() - 4) : name;
       decrypt_file(folder / name, staging_ / plain, key);
       files_[plain] = staging_ / plain;

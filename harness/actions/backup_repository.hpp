@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,14 +56,19 @@ void encrypt_file(const std::filesystem::path& plain, const std::filesystem::pat
 /// mismatch: wrong key or altered bytes); no plaintext is left behind when it fails.
 void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key);
 
+/// Journals a resource about to hold something (kind, name), as the runtime's BeforeCreate does.
+using JournalCreate = std::function<void(const std::string& kind, const std::string& name)>;
+
 /// A backup made ready to restore: every file checked against the manifest (size and SHA-256) and,
 /// when encrypted, decrypted into a private staging directory that goes away with this object.
 /// Throws ActionFailed naming the file and why (missing, truncated, sha256 mismatch, GCM tag
 /// mismatch, wrong or missing key). Adds checksum_seconds (and decrypt_seconds) to `phases`.
 class StagedBackup {
  public:
+  /// `journal` (when set) records the staging directory as a resource of kind staging_kind once
+  /// it exists, so `firedrill cleanup` removes the plaintext when the harness dies holding it.
   StagedBackup(const std::filesystem::path& folder, const std::string& key_file, const Clock& clock,
-               nlohmann::json& phases);
+               nlohmann::json& phases, const JournalCreate& journal = {});
   StagedBackup(const StagedBackup&) = delete;
   StagedBackup& operator=(const StagedBackup&) = delete;
   ~StagedBackup();

@@ -86,7 +86,7 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
   nlohmann::json phases = nlohmann::json::object();
   const std::string container_file = "/tmp/fd-restore-" + backup_id + ".dump";
   try {
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != "pg_dump")
       throw ActionFailed(fmt::format("backup {} was made with {}; restore takes pg_dump backups", backup_id,

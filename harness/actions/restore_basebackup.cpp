@@ -166,7 +166,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
   try {
     if (target.kind != RecoveryTarget::Kind::end_of_archive && target.time > context.clock.now())
       throw ActionFailed(fmt::format("the recovery target {} is in the future", target.description));
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != method)
       throw ActionFailed(fmt::format("backup {} was made with {}; a point-in-time restore needs a base backup", backup_id,

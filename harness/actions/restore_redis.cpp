@@ -1,9 +1,14 @@
 #include "harness/actions/restore_redis.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -37,11 +42,52 @@ bool stop_redis(ActionContext& context, const std::string& target, Micros deadli
 }
 
 /// Copies `from` to `to` owned like `owner_of` (Redis runs unprivileged and must rewrite them).
-void place_file(const std::filesystem::path& from, const std::filesystem::path& to, const struct stat& owner_of) {
-  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
-  if (::chown(to.c_str(), owner_of.st_uid, owner_of.st_gid) != 0)
-    throw ActionFailed(fmt::format("cannot give {} to the owner of the data directory", to.string()));
+/// Writes `contents` as `to` by a new file beside it renamed over it: a name the container left
+/// there (a symlink to a file of this machine) is replaced, never written through.
+void place_bytes(const std::string& contents, const std::filesystem::path& to, const struct stat& owner_of) {
+  std::filesystem::path fresh = to;
+  fresh += ".firedrill-new";
+  std::error_code ignored;
+  std::filesystem::remove(fresh, ignored);
+  const int fd = ::open(fresh.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw ActionFailed(fmt::format("cannot create {}: {}", fresh.string(), std::strerror(errno)));
+  std::string_view left = contents;
+  bool written = true;
+  while (written && !left.empty()) {
+    const auto done = ::write(fd, left.data(), left.size());
+    if (done < 0 && errno == EINTR) continue;
+    written = done > 0;
+    if (written) left.remove_prefix(static_cast<std::size_t>(done));
+  }
+  written = written && ::fchown(fd, owner_of.st_uid, owner_of.st_gid) == 0 && ::fchmod(fd, 0644) == 0;
+  written = ::close(fd) == 0 && written;
+  std::error_code error;
+  if (written) std::filesystem::rename(fresh, to, error);
+  if (!written || error) {
+    std::filesystem::remove(fresh, ignored);
+    throw ActionFailed(fmt::format("cannot write {} for the owner of the data directory", to.string()));
+  }
 }
+
+void place_file(const std::filesystem::path& from, const std::filesystem::path& to, const struct stat& owner_of) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw ActionFailed(fmt::format("cannot read {}", from.string()));
+  place_bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), to, owner_of);
+}
+
+/// The service's data directory, opened inside the root its runtime gives, for the action's
+/// length: paths below /proc/self/fd/N stay in the directory that was opened.
+class OpenDirectory {
+ public:
+  explicit OpenDirectory(const ConfinedPath& directory) : fd_(open_confined(directory, O_PATH | O_DIRECTORY)) {}
+  OpenDirectory(const OpenDirectory&) = delete;
+  OpenDirectory& operator=(const OpenDirectory&) = delete;
+  ~OpenDirectory() { ::close(fd_); }
+  std::filesystem::path path() const { return fmt::format("/proc/self/fd/{}", fd_); }
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
@@ -52,7 +98,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
   context.events.record("restore.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   try {
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != "rdb")
       throw ActionFailed(fmt::format("backup {} was made with {}; a redis restore takes rdb backups", backup_id,
@@ -67,13 +113,18 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
     phases["stop_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
-    std::filesystem::path data_directory, rdb_file;
+    // The directory comes from the manifest and the container: it is opened inside the
+    // container's data, and only plain names are used below it.
+    std::optional<OpenDirectory> opened;
     try {
-      data_directory = context.runtime.host_path(step.target, rdb_path.parent_path().string());
-      rdb_file = context.runtime.host_path(step.target, rdb_path.string());
-    } catch (const EnvironmentError& failure) {
+      opened.emplace(context.runtime.host_path(step.target, rdb_path.parent_path().string()));
+    } catch (const std::runtime_error& failure) {
       throw ActionFailed(failure.what());
     }
+    if (!is_single_path_component(rdb_path.filename().string()))
+      throw ActionFailed(fmt::format("backup {} names the RDB file {}, which is not a file name", backup_id, rdb_path.string()));
+    const std::filesystem::path data_directory = opened->path();
+    const std::filesystem::path rdb_file = data_directory / rdb_path.filename();
     struct stat owner {};
     if (::stat(data_directory.c_str(), &owner) != 0)
       throw ActionFailed(fmt::format("the data directory of '{}' is not reachable at {}", step.target, data_directory.string()));
@@ -89,13 +140,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
     const std::string base = fmt::format("{}.1.base.rdb", aof_file_name);
     place_file(rdb->second, aof_directory / base, owner);
     const auto manifest_file = aof_directory / fmt::format("{}.manifest", aof_file_name);
-    {
-      std::ofstream out(manifest_file, std::ios::trunc);
-      out << fmt::format("file {} seq 1 type b\n", base);
-      if (!out) throw ActionFailed(fmt::format("cannot write {}", manifest_file.string()));
-    }
-    if (::chown(manifest_file.c_str(), owner.st_uid, owner.st_gid) != 0)
-      throw ActionFailed(fmt::format("cannot give {} to the owner of the data directory", manifest_file.string()));
+    place_bytes(fmt::format("file {} seq 1 type b\n", base), manifest_file, owner);
     place_file(rdb->second, rdb_file, owner);
     phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
 

@@ -286,7 +286,7 @@ nlohmann::json VerifyBackupAction::run(ActionContext& context, const StepSpec& s
   context.events.record("backup.verify.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   try {
-    const StagedBackup staged_backup(folder, step.param_text("encrypt_key"), context.clock, phases);
+    const StagedBackup staged_backup(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
     const nlohmann::json& manifest = staged_backup.manifest();
     const auto& staged = staged_backup.files();
     ScratchContainer scratch(context.runtime, step.target + "-verify");

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -198,6 +199,13 @@ CleanupReport cleanup_docker(const std::string& run_id, bool all) {
 
 std::filesystem::path size_limited_mount_root() { return "/var/lib/firedrill/mounts"; }
 
+bool is_staging_directory(const std::filesystem::path& directory) {
+  const std::string name = directory.filename().string();
+  return directory.parent_path() == std::filesystem::temp_directory_path() && name.size() == 17 &&
+         name.starts_with("fd-staging-") &&
+         std::all_of(name.begin() + 11, name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
 std::filesystem::path size_limited_mount_directory(const std::string& run_id, const std::string& service) {
   return size_limited_mount_root() / run_id / service;
 }
@@ -322,6 +330,17 @@ void release_journalled_resources(const JournalState& run, CleanupReport& report
   // Every mount the journal names, wherever it is: cleanup_docker looks only in the run's folder.
   for (const auto& [kind, name] : run.created)
     if (kind == "mount" && release_journalled_mount(run, name, report.errors)) ++report.removed.mounts;
+  // Decrypted backups the run was restoring or verifying when it died: no plaintext outlives it.
+  for (const auto& [kind, name] : run.created) {
+    if (kind != staging_kind) continue;
+    if (!is_staging_directory(name)) {
+      report.errors.push_back(fmt::format("staging {}: not a staging directory of this machine, left alone", name));
+      continue;
+    }
+    std::error_code error;
+    if (std::filesystem::remove_all(name, error) > 0) report.notes.push_back(fmt::format("{}: removed the staging directory {}", run.run_id, name));
+    if (error) report.errors.push_back(fmt::format("staging {}: cannot remove: {}", name, error.message()));
+  }
 }
 
 CleanupReport cleanup_journalled_run(const JournalState& run, const docker::EngineApi* api) {

@@ -57,6 +57,15 @@ ResourceCounts count_labelled(const std::string& run_id);
 /// Where the docker runtime keeps size-limited filesystems on the host:
 /// /var/lib/firedrill/mounts/<run-id>/<service>, so they are found without the run's journal.
 std::filesystem::path size_limited_mount_root();
+
+/// The journal's kind for a private directory of decrypted backup files (mkdtemp's
+/// fd-staging-XXXXXX in the system's temporary directory).
+inline constexpr const char* staging_kind = "staging";
+
+/// True when directory has the form of a staging directory; `cleanup` removes a journalled
+/// staging directory only then, so a journal cannot name any other directory for removal.
+bool is_staging_directory(const std::filesystem::path& directory);
+
 std::filesystem::path size_limited_mount_directory(const std::string& run_id, const std::string& service);
 
 /// True when `directory` is the root of a mounted filesystem.

@@ -1,9 +1,11 @@
 #include "harness/runtime/docker_runtime.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -511,7 +513,7 @@ std::string DockerRuntime::logs(const std::string& service) {
   return docker::demux_stream(response.body);
 }
 
-std::filesystem::path DockerRuntime::host_path(const std::string& service, const std::string& container_path) {
+ConfinedPath DockerRuntime::host_path(const std::string& service, const std::string& container_path) {
   require_run();
   const std::filesystem::path inside = std::filesystem::path(container_path).lexically_normal();
   if (!inside.is_absolute())
@@ -553,7 +555,7 @@ std::filesystem::path DockerRuntime::host_path(const std::string& service, const
   }
   if (mount_source) {
     on_this_machine(*mount_source);
-    return mount_rest.empty() ? *mount_source : *mount_source / mount_rest;
+    return {*mount_source, mount_rest};
   }
 
   const json graph = container.value("GraphDriver", json::object());
@@ -565,16 +567,18 @@ std::filesystem::path DockerRuntime::host_path(const std::string& service, const
   if (container.value("State", json::object()).value("Running", false)) {
     const std::filesystem::path merged = data.value("MergedDir", std::string());
     on_this_machine(merged);
-    return merged / relative;
+    return {merged, relative};
   }
   // A stopped container's merged view is unmounted; only what it changed is in its upper layer.
   const std::filesystem::path upper = data.value("UpperDir", std::string());
   on_this_machine(upper);
-  std::error_code error;
-  if (!std::filesystem::exists(upper / relative, error))
+  try {
+    ::close(open_confined({upper, relative}, O_PATH));
+  } catch (const std::runtime_error&) {
     throw EnvironmentError(fmt::format("'{}' is stopped and {} is not in its writable layer; start it first", service,
                                        container_path));
-  return upper / relative;
+  }
+  return {upper, relative};
 }
 
 void DockerRuntime::copy_from(const std::string& service, const std::string& container_path,
@@ -582,14 +586,22 @@ void DockerRuntime::copy_from(const std::string& service, const std::string& con
   require_run();
   std::filesystem::path partial = host_path;
   partial += ".partial";
-  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-  if (!out) throw EnvironmentError(fmt::format("cannot write {}", partial.string()));
+  // Exclusive and never through a symlink: the folder is the harness's own, and a name that is
+  // already there is not one this copy may replace through.
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw EnvironmentError(fmt::format("cannot create {}: {}", partial.string(), std::strerror(errno)));
   tar::FirstFileReader reader([&](std::string_view data) {
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", partial.string()));
+    while (!data.empty()) {
+      const auto written = ::write(fd, data.data(), data.size());
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) throw std::runtime_error(fmt::format("cannot write {}: {}", partial.string(), std::strerror(errno)));
+      data.remove_prefix(static_cast<std::size_t>(written));
+    }
   });
+  bool closed = false;
   const auto fail = [&](const std::string& why) {
-    out.close();
+    if (!closed) ::close(fd);
+    closed = true;
     std::error_code ignored;
     std::filesystem::remove(partial, ignored);
     return EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service, why));
@@ -604,9 +616,11 @@ void DockerRuntime::copy_from(const std::string& service, const std::string& con
     throw fail(error.what());
   }
   if (!reader.complete()) throw fail("the engine's archive ended before the file did");
-  out.close();
-  if (!out) throw fail("the file could not be written completely");
-  std::filesystem::rename(partial, host_path);
+  closed = true;
+  if (::close(fd) != 0) throw fail("the file could not be written completely");
+  std::error_code error;
+  std::filesystem::rename(partial, host_path, error);
+  if (error) throw fail(error.message());
 }
 
 void DockerRuntime::copy_to(const std::string& service, const std::filesystem::path& host_path,
@@ -670,8 +684,15 @@ json DockerRuntime::size_limited_bind(const ContainerSpec& spec) {
   if (error)
     throw EnvironmentError(fmt::format("cannot create {} for the data of '{}': {}", directory.string(), spec.service,
                                        error.message()));
+  // Other users of this machine must not reach the data: they could plant a symlink for a fault
+  // the harness applies as root, or edit the files whose loss the drill measures. The run's
+  // folder is root's alone; the engine (root) bind-mounts from it, and the image's entrypoint,
+  // which starts as root, gives the mount to its server's user (postgres, redis, Patroni).
+  ::chmod(size_limited_mount_root().c_str(), 0711);
+  if (::chmod(directory.parent_path().c_str(), 0700) != 0)
+    throw EnvironmentError(fmt::format("cannot make {} private: {}", directory.parent_path().string(), std::strerror(errno)));
   if (!is_mount_point(directory)) {
-    const std::string options = fmt::format("size={},mode=0777", spec.size_limited->bytes);
+    const std::string options = fmt::format("size={},mode=0700", spec.size_limited->bytes);
     if (::mount("tmpfs", directory.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
       throw EnvironmentError(fmt::format("cannot mount a {}-byte tmpfs at {} for '{}': {} (it needs root on the engine's host)",
                                          spec.size_limited->bytes, directory.string(), spec.service, std::strerror(errno)));

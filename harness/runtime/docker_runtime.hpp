@@ -54,7 +54,7 @@ class DockerRuntime final : public Runtime {
   /// folder); any other path to the container's own overlay2 filesystem: its merged view while it
   /// runs, its upper layer while it is stopped (only for files the container already changed).
   /// Needs the engine's storage on this machine (a local engine, this user allowed to read it).
-  std::filesystem::path host_path(const std::string& service, const std::string& container_path) override;
+  ConfinedPath host_path(const std::string& service, const std::string& container_path) override;
 
   /// GET /containers/{id}/archive, streamed to a temporary file beside host_path.
   void copy_from(const std::string& service, const std::string& container_path,

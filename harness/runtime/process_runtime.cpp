@@ -933,53 +933,108 @@ std::string ProcessRuntime::logs(const std::string& service) {
   return read_whole_file(service_directory(service) / "log");
 }
 
-fs::path ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {
+ConfinedPath ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {
   std::lock_guard lock(mutex_);
   ServiceProcess& state = state_of(service);
   const fs::path inside = fs::path(container_path).lexically_normal();
   if (!inside.is_absolute())
     throw EnvironmentError(fmt::format("'{}' is not an absolute path of '{}'", container_path, service));
-  const auto below = [&inside](const fs::path& root) -> std::optional<fs::path> {
-    const auto rest = inside.lexically_relative(root.lexically_normal());
-    if (rest.empty() || *rest.begin() == "..") return std::nullopt;
-    return rest == "." ? fs::path() : rest;
-  };
-  // A path the service reported itself (redis's `dir`) is already one of this machine.
-  if (below(state.directory)) return inside;
-  const std::string translated = with_host_paths(inside.string(), state.roots());
-  if (translated != inside.string()) return translated;
+  // The deepest root the path lies under: a container path (/tmp, the data directory, a mounted
+  // repository) or the directory of this machine it stands for (a path the service reported
+  // itself, such as redis's `dir`). The rest is the service's to name, so it stays below that root.
+  std::optional<ConfinedPath> found;
+  std::size_t found_depth = 0;
+  for (const auto& [container_root, host_root] : state.roots()) {
+    const fs::path root = fs::path(container_root).lexically_normal();
+    const auto rest = inside.lexically_relative(root);
+    if (rest.empty() || *rest.begin() == "..") continue;
+    const auto depth = static_cast<std::size_t>(std::distance(root.begin(), root.end()));
+    if (!found || depth > found_depth) {
+      found = ConfinedPath{host_root, rest == "." ? fs::path() : rest};
+      found_depth = depth;
+    }
+  }
+  if (found) return *found;
   throw EnvironmentError(fmt::format("the process runtime keeps only the data directory ({}) and /tmp of '{}', not {}",
                                      state.program.data_path.empty() ? "none" : state.program.data_path, service,
                                      container_path));
 }
 
+namespace {
+
+/// Copies everything from one descriptor to another; false with errno set on failure.
+bool copy_descriptor(int from, int to) {
+  std::vector<char> buffer(1 << 16);
+  while (true) {
+    const auto got = ::read(from, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return false;
+    if (got == 0) return true;
+    for (ssize_t done = 0; done < got;) {
+      const auto written = ::write(to, buffer.data() + done, static_cast<std::size_t>(got - done));
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) return false;
+      done += written;
+    }
+  }
+}
+
+}  // namespace
+
 void ProcessRuntime::copy_from(const std::string& service, const std::string& container_path, const fs::path& host_path) {
-  const fs::path source = this->host_path(service, container_path);
+  const ConfinedPath source = this->host_path(service, container_path);
   fs::path partial = host_path;
   partial += ".partial";
+  std::optional<ConfinedFile> input;
+  try {
+    input.emplace(source, O_RDONLY | O_NONBLOCK);
+  } catch (const std::runtime_error& error) {
+    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service, error.what()));
+  }
+  const int output = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (output < 0)
+    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': cannot create {}: {}", container_path, service,
+                                       partial.string(), std::strerror(errno)));
+  bool copied = copy_descriptor(input->descriptor(), output);
+  const int copy_errno = errno;
+  copied = ::close(output) == 0 && copied;
   std::error_code error;
-  if (!fs::is_regular_file(source, error))
-    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': no such file ({})", container_path, service, source.string()));
-  fs::copy_file(source, partial, fs::copy_options::overwrite_existing, error);
-  if (!error) fs::rename(partial, host_path, error);
-  if (error) {
-    fs::remove(partial);
-    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service, error.message()));
+  if (copied) fs::rename(partial, host_path, error);
+  if (!copied || error) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    throw EnvironmentError(fmt::format("cannot copy {} out of '{}': {}", container_path, service,
+                                       copied ? error.message() : std::strerror(copy_errno)));
   }
 }
 
 void ProcessRuntime::copy_to(const std::string& service, const fs::path& host_path, const std::string& container_path) {
-  const fs::path target = this->host_path(service, container_path);
-  std::error_code error;
-  fs::copy_file(host_path, target, fs::copy_options::overwrite_existing, error);
-  if (error)
-    throw EnvironmentError(fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path,
-                                       error.message()));
-  ::chmod(target.c_str(), 0644);
-  std::lock_guard lock(mutex_);
-  if (auto* state = find_state(service); state && state->run_as) {
-    [[maybe_unused]] auto ignored = ::chown(target.c_str(), state->run_as->first, state->run_as->second);
+  const ConfinedPath target = this->host_path(service, container_path);
+  const auto fail = [&](const std::string& why) {
+    return EnvironmentError(
+        fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path, why));
+  };
+  const int input = ::open(host_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (input < 0) throw fail(std::strerror(errno));
+  int output = -1;
+  try {
+    output = open_confined(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+  } catch (const std::runtime_error& error) {
+    ::close(input);
+    throw fail(error.what());
   }
+  bool copied = copy_descriptor(input, output);
+  const int copy_errno = errno;
+  ::close(input);
+  ::fchmod(output, 0644);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto* state = find_state(service); state && state->run_as) {
+      [[maybe_unused]] auto ignored = ::fchown(output, state->run_as->first, state->run_as->second);
+    }
+  }
+  copied = ::close(output) == 0 && copied;
+  if (!copied) throw fail(std::strerror(copy_errno));
 }
 
 void ProcessRuntime::stop_processes(ServiceProcess& state, std::vector<std::string>& errors) {

@@ -108,7 +108,7 @@ class ProcessRuntime final : public Runtime {
   /// The data path of the image (PGDATA, /data) maps to data/, /tmp to tmp/, a host_directories
   /// mount to its source, a path already in the service directory to itself; anything else is
   /// refused.
-  std::filesystem::path host_path(const std::string& service, const std::string& container_path) override;
+  ConfinedPath host_path(const std::string& service, const std::string& container_path) override;
   void copy_from(const std::string& service, const std::string& container_path,
                  const std::filesystem::path& host_path) override;
   void copy_to(const std::string& service, const std::filesystem::path& host_path,

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "injectors/confined_file.hpp"
+
 namespace firedrill {
 
 /// The environment is not usable (engine unreachable, image missing, service never healthy):
@@ -180,10 +182,12 @@ class Runtime {
   /// The container's stdout+stderr so far.
   virtual std::string logs(const std::string& service) = 0;
 
-  /// The path on this machine where the harness can read and write the file the service sees at
-  /// container_path (absolute), so a fault can change a service's files from outside. Throws
-  /// EnvironmentError when the runtime cannot give one (the service's files live elsewhere).
-  virtual std::filesystem::path host_path(const std::string& service, const std::string& container_path) {
+  /// Where on this machine the harness can read and write the file the service sees at
+  /// container_path (absolute), so a fault can change a service's files from outside: a root the
+  /// runtime chose (a mount's source, the container's filesystem, the service's directory) and the
+  /// rest of the path below it, which the service controls and must be opened with open_confined.
+  /// Throws EnvironmentError when the runtime cannot give one (the files live elsewhere).
+  virtual ConfinedPath host_path(const std::string& service, const std::string& container_path) {
     (void)container_path;
     throw EnvironmentError("the " + name() + " runtime cannot reach the files of '" + service + "'");
   }
