@@ -23,7 +23,9 @@ std::string random_secret() {
 // primary; `synchronous_commit = local` because with sync on, a commit would otherwise wait for
 // the very standby being built. primary_conninfo goes to postgresql.conf, not to the
 // postgresql.auto.conf -R writes, so that ALTER SYSTEM (the replication-lag fault) can override
-// it and RESET brings it back.
+// it and RESET brings it back. No password is ever a command's argument (any user of the
+// machine may read those in `ps`): psql reads the new role's from the environment (\getenv),
+// the clients take theirs from PGPASSWORD, and printf is the shell's own.
 constexpr const char* standby_script = R"SH(set -euo pipefail
 primary="$FIREDRILL_PRIMARY_HOST"
 user="${POSTGRES_USER:-postgres}"
@@ -31,7 +33,8 @@ port="${FIREDRILL_PRIMARY_PORT:-5432}"
 until pg_isready -q -h "$primary" -p "$port" -U "$user"; do sleep 0.1; done
 for attempt in 1 2 3 4 5; do
   PGPASSWORD="$POSTGRES_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h "$primary" -p "$port" -U "$user" -d postgres \
-    -v password="$FIREDRILL_REPLICATION_PASSWORD" <<'SQL' && break
+    <<'SQL' && break
+\getenv password FIREDRILL_REPLICATION_PASSWORD
 SET synchronous_commit = local;
 SELECT format('CREATE ROLE firedrill_replication WITH REPLICATION LOGIN PASSWORD %L', :'password')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'firedrill_replication') \gexec
