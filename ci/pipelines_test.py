@@ -192,6 +192,61 @@ class Pipelines(unittest.TestCase):
                             self.assertTrue(os.access(os.path.join(REPO, word), os.X_OK), f"{word} is not executable")
         self.assertGreaterEqual(named, 10)
 
+    def test_every_release_gate_requires_a_summary_signed_by_a_key(self):
+        calls = 0
+        for path, kind in PIPELINES.items():
+            for where, script in shell_scripts(path, kind, self.load(path)):
+                for command in commands(script):
+                    words = words_of(command)
+                    if "ci/require-vsa" not in words:
+                        continue
+                    calls += 1
+                    with self.subTest(where=where):
+                        self.assertIn("--key", words, f"{where}: ci/require-vsa without --key checks no signature")
+        self.assertGreaterEqual(calls, 2)
+
+    def test_require_vsa_refuses_an_unsigned_or_foreign_summary_and_accepts_a_signed_one(self):
+        import base64
+        import json
+        import tempfile
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        def envelope(statement, key):
+            payload = json.dumps(statement).encode()
+            payload_type = b"application/vnd.in-toto+json"
+            pae = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type, len(payload), payload)
+            signatures = [{"keyid": "", "sig": base64.b64encode(key.sign(pae)).decode()}] if key else []
+            return {"payloadType": payload_type.decode(), "payload": base64.b64encode(payload).decode(),
+                    "signatures": signatures}
+
+        statement = {"_type": "https://in-toto.io/Statement/v1", "subject": [],
+                     "predicateType": "https://slsa.dev/verification_summary/v1",
+                     "predicate": {"verificationResult": "PASSED"}}
+        key, stranger = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+        with tempfile.TemporaryDirectory() as scratch:
+            public = os.path.join(scratch, "k.pub")
+            with open(public, "wb") as file:
+                file.write(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+            cases = [("unsigned", envelope(statement, None), 1, "the envelope has no signatures"),
+                     ("plain statement", statement, 1, "not a signed DSSE envelope"),
+                     ("another key", envelope(statement, stranger), 1, "no signature verifies with the key"),
+                     ("signed", envelope(statement, key), 0, "PASSED over 0 runs")]
+            for name, document, expected, message in cases:
+                with self.subTest(case=name):
+                    file = os.path.join(scratch, "vsa.json")
+                    with open(file, "w", encoding="utf-8") as out:
+                        json.dump(document, out)
+                    result = subprocess.run([sys.executable, os.path.join(REPO, "ci/require-vsa"), "--key", public, file],
+                                            capture_output=True, text=True, timeout=30)
+                    self.assertEqual(result.returncode, expected, result.stdout + result.stderr)
+                    self.assertIn(message, result.stdout + result.stderr)
+            without_key = subprocess.run([sys.executable, os.path.join(REPO, "ci/require-vsa"), file],
+                                         capture_output=True, text=True, timeout=30)
+            self.assertEqual(without_key.returncode, 2, "--key is required")
+
     def test_python_scripts_compile_and_setup_installs_pyyaml(self):
         for script in ("ci/require-vsa", "ci/github/fetch-drill-runs"):
             with self.subTest(script=script):

@@ -63,7 +63,8 @@ int attest_command(const AttestOptions& options) {
     // Evidence that does not verify makes the roll-up a question, not an attestation: refused,
     // naming what failed, unless the user asks for a roll-up that lists it as excluded.
     std::vector<std::string> unverified;
-    for (const auto& run : collection.excluded) unverified.push_back(fmt::format("{}: {}", run.attestation, run.reason));
+    for (const auto& run : collection.excluded)
+      unverified.push_back(fmt::format("{}: {}{}", run.attestation, run.reason, run.period_known ? "" : " (period unknown)"));
     for (const auto& chain : collection.chains)
       if (!chain.valid) unverified.push_back(fmt::format("chain {}: {}", chain.directory, chain.reason));
     if (!unverified.empty() && !options.exclude_unverified) {
@@ -94,12 +95,16 @@ int attest_command(const AttestOptions& options) {
     write_atomically(markdown, attestation::rollup_markdown(statement));
 
     const auto& predicate = statement["predicate"];
-    std::cout << fmt::format("roll-up {} ({} .. {}): {} runs included, {} excluded, {} outside the period\n",
+    std::cout << fmt::format("roll-up {} ({} .. {}): {} runs included, {} excluded, {} outside the period{}\n",
                              period.label, predicate["period"]["from"].get<std::string>(),
                              predicate["period"]["to"].get<std::string>(), collection.included.size(),
-                             collection.excluded.size(), collection.outside_period);
+                             collection.excluded.size(), collection.outside_period,
+                             collection.duplicates > 0
+                                 ? fmt::format(", {} found again and counted once", collection.duplicates)
+                                 : std::string());
     for (const auto& run : collection.excluded)
-      std::cout << fmt::format("  excluded {}: {}\n", run.attestation, run.reason);
+      std::cout << fmt::format("  excluded {}{}: {}\n", run.attestation, run.period_known ? "" : " (period unknown)",
+                               run.reason);
     for (const auto& chain : collection.chains)
       if (!chain.valid) std::cout << fmt::format("  chain {} BROKEN: {}\n", chain.directory, chain.reason);
     if (predicate["policy"].is_object())

@@ -10,6 +10,7 @@
 #include "reports/artifacts.hpp"
 #include "reports/attestation/dsse.hpp"
 #include "reports/attestation/keys.hpp"
+#include "reports/attestation/statement.hpp"
 #include "reports/gate.hpp"
 
 namespace firedrill {
@@ -24,6 +25,15 @@ struct GateOptions {
   std::string tolerance = "20%";
   std::string vsa = "gate.vsa.json";
   std::string sign_key;
+  std::vector<std::string> trusted_keys;
+  bool allow_unsigned = false;
+};
+
+/// One run the gate judges: the figures it judges and the file that vouches for them.
+struct GateInput {
+  fs::path evidence;  ///< the verified attestation, or report.json for an unsigned run
+  nlohmann::json figures;  ///< the verified predicate, or the unsigned report
+  bool signed_input = false;
 };
 
 /// Every report.json a path stands for: the file itself, a run directory, or a directory of runs.
@@ -47,15 +57,41 @@ nlohmann::json read_json(const fs::path& file, const char* what) {
   return json;
 }
 
-/// An in-toto Verification Summary (SLSA VSA v1) over the reports the gate judged, so a deploy
-/// pipeline can require the gate's verdict as evidence.
-nlohmann::json verification_summary(const std::vector<fs::path>& files, const GateOptions& options, bool passed) {
+/// The deepest directory holding every input's run directory: subject names are relative to it,
+/// so `firedrill verify VSA --artifacts ROOT` can check them wherever the gate ran.
+fs::path subjects_root(const std::vector<GateInput>& inputs) {
+  std::optional<fs::path> common;
+  for (const auto& input : inputs) {
+    // evidence is RUNS/RUN/file: names start with the runs directory, as in a roll-up.
+    auto parent = fs::weakly_canonical(fs::absolute(input.evidence)).parent_path().parent_path().parent_path();
+    if (!common) {
+      common = parent;
+      continue;
+    }
+    fs::path shared;
+    for (auto a = common->begin(), b = parent.begin(); a != common->end() && b != parent.end() && *a == *b; ++a, ++b)
+      shared /= *a;
+    common = shared;
+  }
+  return common && !common->empty() ? *common : fs::path("/");
+}
+
+/// An in-toto Verification Summary (SLSA VSA v1) over the runs the gate judged (their verified
+/// attestations; report.json for runs allowed in unsigned), so a deploy pipeline can require the
+/// gate's verdict as evidence. It names the keys the runs were verified with and every unsigned
+/// input, so a VSA over unverified figures says so in its signed predicate.
+nlohmann::json verification_summary(const std::vector<GateInput>& judged, const fs::path& root,
+                                    const std::vector<std::string>& trusted_key_ids, const GateOptions& options,
+                                    bool passed) {
   nlohmann::json subjects = nlohmann::json::array();
   nlohmann::json inputs = nlohmann::json::array();
-  for (const auto& file : files) {
-    auto digest = sha256_file(file);
-    subjects.push_back({{"name", file.string()}, {"digest", {{"sha256", digest}}}});
-    inputs.push_back({{"uri", file.string()}, {"digest", {{"sha256", digest}}}});
+  nlohmann::json unsigned_inputs = nlohmann::json::array();
+  for (const auto& input : judged) {
+    auto digest = sha256_file(input.evidence);
+    auto name = fs::weakly_canonical(fs::absolute(input.evidence)).lexically_relative(root).generic_string();
+    subjects.push_back({{"name", name}, {"digest", {{"sha256", digest}}}});
+    inputs.push_back({{"uri", name}, {"digest", {{"sha256", digest}}}});
+    if (!input.signed_input) unsigned_inputs.push_back(name);
   }
   nlohmann::json predicate = {
       {"verifier", {{"id", "https://firedrill.dev/gate"}, {"version", {{"firedrill", FIREDRILL_VERSION}}}}},
@@ -65,13 +101,74 @@ nlohmann::json verification_summary(const std::vector<fs::path>& files, const Ga
       {"inputAttestations", inputs},
       {"verificationResult", passed ? "PASSED" : "FAILED"},
       {"verifiedLevels", nlohmann::json::array()},
+      {"trustedKeys", trusted_key_ids},
+      {"unsignedInputs", unsigned_inputs},
   };
   if (!options.baseline.empty())
     predicate["policy"]["digest"] = {{"sha256", sha256_file(options.baseline)}};
-  return {{"_type", "https://in-toto.io/Statement/v1"},
+  return {{"_type", attestation::statement_type},
           {"subject", subjects},
-          {"predicateType", "https://slsa.dev/verification_summary/v1"},
+          {"predicateType", attestation::vsa_predicate_type},
           {"predicate", predicate}};
+}
+
+/// Each run's figures: with trusted keys, its attestation verified against them and against the
+/// run's files, the figures taken from the verified predicate only; a run without attestation is
+/// refused unless --allow-unsigned. Without keys (and no --sign-key) every run is unsigned input.
+/// Returns false (after saying why) when a run does not verify or is refused.
+bool gather_inputs(const std::vector<fs::path>& files, const std::vector<attestation::PublicKey>& trusted,
+                   const GateOptions& options, std::vector<GateInput>& inputs) {
+  bool ok = true;
+  for (const auto& file : files) {
+    auto run_dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    auto attestation_file = run_dir / attestation::attestation_file_name;
+    if (!trusted.empty() && fs::exists(fs::symlink_status(attestation_file))) {
+      attestation::VerificationResult verified;
+      try {
+        verified = attestation::verify_statement(attestation::read_envelope(attestation_file), trusted,
+                                                 attestation::drill_predicate_type, run_dir);
+      } catch (const attestation::EnvelopeError& error) {
+        verified.reason = error.what();
+      }
+      if (!verified.valid) {
+        std::cout << fmt::format("gate: {} does not verify: {}\n", attestation_file.string(), verified.reason);
+        ok = false;
+        continue;
+      }
+      inputs.push_back({attestation_file, verified.statement["predicate"], true});
+      continue;
+    }
+    if (!trusted.empty() && !options.allow_unsigned) {
+      std::cout << fmt::format("gate: {} is not signed (no {}); --allow-unsigned judges it from its report, "
+                               "and the Verification Summary then lists it as unsigned\n",
+                               run_dir.string(), attestation::attestation_file_name);
+      ok = false;
+      continue;
+    }
+    auto report = read_json(file, "REPORT");
+    if (report.value("schema", "") != "firedrill/report/v1")
+      throw CLI::ValidationError("REPORT", fmt::format("{}: not a firedrill report (schema firedrill/report/v1)", file.string()));
+    inputs.push_back({file, std::move(report), false});
+  }
+  return ok;
+}
+
+/// The figures the gate judges must have the fields it reads, of the right types: a signed
+/// predicate of another shape is refused, not an exception.
+std::optional<std::string> figures_problem(const nlohmann::json& figures) {
+  if (!figures.is_object()) return "not a JSON object";
+  auto scenario = figures.find("scenario");
+  if (scenario == figures.end() || !scenario->is_object() || !scenario->contains("name") || !(*scenario)["name"].is_string())
+    return "scenario.name is not a string";
+  for (const char* field : {"verdict", "run_id", "expected"})
+    if (figures.contains(field) && !figures[field].is_string()) return fmt::format("{} is not a string", field);
+  if (figures.contains("measured") && !figures["measured"].is_object()) return "measured is not an object";
+  if (figures.contains("reasons")) {
+    if (!figures["reasons"].is_array()) return "reasons is not a list";
+    for (const auto& reason : figures["reasons"])
+      if (!reason.is_string()) return "reasons holds something other than sentences";
+  }
+  return std::nullopt;
 }
 
 int gate_command(const GateOptions& options) {
@@ -84,13 +181,43 @@ int gate_command(const GateOptions& options) {
   std::vector<fs::path> files;
   for (const auto& path : options.reports)
     for (auto& file : report_files(path)) files.push_back(std::move(file));
-  std::vector<nlohmann::json> reports;
-  for (const auto& file : files) {
-    auto report = read_json(file, "REPORT");
-    if (report.value("schema", "") != "firedrill/report/v1")
-      throw CLI::ValidationError("REPORT", fmt::format("{}: not a firedrill report (schema firedrill/report/v1)", file.string()));
-    reports.push_back(std::move(report));
+
+  std::optional<attestation::SigningKey> signing_key;
+  std::vector<attestation::PublicKey> trusted;
+  try {
+    if (!options.sign_key.empty()) signing_key = attestation::SigningKey::load(options.sign_key);
+    for (const auto& file : options.trusted_keys) trusted.push_back(attestation::PublicKey::load(file));
+  } catch (const attestation::KeyError& error) {
+    std::cerr << "firedrill gate: " << error.what() << "\n";
+    return exit_code::invalid_input;
   }
+  // A signed verdict is only as good as its inputs: by default they are verified with the key
+  // that signs the verdict, as `attest` does.
+  if (trusted.empty() && signing_key) trusted.push_back(signing_key->public_key());
+  std::vector<std::string> trusted_key_ids;
+  for (const auto& key : trusted) trusted_key_ids.push_back(key.key_id());
+
+  std::vector<GateInput> inputs;
+  if (!gather_inputs(files, trusted, options, inputs)) {
+    std::cout << "gate: refused: every run judged must verify (no Verification Summary written)\n";
+    return exit_code::failed;
+  }
+  std::vector<nlohmann::json> reports;
+  for (const auto& input : inputs) {
+    if (auto problem = figures_problem(input.figures)) {
+      std::cout << fmt::format("gate: {}: {}; cannot judge it\n", input.evidence.string(), *problem);
+      return exit_code::failed;
+    }
+    reports.push_back(input.figures);
+  }
+  std::size_t unsigned_count = 0;
+  for (const auto& input : inputs) unsigned_count += input.signed_input ? 0 : 1;
+  if (trusted.empty())
+    std::cout << fmt::format("gate: judging {} unsigned reports (no --key): nothing vouches for their figures\n",
+                             inputs.size());
+  else if (unsigned_count > 0)
+    std::cout << fmt::format("gate: {} of {} runs are unsigned (--allow-unsigned); the Verification Summary lists them\n",
+                             unsigned_count, inputs.size());
   auto figures = figures_of(reports);
   if (!options.write_baseline.empty()) {
     std::ofstream(options.write_baseline) << baseline_of(figures).dump(2) << "\n";
@@ -119,13 +246,16 @@ int gate_command(const GateOptions& options) {
   for (const auto& reason : verdict.reasons) std::cout << "  ! " << reason << "\n";
   std::cout << (verdict.passed ? "gate: PASS\n" : "gate: FAIL\n");
 
-  auto statement = verification_summary(files, options, verdict.passed);
+  auto root = subjects_root(inputs);
+  auto statement = verification_summary(inputs, root, trusted_key_ids, options, verdict.passed);
   nlohmann::json written = statement;
-  if (!options.sign_key.empty()) {
-    auto key = attestation::SigningKey::load(options.sign_key);
-    written = attestation::to_json(attestation::sign_envelope("application/vnd.in-toto+json", statement.dump(), key));
-  }
+  if (signing_key)
+    written = attestation::to_json(
+        attestation::sign_envelope(attestation::in_toto_payload_type, statement.dump(), *signing_key));
   std::ofstream(options.vsa) << written.dump(2) << "\n";
+  if (signing_key)
+    std::cout << fmt::format("verify: firedrill verify {} --key PUB --artifacts {} --require-result PASSED\n",
+                             options.vsa, root.string());
   return verdict.passed ? exit_code::ok : exit_code::failed;
 }
 
@@ -139,7 +269,14 @@ void setup_gate(CLI::App& app, CommandResult& result) {
   gate->add_option("--tolerance", options->tolerance, "how much a median or p95 may grow, e.g. 20%")->capture_default_str();
   gate->add_option("--write-baseline", options->write_baseline, "record these reports' distributions as the baseline");
   gate->add_option("--vsa", options->vsa, "where to write the Verification Summary")->capture_default_str();
-  gate->add_option("--sign-key", options->sign_key, "sign the Verification Summary as a DSSE envelope");
+  gate->add_option("--sign-key", options->sign_key,
+                   "sign the Verification Summary as a DSSE envelope (runs are then verified, by default with its public half)");
+  gate->add_option("--key", options->trusted_keys,
+                   "public key trusted to have signed the runs: each run's attestation is verified and only its "
+                   "signed predicate judged (repeatable)");
+  gate->add_flag("--allow-unsigned", options->allow_unsigned,
+                 "with --key or --sign-key, judge runs that have no attestation from their report.json; the "
+                 "Verification Summary lists them as unsigned");
   gate->callback([options, &result] { result.exit_code = gate_command(*options); });
 }
 

@@ -102,10 +102,16 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
     run.report = result.report;
     std::lock_guard lock(context.output_mutex);
     if (context.key) {
-      auto envelope = attestation::sign_run_directory(result.run_dir, *context.key);
-      auto entry = attestation::append_to_chain(context.options.out, result.run_id, envelope);
-      std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", envelope.string(),
-                               context.key->key_id(), entry["seq"].get<int>());
+      // Signed and chained under the chain's lock, after completing what a run killed between
+      // the two left: the signature names the chain head this run extends.
+      auto chained = attestation::sign_and_chain(context.options.out, result.run_id, result.run_dir, *context.key);
+      if (chained.repair.torn_bytes_removed > 0)
+        std::cerr << fmt::format("firedrill: removed the torn last line of {}/chain.jsonl ({} bytes)\n",
+                                 context.options.out, chained.repair.torn_bytes_removed);
+      for (const auto& completed : chained.repair.completed)
+        std::cerr << fmt::format("firedrill: chained run {}, signed by a run that stopped before chaining it\n", completed);
+      std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", chained.attestation.string(),
+                               context.key->key_id(), chained.entry["seq"].get<int>());
     } else {
       std::cerr << fmt::format("firedrill: the report of run {} is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n",
                                result.run_id);

@@ -18,6 +18,8 @@ inline constexpr std::string_view in_toto_payload_type = "application/vnd.in-tot
 inline constexpr std::string_view statement_type = "https://in-toto.io/Statement/v1";
 inline constexpr std::string_view drill_predicate_type = "https://firedrill.dev/attestation/drill/v1";
 inline constexpr std::string_view attestation_file_name = "attestation.dsse.json";
+/// The Verification Summary `firedrill gate` writes (SLSA VSA v1).
+inline constexpr std::string_view vsa_predicate_type = "https://slsa.dev/verification_summary/v1";
 
 /// The run files an attestation covers, in subject order; those absent from a run are skipped
 /// (report.json is required).
