@@ -56,6 +56,31 @@ TEST(DrillPredicate, CarriesTheVerdictMeasurementsAndConfiguration) {
   EXPECT_EQ(run_statement(dir.path(), "abc")["predicate"]["result"], "PASSED");
 }
 
+// A drill written to fail (`expect: fail`, proving a fault is caught) succeeds by failing: signed
+// FAILED it would count against every `latest_must_pass` policy.
+TEST(DrillPredicate, AnExpectedFailureIsPassedAndAnUnexpectedPassIsFailed) {
+  ScratchDirectory dir;
+  write_run_directory(dir.path(), false);
+  auto report = nlohmann::json::parse(read_file(dir.path() / "report.json"));
+  report["expected"] = "fail";
+  write_file(dir.path() / "report.json", report.dump());
+  auto predicate = run_statement(dir.path(), "abc")["predicate"];
+  EXPECT_EQ(predicate["expected"], "fail");
+  EXPECT_EQ(predicate["verdict"], "fail");
+  EXPECT_EQ(predicate["result"], "PASSED");
+  report["verdict"] = "pass";
+  write_file(dir.path() / "report.json", report.dump());
+  EXPECT_EQ(run_statement(dir.path(), "abc")["predicate"]["result"], "FAILED");
+}
+
+TEST(DrillPredicate, CarriesTheChainAnchorItIsGiven) {
+  ScratchDirectory dir;
+  write_run_directory(dir.path());
+  EXPECT_FALSE(run_statement(dir.path(), "abc")["predicate"].contains("chain"));
+  auto predicate = run_statement(dir.path(), "abc", ChainAnchor{7, std::string(64, 'e')})["predicate"];
+  EXPECT_EQ(predicate["chain"], nlohmann::json({{"seq", 7}, {"prev", std::string(64, 'e')}}));
+}
+
 TEST(RunStatement, RequiresReportJson) {
   ScratchDirectory dir;
   EXPECT_THROW(run_statement(dir.path(), "abc"), std::runtime_error);
