@@ -93,10 +93,12 @@ int rehearse_command(const RehearseOptions& options) {
   std::filesystem::remove(result.run_dir / "rehearsal.pgpass", ignored);
 
   if (key) {
-    auto envelope = attestation::sign_run_directory(result.run_dir, *key);
-    auto entry = attestation::append_to_chain(options.out, result.run_id, envelope);
-    std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", envelope.string(), key->key_id(),
-                             entry["seq"].get<int>());
+    // As `run` signs: anchored to the chain head, after completing what a killed run left.
+    auto chained = attestation::sign_and_chain(options.out, result.run_id, result.run_dir, *key);
+    for (const auto& completed : chained.repair.completed)
+      std::cerr << fmt::format("firedrill: chained run {}, signed by a run that stopped before chaining it\n", completed);
+    std::cerr << fmt::format("firedrill: signed {} (key {}), chain entry {}\n", chained.attestation.string(),
+                             key->key_id(), chained.entry["seq"].get<int>());
   } else {
     std::cerr << fmt::format("firedrill: the report of rehearsal {} is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n",
                              result.run_id);
