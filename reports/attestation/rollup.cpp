@@ -700,10 +700,19 @@ std::string rollup_markdown(const nlohmann::json& statement) {
     md += fmt::format("- `{}` ({}{}): {}\n", md_cell(run["attestation"]), md_cell(run["run_id"]),
                       run.value("period", "") == "unknown" ? ", period unknown" : "", md_cell(run["reason"]));
   md += "\n## Evidence chains\n\n";
-  for (const auto& chain : p["chains"])
-    md += fmt::format("- `{}`: {}\n", md_cell(chain["directory"]),
+  for (const auto& chain : p["chains"]) {
+    auto head_seq = at_path(chain, {"head", "seq"});
+    auto head = head_seq.is_number() && head_seq.get<std::size_t>() > 0
+                    ? fmt::format("; signed head: entry {} `{}`", md_cell(head_seq), md_cell(at_path(chain, {"head", "hash"})))
+                    : std::string();
+    md += fmt::format("- `{}`: {}{}\n", md_cell(chain["directory"]),
                       chain["valid"].get<bool>() ? fmt::format("intact, {} entries", md_cell(chain["entries"]))
-                                                 : fmt::format("BROKEN: {}", md_cell(chain["reason"])));
+                                                 : fmt::format("BROKEN: {}", md_cell(chain["reason"])),
+                      head);
+  }
+  md += "\nA chain is checked against this head by `firedrill verify` with `--artifacts`: runs removed from the end "
+        "of a chain together with their entries are caught only by a head kept outside the runs directory, such as "
+        "this roll-up.\n";
   md += "\n## Included runs\n\n| run | scenario | started | result | attestation (sha256 in the roll-up) |\n|---|---|---|---|---|\n";
   for (const auto& run : p["included"])
     md += fmt::format("| {} | {} | {} | {} | `{}` |\n", md_cell(run["run_id"]), md_cell(run["scenario"]),

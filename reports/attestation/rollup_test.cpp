@@ -414,6 +414,10 @@ TEST_F(RollupOverRuns, TheRollupSignsTheChainHeadAndCatchesTruncationBehindIt) {
   auto verified = verify_rollup(envelope, {key.public_key()}, scratch.path(), false);
   EXPECT_TRUE(verified.statement.valid) << verified.statement.reason;
   EXPECT_EQ(verified.chains_checked, 1u);
+  auto head = statement["predicate"]["chains"][0]["head"]["hash"].get<std::string>();
+  EXPECT_NE(rollup_markdown(statement).find("- `runs`: intact, 4 entries; signed head: entry 4 `" + head + "`"),
+            std::string::npos)
+      << rollup_markdown(statement);
 
   // The last run (r0, October) and its chain line removed together: the chain alone cannot
   // tell, the roll-up that signed entry 4 can.
