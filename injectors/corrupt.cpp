@@ -588,8 +588,17 @@ std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, cons
   std::string corrupt_journal_id;
   std::vector<ByteChange> changes;
   try {
-    target = locate(context, step, what, facts);
-    changes = corrupt::read_changes(target.host_path, corrupt::plan_changes(target.regions, seed, bytes));
+    try {
+      target = locate(context, step, what, facts);
+      changes = corrupt::read_changes(target.host_path, corrupt::plan_changes(target.regions, seed, bytes));
+    } catch (const std::runtime_error& error) {
+      // A host path alone does not say which of the service's files the step meant.
+      const std::string file = !target.file.empty() ? target.file : what == "file" ? step.param_text("path") : "";
+      if (file.empty() || std::string_view(error.what()).find(file) != std::string_view::npos) throw;
+      const std::string message = fmt::format("{} of '{}': {}", file, service, error.what());
+      if (dynamic_cast<const EnvironmentError*>(&error) != nullptr) throw EnvironmentError(message);
+      throw std::runtime_error(message);
+    }
     corrupt_journal_id = context.journal_inverse({{"type", "corrupt"},
                                                   {"service", service},
                                                   {"file", target.file},
