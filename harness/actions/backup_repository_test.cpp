@@ -8,6 +8,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "harness/engine/clock.hpp"
+#include "harness/engine/journal.hpp"
+#include "harness/runtime/cleanup.hpp"
+
 namespace firedrill {
 namespace {
 
@@ -136,6 +140,63 @@ TEST_F(BackupRepositoryTest, RedisInfoLinesAreParsed) {
   const auto fields = parse_redis_info("# Persistence\r\nrdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\n\r\n");
   EXPECT_EQ(fields.at("rdb_bgsave_in_progress"), "0");
   EXPECT_EQ(fields.at("rdb_last_bgsave_status"), "ok");
+}
+
+// Security review 2, H3: decrypted backups were staged in /tmp/fd-staging-<id>-<pid>, a name
+// another user could predict and prepare; nothing removed it after a kill -9.
+TEST_F(BackupRepositoryTest, DecryptedFilesAreStagedInAFreshPrivateJournalledDirectoryThatCleanupRemoves) {
+  const auto key_file = write("k.key", std::string(64, 'c'));
+  const auto key = EncryptionKey::load(key_file);
+  const auto folder = directory_ / "20261201T214547.123Z-db";
+  std::filesystem::create_directories(folder);
+  const std::string plaintext = "the orders table, decrypted";
+  encrypt_file(write("db.dump", plaintext), folder / "db.dump.enc", key);
+  const nlohmann::json manifest = {{"encryption", aes_256_gcm},
+                                   {"key_id", key.id},
+                                   {"files", {{{"name", "db.dump.enc"},
+                                               {"bytes", std::filesystem::file_size(folder / "db.dump.enc")},
+                                               {"sha256", file_sha256(folder / "db.dump.enc")}}}}};
+  std::ofstream(folder / "manifest.json") << manifest.dump();
+
+  // The name the old code would have used, prepared by someone else: never used now.
+  const auto predictable = std::filesystem::temp_directory_path() / fmt::format("fd-staging-{}-{}", folder.filename().string(), ::getpid());
+  std::filesystem::create_directories(predictable);
+
+  std::vector<std::pair<std::string, std::string>> journalled;
+  std::filesystem::path staging;
+  nlohmann::json phases;
+  {
+    StagedBackup staged(folder, key_file.string(), real_clock(), phases, [&](const std::string& kind, const std::string& name) {
+      // Journalled before any plaintext is written into it.
+      EXPECT_TRUE(std::filesystem::is_empty(name)) << name;
+      journalled.emplace_back(kind, name);
+    });
+    ASSERT_EQ(staged.files().count("db.dump"), 1u);
+    staging = staged.files().at("db.dump").parent_path();
+    EXPECT_NE(staging, predictable);
+    EXPECT_TRUE(is_staging_directory(staging)) << staging;
+    struct stat status {};
+    ASSERT_EQ(::stat(staging.c_str(), &status), 0);
+    EXPECT_EQ(status.st_mode & 0777, 0700u);
+    EXPECT_EQ(read(staged.files().at("db.dump")), plaintext);
+    EXPECT_EQ(journalled, (std::vector<std::pair<std::string, std::string>>{{staging_kind, staging.string()}}));
+  }
+  EXPECT_FALSE(std::filesystem::exists(staging)) << "the plaintext outlived its use";
+  std::filesystem::remove_all(predictable);
+
+  // A harness killed while holding it: cleanup removes what the journal names, and only a
+  // staging directory of this machine's temporary directory.
+  std::filesystem::create_directories(staging);
+  std::ofstream(staging / "db.dump") << plaintext;
+  JournalState dead;
+  dead.run_id = "20261201-214547-a3f9";
+  dead.created = {{staging_kind, staging.string()}, {staging_kind, directory_.string()}};
+  CleanupReport report;
+  release_journalled_resources(dead, report);
+  EXPECT_FALSE(std::filesystem::exists(staging));
+  EXPECT_TRUE(std::filesystem::exists(directory_)) << "cleanup removed a directory that is no staging directory";
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_NE(report.errors[0].find("not a staging directory"), std::string::npos) << report.errors[0];
 }
 
 }  // namespace
