@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "checks/utf8.hpp"
+
 namespace firedrill {
 
 const char* to_string(WriteOutcome outcome) {
@@ -265,10 +267,15 @@ void JsonlWriter::flush() {
   out_.flush();
 }
 
-EventLog::EventLog(const std::filesystem::path& path, const Clock& clock)
-    : clock_(clock), writer_(path) {}
+EventLog::EventLog(const std::filesystem::path& path, const Clock& clock, const SecretScrubber* secrets)
+    : clock_(clock), secrets_(secrets), writer_(path) {}
+
+nlohmann::json EventLog::clean(nlohmann::json details) const {
+  return secrets_ != nullptr ? secrets_->scrub_json(details) : replace_invalid_utf8_json(std::move(details));
+}
 
 Micros EventLog::record(const std::string& kind, nlohmann::json details) {
+  details = clean(std::move(details));
   // Stamped under the lock so the file and memory hold events in the order of their times.
   std::lock_guard lock(mutex_);
   Event event{clock_.now(), kind, std::move(details)};
@@ -278,6 +285,7 @@ Micros EventLog::record(const std::string& kind, nlohmann::json details) {
 }
 
 void EventLog::record_at(Micros t, const std::string& kind, nlohmann::json details) {
+  details = clean(std::move(details));
   std::lock_guard lock(mutex_);
   Event event{t, kind, std::move(details)};
   writer_.append(to_json(event));

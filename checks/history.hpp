@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/secrets.hpp"
 #include "harness/engine/clock.hpp"
 
 namespace firedrill {
@@ -79,7 +80,9 @@ class JsonlWriter {
 /// The run's timeline. Thread-safe; also keeps the events in memory for the analysis.
 class EventLog {
  public:
-  EventLog(const std::filesystem::path& path, const Clock& clock);
+  /// Every event's details pass through `secrets` (when given) before they are kept or
+  /// written: the history a report is made of never holds a password or invalid UTF-8.
+  EventLog(const std::filesystem::path& path, const Clock& clock, const SecretScrubber* secrets = nullptr);
   /// Records an event stamped now() and returns its time.
   Micros record(const std::string& kind, nlohmann::json details = nlohmann::json::object());
   /// Records an event with a time the caller measured (e.g. when a probe answered).
@@ -88,7 +91,10 @@ class EventLog {
   const Clock& clock() const { return clock_; }
 
  private:
+  nlohmann::json clean(nlohmann::json details) const;
+
   const Clock& clock_;
+  const SecretScrubber* secrets_;
   mutable std::mutex mutex_;
   std::vector<Event> events_;
   JsonlWriter writer_;

@@ -27,7 +27,7 @@ const json& field(const json& object, const char* key) {
 std::string text_of(const json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump();
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string escaped(const json& value) { return html_escape(text_of(value)); }
@@ -595,7 +595,7 @@ std::string faults_section(const json& report, const RelativeTime& clock) {
                         escaped(field(fault, "type")), fault.value("incident", false) ? " <span class=\"badge\">incident</span>" : "",
                         escaped(field(fault, "target")), escaped(field(fault, "step")), clock.at(time_of(field(fault, "injected_at"))),
                         field(fault, "reverted_at").is_string() ? clock.at(time_of(field(fault, "reverted_at"))) : "never",
-                        details.is_null() ? "" : html_escape(details.dump()));
+                        details.is_null() ? "" : html_escape(details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   }
   return html + "</table>\n</section>\n";
 }

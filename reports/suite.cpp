@@ -214,7 +214,7 @@ void write_suite_files(const std::filesystem::path& out_dir, const Suite& suite,
                        const std::optional<std::filesystem::path>& junit_file,
                        const std::optional<std::filesystem::path>& step_summary) {
   std::filesystem::create_directories(out_dir);
-  write_file_atomically(out_dir / "suite.json", suite_json(suite).dump(2) + "\n");
+  write_file_atomically(out_dir / "suite.json", suite_json(suite).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   const std::string markdown = render_suite_markdown(suite);
   write_file_atomically(out_dir / "summary.md", markdown);
   write_file_atomically(junit_file.value_or(out_dir / "junit.xml"), render_suite_junit(suite));

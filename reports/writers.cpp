@@ -34,7 +34,10 @@ std::map<std::string, ReportWriter> build_writers() {
     register_unique(writers, format, std::move(writer), "report format");
   };
   add("html", {"report.html", render_html});
-  add("json", {"report.json", [](const RunRecord& run) { return run.report.dump(2) + "\n"; }});
+  add("json", {"report.json", [](const RunRecord& run) {
+    // Bytes from a container may be anything; a report must still be written.
+    return run.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }});
   add("markdown", {"summary.md", [](const RunRecord& run) { return render_markdown_summary(run.report); }});
   add("junit", {"junit.xml", [](const RunRecord& run) { return render_junit(run.report); }});
   add("openmetrics", {"metrics.prom", [](const RunRecord& run) { return render_openmetrics(run.report); }});

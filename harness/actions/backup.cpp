@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
+#include "checks/utf8.hpp"
 #include "harness/actions/backup_repository.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/postgres.hpp"
@@ -215,7 +216,9 @@ Produced dump_redis(ActionContext& context, const std::string& target, Micros de
   nlohmann::json sampled = nlohmann::json::array();
   for (int i = 0; i < 5; ++i) {
     const std::string key = redis_cli(context, target, {"RANDOMKEY"}, deadline);
-    if (key.empty() || key.find('\n') != std::string::npos) continue;
+    // A key that is not UTF-8 (`SET $'\xff' 1`) cannot be written to the manifest as itself:
+    // sample another rather than record a key the restore check would never find.
+    if (key.empty() || key.find('\n') != std::string::npos || !is_valid_utf8(key)) continue;
     // Keys with a time to live may be gone by the time a restore is checked.
     if (redis_cli(context, target, {"TTL", key}, deadline) != "-1") continue;
     sampled.push_back({{"key", key}, {"type", redis_cli(context, target, {"TYPE", key}, deadline)}});
@@ -256,7 +259,7 @@ void write_manifest(const std::filesystem::path& folder, const nlohmann::json& m
   const auto partial = folder / "manifest.json.partial";
   {
     std::ofstream out(partial, std::ios::trunc);
-    out << manifest.dump(2) << "\n";
+    out << manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out) throw ActionFailed(fmt::format("cannot write {}", partial.string()));
   }
   std::filesystem::rename(partial, folder / "manifest.json");

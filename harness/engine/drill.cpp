@@ -23,7 +23,7 @@
 #include "harness/engine/interrupt.hpp"
 #include "harness/engine/journal.hpp"
 #include "harness/engine/progress.hpp"
-#include "harness/engine/secrets.hpp"
+#include "checks/secrets.hpp"
 #include "harness/rehearse/commands.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/services/postgres.hpp"
@@ -154,7 +154,11 @@ void Drill::prepare_run_directory() {
   } while (!std::filesystem::create_directory(result_.run_dir));
   std::filesystem::create_directories(result_.run_dir / "logs");
   journal_ = std::make_unique<Journal>(result_.run_dir, result_.run_id, scenario_.name, Owner::self());
-  events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_);
+  // Secrets the scenario names in `env:` are known before the first event; the services add
+  // theirs (generated passwords) as they are made.
+  for (const auto& spec : scenario_.services)
+    for (const auto& secret : secrets_in_env(spec.env)) secrets_.add(secret);
+  events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_, &secrets_);
   acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
   progress_ = options_.human ? forward_progress(*options_.human)
                             : make_progress(options_.progress, scenario_, clock_, options_.progress_prefix);
@@ -800,7 +804,8 @@ DrillResult Drill::run() {
 
   result_.interrupted = interrupted();
   auto evaluation = evaluate(scenario_, events_->snapshot(), acks_->snapshot(), readback);
-  result_.report = build_report(evaluation);
+  // The one sink every report format is rendered from (with the already scrubbed history).
+  result_.report = secrets_.scrub_json(build_report(evaluation));
   write_report_files(result_.run_dir, result_.report);
   result_.passed = evaluation.passed && failures_.empty() && result_.environment_error.empty() && !result_.interrupted;
   // A drill expected to fail proves that a fault is caught: it succeeds when its verdict is

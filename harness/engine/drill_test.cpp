@@ -105,6 +105,35 @@ TEST_F(DrillWithFakeRuntime, AnEnvironmentErrorExitsThreeAndStillTearsDown) {
   EXPECT_NE(result.report["reasons"].dump().find("not present"), std::string::npos);
 }
 
+// Security review 2, M6 and M8: a readiness error quotes the container's log, which may hold
+// any bytes and a secret; the run still gets every report, and no file of it holds the secret.
+TEST_F(DrillWithFakeRuntime, AnErrorWithInvalidUtf8AndASecretStillGivesAWholeMaskedReport) {
+  runtime_.fail_start_of = "box";
+  runtime_.fail_start_message = "service 'box' never became ready\nlast log lines:\n\xFF\xFE token=tok-8Hq2 \xC3\n";
+  auto result = run_drill(scenario(R"(version: 1
+name: fake-drill
+services:
+  box: { kind: container, image: busybox, env: { API_TOKEN: tok-8Hq2 } }
+probes: []
+steps:
+  - { name: settle, wait: 50ms }
+)"),
+                          runtime_, options_);
+  EXPECT_EQ(result.exit_code, 3);
+  ASSERT_TRUE(fs::exists(result.run_dir / "report.json"));
+  const auto report = nlohmann::json::parse(std::ifstream(result.run_dir / "report.json"));
+  EXPECT_NE(report["reasons"].dump().find("token=****** \xEF\xBF\xBD"), std::string::npos) << report["reasons"].dump();
+  std::ifstream junit(result.run_dir / "junit.xml");
+  const std::string junit_text{std::istreambuf_iterator<char>(junit), {}};
+  EXPECT_EQ(junit_text.find("did not finish"), std::string::npos) << junit_text;
+  for (const auto& entry : fs::recursive_directory_iterator(result.run_dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text{std::istreambuf_iterator<char>(in), {}};
+    EXPECT_EQ(text.find("tok-8Hq2"), std::string::npos) << entry.path();
+  }
+}
+
 TEST_F(DrillWithFakeRuntime, KeptRunsAreMarkedSoTheReaperSparesThem) {
   options_.keep = true;
   auto result = run_drill(scenario(paused_container), runtime_, options_);

@@ -24,7 +24,7 @@ class FakeRuntime final : public Runtime {
     record("create_network");
   }
   ContainerInfo start(const ContainerSpec& spec) override {
-    if (fail_start_of == spec.service) throw EnvironmentError("image 'missing' is not present");
+    if (fail_start_of == spec.service) throw EnvironmentError(fail_start_message);
     if (before_create_) before_create_("container", "fd-" + run_id_ + "-" + spec.service);
     record("start " + spec.service);
     std::lock_guard lock(mutex_);
@@ -68,6 +68,8 @@ class FakeRuntime final : public Runtime {
 
   /// start() of this service fails as an environment error (an image missing, say).
   std::string fail_start_of;
+  /// What that failure says (a real one may quote a container's log, any bytes at all).
+  std::string fail_start_message = "image 'missing' is not present";
 
  private:
   void record(const std::string& call) {
