@@ -21,6 +21,7 @@
 
 #include "checks/history.hpp"
 #include "harness/runtime/cleanup.hpp"
+#include "harness/scenario/host_paths.hpp"
 #include "harness/services/service.hpp"
 #include "injectors/confined_file.hpp"
 #include "reports/artifacts.hpp"
@@ -58,9 +59,7 @@ std::ifstream open_input(const std::filesystem::path& file) {
 }  // namespace
 
 std::filesystem::path backup_repository(const ActionContext& context, const StepSpec& step) {
-  const std::string configured = step.param_text("repository");
-  if (!configured.empty()) return std::filesystem::absolute(configured);
-  return context.run_directory / "backups";
+  return repository_directory(step.param_text("repository"), context.run_directory);
 }
 
 std::string new_backup_id(const std::string& service, Micros now) {

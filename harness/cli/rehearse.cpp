@@ -29,6 +29,7 @@ struct RehearseOptions {
   std::string runtime = "auto";
   std::string out = "firedrill-runs";
   std::vector<std::string> vars;
+  std::vector<std::string> repository_roots;  // --repository-root: where `repository:` may point
   std::string sign_key;
   bool auto_actions = false;
   bool lines = false;
@@ -54,6 +55,9 @@ int rehearse_command(const RehearseOptions& options) {
   LoadOptions load;
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
+  load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
+  const std::string runtime_name = choose_runtime_or_refuse(options.runtime, true);
+  load.commands_would_run_as_root = runtime_name == "process" && ::geteuid() == 0;
   const Scenario scenario = load_scenario(options.scenario, load);
 
   std::optional<attestation::SigningKey> key;
@@ -63,7 +67,6 @@ int rehearse_command(const RehearseOptions& options) {
     std::cerr << "firedrill: " << error.what() << "\n";
     return exit_code::invalid_input;
   }
-  const std::string runtime_name = choose_runtime_or_refuse(options.runtime, true);
 
   install_interrupt_handlers();
   ensure_curl_initialised();
@@ -118,6 +121,9 @@ void setup_rehearse(CLI::App& app, CommandResult& result) {
   rehearse->add_option("--runtime", options->runtime, runtime_choices)->capture_default_str();
   rehearse->add_option("--out", options->out, "directory of run directories")->capture_default_str();
   rehearse->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in the scenario");
+  rehearse->add_option("--repository-root", options->repository_roots,
+                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+      ->check(CLI::ExistingDirectory);
   rehearse->add_option("--sign-key", options->sign_key, "PKCS#8 PEM key (Ed25519 or ECDSA P-256) to sign the attestation");
   rehearse->add_flag("--auto-actions", options->auto_actions,
                      "actions run by themselves even when they carry a `manual:` text (only pure manual steps wait)");

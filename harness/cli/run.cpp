@@ -12,7 +12,9 @@
 
 #include <fmt/format.h>
 
+#include "checks/secrets.hpp"
 #include "checks/transport.hpp"
+#include "checks/utf8.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
 #include "harness/engine/interrupt.hpp"
@@ -35,6 +37,7 @@ struct RunOptions {
   std::string out = "firedrill-runs";
   std::string junit;
   std::vector<std::string> vars;
+  std::vector<std::string> repository_roots;  // --repository-root: where `repository:` may point
   bool keep = false;
   int repeat = 1;
   int parallel = 1;
@@ -130,10 +133,14 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
     // One drill that cannot run (or cannot be signed) must not take its siblings down with it.
     run.finished_at = real_clock().now();
     if (run.exit_code == 0 || run.run_id.empty()) run.exit_code = exit_code::environment;
-    run.error = error.what();
+    // suite.json and the terminal get the error as the drill's own sinks would: masked, valid UTF-8.
+    SecretScrubber secrets;
+    for (const auto& spec : scenario.services)
+      for (const auto& secret : secrets_in_env(spec.env)) secrets.add(secret);
+    run.error = replace_invalid_utf8(secrets.scrub(error.what()));
     std::lock_guard lock(context.output_mutex);
     std::cerr << fmt::format("firedrill: {}{}: {}\n", scenario.name,
-                             job.repeated ? fmt::format(" #{}", job.repetition) : "", error.what());
+                             job.repeated ? fmt::format(" #{}", job.repetition) : "", run.error);
   }
   return run;
 }
@@ -142,6 +149,10 @@ int run_command(RunOptions options) {
   LoadOptions load;
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
+  load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
+  // Chosen before the scenarios are read: what they may contain depends on where they run.
+  options.runtime = choose_runtime_or_refuse(options.runtime, !options.quiet);
+  load.commands_would_run_as_root = options.runtime == "process" && ::geteuid() == 0;
   // Every scenario is checked before anything starts: a typo in the last file must not leave
   // the first drill's containers half-built.
   std::vector<Scenario> scenarios;
@@ -162,7 +173,6 @@ int run_command(RunOptions options) {
   // One flag for the whole process: a signal stops every drill running at once, and each
   // reverts its own faults and tears down its own environment.
   install_interrupt_handlers();
-  options.runtime = choose_runtime_or_refuse(options.runtime, !options.quiet);
   // libcurl's global state is set up once, before any drill's threads could race to do it.
   ensure_curl_initialised();
   // Like a container reaper: runs whose owner process died leave nothing for the next one. It
@@ -260,6 +270,9 @@ void setup_run(CLI::App& app, CommandResult& result) {
   run->add_option("--out", options->out, "directory of run directories")->capture_default_str();
   run->add_option("--junit", options->junit, "the suite's JUnit file, one testsuite per scenario (default OUT/junit.xml)");
   run->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");
+  run->add_option("--repository-root", options->repository_roots,
+                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+      ->check(CLI::ExistingDirectory);
   run->add_flag("--keep", options->keep, "leave the environment up after the drill (remove with `firedrill down`)");
   run->add_option("--repeat", options->repeat, "run each scenario N times")->check(CLI::Range(1, 1000));
   run->add_option("--parallel", options->parallel, "drills at once, each isolated (own run id, network, names, ports)")

@@ -10,12 +10,14 @@ namespace {
 struct ValidateOptions {
   std::vector<std::string> scenarios;
   std::vector<std::string> vars;
+  std::vector<std::string> repository_roots;  // --repository-root: where `repository:` may point
 };
 
 int validate_command(const ValidateOptions& options) {
   LoadOptions load;
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
+  load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
   int exit = exit_code::ok;
   for (const auto& file : options.scenarios) {
     try {
@@ -37,6 +39,9 @@ void setup_validate(CLI::App& app, CommandResult& result) {
   auto* validate = app.add_subcommand("validate", "Check scenarios (parse + semantic checks); starts nothing");
   validate->add_option("scenario", options->scenarios, "scenario files")->required();
   validate->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");
+  validate->add_option("--repository-root", options->repository_roots,
+                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+      ->check(CLI::ExistingDirectory);
   validate->callback([options, &result] { result.exit_code = validate_command(*options); });
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "harness/scenario/byte_size.hpp"
+#include "harness/scenario/host_paths.hpp"
 #include "harness/services/patroni.hpp"
 
 namespace firedrill {
@@ -652,11 +653,20 @@ class ScenarioReader {
       } else if (key == "env") {
         expect(value, Node::Kind::map, "'env'");
         for (const auto& variable : value.entries) {
+          // firedrill passes its own controls to a service through FIREDRILL_* variables (which
+          // host directory to mount as the WAL repository, the replication password): a
+          // scenario setting one would steer the harness, not the service.
+          if (variable.key.starts_with("FIREDRILL_"))
+            fail(variable.key_where, fmt::format("env '{}': names starting with FIREDRILL_ are firedrill's own and cannot be set in a scenario",
+                                                 variable.key));
           const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
           service.env[variable.key] = text;
           references_.emplace_back(text, variable.value.where);
         }
       } else if (key == "command") {
+        if (options_.commands_would_run_as_root)
+          fail(field.key_where, "'command' would run on this machine as root (the process runtime runs a service's "
+                                "command as firedrill's own user): run firedrill as an ordinary user, or with --runtime docker");
         if (value.kind == Node::Kind::scalar) {
           // A string is a shell command line, as in a Dockerfile's shell form.
           service.command = {"/bin/sh", "-c", non_empty(value, key)};
@@ -1129,6 +1139,10 @@ class ScenarioReader {
         step.until = read_until(entry.value);
       } else {
         step.params[key] = read_param(*param_spec(*verb_spec, key), entry.value);
+        // The one host path a step names: created as root and mounted into containers.
+        if (key == "repository")
+          if (auto refusal = repository_refusal(step.params[key].text, options_.repository_roots); !refusal.empty())
+            fail(entry.value.where, refusal);
       }
     }
 

@@ -329,6 +329,48 @@ TEST(ScenarioErrors, UnknownFaultShowsTheLineAndACaretUnderTheValue) {
             "                          ^");
 }
 
+// Security review 2, H5: what a scenario may make the root harness do on this machine.
+TEST(ScenarioErrors, FiredrillsOwnEnvironmentNamesAreRefused) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, env: { FIREDRILL_WAL_REPOSITORY: / } }\n"
+                     "steps:\n  - { name: w, wait: 1s }\n"),
+            diagnostic(4, 32,
+                       "env 'FIREDRILL_WAL_REPOSITORY': names starting with FIREDRILL_ are firedrill's own and cannot be set "
+                       "in a scenario",
+                       "  db: { kind: postgres, env: { FIREDRILL_WAL_REPOSITORY: / } }"));
+}
+
+TEST(ScenarioErrors, ARepositoryOutsideTheRunDirectoryNeedsAGrantedRoot) {
+  Vocabulary vocabulary = test_vocabulary();
+  vocabulary.actions["backup"] =
+      VerbSpec{"backup", "back up", true, {ParamSpec{"repository", ParamType::string, false, ""}}};
+  LoadOptions options{vocabulary, {}};
+  const std::string outside = head + "steps:\n  - { name: b, action: backup, target: db, repository: /etc/cron.d }\n";
+  EXPECT_EQ(error_of(outside, options),
+            diagnostic(7, 56,
+                       "repository '/etc/cron.d' is outside the run directory: grant its directory with --repository-root "
+                       "DIR or use a path relative to the run directory",
+                       "  - { name: b, action: backup, target: db, repository: /etc/cron.d }"));
+  EXPECT_NE(error_of(head + "steps:\n  - { name: b, action: backup, target: db, repository: ../x }\n", options)
+                .find("climbs out of the run directory"),
+            std::string::npos);
+  EXPECT_EQ(error_of(head + "steps:\n  - { name: b, action: backup, target: db, repository: sets }\n", options), "no error");
+  options.repository_roots = {"/etc"};
+  EXPECT_EQ(error_of(outside, options), "no error");
+}
+
+TEST(ScenarioErrors, ACommandIsRefusedWhereItWouldRunAsRootOnThisMachine) {
+  LoadOptions options = test_options();
+  const std::string text = "version: 1\nname: t\nservices:\n  db: { kind: postgres, command: \"id >/var/tmp/x\" }\n"
+                           "steps:\n  - { name: w, wait: 1s }\n";
+  EXPECT_EQ(error_of(text, options), "no error");
+  options.commands_would_run_as_root = true;
+  EXPECT_EQ(error_of(text, options),
+            diagnostic(4, 25,
+                       "'command' would run on this machine as root (the process runtime runs a service's command as "
+                       "firedrill's own user): run firedrill as an ordinary user, or with --runtime docker",
+                       "  db: { kind: postgres, command: \"id >/var/tmp/x\" }"));
+}
+
 TEST(ScenarioErrors, KeepsTheDiagnosticParts) {
   try {
     parse_scenario(head + "stpes: []\n", "scenarios/x.yaml", test_options());

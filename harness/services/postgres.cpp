@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "checks/probes/prober.hpp"
+#include "harness/scenario/host_paths.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/standby.hpp"
 
@@ -50,9 +51,7 @@ std::optional<std::filesystem::path> wal_archive_repository(const Scenario& scen
   for (const bool backups : {true, false})
     for (const auto& step : scenario.steps) {
       if (!names_wal_archive(step, service.name) || (step.what == "backup") != backups) continue;
-      const std::string repository = step.param_text("repository");
-      return std::filesystem::absolute(repository.empty() ? run_directory / "backups" : std::filesystem::path(repository))
-          .lexically_normal();
+      return std::filesystem::absolute(repository_directory(step.param_text("repository"), run_directory)).lexically_normal();
     }
   return std::nullopt;
 }
