@@ -5,6 +5,7 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/engine/journal.hpp"
+#include "harness/runtime/runtime.hpp"
 #include "harness/runtime/cleanup.hpp"
 
 namespace firedrill {
@@ -22,20 +23,51 @@ bool uses_engine(const JournalState& run) {
   return false;
 }
 
+/// True when the run's owner is this host's process that is still running (or on another host,
+/// which this machine cannot judge): `cleanup --all` leaves such a run alone.
+bool may_be_live(const JournalState& run) {
+  return !run.owner || run.owner->host != Owner::self().host || run.owner->alive();
+}
+
 /// Reverts the faults a run's journal says are still applied, then removes its resources.
+/// `--all` takes only journalled runs whose owner is gone, and only resources labelled with
+/// their ids: never a live drill, never something labelled by a run firedrill did not journal.
 int cleanup_command(const CleanupOptions& options) {
   if (options.run_id.empty() && !options.all)
     throw CLI::ValidationError("cleanup", "name a RUN_ID or pass --all");
-  std::vector<JournalState> runs;
-  for (auto& run : indexed_runs())
-    if (options.all || run.run_id == options.run_id) runs.push_back(std::move(run));
-
+  if (!options.run_id.empty() && !is_run_id(options.run_id))
+    throw CLI::ValidationError("cleanup", fmt::format("'{}' is not a run id (like 20261201-214547-a3f9)", options.run_id));
   CleanupReport report;
+  std::vector<JournalState> runs;
+  for (auto& run : indexed_runs()) {
+    if (!options.all && run.run_id != options.run_id) continue;
+    if (!run.untrusted.empty()) {
+      report.errors.push_back(fmt::format("run {}: not acted on: {}", run.run_id, run.untrusted));
+      continue;
+    }
+    if (options.all && !is_run_id(run.run_id)) continue;
+    if (options.all && may_be_live(run)) {
+      report.notes.push_back(fmt::format("run {}: its owner ({}) may still be running: left alone", run.run_id,
+                                         run.owner ? fmt::format("pid {} on {}", run.owner->pid, run.owner->host) : std::string("(not journalled)")));
+      continue;
+    }
+    runs.push_back(std::move(run));
+  }
+
   for (const auto& run : runs) revert_journalled_faults(run, report);
+  std::vector<std::string> run_ids;
+  if (!options.all) run_ids.push_back(options.run_id);
+  for (const auto& run : runs)
+    if (options.all) run_ids.push_back(run.run_id);
   try {
-    const CleanupReport removed = cleanup_docker(options.run_id, options.all);
-    report.removed = removed.removed;
-    report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+    for (const auto& run_id : run_ids) {
+      const CleanupReport removed = cleanup_docker(run_id, false);
+      report.removed.containers += removed.removed.containers;
+      report.removed.networks += removed.removed.networks;
+      report.removed.volumes += removed.removed.volumes;
+      report.removed.mounts += removed.removed.mounts;
+      report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+    }
   } catch (const EnvironmentError&) {
     // Runs of the process runtime need no engine; a run that used one does.
     const bool engine_needed = std::any_of(runs.begin(), runs.end(), uses_engine);
@@ -57,7 +89,7 @@ void setup_cleanup(CLI::App& app, CommandResult& result) {
   auto options = std::make_shared<CleanupOptions>();
   auto* cleanup = app.add_subcommand("cleanup", "Undo what a crashed or killed run left: faults, containers, networks, volumes, processes");
   cleanup->add_option("run_id", options->run_id, "the run to clean up");
-  cleanup->add_flag("--all", options->all, "every firedrill run on this engine");
+  cleanup->add_flag("--all", options->all, "every journalled run whose owner is gone (never a live drill)");
   cleanup->callback([options, &result] { result.exit_code = cleanup_command(*options); });
 }
 

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <iostream>
 
 #include <fmt/format.h>
@@ -17,6 +19,7 @@ struct UpOptions {
   std::string scenario;
   std::string out = "firedrill-runs";
   std::vector<std::string> vars;
+  std::vector<std::string> repository_roots;  // --repository-root: where `repository:` may point
   std::string runtime = "auto";
 };
 
@@ -25,13 +28,16 @@ int up_command(const UpOptions& options) {
   LoadOptions load;
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
+  load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
+  const std::string runtime_name = choose_runtime_or_refuse(options.runtime, true);
+  load.commands_would_run_as_root = runtime_name == "process" && ::geteuid() == 0;
   Scenario scenario = load_scenario(options.scenario, load);
   scenario.workload.clear();
   scenario.steps.clear();
   scenario.checks.clear();
   scenario.targets.clear();
   install_interrupt_handlers();
-  auto runtime = make_runtime(choose_runtime_or_refuse(options.runtime, true), options.out);
+  auto runtime = make_runtime(runtime_name, options.out);
   DrillOptions drill_options;
   drill_options.out_dir = options.out;
   drill_options.keep = true;
@@ -57,6 +63,9 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   up->add_option("scenario", up_options->scenario, "scenario file")->required()->check(CLI::ExistingFile);
   up->add_option("--out", up_options->out, "directory of run directories")->capture_default_str();
   up->add_option("--var", up_options->vars, "KEY=VALUE for ${var.KEY}");
+  up->add_option("--repository-root", up_options->repository_roots,
+                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+      ->check(CLI::ExistingDirectory);
   up->add_option("--runtime", up_options->runtime, runtime_choices)->capture_default_str();
   up->callback([up_options, &result] { result.exit_code = up_command(*up_options); });
 
@@ -64,10 +73,13 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   auto* down = app.add_subcommand("down", "Remove the environment of a run left up (`up`, `run --keep`)");
   down->add_option("run_id", *run_id, "the run")->required();
   down->callback([run_id, &result] {
+    if (!is_run_id(*run_id))
+      throw CLI::ValidationError("down", fmt::format("'{}' is not a run id (like 20261201-214547-a3f9)", *run_id));
     CleanupReport report;
     bool processes = false;
     for (const auto& run : indexed_runs()) {
       if (run.run_id != *run_id) continue;
+      if (!run.untrusted.empty()) throw EnvironmentError(fmt::format("run {}: not acted on: {}", run.run_id, run.untrusted));
       for (const auto& [kind, name] : run.created) processes = processes || kind == "process";
       if (!processes) continue;
       ProcessRuntime runtime(run.run_dir.parent_path());

@@ -1,6 +1,7 @@
 #include "harness/engine/journal.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -121,6 +122,44 @@ JournalState read_journal(const std::filesystem::path& journal_file) {
   return state;
 }
 
+bool is_run_id(std::string_view text) {
+  // YYYYMMDD-HHMMSS-xxxx
+  if (text.size() != 20 || text[8] != '-' || text[15] != '-') return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == 8 || i == 15) continue;
+    const char c = text[i];
+    const bool digit = c >= '0' && c <= '9';
+    if (i < 15 ? !digit : !(digit || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+namespace {
+
+/// The first reason the object at `path` (not followed) is open to other users, "" if none.
+std::string open_to_others(const std::filesystem::path& path, bool is_parent) {
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) != 0) return "";  // absent: nothing there to trust
+  const uid_t self = ::geteuid();
+  if (S_ISLNK(status.st_mode)) return fmt::format("{} is a symbolic link", path.string());
+  if (status.st_uid != self && status.st_uid != 0)
+    return fmt::format("{} belongs to uid {}, not to this user", path.string(), status.st_uid);
+  const bool sticky = (status.st_mode & S_ISVTX) != 0;
+  const bool others_write = (status.st_mode & S_IWOTH) != 0;
+  const bool foreign_group_write = (status.st_mode & S_IWGRP) != 0 && status.st_gid != ::getegid() && status.st_gid != 0;
+  if (is_parent ? (others_write || foreign_group_write) && !sticky : others_write || foreign_group_write)
+    return fmt::format("{} is writable by other users", path.string());
+  return "";
+}
+
+}  // namespace
+
+std::string written_by_others(const std::filesystem::path& path) {
+  if (auto reason = open_to_others(path, false); !reason.empty()) return reason;
+  const auto parent = std::filesystem::absolute(path).parent_path();
+  return open_to_others(parent, true);
+}
+
 std::vector<JournalState> indexed_runs() {
   std::vector<JournalState> runs;
   std::error_code error;
@@ -130,7 +169,11 @@ std::vector<JournalState> indexed_runs() {
     std::getline(in, run_dir);
     auto journal = std::filesystem::path(run_dir) / "journal.jsonl";
     JournalState state;
-    if (std::filesystem::exists(journal)) state = read_journal(journal);
+    std::string untrusted = written_by_others(entry.path());
+    if (untrusted.empty() && !run_dir.empty()) untrusted = written_by_others(run_dir);
+    if (untrusted.empty()) untrusted = written_by_others(journal);
+    if (untrusted.empty() && std::filesystem::exists(journal)) state = read_journal(journal);
+    state.untrusted = untrusted;
     state.run_id = entry.path().filename().string();
     state.run_dir = run_dir;
     runs.push_back(std::move(state));
@@ -146,6 +189,7 @@ std::set<std::string> kept_runs() {
 }
 
 void forget_run(const std::string& run_id) {
+  if (!is_run_id(run_id)) return;
   std::error_code ignored;
   std::filesystem::remove(index_directory() / run_id, ignored);
 }

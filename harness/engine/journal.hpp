@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -54,7 +55,21 @@ struct JournalState {
   bool kept = false;  // left up on purpose; removed only by `down` or `cleanup`
   std::vector<nlohmann::json> unreverted_inverses;  // oldest first
   std::vector<std::pair<std::string, std::string>> created;  // (kind, name)
+  /// Why the journal must not be acted on, "" when it may: its index entry, run directory or
+  /// journal could have been written by another user (cleanup would revert bytes, kill
+  /// processes and remove paths it names, as root).
+  std::string untrusted;
 };
+
+/// True for the syntax of a run id (new_run_id: `20261201-214547-a3f9`). Commands that take a
+/// run id refuse anything else: it becomes a path in the state directory and a label filter.
+bool is_run_id(std::string_view text);
+
+/// Why a file or directory firedrill is about to trust could have been written by another
+/// user, "" when it could not: a symlink, an owner other than this user (or root), write
+/// permission for others (or for a group not ours), or a parent directory others may rename
+/// entries in (writable by them without the sticky bit).
+std::string written_by_others(const std::filesystem::path& path);
 
 /// Reads a journal; tolerates a torn last line (the owner may have died mid-write).
 JournalState read_journal(const std::filesystem::path& journal_file);

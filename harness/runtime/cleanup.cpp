@@ -394,6 +394,10 @@ CleanupReport reap_orphaned_runs(const std::set<std::string>& spared) {
   // faults), and their faults are reverted while their containers still exist.
   std::set<std::string> handled;
   for (const auto& run : indexed_runs()) {
+    if (!run.untrusted.empty()) {
+      report.errors.push_back(fmt::format("run {}: not acted on: {}", run.run_id, run.untrusted));
+      continue;
+    }
     if (run.run_id.empty() || spared.count(run.run_id) || run.kept || !owner_dead(run)) continue;
     // Left for `firedrill cleanup` (reported there), rather than failing every run meanwhile.
     if (uses_engine(run) && !api) continue;
