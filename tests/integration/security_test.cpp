@@ -2,12 +2,19 @@
 // harness do: nothing outside the run. Each test sets up the attack of security review 2 and
 // checks the host afterwards.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <set>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -22,6 +29,23 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::read_file;
 using testing::run_command;
+const fs::path source_dir = FIREDRILL_SOURCE_DIR;
+
+/// The regular files under `directory` holding `text`.
+std::vector<std::string> files_holding(const fs::path& directory, const std::string& text) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(directory))
+    if (entry.is_regular_file() && read_file(entry.path()).find(text) != std::string::npos) found.push_back(entry.path().string());
+  return found;
+}
+
+/// `text` with its first `from` replaced by `to` (the test fails when there is none).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
 
 /// A private state directory: runs of this test are indexed apart from anyone else's.
 class SecurityTest : public testing::EngineTest {
@@ -127,6 +151,151 @@ steps:
   const std::string log = read_file(out_ / "run.log");
   EXPECT_NE(log.find("/data/l"), std::string::npos) << log;
   fs::remove(victim);
+}
+
+// M8: a password made only of '*' made the masking loop forever on the app's own masked URL
+// (`postgresql://postgres:****@db…`), so the quickstart never finished.
+TEST_F(SecurityTest, TheQuickstartWithAPasswordOfStarsPasses) {
+  const auto scenario = write_scenario(
+      "quickstart-stars", replaced(read_file(source_dir / "scenarios" / "quickstart.yaml"), "  db: { kind: postgres }",
+                                   "  db: { kind: postgres, env: { POSTGRES_PASSWORD: \"****\" } }"));
+  const auto outcome = firedrill({"run", scenario.string(), "--out", out_.string()}, 100s);
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  std::string verdict;
+  for (const auto& entry : fs::directory_iterator(out_))
+    if (fs::exists(entry.path() / "report.json"))
+      verdict = nlohmann::json::parse(read_file(entry.path() / "report.json")).value("verdict", "");
+  EXPECT_EQ(verdict, "pass");
+}
+
+// M8: the Postgres password, a Redis password and a token in `env:` each reach an error (the
+// statements below fail quoting them); none may be written anywhere in the run directory.
+TEST_F(SecurityTest, NoSecretIsWrittenAnywhereInTheRunDirectory) {
+  const auto scenario = write_scenario("secrets", R"(version: 1
+name: secrets
+services:
+  db: { kind: postgres, env: { POSTGRES_PASSWORD: "pw-Kq38vXz", API_TOKEN: "tok-Mv52Lw" } }
+  cache: { kind: redis, env: { REDIS_PASSWORD: "rpw-Tz81Bn" } }
+steps:
+  - { name: quote the password, action: sql, target: db, sql: "SELECT 'pw-Kq38vXz'::int", expect_error: invalid input }
+  - { name: quote the token, action: sql, target: db, sql: "SELECT 'tok-Mv52Lw'::int", expect_error: invalid input }
+  - { name: quote the redis password, action: sql, target: db, sql: "SELECT 'rpw-Tz81Bn'::int" }
+)");
+  const auto [outcome, report] = drill(scenario);
+  EXPECT_EQ(outcome.exit_code, 1) << outcome.output;
+  ASSERT_FALSE(run_dir_.empty()) << outcome.output;
+  for (const std::string secret : {"pw-Kq38vXz", "tok-Mv52Lw", "rpw-Tz81Bn"}) {
+    EXPECT_EQ(files_holding(run_dir_, secret), std::vector<std::string>{}) << secret;
+    EXPECT_EQ(outcome.output.find(secret), std::string::npos) << secret << " on the terminal:\n" << outcome.output;
+  }
+  // The last statement's error was recorded, masked: the test saw the sinks the secrets reach.
+  EXPECT_NE(report["steps"][2].value("error", "").find("******"), std::string::npos) << report["steps"].dump(2);
+  EXPECT_FALSE(files_holding(run_dir_, "******").empty());
+}
+
+// M6: a Redis key that is not UTF-8 made the backup's manifest unwritable, so the backup failed.
+TEST_F(SecurityTest, ARedisKeyThatIsNotUtf8DoesNotCostTheBackup) {
+  const auto scenario = write_scenario("binary-key", R"(version: 1
+name: binary-key
+services:
+  cache: { kind: redis, persistence: aof }
+steps:
+  - { name: write time, wait: 4s }
+  - { name: back up, action: backup, target: cache }
+)");
+  const int pid = testing::spawn_command({FIREDRILL_BINARY, "run", scenario.string(), "--out", out_.string()},
+                                         (out_ / "run.log").string());
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (read_file(out_ / "run.log").find("write time") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const std::string run_id = wait_for_run(1s);
+  ASSERT_FALSE(run_id.empty()) << read_file(out_ / "run.log");
+  const auto set = run_command({"docker", "exec", "fd-" + run_id + "-cache", "sh", "-c", "redis-cli SET \"$(printf '\\377')\" 1"}, 20s);
+  EXPECT_EQ(set.exit_code, 0) << set.output;
+  EXPECT_EQ(testing::wait_command(pid), 0) << read_file(out_ / "run.log");
+  const auto report = nlohmann::json::parse(read_file(out_ / run_id / "report.json"));
+  EXPECT_EQ(report["steps"][1]["outcome"], "ok") << report["steps"].dump(2);
+}
+
+// M1: `cleanup --all` beside a live drill and a container some other tool labelled as a run.
+TEST_F(SecurityTest, CleanupAllLeavesALiveDrillAndForeignLabelledContainersAlone) {
+  const std::string bystander = fmt::format("fd-bystander-{}", ::getpid());
+  run_command({"docker", "rm", "-f", bystander}, 20s);
+  const auto started = run_command({"docker", "run", "-d", "--label", "io.firedrill.run=x", "--name", bystander,
+                                    "firedrill/base:bookworm", "sleep", "600"},
+                                   60s);
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const auto scenario = write_scenario("live", R"(version: 1
+name: live
+services:
+  cache: { kind: redis }
+steps:
+  - { name: stay up, wait: 12s }
+)");
+  const int pid = testing::spawn_command({FIREDRILL_BINARY, "run", scenario.string(), "--out", out_.string()},
+                                         (out_ / "run.log").string());
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (read_file(out_ / "run.log").find("stay up") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const std::string run_id = wait_for_run(1s);
+  ASSERT_FALSE(run_id.empty()) << read_file(out_ / "run.log");
+
+  const auto cleanup = firedrill({"cleanup", "--all"}, 60s);
+  EXPECT_EQ(cleanup.exit_code, 0) << cleanup.output;
+  EXPECT_NE(cleanup.output.find(fmt::format("run {}: its owner", run_id)), std::string::npos) << cleanup.output;
+  EXPECT_NE(cleanup.output.find("removed 0 containers"), std::string::npos) << cleanup.output;
+  const auto bystander_state = run_command({"docker", "inspect", "-f", "{{.State.Running}}", bystander}, 20s);
+  EXPECT_EQ(bystander_state.output, "true\n") << "cleanup --all removed a container no run of firedrill journalled";
+  const auto drill_state = run_command({"docker", "inspect", "-f", "{{.State.Running}}", "fd-" + run_id + "-cache"}, 20s);
+  EXPECT_EQ(drill_state.output, "true\n") << "cleanup --all stopped a live drill";
+  EXPECT_EQ(testing::wait_command(pid), 0) << read_file(out_ / "run.log");
+  run_command({"docker", "rm", "-f", bystander}, 20s);
+
+  // Only run ids are taken: a path there once removed files outside the state directory.
+  const auto odd = firedrill({"cleanup", "../../canary"}, 20s);
+  EXPECT_EQ(odd.exit_code, 2) << odd.output;
+  EXPECT_NE(odd.output.find("'../../canary' is not a run id"), std::string::npos) << odd.output;
+  const auto down = firedrill({"down", "../../canary"}, 20s);
+  EXPECT_EQ(down.exit_code, 2) << down.output;
+}
+
+// M7: `ps` shows every user every process's arguments. Sampled every 10 ms through a standby
+// failover drill (the standby's preparation once passed the replication password to psql).
+TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
+  const std::string password = "pw-Ps7Lq2Xw";
+  const auto scenario = write_scenario(
+      "failover-ps", replaced(read_file(source_dir / "scenarios" / "pg-primary-kill-promote.yaml"),
+                              "  db: { kind: postgres, standbys: 1, sync: true }",
+                              "  db: { kind: postgres, standbys: 1, sync: true, env: { POSTGRES_PASSWORD: \"" + password + "\" } }"));
+  std::atomic<bool> done{false};
+  std::set<std::string> leaks;
+  int samples = 0;
+  bool saw_standby_preparation = false;
+  const std::regex assigned_password(R"(password=[^%"'$\s])", std::regex::icase);
+  std::thread sampler([&] {
+    while (!done) {
+      if (FILE* ps = ::popen("ps -eo args", "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, ps) != nullptr) {
+          const std::string args = line;
+          // A value after password= (a script's own text says password=%s or PGPASSWORD="$…").
+          if (args.find(password) != std::string::npos || std::regex_search(args, assigned_password)) leaks.insert(args);
+          if (args.find("pg_basebackup") != std::string::npos || args.find("primary_conninfo") != std::string::npos)
+            saw_standby_preparation = true;
+        }
+        ::pclose(ps);
+        ++samples;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  const auto [outcome, report] = drill(scenario);
+  done = true;
+  sampler.join();
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_GT(samples, 100);
+  EXPECT_TRUE(saw_standby_preparation) << "the sampler never saw the standby being prepared";
+  EXPECT_EQ(leaks, std::set<std::string>{});
 }
 
 }  // namespace
