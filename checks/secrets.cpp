@@ -51,6 +51,18 @@ std::string url_password(const std::string& text) {
 
 }  // namespace
 
+bool is_structural_key(std::string_view key) {
+  // Verdicts, outcomes, kinds, names and times: a password "pass", "ok" or "postgres" must not
+  // turn `"verdict": "pass"` or `"kind": "postgres"` into a mask every reader then misreads.
+  static constexpr std::string_view keys[] = {
+      "schema", "run_id", "verdict", "outcome", "kind",   "verb",     "type",     "mode",      "status",
+      "result", "name",   "service", "target",  "step",   "scenario", "writer",   "component", "fault",
+      "action", "method", "runtime", "image",   "sha256", "digest",   "backup",   "t",         "started_at",
+      "finished_at", "incident_at", "injected_at", "reverted_at", "firedrill_version", "signal", "what", "client",
+      "peer", "upstream", "endpoint", "host", "id", "check", "subject", "checks"};
+  return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+}
+
 void SecretScrubber::add(const std::string& secret) {
   if (secret.empty()) return;
   std::lock_guard lock(mutex_);
@@ -80,16 +92,22 @@ std::string SecretScrubber::scrub(std::string_view text) const {
   return scrubbed;
 }
 
-nlohmann::json SecretScrubber::scrub_json(const nlohmann::json& value) const {
-  if (value.is_string()) return replace_invalid_utf8(scrub(value.get_ref<const std::string&>()));
+nlohmann::json SecretScrubber::scrub_json(const nlohmann::json& value) const { return scrub_json(value, false); }
+
+nlohmann::json SecretScrubber::scrub_json(const nlohmann::json& value, bool structural) const {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    return replace_invalid_utf8(structural ? std::string_view(text) : std::string_view(scrub(text)));
+  }
   if (value.is_array()) {
     nlohmann::json scrubbed = nlohmann::json::array();
-    for (const auto& element : value) scrubbed.push_back(scrub_json(element));
+    for (const auto& element : value) scrubbed.push_back(scrub_json(element, structural));
     return scrubbed;
   }
   if (!value.is_object()) return value;
   nlohmann::json scrubbed = nlohmann::json::object();
-  for (const auto& [key, element] : value.items()) scrubbed[replace_invalid_utf8(scrub(key))] = scrub_json(element);
+  for (const auto& [key, element] : value.items())
+    scrubbed[replace_invalid_utf8(key)] = scrub_json(element, is_structural_key(key));
   return scrubbed;
 }
 

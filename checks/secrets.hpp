@@ -27,15 +27,22 @@ class SecretScrubber {
   std::string scrub(std::string_view text) const;
 
   /// `value` with every string in it masked and any invalid UTF-8 replaced (U+FFFD), so it
-  /// can be written by any JSON, HTML or XML writer.
+  /// can be written by any JSON, HTML or XML writer. Keys are never masked, nor the values of
+  /// is_structural_key keys: those are firedrill's own words and the scenario's names.
   nlohmann::json scrub_json(const nlohmann::json& value) const;
 
   bool empty() const;
 
  private:
+  nlohmann::json scrub_json(const nlohmann::json& value, bool structural) const;
+
   mutable std::mutex mutex_;
   std::vector<std::string> secrets_;  // longest first
 };
+
+/// True for the keys of reports and events whose values are firedrill's vocabulary (verdict,
+/// outcome, kind, …), the scenario's names or times, never free text that could quote a secret.
+bool is_structural_key(std::string_view key);
 
 /// The values of `env` that are secrets: those of names that say so (…PASSWORD, …PASS,
 /// …SECRET…, …TOKEN…, …KEY, …CREDENTIALS…) and the password of any URL with one
