@@ -73,6 +73,22 @@ struct PgConnFinish {
 };
 using PgConnPtr = std::unique_ptr<PGconn, PgConnFinish>;
 
+// A connection attempt given up on is reset (RST), not closed (FIN). A frozen or busy server still
+// holds it in its accept queue: with a FIN it would start a whole backend for it when it thaws
+// (read the startup packet, authenticate, load the catalogs: several ms each on this kind of
+// machine) before noticing that nobody listens, and the probe's own retries would queue that work
+// in front of the attempt that is still waiting; with a RST it drops it at the first read.
+struct PgAttemptAbandon {
+  void operator()(PGconn* connection) const {
+    if (const int socket = PQsocket(connection); socket >= 0) {
+      const linger reset{1, 0};
+      ::setsockopt(socket, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    PQfinish(connection);
+  }
+};
+using PgAttemptPtr = std::unique_ptr<PGconn, PgAttemptAbandon>;
+
 // Milliseconds until `until`, rounded up so that a wait never ends just short of it and spins.
 int poll_timeout(SteadyClock::time_point until) {
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - SteadyClock::now()).count();
@@ -84,6 +100,13 @@ int poll_timeout(SteadyClock::time_point until) {
 // fresh connection can stall for a second (a retransmitted SYN behind the proxy) while a new one
 // would be answered at once: an attempt that has made no progress for `patience` gets a fresh
 // attempt beside it, and whichever completes first is used.
+//
+// Attempts outlive the sample whose deadline passed, and the oldest is never the one replaced: a
+// frozen server answers its accept queue in order when it thaws, and the oldest attempt has the
+// earliest place in it. Closing it at every deadline would send each new attempt to the back of a
+// queue the probe itself keeps filling, and the probe would see the thaw tens of milliseconds
+// late (every queued connection costs the server a fork, a whole backend start for one closed
+// normally).
 class SqlSampler final : public Sampler {
  public:
   explicit SqlSampler(const ProbeConfig& config)
@@ -105,14 +128,14 @@ class SqlSampler final : public Sampler {
   static constexpr std::size_t max_in_flight = 2;
 
   struct Attempt {
-    PgConnPtr connection;
+    PgAttemptPtr connection;
     PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
     SteadyClock::time_point last_progress;
   };
 
   ProbeAnswer connect_before(SteadyClock::time_point deadline) {
-    std::vector<Attempt> attempts;  // oldest first
-    auto last_start = SteadyClock::time_point::min();
+    std::vector<Attempt>& attempts = attempts_;  // oldest first
+    auto& last_start = last_start_;
     std::string last_error;
     while (true) {
       const auto now = SteadyClock::now();
@@ -120,8 +143,8 @@ class SqlSampler final : public Sampler {
       const bool all_stalled = std::all_of(attempts.begin(), attempts.end(),
                                            [&](const Attempt& attempt) { return now - attempt.last_progress >= patience_; });
       if (attempts.empty() ? last_start == SteadyClock::time_point::min() : all_stalled && now - last_start >= patience_) {
-        if (attempts.size() >= max_in_flight) attempts.erase(attempts.begin());
-        PgConnPtr connection{PQconnectStart(conninfo_.c_str())};
+        if (attempts.size() >= max_in_flight) attempts.erase(attempts.begin() + 1);
+        PgAttemptPtr connection{PQconnectStart(conninfo_.c_str())};
         last_start = now;
         if (connection == nullptr) return {false, "connect: libpq could not allocate a connection"};
         if (PQstatus(connection.get()) == CONNECTION_BAD) {
@@ -130,7 +153,10 @@ class SqlSampler final : public Sampler {
           attempts.push_back({std::move(connection), PGRES_POLLING_WRITING, now});
         }
       }
-      if (attempts.empty()) return {false, "connect: " + last_error};
+      if (attempts.empty()) {
+        last_start = SteadyClock::time_point::min();
+        return {false, "connect: " + last_error};
+      }
 
       std::vector<pollfd> waits;
       waits.reserve(attempts.size());
@@ -152,7 +178,9 @@ class SqlSampler final : public Sampler {
         attempt.polling = PQconnectPoll(attempt.connection.get());
         attempt.last_progress = polled;
         if (attempt.polling == PGRES_POLLING_OK) {
-          connection_ = std::move(attempt.connection);
+          connection_.reset(attempt.connection.release());
+          attempts.clear();
+          last_start = SteadyClock::time_point::min();
           return {true, ""};
         }
         if (attempt.polling == PGRES_POLLING_FAILED) {
@@ -197,6 +225,8 @@ class SqlSampler final : public Sampler {
   std::chrono::milliseconds timeout_;
   std::chrono::milliseconds patience_;
   PgConnPtr connection_;
+  std::vector<Attempt> attempts_;  // connection attempts still in flight, oldest first
+  SteadyClock::time_point last_start_ = SteadyClock::time_point::min();
 };
 
 class RedisSampler final : public Sampler {
