@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +82,9 @@ void LocalPostgres::run(const std::string& command) const {
 }
 
 void LocalPostgres::start() {
+  // pg_ctl leaves the server behind as an orphan. Adopted by this process, it is reaped here when
+  // it stops; left to a PID 1 that does not reap, it would stay a zombie for good.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   const std::string dir = dir_.path().string();
   run(fmt::format("{}/pg_ctl -D {}/data -l {}/postgres.log -w -t 30 -o \"-p {} -k {} -c listen_addresses=127.0.0.1 "
                   "-c fsync=off\" start > /dev/null",
@@ -91,8 +95,14 @@ void LocalPostgres::start() {
 void LocalPostgres::stop() {
   if (!running_) return;
   if (paused_) resume();
+  pid_t postmaster = 0;
+  std::ifstream(dir_.path() / "data" / "postmaster.pid") >> postmaster;
   run(fmt::format("{}/pg_ctl -D {}/data -m immediate -w stop > /dev/null", postgres_bin, dir_.path().string()));
   running_ = false;
+  // pg_ctl returns once the pid file is gone, a moment before the postmaster has exited.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (postmaster > 0 && ::waitpid(postmaster, nullptr, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 void LocalPostgres::signal_all(int signal) const {
