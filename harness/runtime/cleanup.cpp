@@ -2,6 +2,7 @@
 #include "harness/runtime/docker_runtime.hpp"
 #include "harness/runtime/freezer.hpp"
 #include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/service_cgroup.hpp"
 #include "injectors/registry.hpp"
 
 #include <sys/mount.h>
@@ -340,6 +341,21 @@ void release_journalled_resources(const JournalState& run, CleanupReport& report
     std::error_code error;
     if (std::filesystem::remove_all(name, error) > 0) report.notes.push_back(fmt::format("{}: removed the staging directory {}", run.run_id, name));
     if (error) report.errors.push_back(fmt::format("staging {}: cannot remove: {}", name, error.message()));
+  }
+  // A cgroup journalled before its service's pid file was written (a harness killed in between).
+  for (const auto& [kind, name] : run.created) {
+    if (kind != "cgroup") continue;
+    const std::filesystem::path cgroup = name;
+    if (!is_service_cgroup(cgroup) || cgroup.parent_path().filename() != run.run_id) {
+      report.errors.push_back(fmt::format("cgroup {}: not one of run {}'s, left alone", name, run.run_id));
+      continue;
+    }
+    if (!kill_service_cgroup(cgroup, std::chrono::seconds(5))) {
+      report.errors.push_back(fmt::format("cgroup {}: processes still in it after SIGKILL", name));
+      continue;
+    }
+    std::string error;
+    if (!remove_service_cgroup(cgroup, error)) report.errors.push_back(error);
   }
 }
 

@@ -119,7 +119,7 @@ class RecordedSleeper {
       ::_exit(127);
     }
     ::setpgid(pid_, pid_);
-    record_ = {pid_, process_start_time(pid_).value_or(0), pid_};
+    record_ = {pid_, process_start_time(pid_).value_or(0), pid_, {}};
     fs::create_directories(pid_file.parent_path());
     write_pid_file(pid_file, record_);
     waiter_ = std::thread([pid = pid_] { ::waitpid(pid, nullptr, 0); });

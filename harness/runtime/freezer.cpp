@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "harness/runtime/process_files.hpp"
 
 namespace firedrill {
 namespace {
@@ -30,7 +33,7 @@ bool reports_frozen(const std::filesystem::path& control) {
 
 std::optional<std::filesystem::path> freezer_control_of(int pid) {
   if (pid <= 0) return std::nullopt;
-  std::ifstream cgroups(fmt::format("/proc/{}/cgroup", pid));
+  std::istringstream cgroups(read_process_file(pid, "cgroup").value_or(""));
   std::string line;
   std::optional<std::filesystem::path> control;
   while (std::getline(cgroups, line)) {

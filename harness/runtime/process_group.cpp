@@ -3,33 +3,21 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "harness/runtime/child_reaper.hpp"
+#include "harness/runtime/process_files.hpp"
+#include "harness/runtime/service_cgroup.hpp"
+
 namespace firedrill {
 namespace {
-
-/// The fields of /proc/<pid>/stat after the command name: [0] is field 3 (state). The name may
-/// hold spaces and parentheses, so the fields start after its last ')'.
-std::optional<std::vector<std::string>> stat_fields(int pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  if (!in) return std::nullopt;
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream stream(stat.substr(close + 1));
-  std::vector<std::string> fields;
-  for (std::string field; stream >> field;) fields.push_back(field);
-  if (fields.size() < 20) return std::nullopt;
-  return fields;
-}
-
-constexpr std::size_t state_field = 0;          // field 3
-constexpr std::size_t process_group_field = 2;  // field 5
-constexpr std::size_t start_time_field = 19;    // field 22
 
 std::optional<unsigned long long> number(const std::string& text) {
   try {
@@ -42,16 +30,78 @@ std::optional<unsigned long long> number(const std::string& text) {
   }
 }
 
+/// Without a cgroup: the recorded group's members and every descendant of theirs that has not
+/// exited, each started no earlier than the recorded process.
+std::vector<int> process_tree(const RecordedProcess& record) {
+  std::vector<int> found;
+  if (record.process_group <= 1) return found;
+  const auto leader = read_process_stat(record.pid);
+  // The pid names another process: ours is gone, and so was its group when the pid was reused.
+  if (leader && leader->start_time != record.start_time) return found;
+  std::map<int, ProcessStat> processes;
+  for (const int pid : process_ids())
+    if (const auto stat = read_process_stat(pid); stat && stat->start_time >= record.start_time) processes[pid] = *stat;
+  std::set<int> tree;
+  for (const auto& [pid, stat] : processes)
+    if (stat.process_group == record.process_group) tree.insert(pid);
+  // Descendants: parents come before children in no particular order of pids, so repeat until
+  // nothing is added.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& [pid, stat] : processes)
+      if (!tree.contains(pid) && tree.contains(stat.parent)) grew = tree.insert(pid).second || grew;
+  }
+  for (const int pid : tree)
+    if (!processes.at(pid).exited()) found.push_back(pid);
+  return found;
+}
+
+void signal_each(const std::vector<int>& pids, int signal) {
+  for (const int pid : pids) ::kill(pid, signal);
+}
+
+/// Waits (up to 5 s) until each of `pids` has taken its SIGSTOP or is gone: a signal is only
+/// delivered when its process next runs, and until then it can still fork.
+void wait_stopped(const std::vector<int>& pids) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (const int pid : pids) {
+    while (true) {
+      const auto stat = read_process_stat(pid);
+      if (!stat || stat->state == 'T' || stat->state == 't' || stat->exited()) break;
+      if (std::chrono::steady_clock::now() >= deadline) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+/// Stops the whole tree: a stopped process forks no more, so the tree read after stopping every
+/// process found holds still. Returns every process stopped.
+std::vector<int> stop_tree(const RecordedProcess& record) {
+  std::set<int> stopped;
+  for (int round = 0; round < 16; ++round) {
+    std::vector<int> fresh;
+    for (const int pid : record.members())
+      if (!stopped.contains(pid)) fresh.push_back(pid);
+    if (fresh.empty()) break;
+    signal_each(fresh, SIGSTOP);
+    wait_stopped(fresh);
+    stopped.insert(fresh.begin(), fresh.end());
+  }
+  return {stopped.begin(), stopped.end()};
+}
+
 }  // namespace
 
 std::optional<unsigned long long> process_start_time(int pid) {
-  const auto fields = stat_fields(pid);
-  if (!fields) return std::nullopt;
-  return number((*fields)[start_time_field]);
+  const auto stat = read_process_stat(pid);
+  if (!stat) return std::nullopt;
+  return stat->start_time;
 }
 
 std::string RecordedProcess::to_text() const {
-  return fmt::format("pid={} start_time={} process_group={}\n", pid, start_time, process_group);
+  std::string text = fmt::format("pid={} start_time={} process_group={}", pid, start_time, process_group);
+  if (!cgroup.empty()) text += fmt::format(" cgroup={}", cgroup.string());
+  return text + "\n";
 }
 
 std::optional<RecordedProcess> RecordedProcess::parse(const std::string& text) {
@@ -61,9 +111,16 @@ std::optional<RecordedProcess> RecordedProcess::parse(const std::string& text) {
   for (std::string item; stream >> item;) {
     const auto equals = item.find('=');
     if (equals == std::string::npos) return std::nullopt;
-    const auto value = number(item.substr(equals + 1));
-    if (!value) return std::nullopt;
     const std::string key = item.substr(0, equals);
+    const std::string value_text = item.substr(equals + 1);
+    if (key == "cgroup") {
+      // Only a cgroup firedrill makes: whoever wrote the file must not direct a kill elsewhere.
+      if (!is_service_cgroup(value_text)) return std::nullopt;
+      process.cgroup = value_text;
+      continue;
+    }
+    const auto value = number(value_text);
+    if (!value) return std::nullopt;
     if (key == "pid") process.pid = static_cast<int>(*value), pid = true;
     else if (key == "start_time") process.start_time = *value, start = true;
     else if (key == "process_group") process.process_group = static_cast<int>(*value), group = true;
@@ -74,30 +131,13 @@ std::optional<RecordedProcess> RecordedProcess::parse(const std::string& text) {
 }
 
 bool RecordedProcess::leader_alive() const {
-  const auto fields = stat_fields(pid);
-  if (!fields || number((*fields)[start_time_field]) != start_time) return false;
-  const std::string& state = (*fields)[state_field];
-  return state != "Z" && state != "X";
+  const auto stat = read_process_stat(pid);
+  return stat && stat->start_time == start_time && !stat->exited();
 }
 
 std::vector<int> RecordedProcess::members() const {
-  std::vector<int> found;
-  if (process_group <= 1) return found;
-  const auto leader = stat_fields(pid);
-  // The pid names another process: ours is gone, and so was its group when the pid was reused.
-  if (leader && number((*leader)[start_time_field]) != start_time) return found;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    const auto candidate = number(entry.path().filename().string());
-    if (!candidate) continue;
-    const auto fields = stat_fields(static_cast<int>(*candidate));
-    if (!fields || number((*fields)[process_group_field]) != static_cast<unsigned long long>(process_group)) continue;
-    // Every member of the group was started after its leader.
-    const auto started = number((*fields)[start_time_field]);
-    if (!started || *started < start_time) continue;
-    found.push_back(static_cast<int>(*candidate));
-  }
-  return found;
+  if (!cgroup.empty()) return service_cgroup_processes(cgroup);
+  return process_tree(*this);
 }
 
 void write_pid_file(const std::filesystem::path& file, const RecordedProcess& process) {
@@ -120,27 +160,56 @@ std::optional<RecordedProcess> read_pid_file(const std::filesystem::path& file) 
   return RecordedProcess::parse(text);
 }
 
-bool signal_recorded_group(const RecordedProcess& process, int signal) {
-  if (process.members().empty()) return false;
-  return ::killpg(process.process_group, signal) == 0;
+bool signal_recorded_processes(const RecordedProcess& process, int signal) {
+  const std::vector<int> members = process.members();
+  if (members.empty()) return false;
+  signal_each(members, signal);
+  return true;
 }
 
-bool kill_recorded_group(const RecordedProcess& process, std::chrono::milliseconds timeout) {
+bool freeze_recorded_processes(const RecordedProcess& process, bool frozen) {
+  if (process.members().empty()) return false;
+  if (!process.cgroup.empty()) return freeze_service_cgroup(process.cgroup, frozen, std::chrono::seconds(5));
+  if (frozen) return !stop_tree(process).empty();
+  return signal_recorded_processes(process, SIGCONT);
+}
+
+bool kill_recorded_processes(const RecordedProcess& process, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  signal_recorded_group(process, SIGCONT);
-  signal_recorded_group(process, SIGKILL);
-  while (true) {
-    // A zombie is dead; it lingers only until its parent (this process, or init) reaps it.
-    bool left = false;
-    for (int member : process.members()) {
-      const auto still = RecordedProcess{member, process_start_time(member).value_or(0), process.process_group};
-      if (still.leader_alive()) left = true;
-    }
-    if (!left) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    signal_recorded_group(process, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!process.cgroup.empty()) {
+    freeze_service_cgroup(process.cgroup, false, std::chrono::milliseconds(500));
+    const std::vector<int> members = service_cgroup_processes(process.cgroup);
+    const bool emptied = kill_service_cgroup(process.cgroup, timeout);
+    reap_exited(members, 1000);
+    return emptied;
   }
+  // pid -> start time: a pid that dies and is given to another process is not ours any more.
+  std::map<int, unsigned long long> killed;
+  const auto kill_new = [&](const std::vector<int>& pids) {
+    for (const int pid : pids) {
+      const auto started = process_start_time(pid);
+      if (!started || killed.contains(pid)) continue;
+      killed[pid] = *started;
+      ::kill(pid, SIGKILL);
+      ::kill(pid, SIGCONT);
+    }
+  };
+  // Stopped first, so that nothing forks between reading the tree and killing it.
+  kill_new(stop_tree(process));
+  while (true) {
+    kill_new(process.members());  // anything of the tree that escaped the stop
+    std::vector<int> alive;
+    for (const auto& [pid, started] : killed)
+      if (const auto stat = read_process_stat(pid); stat && stat->start_time == started && !stat->exited()) alive.push_back(pid);
+    if (alive.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    signal_each(alive, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::vector<int> pids;
+  for (const auto& [pid, started] : killed) pids.push_back(pid);
+  reap_exited(pids, 1000);
+  return true;
 }
 
 int kill_recorded_processes(const std::vector<std::filesystem::path>& pid_files, std::vector<std::string>& errors) {
@@ -149,9 +218,13 @@ int kill_recorded_processes(const std::vector<std::filesystem::path>& pid_files,
     const auto process = read_pid_file(file);
     if (!process) continue;
     const bool had_members = !process->members().empty();
-    if (!kill_recorded_group(*process, std::chrono::seconds(5))) {
+    if (!kill_recorded_processes(*process, std::chrono::seconds(5))) {
       errors.push_back(fmt::format("process group {} ({}): still running after SIGKILL", process->process_group, file.string()));
       continue;
+    }
+    if (!process->cgroup.empty()) {
+      std::string error;
+      if (!remove_service_cgroup(process->cgroup, error)) errors.push_back(error);
     }
     if (had_members) ++killed;
     std::error_code ignored;

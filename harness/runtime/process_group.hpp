@@ -1,8 +1,14 @@
 #pragma once
 // A service process of the `process` runtime as its pid file records it: the pid, the process's
-// start time (/proc/<pid>/stat field 22) and its process group. Whoever finds the file later (the
-// runtime, `firedrill cleanup` after the harness died) signals the group only while the record
-// still names the same processes, so a pid the kernel gave to something else is never touched.
+// start time (/proc/<pid>/stat field 22), its process group and, when firedrill could make one,
+// its cgroup. Whoever finds the file later (the runtime, `firedrill cleanup` after the harness
+// died) acts on the service only while the record still names the same processes, so a pid the
+// kernel gave to something else is never touched.
+//
+// A service is a whole process tree, not one group: PostgreSQL puts every backend in a session of
+// its own. With a cgroup every process of the service is in it. Without one, the tree is the
+// recorded group plus every descendant of its members (parent links in /proc), each started no
+// earlier than the recorded process.
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -19,20 +25,22 @@ struct RecordedProcess {
   int pid = 0;
   unsigned long long start_time = 0;
   int process_group = 0;
+  std::filesystem::path cgroup;  // empty: the service has none (see service_cgroup.hpp)
 
-  /// "pid=<pid> start_time=<ticks> process_group=<pgid>\n"
+  /// "pid=<pid> start_time=<ticks> process_group=<pgid>[ cgroup=<path>]\n"
   std::string to_text() const;
-  /// Parses to_text(); nullopt for anything else (a torn or foreign file).
+  /// Parses to_text(); nullopt for anything else (a torn or foreign file, a cgroup path that is
+  /// not one firedrill makes).
   static std::optional<RecordedProcess> parse(const std::string& text);
 
   /// True while the recorded pid is the same process (same start time) and has not exited (a
   /// zombie has).
   bool leader_alive() const;
 
-  /// The processes now in the recorded group that are the record's: every member while the
-  /// leader is the recorded process (a zombie included); the members left when the leader is
-  /// gone, since the kernel gives no new process a pid that is still a live group's id; none when
-  /// the pid now names another process (the group was empty when its number was reused).
+  /// The processes of the service now that have not exited: the cgroup's; without one, the
+  /// recorded group's members (every member while the leader is the recorded process; the members
+  /// left when the leader is gone, since the kernel gives no new process a pid that is still a live
+  /// group's id; none when the pid now names another process) and all their descendants.
   std::vector<int> members() const;
 };
 
@@ -42,16 +50,22 @@ void write_pid_file(const std::filesystem::path& file, const RecordedProcess& pr
 /// The record in `file`; nullopt when it is missing or unreadable.
 std::optional<RecordedProcess> read_pid_file(const std::filesystem::path& file);
 
-/// Sends `signal` to the recorded group when members() is not empty; true when it was sent.
-bool signal_recorded_group(const RecordedProcess& process, int signal);
+/// Sends `signal` to every process of the record; true when there was one to send it to.
+bool signal_recorded_processes(const RecordedProcess& process, int signal);
 
-/// Continues (a frozen process cannot die otherwise on some kernels) and kills every process of
-/// the record, then waits up to `timeout` for them to be gone. True when none is left.
-bool kill_recorded_group(const RecordedProcess& process, std::chrono::milliseconds timeout);
+/// Freezes (or thaws) every process of the record, as `docker pause` does: through the cgroup's
+/// freezer when there is one, else SIGSTOP (SIGCONT) to the whole tree, repeated until no new
+/// process appears. True when there was a process to freeze.
+bool freeze_recorded_processes(const RecordedProcess& process, bool frozen);
 
-/// Kills the processes the pid files record (kill_recorded_group, 5 s each) and removes the pid
-/// files; returns how many records still had processes. A file naming processes that did not go
-/// away is kept and described in `errors`.
+/// Kills every process of the record (thawed first: a frozen process cannot die on some kernels)
+/// and waits up to `timeout` until none is left, reaping the ones that were reparented to this
+/// process (see child_reaper.hpp). True when none is left.
+bool kill_recorded_processes(const RecordedProcess& process, std::chrono::milliseconds timeout);
+
+/// Kills the processes the pid files record (kill_recorded_processes, 5 s each), removes their
+/// cgroups and the pid files; returns how many records still had processes. A file naming
+/// processes that did not go away is kept and described in `errors`.
 int kill_recorded_processes(const std::vector<std::filesystem::path>& pid_files, std::vector<std::string>& errors);
 
 }  // namespace firedrill

@@ -9,9 +9,13 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "harness/runtime/child_reaper.hpp"
+#include "harness/runtime/process_files.hpp"
 #include "harness/runtime/runtime.hpp"
+#include "harness/runtime/service_cgroup.hpp"
 
 namespace firedrill {
 namespace {
@@ -50,7 +54,7 @@ TwoProcessGroup start_group(bool leader_leaves) {
   ::setpgid(leader, leader);
   int member = 0;
   EXPECT_EQ(::read(ready[0], &member, sizeof member), static_cast<ssize_t>(sizeof member));
-  TwoProcessGroup group{{leader, process_start_time(leader).value_or(0), leader}, member};
+  TwoProcessGroup group{{leader, process_start_time(leader).value_or(0), leader, {}}, member};
   if (leader_leaves) {
     [[maybe_unused]] auto written = ::write(release[1], "x", 1);
     ::waitpid(leader, nullptr, 0);
@@ -60,14 +64,14 @@ TwoProcessGroup start_group(bool leader_leaves) {
 }
 
 bool exists(int pid) {
-  const RecordedProcess probe{pid, process_start_time(pid).value_or(0), pid};
+  const RecordedProcess probe{pid, process_start_time(pid).value_or(0), pid, {}};
   return probe.leader_alive();
 }
 
 void reap_if_child(int pid) { ::waitpid(pid, nullptr, WNOHANG); }
 
 TEST(RecordedProcess, TextRoundTrips) {
-  const RecordedProcess process{4242, 987654321ULL, 4242};
+  const RecordedProcess process{4242, 987654321ULL, 4242, {}};
   EXPECT_EQ(process.to_text(), "pid=4242 start_time=987654321 process_group=4242\n");
   const auto parsed = RecordedProcess::parse(process.to_text());
   ASSERT_TRUE(parsed);
@@ -104,7 +108,7 @@ TEST(RecordedProcess, KillingTheGroupKillsEveryMember) {
 
   // The leader is this test's child: it stays a zombie until reaped, which counts as gone.
   std::thread reaper([&] { ::waitpid(group.record.pid, nullptr, 0); });
-  EXPECT_TRUE(kill_recorded_group(group.record, std::chrono::seconds(5)));
+  EXPECT_TRUE(kill_recorded_processes(group.record, std::chrono::seconds(5)));
   reaper.join();
   EXPECT_FALSE(exists(group.member));
   EXPECT_FALSE(group.record.leader_alive());
@@ -117,13 +121,13 @@ TEST(RecordedProcess, ARecordWhosePidNowNamesAnotherProcessTouchesNothing) {
   reused.start_time -= 1;
   EXPECT_FALSE(reused.leader_alive());
   EXPECT_TRUE(reused.members().empty());
-  EXPECT_FALSE(signal_recorded_group(reused, SIGKILL));
-  kill_recorded_group(reused, std::chrono::milliseconds(100));
+  EXPECT_FALSE(signal_recorded_processes(reused, SIGKILL));
+  kill_recorded_processes(reused, std::chrono::milliseconds(100));
   EXPECT_TRUE(exists(group.record.pid));
   EXPECT_TRUE(exists(group.member));
 
   std::thread reaper([&] { ::waitpid(group.record.pid, nullptr, 0); });
-  EXPECT_TRUE(kill_recorded_group(group.record, std::chrono::seconds(5)));
+  EXPECT_TRUE(kill_recorded_processes(group.record, std::chrono::seconds(5)));
   reaper.join();
 }
 
@@ -131,7 +135,7 @@ TEST(RecordedProcess, MembersLeftByADeadLeaderAreStillTheRecords) {
   auto group = start_group(true);
   EXPECT_FALSE(group.record.leader_alive());
   EXPECT_EQ(group.record.members(), std::vector<int>{group.member});
-  EXPECT_TRUE(kill_recorded_group(group.record, std::chrono::seconds(5)));
+  EXPECT_TRUE(kill_recorded_processes(group.record, std::chrono::seconds(5)));
   // The member was the leader's child, now init's: gone once init reaps it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (exists(group.member) && std::chrono::steady_clock::now() < deadline)
@@ -159,6 +163,106 @@ TEST(PidFile, RoundTripsAndKillingTheRecordedProcessesRemovesIt) {
   EXPECT_FALSE(exists(group.member));
   reap_if_child(group.record.pid);
   fs::remove_all(directory);
+}
+
+/// A service shaped like PostgreSQL's: a leader in its own group whose child and grandchild each
+/// start a session of their own (as every backend does), so no group or session holds them all.
+/// With `cgroup`, the leader is moved into it before it starts anything.
+struct SpreadTree {
+  RecordedProcess record;
+  std::vector<int> all;  // leader, child, grandchild
+};
+
+SpreadTree start_spread_tree(const fs::path& cgroup = {}) {
+  int ready[2], go[2];
+  EXPECT_EQ(::pipe(ready), 0);
+  EXPECT_EQ(::pipe(go), 0);
+  const pid_t leader = ::fork();
+  if (leader == 0) {
+    ::setpgid(0, 0);
+    char byte = 0;
+    if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::setsid();
+      const pid_t grandchild = ::fork();
+      if (grandchild == 0) {
+        ::setsid();
+        const int pids[2] = {static_cast<int>(::getppid()), static_cast<int>(::getpid())};
+        [[maybe_unused]] auto written = ::write(ready[1], pids, sizeof pids);
+      }
+      for (;;) ::pause();
+    }
+    for (;;) ::pause();
+  }
+  ::setpgid(leader, leader);
+  if (!cgroup.empty()) move_into_service_cgroup(cgroup, leader);
+  EXPECT_EQ(::write(go[1], "x", 1), 1);
+  int pids[2] = {0, 0};
+  EXPECT_EQ(::read(ready[0], pids, sizeof pids), static_cast<ssize_t>(sizeof pids));
+  for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+  return {{leader, process_start_time(leader).value_or(0), leader, cgroup}, {leader, pids[0], pids[1]}};
+}
+
+std::vector<int> sorted(std::vector<int> pids) {
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+/// Kills the tree through the record, then requires every process of it gone: not running, and
+/// not left behind as a zombie either (this process adopts orphans and reaps them).
+void expect_killed_without_trace(const SpreadTree& tree) {
+  EXPECT_EQ(sorted(tree.record.members()), sorted(tree.all));
+  EXPECT_TRUE(kill_recorded_processes(tree.record, std::chrono::seconds(5)));
+  for (const int pid : tree.all) EXPECT_FALSE(read_process_stat(pid)) << "process " << pid << " is still in /proc";
+  EXPECT_TRUE(tree.record.members().empty());
+}
+
+TEST(ProcessTree, KillingTheRecordKillsEveryProcessOfTheTreeWhateverItsSession) {
+  ASSERT_TRUE(adopt_orphans());
+  expect_killed_without_trace(start_spread_tree());
+}
+
+TEST(ProcessTree, FreezingStopsEveryProcessOfTheTreeAndThawingContinuesThem) {
+  ASSERT_TRUE(adopt_orphans());
+  const SpreadTree tree = start_spread_tree();
+  ASSERT_TRUE(freeze_recorded_processes(tree.record, true));
+  for (const int pid : tree.all) EXPECT_EQ(read_process_stat(pid).value_or(ProcessStat{}).state, 'T') << pid;
+  ASSERT_TRUE(freeze_recorded_processes(tree.record, false));
+  for (const int pid : tree.all) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (read_process_stat(pid).value_or(ProcessStat{}).state == 'T' && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_NE(read_process_stat(pid).value_or(ProcessStat{}).state, 'T') << pid;
+  }
+  expect_killed_without_trace(tree);
+}
+
+TEST(ProcessTree, ACgroupHoldsTheWholeTreeAndGoesWithIt) {
+  const auto root = service_cgroup_root();
+  if (!root) GTEST_SKIP() << "no cgroup v2 hierarchy this process can use (needs root and cgroup.kill)";
+  ASSERT_TRUE(adopt_orphans());
+  const fs::path cgroup = service_cgroup_path(*root, "process-tree-test-" + std::to_string(::getpid()), "svc");
+  EXPECT_TRUE(is_service_cgroup(cgroup));
+  EXPECT_FALSE(is_service_cgroup(*root / "x" / ".." / "y"));
+  EXPECT_FALSE(is_service_cgroup("/sys/fs/cgroup/elsewhere/a/b"));
+  create_service_cgroup(cgroup);
+  const SpreadTree tree = start_spread_tree(cgroup);
+  EXPECT_EQ(sorted(service_cgroup_processes(cgroup)), sorted(tree.all));
+  // Recorded and read back, as cleanup finds it after a crash.
+  const auto parsed = RecordedProcess::parse(tree.record.to_text());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->cgroup, cgroup);
+  EXPECT_FALSE(RecordedProcess::parse(fmt::format("pid=42 start_time=9 process_group=42 cgroup={}", (*root / "..").string())));
+
+  ASSERT_TRUE(freeze_recorded_processes(tree.record, true));
+  EXPECT_TRUE(freeze_recorded_processes(tree.record, false));
+  expect_killed_without_trace(tree);
+  EXPECT_FALSE(service_cgroup_populated(cgroup));
+  std::string error;
+  EXPECT_TRUE(remove_service_cgroup(cgroup, error)) << error;
+  EXPECT_FALSE(fs::exists(cgroup));
+  EXPECT_FALSE(fs::exists(cgroup.parent_path()));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "harness/runtime/process_runtime.hpp"
 
 #include <arpa/inet.h>
+#include <linux/close_range.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -24,7 +25,9 @@
 
 #include <fmt/format.h>
 
+#include "harness/runtime/child_reaper.hpp"
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/service_cgroup.hpp"
 
 namespace firedrill {
 namespace {
@@ -158,7 +161,10 @@ std::optional<int> wait_child(int pid, Clock::time_point deadline) {
   while (true) {
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (done == pid) {
+      forget_awaited_child(pid);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
     if (done < 0) return -1;
     if (Clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -346,9 +352,13 @@ struct ProcessRuntime::ServiceProcess {
   fs::path log_file() const { return directory / "log"; }
 };
 
-ProcessRuntime::ProcessRuntime(fs::path out_dir) : out_dir_(std::move(out_dir)) {}
+ProcessRuntime::ProcessRuntime(fs::path out_dir) : out_dir_(std::move(out_dir)) {
+  // Orphans of the services (backends of a killed postmaster, daemons an exec left) come here to
+  // be reaped instead of to a PID 1 that may never reap them.
+  adopt_orphans();
+}
 
-ProcessRuntime::~ProcessRuntime() = default;
+ProcessRuntime::~ProcessRuntime() { reap_orphans(); }
 
 void ProcessRuntime::begin_run(const std::string& run_id, const std::string&, const Owner&, BeforeCreate before_create) {
   std::lock_guard lock(mutex_);
@@ -574,9 +584,21 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
 
 int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>& argv,
                           const std::vector<std::string>& environment, const fs::path& input, bool as_service_user) {
-  // Announced once per service, before its first process exists (write-ahead).
-  if (announced_.insert(state.pid_file().string()).second && before_create_)
+  // Announced once per service, before its first process exists (write-ahead), and so is its
+  // cgroup, when this machine lets firedrill make one.
+  std::optional<fs::path> cgroup;
+  if (const auto root = service_cgroup_root()) cgroup = service_cgroup_path(*root, run_id_, state.spec.service);
+  if (announced_.insert(state.pid_file().string()).second && before_create_) {
     before_create_("process", state.pid_file().string());
+    if (cgroup) before_create_("cgroup", cgroup->string());
+  }
+  if (cgroup) {
+    try {
+      create_service_cgroup(*cgroup);
+    } catch (const std::exception& error) {
+      throw EnvironmentError(fmt::format("cannot prepare the process of '{}': {}", state.spec.service, error.what()));
+    }
+  }
 
   const int log = ::open(state.log_file().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int stdin_fd = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
@@ -598,7 +620,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   const uid_t user_id = switch_user ? state.run_as->first : 0;
   const gid_t group_id = switch_user ? state.run_as->second : 0;
 
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_awaited_child();
   if (pid < 0) {
     for (int fd : {log, stdin_fd, go[0], go[1], report[0], report[1]}) ::close(fd);
     throw EnvironmentError(fmt::format("cannot fork the process of '{}': {}", state.spec.service, std::strerror(errno)));
@@ -609,6 +631,11 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
     ::dup2(stdin_fd, STDIN_FILENO);
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
+    // Nothing else of the harness reaches the service: its sockets (the writers' connections, the
+    // probes', the fault proxies' listeners) would otherwise stay open in every process the service
+    // ever forks, a connection the harness closed would live on, and a service could read or
+    // write the harness's traffic. Closed at exec, so the two pipes below still work until then.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     char byte = 0;
     // No go-ahead means the harness died before recording this process: it must not run.
     if (::read(go[0], &byte, 1) != 1) ::_exit(1);
@@ -629,13 +656,16 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   ::close(report[1]);
   ::close(log);
   ::close(stdin_fd);
-  RecordedProcess record{pid, process_start_time(pid).value_or(0), pid};
+  RecordedProcess record{pid, process_start_time(pid).value_or(0), pid, cgroup.value_or(fs::path())};
   try {
+    // Moved before it may run, so that everything it will start is in the cgroup too.
+    if (cgroup) move_into_service_cgroup(*cgroup, pid);
     write_pid_file(state.pid_file(), record);
   } catch (const std::exception& error) {
     ::close(go[1]);
     ::close(report[0]);
     ::waitpid(pid, nullptr, 0);
+    forget_awaited_child(pid);
     throw EnvironmentError(fmt::format("cannot record the process of '{}': {}", state.spec.service, error.what()));
   }
   state.process = record;
@@ -647,6 +677,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   ::close(report[0]);
   if (got == static_cast<ssize_t>(sizeof failure)) {
     ::waitpid(pid, nullptr, 0);
+    forget_awaited_child(pid);
     state.child = false;
     const char* stage = failure.stage == 1 ? "cannot switch to its user" : failure.stage == 2 ? "cannot enter" : "cannot run";
     std::string hint;
@@ -669,8 +700,9 @@ void ProcessRuntime::run_to_completion(ServiceProcess& state, const std::vector<
   const auto code = wait_child(pid, Clock::now() + timeout);
   state.child = false;
   if (!code) {
-    kill_recorded_group(*state.process, std::chrono::seconds(5));
+    kill_recorded_processes(*state.process, std::chrono::seconds(5));
     ::waitpid(pid, nullptr, 0);
+    forget_awaited_child(pid);
   }
   if (!code || *code != 0)
     throw EnvironmentError(fmt::format("{} of '{}' {}\nlast log lines:\n{}", what, state.spec.service,
@@ -744,7 +776,10 @@ void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
 bool ProcessRuntime::reap(ServiceProcess& state) {
   if (state.child && state.process) {
     const pid_t done = ::waitpid(state.process->pid, nullptr, WNOHANG);
-    if (done == state.process->pid || done < 0) state.child = false;
+    if (done == state.process->pid || done < 0) {
+      state.child = false;
+      forget_awaited_child(state.process->pid);
+    }
   }
   return state.process && state.process->leader_alive();
 }
@@ -776,12 +811,16 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
   std::vector<std::string> environment;
   std::string directory;
   int service_group = 0;
+  std::string service_cgroup_procs;  // empty: none
   {
     std::lock_guard lock(mutex_);
     ServiceProcess& state = state_of(service);
     // What an exec leaves running (a server pg_ctl started) belongs to the service, as in a
     // container: it joins the service's process group and stops with it.
-    if (reap(state)) service_group = state.process->process_group;
+    if (reap(state)) {
+      service_group = state.process->process_group;
+      if (!state.process->cgroup.empty()) service_cgroup_procs = (state.process->cgroup / "cgroup.procs").string();
+    }
     const auto roots = state.roots();
     for (auto& argument : command) argument = with_host_paths(argument, roots);
     environment = state.environment;
@@ -806,7 +845,7 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
   int output[2];
   if (::pipe2(output, O_CLOEXEC) != 0) throw EnvironmentError(fmt::format("cannot exec in '{}': {}", service, std::strerror(errno)));
   const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_awaited_child();
   if (pid < 0) {
     ::close(output[0]);
     ::close(output[1]);
@@ -815,9 +854,18 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
   }
   if (pid == 0) {
     if (service_group == 0 || ::setpgid(0, service_group) != 0) ::setpgid(0, 0);
+    if (!service_cgroup_procs.empty()) {
+      // "0" moves the writer itself: done here, before exec, nothing it starts can be outside.
+      const int procs = ::open(service_cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (procs >= 0) {
+        [[maybe_unused]] auto moved = ::write(procs, "0", 1);
+        ::close(procs);
+      }
+    }
     ::dup2(null, STDIN_FILENO);
     ::dup2(output[1], STDOUT_FILENO);
     ::dup2(output[1], STDERR_FILENO);
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // as for the service's own processes (spawn)
     if (::chdir(directory.c_str()) != 0) ::_exit(126);
     ::execve(program.c_str(), arguments.data(), variables.data());
     constexpr const char message[] = "exec: cannot run the command\n";
@@ -850,7 +898,10 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
     else ::kill(pid, SIGKILL);
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  // A service killed meanwhile may have taken this process with it; it was reaped then.
+  const bool reaped = ::waitpid(pid, &status, 0) == pid;
+  forget_awaited_child(pid);
+  if (!reaped) status = SIGKILL;
   if (timed_out) {
     result.exit_code = -1;
     result.output += fmt::format("\n[exec timed out after {} ms]\n", timeout.count());
@@ -875,22 +926,30 @@ void ProcessRuntime::kill(const std::string& service, const std::string& signal)
   const auto process = recorded(service);
   if (!process || !process->leader_alive())
     throw std::runtime_error(fmt::format("cannot send SIG{} to '{}': it is not running", signal, service));
-  if (number == SIGKILL) signal_recorded_group(*process, SIGKILL);
-  else ::kill(process->pid, number);
+  if (number != SIGKILL) {
+    ::kill(process->pid, number);
+    return;
+  }
+  // As SIGKILL to a container's first process ends its whole pid namespace: every process of the
+  // service is gone when this returns (PostgreSQL's backends, each in a session of its own,
+  // included).
+  if (!kill_recorded_processes(*process, std::chrono::seconds(5)))
+    throw std::runtime_error(fmt::format("'{}' still has processes 5 s after SIGKILL", service));
+  if (auto* state = find_state(service)) reap(*state);
 }
 
 void ProcessRuntime::pause(const std::string& service) {
   std::lock_guard lock(mutex_);
   require_run();
   const auto process = recorded(service);
-  if (!process || !signal_recorded_group(*process, SIGSTOP))
+  if (!process || !freeze_recorded_processes(*process, true))
     throw std::runtime_error(fmt::format("cannot pause '{}': it is not running", service));
 }
 
 void ProcessRuntime::unpause(const std::string& service) {
   std::lock_guard lock(mutex_);
   require_run();
-  if (const auto process = recorded(service)) signal_recorded_group(*process, SIGCONT);
+  if (const auto process = recorded(service)) freeze_recorded_processes(*process, false);
 }
 
 void ProcessRuntime::start_again(const std::string& service) {
@@ -898,7 +957,7 @@ void ProcessRuntime::start_again(const std::string& service) {
   ServiceProcess& state = state_of(service);
   if (reap(state)) return;
   // What is left of the old group goes first, as nothing of a stopped container runs on.
-  if (state.process) kill_recorded_group(*state.process, std::chrono::seconds(5));
+  if (state.process) kill_recorded_processes(*state.process, std::chrono::seconds(5));
   launch(state);
 }
 
@@ -910,7 +969,7 @@ void ProcessRuntime::restart(const std::string& service, std::chrono::seconds gr
     const auto deadline = Clock::now() + grace;
     while (reap(state) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (state.process) kill_recorded_group(*state.process, std::chrono::seconds(5));
+  if (state.process) kill_recorded_processes(*state.process, std::chrono::seconds(5));
   reap(state);
   launch(state);
 }
@@ -924,7 +983,8 @@ bool ProcessRuntime::is_running(const std::string& service) {
     return process && process->leader_alive();
   }
   if (reap(*state)) return true;
-  if (state->process) signal_recorded_group(*state->process, SIGKILL);
+  // Nothing of a container outlives its first process.
+  if (state->process) signal_recorded_processes(*state->process, SIGKILL);
   return false;
 }
 
@@ -1039,11 +1099,12 @@ void ProcessRuntime::copy_to(const std::string& service, const fs::path& host_pa
 
 void ProcessRuntime::stop_processes(ServiceProcess& state, std::vector<std::string>& errors) {
   if (!state.process) return;
-  if (!kill_recorded_group(*state.process, std::chrono::seconds(5)))
+  if (!kill_recorded_processes(*state.process, std::chrono::seconds(5)))
     errors.push_back(fmt::format("process group {} of '{}' is still running after SIGKILL", state.process->process_group,
                                  state.spec.service));
   if (state.child) {
     ::waitpid(state.process->pid, nullptr, 0);
+    forget_awaited_child(state.process->pid);
     state.child = false;
   }
 }
@@ -1053,11 +1114,9 @@ void ProcessRuntime::remove(const std::string& service) {
   require_run();
   std::vector<std::string> errors;
   const fs::path directory = service_directory(service);
-  if (auto* state = find_state(service)) {
-    stop_processes(*state, errors);
-  } else if (auto process = read_pid_file(directory / "pid")) {
-    if (!kill_recorded_group(*process, std::chrono::seconds(5))) errors.push_back("its processes stayed");
-  }
+  if (auto* state = find_state(service)) stop_processes(*state, errors);
+  // The pid file names the cgroup too, which goes with the processes.
+  kill_recorded_processes({directory / "pid"}, errors);
   release_data_mount(directory, errors);
   if (!errors.empty()) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, errors.front()));
   std::error_code ignored;
@@ -1082,6 +1141,7 @@ void ProcessRuntime::teardown() {
   for (const auto& entry : fs::directory_iterator(services, error))
     if (fs::exists(entry.path() / "pid")) pid_files.push_back(entry.path() / "pid");
   kill_recorded_processes(pid_files, errors);
+  reap_orphans();
   for (const auto& entry : fs::directory_iterator(services, error)) release_data_mount(entry.path(), errors);
   if (!errors.empty()) {
     std::string listing;

@@ -14,6 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "checks/history.hpp"
+#include "harness/runtime/child_reaper.hpp"
 #include "harness/runtime/cleanup.hpp"
 
 namespace firedrill::testing {
@@ -28,7 +29,8 @@ int exit_code_of(int status) {
 }  // namespace
 
 int spawn_command(const std::vector<std::string>& argv, const std::string& output_file) {
-  pid_t pid = ::fork();
+  // Awaited: a test that adopts orphans (see child_reaper.hpp) must not reap this one for us.
+  pid_t pid = fork_awaited_child();
   if (pid == 0) {
     int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, STDOUT_FILENO);
@@ -47,6 +49,7 @@ int spawn_command(const std::vector<std::string>& argv, const std::string& outpu
 int wait_command(int pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
+  forget_awaited_child(pid);
   return exit_code_of(status);
 }
 
@@ -72,6 +75,7 @@ CommandOutcome run_command(const std::vector<std::string>& argv, std::chrono::se
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  forget_awaited_child(pid);
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
