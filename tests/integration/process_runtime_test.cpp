@@ -388,7 +388,7 @@ TEST_F(ProcessDrill, TheRuntimeRunsPostgresAsTheImageDoesAndSignalsItsGroup) {
   EXPECT_EQ(checksums.output, "on\n");
   EXPECT_EQ(query("SHOW listen_addresses").output, "127.0.0.1\n");
   EXPECT_EQ(query("SHOW port").output, std::to_string(port) + "\n");
-  EXPECT_TRUE(fs::exists(runtime.host_path("db", "/var/lib/postgresql/data/PG_VERSION")));
+  EXPECT_TRUE(fs::exists(runtime.host_path("db", "/var/lib/postgresql/data/PG_VERSION").shown()));
   const fs::path copied = out_ / "PG_VERSION";
   runtime.copy_from("db", "/var/lib/postgresql/data/PG_VERSION", copied);
   EXPECT_EQ(read_file(copied), "15\n");
