@@ -122,7 +122,7 @@ void setup_rehearse(CLI::App& app, CommandResult& result) {
   rehearse->add_option("--out", options->out, "directory of run directories")->capture_default_str();
   rehearse->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in the scenario");
   rehearse->add_option("--repository-root", options->repository_roots,
-                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+                       "a directory outside the run directory that a step's repository: may name (repeatable)")
       ->check(CLI::ExistingDirectory);
   rehearse->add_option("--sign-key", options->sign_key, "PKCS#8 PEM key (Ed25519 or ECDSA P-256) to sign the attestation");
   rehearse->add_flag("--auto-actions", options->auto_actions,

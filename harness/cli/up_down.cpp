@@ -64,7 +64,7 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   up->add_option("--out", up_options->out, "directory of run directories")->capture_default_str();
   up->add_option("--var", up_options->vars, "KEY=VALUE for ${var.KEY}");
   up->add_option("--repository-root", up_options->repository_roots,
-                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+                 "a directory outside the run directory that a step's repository: may name (repeatable)")
       ->check(CLI::ExistingDirectory);
   up->add_option("--runtime", up_options->runtime, runtime_choices)->capture_default_str();
   up->callback([up_options, &result] { result.exit_code = up_command(*up_options); });

@@ -40,7 +40,7 @@ void setup_validate(CLI::App& app, CommandResult& result) {
   validate->add_option("scenario", options->scenarios, "scenario files")->required();
   validate->add_option("--var", options->vars, "KEY=VALUE for ${var.KEY} in scenarios");
   validate->add_option("--repository-root", options->repository_roots,
-                  "a directory outside the run directory that a step's repository: may name (repeatable)")
+                       "a directory outside the run directory that a step's repository: may name (repeatable)")
       ->check(CLI::ExistingDirectory);
   validate->callback([options, &result] { result.exit_code = validate_command(*options); });
 }
