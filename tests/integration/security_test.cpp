@@ -14,6 +14,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -257,6 +258,38 @@ steps:
   EXPECT_NE(odd.output.find("'../../canary' is not a run id"), std::string::npos) << odd.output;
   const auto down = firedrill({"down", "../../canary"}, 20s);
   EXPECT_EQ(down.exit_code, 2) << down.output;
+}
+
+// H5: a scenario's host paths, firedrill's own env names and, on the process runtime as root,
+// its shell text: each refused before anything starts (exit 2, nothing written).
+TEST_F(SecurityTest, AScenarioReachesNothingOnTheHostOutsideItsRunDirectory) {
+  const fs::path marker = fmt::format("/var/tmp/FD_PROC-{}", ::getpid());
+  const fs::path runs = out_ / "runs";
+  const std::string head = "version: 1\nname: reach\nservices:\n";
+  const std::vector<std::tuple<std::string, std::string, std::vector<std::string>, std::string>> attempts = {
+      {"internal-env", head + "  db: { kind: postgres, env: { FIREDRILL_WAL_REPOSITORY: / } }\nsteps:\n  - { name: w, wait: 1s }\n",
+       {}, "reach-internal-env.yaml:4:32: env 'FIREDRILL_WAL_REPOSITORY': names starting with FIREDRILL_"},
+      {"repository", head + "  db: { kind: postgres }\nsteps:\n  - { name: b, action: backup, target: db, repository: /etc/cron.d }\n",
+       {}, "reach-repository.yaml:6:56: repository '/etc/cron.d' is outside the run directory"},
+      {"process-command",
+       head + "  db: { kind: postgres, command: [bash, -c, \"id >" + marker.string() + "\\nexec docker-entrypoint.sh \\\"$@\\\"\", bash, postgres] }\n"
+              "steps:\n  - { name: w, wait: 1s }\n",
+       {"--runtime", "process"}, "'command' would run on this machine as root"}};
+  for (const auto& [name, text, extra, message] : attempts) {
+    const auto scenario = write_scenario("reach-" + name, text);
+    std::vector<std::string> arguments = {"run", scenario.string(), "--out", runs.string()};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    const auto outcome = firedrill(arguments, 30s);
+    EXPECT_EQ(outcome.exit_code, 2) << name << ": " << outcome.output;
+    EXPECT_NE(outcome.output.find(message), std::string::npos) << name << ": " << outcome.output;
+    EXPECT_FALSE(fs::exists(runs)) << name << ": a run directory was made";
+  }
+  EXPECT_FALSE(fs::exists(marker));
+  fs::remove(marker);
+
+  // Granted on the command line, the same repository is accepted.
+  const auto granted = firedrill({"validate", (out_ / "reach-repository.yaml").string(), "--repository-root", "/etc"}, 30s);
+  EXPECT_EQ(granted.exit_code, 0) << granted.output;
 }
 
 // M7: `ps` shows every user every process's arguments. Sampled every 10 ms through a standby
