@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -154,6 +155,11 @@ void write_pid_file(const std::filesystem::path& file, const RecordedProcess& pr
 }
 
 std::optional<RecordedProcess> read_pid_file(const std::filesystem::path& file) {
+  // Root acts on what the file names: one that another user wrote (or could have) is no record.
+  struct stat info {};
+  if (::lstat(file.c_str(), &info) != 0 || !S_ISREG(info.st_mode) || (info.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+      (info.st_uid != ::geteuid() && info.st_uid != 0))
+    return std::nullopt;
   std::ifstream in(file);
   if (!in) return std::nullopt;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -47,7 +47,9 @@ struct RecordedProcess {
 /// Writes the record to `file` atomically (beside it, then renamed), mode 0644.
 void write_pid_file(const std::filesystem::path& file, const RecordedProcess& process);
 
-/// The record in `file`; nullopt when it is missing or unreadable.
+/// The record in `file`; nullopt when it is missing or unreadable, not a regular file, or one
+/// another user wrote or could write (owned by neither this user nor root, or group- or
+/// world-writable): firedrill kills what a record names.
 std::optional<RecordedProcess> read_pid_file(const std::filesystem::path& file);
 
 /// Sends `signal` to every process of the record; true when there was one to send it to.

@@ -218,6 +218,20 @@ void expect_killed_without_trace(const SpreadTree& tree) {
   EXPECT_TRUE(tree.record.members().empty());
 }
 
+TEST(PidFile, OneAnotherUserCouldHaveWrittenIsNoRecord) {
+  const fs::path directory = fs::temp_directory_path() / ("firedrill-pid-file-mode-test-" + std::to_string(::getpid()));
+  fs::create_directories(directory);
+  const RecordedProcess record{::getpid(), process_start_time(::getpid()).value_or(0), ::getpgrp(), {}};
+  write_pid_file(directory / "pid", record);
+  EXPECT_TRUE(read_pid_file(directory / "pid"));
+  ::chmod((directory / "pid").c_str(), 0666);
+  EXPECT_FALSE(read_pid_file(directory / "pid"));
+  ::chmod((directory / "pid").c_str(), 0644);
+  fs::create_symlink(directory / "pid", directory / "link");
+  EXPECT_FALSE(read_pid_file(directory / "link"));
+  fs::remove_all(directory);
+}
+
 TEST(ProcessTree, KillingTheRecordKillsEveryProcessOfTheTreeWhateverItsSession) {
   ASSERT_TRUE(adopt_orphans());
   expect_killed_without_trace(start_spread_tree());

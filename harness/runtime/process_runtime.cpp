@@ -733,11 +733,15 @@ void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
                                      "-D", state.data.string(), "--auth-local=trust", "--auth-host=" + method};
   const fs::path password_file = state.directory / "initdb-password";
   if (!password.empty()) {
-    {
-      std::ofstream out(password_file, std::ios::trunc);
-      out << password << "\n";
-    }
-    ::chmod(password_file.c_str(), 0600);
+    // Private from its first byte and never through a name someone else prepared.
+    ::unlink(password_file.c_str());
+    const int fd = ::open(password_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    const std::string line = password + "\n";
+    const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    if (fd >= 0) ::close(fd);
+    if (!written)
+      throw EnvironmentError(fmt::format("cannot write the initdb password file of '{}': {}", state.spec.service,
+                                         std::strerror(errno)));
     give_to_service_user(password_file);
     initdb.push_back("--pwfile=" + password_file.string());
   }
