@@ -415,9 +415,15 @@ bool Drill::sleep_interruptibly(Micros until) {
 void Drill::revert(AppliedFault& applied) {
   std::lock_guard lock(applied.mutex);
   if (applied.reverted_at) return;
+  // Stamped like the injection: when it was asked for and when the runtime said it was done.
+  const Micros requested_at = clock_.now();
   applied.fault->revert();
-  applied.reverted_at = events_->record(event_kind::fault_reverted, {{"fault", applied.type}, {"target", applied.target},
-                                                                     {"step", applied.step}});
+  const Micros returned_at = clock_.now();
+  applied.reverted_at = returned_at;
+  events_->record_at(returned_at, event_kind::fault_reverted,
+                     {{"fault", applied.type}, {"target", applied.target}, {"step", applied.step},
+                      {"requested_at", format_rfc3339_micros(requested_at)},
+                      {"returned_at", format_rfc3339_micros(returned_at)}});
 }
 
 void Drill::inject(const StepSpec& step) {

@@ -467,6 +467,10 @@ void DockerRuntime::pause(const std::string& service) {
   // this process (a remote or rootless engine). The engine keeps seeing the container as running,
   // so unpause (and teardown, and cleanup) always thaw it before anything else touches it.
   if (auto control = freezer_control(service)) {
+    {
+      std::lock_guard lock(frozen_mutex_);
+      frozen_through_[service] = *control;
+    }
     if (!freeze_cgroup(*control, std::chrono::seconds(5))) {
       thaw_cgroup(*control);
       throw EnvironmentError(fmt::format("the processes of '{}' did not freeze within 5 s", service));
@@ -478,6 +482,18 @@ void DockerRuntime::pause(const std::string& service) {
 
 void DockerRuntime::unpause(const std::string& service) {
   require_run();
+  {
+    // Paused through its freezer by this runtime: thawing it is the whole of unpausing (the engine
+    // never saw the pause), and no engine call competes with the service for the CPU as it wakes.
+    std::lock_guard lock(frozen_mutex_);
+    if (auto frozen = frozen_through_.find(service); frozen != frozen_through_.end()) {
+      thaw_cgroup(frozen->second);
+      frozen_through_.erase(frozen);
+      return;
+    }
+  }
+  // Paused by the engine, or by a run that died: whatever freezer the container is in, then the
+  // engine's own pause.
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
   const json state = container.value("State", json::object());
   if (auto control = freezer_control_of(state.value("Pid", 0))) thaw_cgroup(*control);

@@ -1,6 +1,7 @@
 #pragma once
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 // The `docker` runtime: services as containers on a per-run bridge network, driven through the
 // Engine API (engine_api.hpp). Containers are addressed by name (fd-<run-id>-<service>), so any
@@ -98,6 +99,10 @@ class DockerRuntime final : public Runtime {
   BeforeCreate before_create_;
   std::string subnet_;
   std::map<std::string, std::string> static_addresses_;  // service -> its fixed address on the run's network
+  // The freezer each service was paused through: unpause thaws it first, before asking the engine
+  // anything, so a pause ends on time rather than one engine round trip late.
+  std::mutex frozen_mutex_;
+  std::map<std::string, std::filesystem::path> frozen_through_;
 };
 
 }  // namespace firedrill
