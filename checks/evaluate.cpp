@@ -144,6 +144,18 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
   };
   if (evaluation.incident_at) {
     Micros until = overall.recovered_at.value_or(evaluation.incident_at.value());
+    const MeasurementQuality quality = measurement_quality(events, *evaluation.incident_at, until, overall.rto_seconds);
+    measured["measurement_quality"] = {{"verdict", quality.verdict},
+                                       {"tolerance_ms", quality.tolerance_ms},
+                                       {"scheduling_delay_max_ms", optional_number(quality.max_delay_ms)},
+                                       {"scheduling_delay_p99_ms", optional_number(quality.p99_delay_ms)},
+                                       {"note", quality.note}};
+    // The system's own part of the RTO: from the end of the incident's fault to recovery.
+    if (const auto ended = incident_fault_ended_at(events)) {
+      measured["phases"]["fault_ended_at"] = optional_time(ended);
+      if (overall.recovered_at && *overall.recovered_at >= *ended)
+        measured["recovered_after_fault_ended_seconds"] = static_cast<double>(*overall.recovered_at - *ended) / 1e6;
+    }
     auto stats = write_stats(acks, *evaluation.incident_at, std::max(until, *evaluation.incident_at + 1));
     measured["during_incident"] = {{"writes_sent", stats.sent},
                                    {"error_rate", stats.error_rate},

@@ -37,6 +37,8 @@ inline constexpr const char* step_finished = "step.finished";  // details: step,
 inline constexpr const char* workload_started = "workload.started";
 inline constexpr const char* workload_stopped = "workload.stopped";
 inline constexpr const char* readback = "readback";  // details: writer, present (count), missing (count)
+// How late the harness's own timer woke over one window: from, samples, p99_delay_ms, max_delay_ms.
+inline constexpr const char* harness_scheduling = "harness.scheduling";
 }  // namespace event_kind
 
 /// Outcome of one write.

@@ -17,6 +17,10 @@ constexpr std::uint64_t max_bitmap_suffix = std::uint64_t{1} << 27;
 // Beyond this many distinct stems, a linear scan would cost more than hashing.
 constexpr std::size_t max_stems = 16;
 constexpr std::size_t lost_sample_size = 20;
+// A write answered later than max(late_at_least, late_factor × the p99 of the writes answered
+// before T0) was down from when it was sent: a short freeze delays answers rather than failing them.
+constexpr Micros late_at_least = 10'000;
+constexpr Micros late_factor = 3;
 
 double seconds_between(Micros from, Micros to) {
   return static_cast<double>(to - from) / micros_per_second;
@@ -77,27 +81,13 @@ struct ProbeAnalysis {
   std::vector<std::string> down_at_end;
 };
 
-ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentScope& scope, Micros t0,
-                             Micros detect_from, Micros end) {
+// One pass over the probe transitions of a scope (sorted by time).
+ProbeAnalysis follow_probes(const std::vector<Transition>& transitions, const ComponentScope& scope, Micros t0,
+                            Micros detect_from, Micros end) {
   ProbeAnalysis result;
   const std::size_t count = scope.probes.size();
-  if (count == 0) {
-    result.recovered_at = t0;
-    return result;
-  }
-  std::vector<Transition> transitions;
-  for (const Event& event : events) {
-    if (event.kind != event_kind::probe) continue;
-    const std::string* probe = string_detail(event, "probe");
-    if (probe == nullptr) continue;
-    const auto it = std::find(scope.probes.begin(), scope.probes.end(), *probe);
-    if (it == scope.probes.end()) continue;
-    transitions.push_back({event.t, static_cast<std::size_t>(it - scope.probes.begin()), ok_detail(event)});
-  }
-  std::stable_sort(transitions.begin(), transitions.end(),
-                   [](const Transition& a, const Transition& b) { return a.t < b.t; });
-
   std::vector<bool> up(count, false);
+  std::vector<bool> failing(count, false);  // down because a request failed, not merely unknown
   std::size_t down = count;  // unknown counts as down
   auto apply = [&](const Transition& tr) {
     if (tr.ok && !up[tr.probe]) {
@@ -107,10 +97,15 @@ ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentSc
       up[tr.probe] = false;
       ++down;
     }
+    failing[tr.probe] = !tr.ok;
     if (!tr.ok && tr.t >= detect_from && !result.detected_at) result.detected_at = tr.t;
   };
 
   std::size_t i = 0;
+  for (; i < transitions.size() && transitions[i].t < detect_from; ++i) apply(transitions[i]);
+  // A request sent before the fault that failed or came back late (stamped when it was sent) has
+  // the probe down as the fault takes effect: detected at once.
+  if (std::find(failing.begin(), failing.end(), true) != failing.end()) result.detected_at = detect_from;
   for (; i < transitions.size() && transitions[i].t <= t0; ++i) apply(transitions[i]);
 
   // Either every probe has been up since `since`, or at least one has been down since `since`.
@@ -143,6 +138,37 @@ ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentSc
   return result;
 }
 
+ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentScope& scope, Micros t0,
+                             Micros detect_from, Micros end) {
+  if (scope.probes.empty()) {
+    ProbeAnalysis result;
+    result.recovered_at = t0;
+    return result;
+  }
+  std::vector<Transition> transitions, answers;
+  for (const Event& event : events) {
+    if (event.kind != event_kind::probe) continue;
+    const std::string* probe = string_detail(event, "probe");
+    if (probe == nullptr) continue;
+    const auto it = std::find(scope.probes.begin(), scope.probes.end(), *probe);
+    if (it == scope.probes.end()) continue;
+    const Transition transition{event.t, static_cast<std::size_t>(it - scope.probes.begin()), ok_detail(event)};
+    transitions.push_back(transition);
+    const bool late = event.details.is_object() && event.details.value("late", false);
+    if (!late) answers.push_back(transition);
+  }
+  const auto by_time = [](const Transition& a, const Transition& b) { return a.t < b.t; };
+  std::stable_sort(transitions.begin(), transitions.end(), by_time);
+  std::stable_sort(answers.begin(), answers.end(), by_time);
+  // Downtime and detection see late answers as down; recovery is judged on answers alone (a late
+  // answer is still an answer, and a slow moment in the stable window is not a new outage).
+  ProbeAnalysis result = follow_probes(transitions, scope, t0, detect_from, end);
+  const ProbeAnalysis answered = follow_probes(answers, scope, t0, detect_from, end);
+  result.recovered_at = answered.recovered_at;
+  result.down_at_end = answered.down_at_end;
+  return result;
+}
+
 std::optional<Micros> analyse_writes(const std::vector<Ack>& acks, const ComponentScope& scope,
                                      Micros t0, Micros end) {
   if (scope.writers.empty()) return t0;
@@ -166,6 +192,55 @@ std::optional<Micros> analyse_writes(const std::vector<Ack>& acks, const Compone
     if (next_failure == failures_sent.end() || *next_failure > a + stable) best = a;
   }
   return best;
+}
+
+Micros late_write_threshold(const std::vector<Ack>& acks, const ComponentScope& scope, Micros t0) {
+  std::vector<Micros> latencies;
+  for (const Ack& ack : acks)
+    if (ack.outcome == WriteOutcome::ok && ack.acked && *ack.acked < t0 && in_list(scope.writers, ack.writer))
+      latencies.push_back(*ack.acked - ack.sent);
+  if (latencies.empty()) return late_at_least;
+  const auto p99 = latencies.begin() + static_cast<std::ptrdiff_t>((latencies.size() - 1) * 99 / 100);
+  std::nth_element(latencies.begin(), p99, latencies.end());
+  return std::max<Micros>(late_at_least, late_factor * *p99);
+}
+
+// [sent, answered) of every write of the scope that came back late, and [sent, the writer's next
+// acknowledgement) of every write that failed (to `end` when none came).
+std::vector<std::pair<Micros, Micros>> write_down_periods(const std::vector<Ack>& acks, const ComponentScope& scope,
+                                                          Micros late_after, Micros end) {
+  std::map<std::string, std::vector<Micros>> acked_times;
+  for (const Ack& ack : acks)
+    if (ack.outcome == WriteOutcome::ok && ack.acked && in_list(scope.writers, ack.writer))
+      acked_times[ack.writer].push_back(*ack.acked);
+  for (auto& [writer, times] : acked_times) std::sort(times.begin(), times.end());
+  std::vector<std::pair<Micros, Micros>> periods;
+  for (const Ack& ack : acks) {
+    if (!in_list(scope.writers, ack.writer)) continue;
+    if (ack.outcome == WriteOutcome::ok && ack.acked) {
+      if (*ack.acked - ack.sent > late_after) periods.emplace_back(ack.sent, *ack.acked);
+      continue;
+    }
+    Micros until = end;
+    if (const auto times = acked_times.find(ack.writer); times != acked_times.end()) {
+      const auto next = std::upper_bound(times->second.begin(), times->second.end(), ack.sent);
+      if (next != times->second.end()) until = *next;
+    }
+    periods.emplace_back(ack.sent, std::max(ack.sent, until));
+  }
+  return periods;
+}
+
+// The total length of the union of `periods` inside [from, to).
+Micros covered_length(std::vector<std::pair<Micros, Micros>> periods, Micros from, Micros to) {
+  std::sort(periods.begin(), periods.end());
+  Micros total = 0, reached = from;
+  for (const auto& [start, stop] : periods) {
+    const Micros a = std::max(start, reached), b = std::min(stop, to);
+    if (b > a) total += b - a;
+    reached = std::max(reached, std::min(stop, to));
+  }
+  return total;
 }
 
 Micros last_time(const std::vector<Event>& events, const std::vector<Ack>& acks) {
@@ -267,13 +342,76 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
   }
 
   const Micros downtime_end = m.recovered_at ? *m.recovered_at : end;
-  Micros downtime = 0;
-  for (const auto& [from, to] : probes.down_periods) {
-    const Micros clipped_to = std::min(to, downtime_end);
-    if (clipped_to > from) downtime += clipped_to - from;
+  auto down_periods = write_down_periods(acks, scope, late_write_threshold(acks, scope, t0), end);
+  // A write down as the fault took effect, or going down after it, detects the incident too.
+  for (const auto& [from, to] : down_periods) {
+    if (to <= detect_from) continue;
+    const Micros seen = std::max(from, detect_from);
+    if (!m.detected_at || seen < *m.detected_at) m.detected_at = seen;
   }
-  m.downtime_seconds = static_cast<double>(downtime) / micros_per_second;
+  if (m.detected_at) m.detect_seconds = std::max(0.0, seconds_between(t0, *m.detected_at));
+  down_periods.insert(down_periods.end(), probes.down_periods.begin(), probes.down_periods.end());
+  m.downtime_seconds = static_cast<double>(covered_length(std::move(down_periods), t0, downtime_end)) / micros_per_second;
   return m;
+}
+
+MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros from, Micros to,
+                                       std::optional<double> rto_seconds) {
+  MeasurementQuality quality;
+  quality.tolerance_ms = std::max(10.0, 5.0 * rto_seconds.value_or(0));  // 0.5 % of the RTO, in ms
+  for (const Event& event : events) {
+    if (event.kind != event_kind::harness_scheduling || !event.details.is_object()) continue;
+    const std::string* window_from = string_detail(event, "from");
+    if (window_from == nullptr || event.t < from) continue;
+    Micros starts = 0;
+    try {
+      starts = parse_rfc3339(*window_from);
+    } catch (const std::invalid_argument&) {
+      continue;
+    }
+    if (starts > to) continue;
+    const double max_delay = event.details.value("max_delay_ms", 0.0);
+    const double p99_delay = event.details.value("p99_delay_ms", 0.0);
+    quality.max_delay_ms = std::max(quality.max_delay_ms.value_or(0.0), max_delay);
+    quality.p99_delay_ms = std::max(quality.p99_delay_ms.value_or(0.0), p99_delay);
+  }
+  if (!quality.max_delay_ms) {
+    quality.note = "the harness's scheduling delay was not recorded";
+    return quality;
+  }
+  const bool exact = *quality.max_delay_ms <= quality.tolerance_ms;
+  quality.verdict = exact ? "exact" : "degraded";
+  quality.note = exact ? fmt::format("the harness woke within {:.1f} ms of its timers from the incident to recovery",
+                                     *quality.max_delay_ms)
+                       : fmt::format("the machine was too loaded to measure to {:.0f} ms: the harness woke up to {:.1f} ms "
+                                     "late between the incident and recovery, so times may be off by that much",
+                                     quality.tolerance_ms, *quality.max_delay_ms);
+  return quality;
+}
+
+std::optional<Micros> incident_fault_ended_at(const std::vector<Event>& events) {
+  const std::optional<Micros> t0 = incident_time(events);
+  if (!t0) return std::nullopt;
+  std::string step;
+  for (const Event& event : events)
+    if (event.kind == event_kind::incident && event.t == *t0) {
+      if (const std::string* name = string_detail(event, "step")) step = *name;
+    }
+  std::optional<Micros> ended;
+  for (const Event& event : events) {
+    if (event.kind != event_kind::fault_reverted || event.t < *t0) continue;
+    const std::string* name = string_detail(event, "step");
+    if (name == nullptr || *name != step) continue;
+    Micros at = event.t;
+    if (const std::string* requested = string_detail(event, "requested_at")) {
+      try {
+        at = parse_rfc3339(*requested);
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    if (!ended || at < *ended) ended = at;
+  }
+  return ended;
 }
 
 std::size_t IdSet::stem_index(std::string_view stem) const {

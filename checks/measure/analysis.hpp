@@ -16,11 +16,23 @@
 //   that no write of those writers sent in [a, a + stable] failed (error or timeout), with
 //   a + stable <= the end of the history. A scope without writers recovers at T0.
 // * recovered at = max(probes recovered at, writes recovered at); RTO = recovered at - T0.
-// * detected at: the first down transition of a probe of the scope at or after T0, or at or after
-//   the incident's `requested_at` when the incident event carries one (a fault that took effect
-//   while its injector was still being called); detect is never negative.
+// * A write of the scope is late when it was answered more than max(10 ms, 3 × the p99 latency of
+//   the scope's writes answered before T0) after it was sent. A probe sample is late by the same
+//   rule against that probe's own recent answers (the prober records it as a down event stamped
+//   when the sample was sent, with `late: true`, then an up event when the answer came). Late
+//   answers count as down for detection and downtime only: recovery (below) is judged on answers,
+//   so a slow moment inside the stable window does not restart it.
+// * A writer is down from the sending of a write that failed until the writer's next
+//   acknowledgement (the end of the history when none came), and from the sending of a late write
+//   until its answer. A probe is down from its down event to its next up event.
+// * detected at: the first moment at or after the incident's `requested_at` (T0 when the event
+//   has none) at which a probe or writer of the scope is down because of a failed or late request;
+//   a request sent before that moment and still unanswered or failing then detects it at once.
+//   detect is never negative.
 // * downtime: the total time in [T0, recovered at] during which at least one probe of the scope
-//   was down (or unknown); when never recovered, measured up to the end of the history.
+//   was down (or unknown) or one writer of the scope was down; when never recovered, measured up
+//   to the end of the history. So a freeze too short for any request to fail still shows as
+//   downtime, and downtime never exceeds the RTO.
 // * Lost acknowledged writes = acked ∖ present (read back after recovery). RPO = T0 - ack time of
 //   the earliest lost write acknowledged before T0; 0 when none was lost before T0; null without a
 //   readback or an incident. Writes acknowledged at or after T0 and lost (split brain) are counted
@@ -58,7 +70,7 @@ std::vector<std::string> probes_of_service(const std::vector<Event>& events, con
 /// When and whether a component came back after the incident. Times are µs since the epoch.
 struct RecoveryMeasure {
   std::optional<Micros> incident_at;   // T0
-  std::optional<Micros> detected_at;   // first probe of the scope going down at/after T0
+  std::optional<Micros> detected_at;   // first failed or late request of the scope at/after T0
   std::optional<Micros> recovered_at;  // max(probes recovered, writes recovered)
   std::optional<Micros> probes_recovered_at;
   std::optional<Micros> writes_recovered_at;
@@ -74,6 +86,24 @@ struct RecoveryMeasure {
 RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::vector<Ack>& acks,
                                  const ComponentScope& scope,
                                  std::optional<Micros> history_end = std::nullopt);
+
+/// How far the harness's own timing can be trusted around an incident: the delays with which its
+/// timer thread woke (`harness.scheduling` events) in the windows overlapping [from, to]. The
+/// figures are `exact` when the harness always woke within the tolerance of a measurement,
+/// max(10 ms, 0.5 % of the RTO); otherwise `degraded`, and the report says by how much they may be
+/// off. Without such events (a history recorded before they existed) the quality is unknown.
+struct MeasurementQuality {
+  std::optional<double> max_delay_ms, p99_delay_ms;
+  double tolerance_ms = 10;
+  std::string verdict = "unknown";  // exact | degraded | unknown
+  std::string note;
+};
+MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros from, Micros to,
+                                       std::optional<double> rto_seconds);
+
+/// When the incident's fault stopped (its revert was asked for): what follows until recovery is the
+/// system's own time to serve again. Nothing when the fault was never reverted (a kill).
+std::optional<Micros> incident_fault_ended_at(const std::vector<Event>& events);
 
 /// A set of write ids with fast membership. Ids of the form `<stem>-<n>` (n a decimal without
 /// leading zeros) are kept as one bitmap per stem, so testing millions of acks costs no hashing;

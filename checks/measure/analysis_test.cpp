@@ -187,8 +187,122 @@ TEST(MeasureRecovery, WritesFailingAfterProbesRecoverDefineRecovery) {
   EXPECT_EQ(m.writes_recovered_at, t0 + 3002 * ms);  // first write sent at +3000 ms acked 2 ms later
   EXPECT_EQ(m.recovered_at, t0 + 3002 * ms);
   EXPECT_DOUBLE_EQ(*m.rto_seconds, 3.002);
-  // Downtime is what the probes saw.
-  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.95);
+  // Downtime is what the probes saw and what the writers saw: writes failed from T0 until the
+  // first acknowledgement after them.
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 3.002);
+}
+
+// The rules for a freeze too short for anything to fail (analysis.hpp: late requests).
+TEST(MeasureRecovery, AWriteAnsweredLateAfterAShortFreezeIsDowntimeFromWhenItWasSent) {
+  const std::vector<Event> events = {probe(base, "app-live", true, "app"), incident(t0)};
+  // Writes every 10 ms answered in 2 ms, except those sent in the 200 ms freeze: answered at its end.
+  std::vector<Ack> acks;
+  std::int64_t n = 0;
+  for (Micros t = base; t < t0 + 3000 * ms; t += 10 * ms) {
+    const bool frozen = t >= t0 && t < t0 + 200 * ms;
+    acks.push_back(ok_write("orders", n++, t, frozen ? t0 + 201 * ms : t + 2 * ms));
+  }
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({"app-live"}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.recovered_at, t0 + 201 * ms);
+  EXPECT_DOUBLE_EQ(*m.rto_seconds, 0.201);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.201);  // from the write sent at T0 to the first answer
+  ASSERT_TRUE(m.detected_at);
+  EXPECT_EQ(*m.detected_at, t0);
+}
+
+TEST(MeasureRecovery, AWriteInFlightWhenTheFaultTookEffectDetectsItAtOnceAndCountsFromT0) {
+  const std::vector<Event> events = {incident(t0)};
+  std::vector<Ack> acks = steady_writes("orders", base, t0 - 5 * ms);
+  acks.push_back(ok_write("orders", 90001, t0 - 3 * ms, t0 + 150 * ms));  // sent before, answered after
+  acks.push_back(ok_write("orders", 90002, t0 + 150 * ms, t0 + 152 * ms));
+  for (Micros t = t0 + 160 * ms; t < t0 + 3000 * ms; t += 10 * ms) acks.push_back(ok_write("orders", 90003 + t, t, t + 2 * ms));
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.recovered_at, t0 + 152 * ms);
+  EXPECT_EQ(m.detected_at, t0);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.15);  // clipped to T0: before it nothing was wrong yet
+}
+
+TEST(MeasureRecovery, LateMeansThreeTimesThePreFaultP99AndAtLeastTenMilliseconds) {
+  const std::vector<Event> events = {incident(t0)};
+  // Before T0 writes take 6 ms (p99 6 ms): late is beyond 18 ms.
+  std::vector<Ack> acks;
+  std::int64_t n = 0;
+  for (Micros t = base; t < t0; t += 10 * ms) acks.push_back(ok_write("orders", n++, t, t + 6 * ms));
+  acks.push_back(ok_write("orders", n++, t0 + 10 * ms, t0 + 27 * ms));  // 17 ms: slow, not late
+  acks.push_back(ok_write("orders", n++, t0 + 30 * ms, t0 + 49 * ms));  // 19 ms: late
+  for (Micros t = t0 + 60 * ms; t < t0 + 3000 * ms; t += 10 * ms) acks.push_back(ok_write("orders", n++, t, t + 6 * ms));
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  // Recovered at the first acknowledgement of a write sent after T0 (+27 ms); the late write
+  // sent at +30 ms lies after it, so downtime (clipped to recovery) counts nothing of it.
+  EXPECT_EQ(m.recovered_at, t0 + 27 * ms);
+  EXPECT_EQ(m.detected_at, t0 + 30 * ms);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0);
+
+  // With writes of 1 ms before T0, 3 × p99 is 3 ms and the floor of 10 ms decides: 11 ms is late.
+  std::vector<Ack> fast;
+  n = 0;
+  for (Micros t = base; t < t0; t += 10 * ms) fast.push_back(ok_write("orders", n++, t, t + 1 * ms));
+  fast.push_back(ok_write("orders", n++, t0 + 1 * ms, t0 + 10 * ms));  // 9 ms: not late
+  fast.push_back(ok_write("orders", n++, t0 + 20 * ms, t0 + 31 * ms));  // 11 ms: late
+  for (Micros t = t0 + 40 * ms; t < t0 + 3000 * ms; t += 10 * ms) fast.push_back(ok_write("orders", n++, t, t + 1 * ms));
+  const RecoveryMeasure f = measure_recovery(events, fast, db_scope({}, {"orders"}), t0 + 3000 * ms);
+  EXPECT_EQ(f.detected_at, t0 + 20 * ms);
+}
+
+TEST(MeasureRecovery, AProbeDownBeforeTheFaultTookEffectDetectsItAtOnce) {
+  // The prober stamps a late or failed sample when it was sent, which can be just before T0.
+  const std::vector<Event> events = {probe(base, "app-live", true, "app"), probe(t0 - 4 * ms, "app-live", false, "app"),
+                                     incident(t0), probe(t0 + 200 * ms, "app-live", true, "app")};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"app-live"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.detected_at, t0);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.2);
+  EXPECT_DOUBLE_EQ(*m.rto_seconds, 0.2);
+}
+
+Event late_probe(Micros sent, const std::string& name) {
+  return {sent, event_kind::probe, {{"probe", name}, {"service", "app"}, {"ok", false}, {"late", true}}};
+}
+
+TEST(MeasureRecovery, ALateProbeAnswerIsDowntimeAndDetectionButRecoveryIsJudgedOnAnswers) {
+  std::vector<Event> events = {probe(base, "app-live", true, "app"), incident(t0), late_probe(t0 + 5 * ms, "app-live"),
+                               probe(t0 + 201 * ms, "app-live", true, "app")};
+  std::vector<Ack> acks;
+  std::int64_t n = 0;
+  for (Micros t = base; t < t0 + 3000 * ms; t += 10 * ms) {
+    const bool frozen = t >= t0 && t < t0 + 200 * ms;
+    acks.push_back(ok_write("orders", n++, t, frozen ? t0 + 202 * ms : t + 2 * ms));
+  }
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({"app-live"}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.probes_recovered_at, t0);  // every probe answered throughout
+  EXPECT_EQ(m.recovered_at, t0 + 202 * ms);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.202);
+  EXPECT_EQ(m.detected_at, t0);
+
+  // A late answer inside the stable window after a real outage does not move the recovery.
+  events = {probe(base, "app-live", true, "app"), incident(t0), probe(t0 + 10 * ms, "app-live", false, "app"),
+            probe(t0 + 500 * ms, "app-live", true, "app"), late_probe(t0 + 900 * ms, "app-live"),
+            probe(t0 + 960 * ms, "app-live", true, "app")};
+  const RecoveryMeasure later = measure_recovery(events, {}, db_scope({"app-live"}), t0 + 3000 * ms);
+  ASSERT_TRUE(later.recovered) << later.reason;
+  EXPECT_EQ(later.recovered_at, t0 + 500 * ms);
+  EXPECT_DOUBLE_EQ(*later.downtime_seconds, 0.49);  // the late moment lies after the recovery
+}
+
+TEST(MeasureRecovery, DowntimeIsTheUnionOfWhatProbesAndWritersSawNeverCountedTwice) {
+  const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0), probe(t0 + 100 * ms, "db-sql", false),
+                                     probe(t0 + 400 * ms, "db-sql", true)};
+  // Writes fail from +300 ms to +600 ms: overlapping the probe's outage by 100 ms.
+  const std::vector<Ack> acks = steady_writes("orders", base, t0 + 5000 * ms, t0 + 300 * ms, t0 + 600 * ms);
+  const RecoveryMeasure m = measure_recovery(events, acks, db_scope({"db-sql"}, {"orders"}), t0 + 5000 * ms);
+  ASSERT_TRUE(m.recovered) << m.reason;
+  EXPECT_EQ(m.recovered_at, t0 + 602 * ms);
+  EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0.502);  // [+100, +602)
+  EXPECT_EQ(m.detected_at, t0 + 100 * ms);
 }
 
 TEST(MeasureRecovery, AnIsolatedFailureInsideTheStableWindowDelaysWriteRecovery) {

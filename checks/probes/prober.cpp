@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -338,6 +340,29 @@ ProbeAnswer probe_once(const ProbeConfig& probe) {
 
 constexpr std::chrono::microseconds stale_after_at_least{250'000};
 
+// What counts as a late answer for one probe: more than max(10 ms, 3 × the p99 of its last 100
+// answers in time). Until 20 answers are known every answer is in time.
+class LateAnswers {
+ public:
+  void add(Micros latency) {
+    recent_[next_++ % recent_.size()] = latency;
+    known_ = std::min(known_ + 1, recent_.size());
+  }
+  Micros threshold() const {
+    if (known_ < 20) return std::numeric_limits<Micros>::max();
+    std::array<Micros, 100> sorted = recent_;
+    const auto end = sorted.begin() + static_cast<std::ptrdiff_t>(known_);
+    const auto p99 = sorted.begin() + static_cast<std::ptrdiff_t>((known_ - 1) * 99 / 100);
+    std::nth_element(sorted.begin(), p99, end);
+    return std::max<Micros>(10'000, 3 * *p99);
+  }
+
+ private:
+  std::array<Micros, 100> recent_{};
+  std::size_t next_ = 0;
+  std::size_t known_ = 0;
+};
+
 struct Prober::Shared {
   mutable std::mutex mutex;
   StopSignal stop;
@@ -405,6 +430,7 @@ void Prober::run(const ProbeConfig& probe) {
     std::lock_guard lock(shared_->mutex);
     shared_->staleness[probe.name] = std::max<Micros>(4 * probe.interval.count(), stale_after_at_least.count());
   }
+  LateAnswers late;
   Micros next = clock_.now();
   while (shared_->stop.wait_until(clock_, next)) {
     const Micros started = clock_.now();
@@ -414,6 +440,24 @@ void Prober::run(const ProbeConfig& probe) {
       std::lock_guard lock(shared_->mutex);
       shared_->state[probe.name] = answer.ok;
       shared_->answered_at[probe.name] = answered;
+    }
+    if (answer.ok) {
+      // A good answer that came late was a short outage (a freeze shorter than the timeout): down
+      // from when the sample was sent, up again now (analysis.hpp).
+      const Micros latency = answered - started;
+      if (const Micros late_after = late.threshold(); latency > late_after && last.value_or(false)) {
+        events_.record_at(started, event_kind::probe,
+                          {{"probe", probe.name},
+                           {"service", probe.service},
+                           {"ok", false},
+                           {"late", true},
+                           {"latency_ms", static_cast<double>(latency) / 1000.0},
+                           {"error", fmt::format("answered after {:.1f} ms, later than {:.1f} ms", latency / 1000.0,
+                                                 late_after / 1000.0)}});
+        last = false;
+      } else {
+        late.add(latency);
+      }
     }
     if (!last || *last != answer.ok) {
       nlohmann::json details = {{"probe", probe.name},

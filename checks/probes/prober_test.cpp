@@ -123,6 +123,49 @@ TEST(Prober, HttpProbeIsUpOnlyFor2xx) {
   EXPECT_EQ(events.snapshot().front().details["service"], "app");
 }
 
+TEST(Prober, AnAnswerFarLaterThanTheProbesRecentOnesIsRecordedAsAShortOutage) {
+  httplib::Server server;
+  std::atomic<int> answers{0};
+  std::atomic<bool> stall{false};
+  server.Get("/live", [&](const httplib::Request&, httplib::Response& response) {
+    if (stall.exchange(false)) std::this_thread::sleep_for(300ms);  // a freeze shorter than the timeout
+    ++answers;
+    response.status = 200;
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+
+  TempDir dir;
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  ProbeConfig config = probe_config("app-live", "http", "app", port);
+  config.timeout = 2s;
+  config.path = "/live";
+  Prober prober({config}, events, real_clock());
+  prober.start();
+  ASSERT_TRUE(eventually([&] { return answers >= 40; }));  // enough answers to know what is usual
+  stall = true;
+  const Micros stalled_from = real_clock().now();
+  ASSERT_TRUE(eventually([&] { return !stall && answers >= 60; }));
+  prober.stop();
+  server.stop();
+  serving.join();
+
+  std::vector<Event> late;
+  for (const Event& event : events.snapshot())
+    if (event.kind == event_kind::probe && event.details.value("late", false)) late.push_back(event);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_FALSE(late[0].details["ok"].get<bool>());
+  EXPECT_GE(late[0].details["latency_ms"].get<double>(), 300.0);
+  // Stamped when the late sample was sent: at most one interval before the stall began (the
+  // sample in flight then), not when the lateness became known.
+  EXPECT_GE(late[0].t, stalled_from - 10'000 - 5'000);
+  EXPECT_LT(late[0].t, stalled_from + 100'000);
+  const std::vector<ProbeChange> changes = changes_of(events.snapshot(), "app-live");
+  ASSERT_EQ(changes.size(), 3u);  // up, late (down), up
+  EXPECT_TRUE(changes[2].ok);
+  EXPECT_GE(changes[2].t - changes[1].t, 300'000);
+}
+
 TEST(Prober, PostgresOutageIsSeenByProbeAndWritesAndMeasured) {
   LocalPostgres db;
   TempDir dir;

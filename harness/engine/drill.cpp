@@ -18,6 +18,7 @@
 #include "checks/integrity.hpp"
 #include "checks/history.hpp"
 #include "checks/probes/prober.hpp"
+#include "checks/probes/scheduling_monitor.hpp"
 #include "checks/workload/workload.hpp"
 #include "harness/actions/action.hpp"
 #include "harness/engine/interrupt.hpp"
@@ -129,6 +130,7 @@ class Drill {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<AckLog> acks_;
   std::unique_ptr<Prober> prober_;
+  std::unique_ptr<SchedulingMonitor> scheduling_;  // how late the harness itself wakes
   std::unique_ptr<Workload> workload_;
   std::unique_ptr<Progress> progress_;
   SecretScrubber secrets_;
@@ -351,6 +353,8 @@ void Drill::start_observers() {
     if (spec.type == "redis") probe.sentinel = sentinel_group(scenario_, spec.service, containers_);
     probes.push_back(probe);
   }
+  scheduling_ = std::make_unique<SchedulingMonitor>(*events_, clock_);
+  scheduling_->start();
   prober_ = std::make_unique<Prober>(probes, *events_, clock_);
   prober_->start();
 
@@ -758,6 +762,7 @@ void Drill::tear_down() {
   if (options_.human) options_.human->observe({});
   if (workload_) workload_->stop();
   if (prober_) prober_->stop();
+  if (scheduling_) scheduling_->stop();
   revert_all();
   if (options_.keep) {
     journal_->mark_kept();

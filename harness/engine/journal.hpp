@@ -37,7 +37,7 @@ class Journal {
   void mark_kept();
 
  private:
-  void append(nlohmann::json entry);
+  void append(nlohmann::json entry, bool durably = true);
 
   std::mutex mutex_;
   std::filesystem::path path_;

@@ -92,23 +92,50 @@ TEST_F(DrillTest, AppCrashPassesAfterTheRestartAction) {
   expect_nothing_left(report["run_id"]);
 }
 
-/// The known ground truth: the app frozen for exactly D must measure RTO = D within max(20 ms, 1 %).
+/// The known ground truth: the app frozen for exactly D must measure RTO = D within max(10 ms,
+/// 0.5 %). A machine too loaded for that must say so in the report (measurement_quality), and then
+/// the error must still lie within the tolerance plus the delay it reports.
 void expect_calibrated(DrillTest& test, double pause_seconds, const std::pair<CommandOutcome, nlohmann::json>& result) {
   (void)test;
   const auto& [outcome, report] = result;
   ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
-  double measured = report["measured"]["rto_seconds"].get<double>();
-  double tolerance = std::max(0.020, 0.01 * pause_seconds);
-  EXPECT_NEAR(measured, pause_seconds, tolerance) << "measured RTO " << measured << " for a pause of " << pause_seconds;
+  const auto& measured = report["measured"];
+  const double rto = measured["rto_seconds"].get<double>();
+  const double tolerance = std::max(0.010, 0.005 * pause_seconds);
+  const auto& quality = measured["measurement_quality"];
+  ASSERT_TRUE(quality.is_object()) << measured.dump(1);
+  if (std::abs(rto - pause_seconds) > tolerance) {
+    EXPECT_EQ(quality["verdict"], "degraded") << "measured RTO " << rto << " for a pause of " << pause_seconds
+                                              << " and the report calls it exact: " << quality.dump();
+    const double reported_delay = quality.value("scheduling_delay_max_ms", 0.0) / 1000.0;
+    EXPECT_NEAR(rto, pause_seconds, tolerance + reported_delay) << quality.dump();
+  }
+  // The pause lasted D from T0: its end is stamped D after the incident, to the timer's precision.
+  const Micros t0 = parse_rfc3339(measured["phases"]["incident_at"].get<std::string>());
+  const Micros ended = parse_rfc3339(measured["phases"]["fault_ended_at"].get<std::string>());
+  EXPECT_NEAR(static_cast<double>(ended - t0) / 1e6, pause_seconds, 0.005 + quality.value("scheduling_delay_max_ms", 0.0) / 1000.0);
+  EXPECT_GE(measured["recovered_after_fault_ended_seconds"].get<double>(), 0.0);
 }
 
 TEST_F(DrillTest, CalibrationPauseOfThreeSecondsMeasuresThreeSeconds) {
   expect_calibrated(*this, 3.0, drill(source_dir / "scenarios/calibration-pause.yaml"));
 }
 
-TEST_F(DrillTest, CalibrationPauseOfOneAndAHalfSecondsMeasuresOneAndAHalf) {
-  auto scenario = variant("calibration-pause.yaml", {{"duration: 3s", "duration: 1500ms"}, {"rto: 3030ms", "rto: 1520ms"}});
-  expect_calibrated(*this, 1.5, drill(scenario));
+TEST_F(DrillTest, CalibrationPauseOfHalfASecondMeasuresHalfASecond) {
+  auto scenario = variant("calibration-pause.yaml", {{"duration: 3s", "duration: 500ms"}, {"rto: 3030ms", "rto: 510ms"}});
+  expect_calibrated(*this, 0.5, drill(scenario));
+}
+
+TEST_F(DrillTest, AFreezeOfTwoHundredMillisecondsIsItsRtoItsDowntimeAndIsDetected) {
+  // Nothing fails in a freeze this short; answers only come late (README, "late answers").
+  auto [outcome, report] = drill(source_dir / "scenarios/calibration-short-freeze.yaml");
+  expect_calibrated(*this, 0.2, {outcome, report});
+  const auto& measured = report["measured"];
+  const double tolerance = 0.010 + measured["measurement_quality"].value("scheduling_delay_max_ms", 0.0) / 1000.0;
+  EXPECT_NEAR(measured["downtime_seconds"].get<double>(), 0.2, tolerance) << measured.dump(1);
+  ASSERT_TRUE(measured["detect_seconds"].is_number()) << measured.dump(1);
+  EXPECT_LT(measured["detect_seconds"].get<double>(), 0.05);
+  EXPECT_EQ(measured["lost_acked_writes"], 0);
 }
 
 TEST_F(DrillTest, AnImpossibleTargetFailsWithExitOneAndSaysWhy) {

@@ -135,7 +135,8 @@ TEST_F(ParallelTest, FourDrillsAtOnceAreIsolatedPassAndLeaveNothing) {
   EXPECT_EQ(suite["parallel"], 4);
   EXPECT_EQ(suite["totals"]["passed"], 4);
 
-  // Own run ids, each passed; calibration measured within max(20 ms, 1 %) of its 3 s pause.
+  // Own run ids, each passed; calibration measured within max(10 ms, 0.5 %) of its 3 s pause, or
+  // the report says the machine was too loaded for that and by how much.
   EXPECT_EQ(run_ids_.size(), 4u);
   std::map<std::string, int> per_scenario;
   for (const auto& run : suite["runs"]) {
@@ -144,7 +145,10 @@ TEST_F(ParallelTest, FourDrillsAtOnceAreIsolatedPassAndLeaveNothing) {
     const auto report = nlohmann::json::parse(read_file(fs::path(run["dir"].get<std::string>()) / "report.json"));
     EXPECT_EQ(report["run_id"], run["run_id"]);
     if (run["scenario"] == "calibration-pause") {
-      EXPECT_NEAR(report["measured"]["rto_seconds"].get<double>(), 3.0, 0.030) << run["run_id"];
+      const auto& quality = report["measured"]["measurement_quality"];
+      const double allowed =
+          0.015 + (quality["verdict"] == "degraded" ? quality.value("scheduling_delay_max_ms", 0.0) / 1000.0 : 0.0);
+      EXPECT_NEAR(report["measured"]["rto_seconds"].get<double>(), 3.0, allowed) << run["run_id"] << " " << quality.dump();
     }
   }
   EXPECT_EQ(per_scenario, (std::map<std::string, int>{{"app-crash", 2}, {"calibration-pause", 2}}));

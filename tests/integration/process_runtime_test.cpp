@@ -153,7 +153,11 @@ TEST_F(ProcessDrill, CalibrationPauseMeasuresTheThreeSecondFreeze) {
   ASSERT_TRUE(rto["measured_seconds"].is_number()) << report["components"].dump(2);
   const double measured = rto["measured_seconds"].get<double>();
   std::printf("process runtime calibration: measured RTO %.4f s for a 3 s pause\n", measured);
-  EXPECT_NEAR(measured, 3.0, std::max(0.020, 0.01 * 3.0));
+  // Within max(10 ms, 0.5 %), or the report says the machine was too loaded for that, and by how much.
+  const auto& quality = report["measured"]["measurement_quality"];
+  const double allowed =
+      0.015 + (quality["verdict"] == "degraded" ? quality.value("scheduling_delay_max_ms", 0.0) / 1000.0 : 0.0);
+  EXPECT_NEAR(measured, 3.0, allowed) << quality.dump();
   expect_nothing_left();
 }
 
