@@ -149,6 +149,7 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
                                        {"tolerance_ms", quality.tolerance_ms},
                                        {"scheduling_delay_max_ms", optional_number(quality.max_delay_ms)},
                                        {"scheduling_delay_p99_ms", optional_number(quality.p99_delay_ms)},
+                                       {"cpu_pressure_percent", optional_number(quality.cpu_pressure_percent)},
                                        {"note", quality.note}};
     // The system's own part of the RTO: from the end of the incident's fault to recovery.
     if (const auto ended = incident_fault_ended_at(events)) {

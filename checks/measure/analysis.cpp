@@ -21,6 +21,8 @@ constexpr std::size_t lost_sample_size = 20;
 // before T0) was down from when it was sent: a short freeze delays answers rather than failing them.
 constexpr Micros late_at_least = 10'000;
 constexpr Micros late_factor = 3;
+// CPUs waited for this share of the time or more: the services' answers are the machine's too.
+constexpr double contended_cpu_percent = 10;
 
 double seconds_between(Micros from, Micros to) {
   return static_cast<double>(to - from) / micros_per_second;
@@ -374,18 +376,25 @@ MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros 
     const double p99_delay = event.details.value("p99_delay_ms", 0.0);
     quality.max_delay_ms = std::max(quality.max_delay_ms.value_or(0.0), max_delay);
     quality.p99_delay_ms = std::max(quality.p99_delay_ms.value_or(0.0), p99_delay);
+    if (const auto pressure = event.details.find("cpu_pressure_percent");
+        pressure != event.details.end() && pressure->is_number())
+      quality.cpu_pressure_percent = std::max(quality.cpu_pressure_percent.value_or(0.0), pressure->get<double>());
   }
   if (!quality.max_delay_ms) {
     quality.note = "the harness's scheduling delay was not recorded";
     return quality;
   }
-  const bool exact = *quality.max_delay_ms <= quality.tolerance_ms;
-  quality.verdict = exact ? "exact" : "degraded";
-  quality.note = exact ? fmt::format("the harness woke within {:.1f} ms of its timers from the incident to recovery",
-                                     *quality.max_delay_ms)
-                       : fmt::format("the machine was too loaded to measure to {:.0f} ms: the harness woke up to {:.1f} ms "
-                                     "late between the incident and recovery, so times may be off by that much",
-                                     quality.tolerance_ms, *quality.max_delay_ms);
+  const bool woke_on_time = *quality.max_delay_ms <= quality.tolerance_ms;
+  const bool cpus_free = quality.cpu_pressure_percent.value_or(0.0) < contended_cpu_percent;
+  quality.verdict = woke_on_time && cpus_free ? "exact" : "degraded";
+  const std::string pressure =
+      quality.cpu_pressure_percent ? fmt::format(", CPUs contended {:.0f} % of the time", *quality.cpu_pressure_percent) : "";
+  quality.note = quality.verdict == "exact"
+                     ? fmt::format("from the incident to recovery the harness woke within {:.1f} ms of its timers{}",
+                                   *quality.max_delay_ms, pressure)
+                     : fmt::format("the machine was too loaded to measure to {:.0f} ms: from the incident to recovery the "
+                                   "harness woke up to {:.1f} ms late{}, so times may be off by more than that",
+                                   quality.tolerance_ms, *quality.max_delay_ms, pressure);
   return quality;
 }
 

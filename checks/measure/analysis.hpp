@@ -87,13 +87,15 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
                                  const ComponentScope& scope,
                                  std::optional<Micros> history_end = std::nullopt);
 
-/// How far the harness's own timing can be trusted around an incident: the delays with which its
-/// timer thread woke (`harness.scheduling` events) in the windows overlapping [from, to]. The
-/// figures are `exact` when the harness always woke within the tolerance of a measurement,
-/// max(10 ms, 0.5 % of the RTO); otherwise `degraded`, and the report says by how much they may be
-/// off. Without such events (a history recorded before they existed) the quality is unknown.
+/// How far the timing of a drill can be trusted around an incident, from the `harness.scheduling`
+/// events of the windows overlapping [from, to]: how late the harness's timer thread woke, and the
+/// share of time something runnable on the machine waited for a CPU (PSI). The figures are `exact`
+/// when the harness always woke within the tolerance of a measurement, max(10 ms, 0.5 % of the
+/// RTO), and the CPUs were contended less than a tenth of the time; otherwise `degraded`: the
+/// harness's clocks or the services' answers were slowed by the machine, not only by the fault.
+/// Without such events (a history recorded before they existed) the quality is unknown.
 struct MeasurementQuality {
-  std::optional<double> max_delay_ms, p99_delay_ms;
+  std::optional<double> max_delay_ms, p99_delay_ms, cpu_pressure_percent;
   double tolerance_ms = 10;
   std::string verdict = "unknown";  // exact | degraded | unknown
   std::string note;

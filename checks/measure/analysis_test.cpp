@@ -293,6 +293,53 @@ TEST(MeasureRecovery, ALateProbeAnswerIsDowntimeAndDetectionButRecoveryIsJudgedO
   EXPECT_DOUBLE_EQ(*later.downtime_seconds, 0.49);  // the late moment lies after the recovery
 }
 
+Event scheduling(Micros from, Micros to, double max_delay_ms, std::optional<double> pressure = std::nullopt) {
+  Event event{to, event_kind::harness_scheduling,
+              {{"from", format_rfc3339_micros(from)}, {"samples", 100}, {"p99_delay_ms", max_delay_ms / 2}, {"max_delay_ms", max_delay_ms}}};
+  if (pressure) event.details["cpu_pressure_percent"] = *pressure;
+  return event;
+}
+
+TEST(MeasurementQuality, ExactWhenTheHarnessWokeWithinTheToleranceOnFreeCpus) {
+  // Windows before the incident do not count; those overlapping [T0, recovery] do.
+  const std::vector<Event> events = {scheduling(t0 - 2000 * ms, t0 - 1000 * ms, 80.0, 90.0),
+                                     scheduling(t0 - 1000 * ms, t0, 2.0, 5.0),
+                                     scheduling(t0, t0 + 1000 * ms, 6.0, 10.0),
+                                     scheduling(t0 + 5000 * ms, t0 + 6000 * ms, 90.0, 95.0)};
+  const MeasurementQuality quality = measurement_quality(events, t0, t0 + 3000 * ms, 3.0);
+  EXPECT_EQ(quality.verdict, "exact") << quality.note;
+  EXPECT_DOUBLE_EQ(*quality.max_delay_ms, 6.0);
+  EXPECT_DOUBLE_EQ(*quality.cpu_pressure_percent, 10.0);
+  EXPECT_DOUBLE_EQ(quality.tolerance_ms, 15.0);  // 0.5 % of 3 s
+}
+
+TEST(MeasurementQuality, DegradedWhenTheHarnessWokeLateOrTheCpusWereContended) {
+  const std::vector<Event> late = {scheduling(t0 - 500 * ms, t0 + 500 * ms, 12.0, 3.0)};
+  const MeasurementQuality woke_late = measurement_quality(late, t0, t0 + 500 * ms, 0.5);
+  EXPECT_EQ(woke_late.verdict, "degraded");
+  EXPECT_NE(woke_late.note.find("12.0 ms late"), std::string::npos) << woke_late.note;
+  const std::vector<Event> contended = {scheduling(t0 - 500 * ms, t0 + 500 * ms, 2.0, 60.0)};
+  const MeasurementQuality busy = measurement_quality(contended, t0, t0 + 500 * ms, 0.5);
+  EXPECT_EQ(busy.verdict, "degraded");
+  EXPECT_NE(busy.note.find("60 %"), std::string::npos) << busy.note;
+}
+
+TEST(MeasurementQuality, UnknownWithoutTheHarnessRecords) {
+  const MeasurementQuality quality = measurement_quality({incident(t0)}, t0, t0 + 1000 * ms, 1.0);
+  EXPECT_EQ(quality.verdict, "unknown");
+  EXPECT_FALSE(quality.max_delay_ms);
+}
+
+TEST(MeasureRecovery, TheIncidentsFaultEndsWhenItsRevertWasAskedFor) {
+  std::vector<Event> events = {incident(t0)};
+  events[0].details["step"] = "freeze";
+  events.push_back({t0 + 3002 * ms, event_kind::fault_reverted,
+                    {{"step", "freeze"}, {"requested_at", format_rfc3339_micros(t0 + 3000 * ms)}}});
+  EXPECT_EQ(incident_fault_ended_at(events), t0 + 3000 * ms);
+  events.pop_back();
+  EXPECT_FALSE(incident_fault_ended_at(events));  // a kill is never reverted
+}
+
 TEST(MeasureRecovery, DowntimeIsTheUnionOfWhatProbesAndWritersSawNeverCountedTwice) {
   const std::vector<Event> events = {probe(base, "db-sql", true), incident(t0), probe(t0 + 100 * ms, "db-sql", false),
                                      probe(t0 + 400 * ms, "db-sql", true)};

