@@ -73,6 +73,7 @@ struct Transition {
   Micros t;
   std::size_t probe;
   bool ok;
+  Micros answered;  // t + the sample's latency: a down stamped at its sending lasted until then
 };
 
 // Periods in which not every probe of the scope was up, from T0 on.
@@ -89,7 +90,7 @@ ProbeAnalysis follow_probes(const std::vector<Transition>& transitions, const Co
   ProbeAnalysis result;
   const std::size_t count = scope.probes.size();
   std::vector<bool> up(count, false);
-  std::vector<bool> failing(count, false);  // down because a request failed, not merely unknown
+  std::vector<std::optional<Micros>> failing(count);  // down by a request failed or late, answered then
   std::size_t down = count;  // unknown counts as down
   auto apply = [&](const Transition& tr) {
     if (tr.ok && !up[tr.probe]) {
@@ -99,15 +100,19 @@ ProbeAnalysis follow_probes(const std::vector<Transition>& transitions, const Co
       up[tr.probe] = false;
       ++down;
     }
-    failing[tr.probe] = !tr.ok;
+    failing[tr.probe] = tr.ok ? std::nullopt : std::optional<Micros>(tr.answered);
     if (!tr.ok && tr.t >= detect_from && !result.detected_at) result.detected_at = tr.t;
   };
 
   std::size_t i = 0;
   for (; i < transitions.size() && transitions[i].t < detect_from; ++i) apply(transitions[i]);
-  // A request sent before the fault that failed or came back late (stamped when it was sent) has
-  // the probe down as the fault takes effect: detected at once.
-  if (std::find(failing.begin(), failing.end(), true) != failing.end()) result.detected_at = detect_from;
+  // A request sent before the fault and still unanswered then, that failed or came back late
+  // (stamped when it was sent), has the probe down as the fault takes effect: detected at once. A
+  // probe that had been failing for longer detects nothing new.
+  if (std::any_of(failing.begin(), failing.end(), [&](const std::optional<Micros>& answered) {
+        return answered && *answered >= detect_from;
+      }))
+    result.detected_at = detect_from;
   for (; i < transitions.size() && transitions[i].t <= t0; ++i) apply(transitions[i]);
 
   // Either every probe has been up since `since`, or at least one has been down since `since`.
@@ -154,7 +159,11 @@ ProbeAnalysis analyse_probes(const std::vector<Event>& events, const ComponentSc
     if (probe == nullptr) continue;
     const auto it = std::find(scope.probes.begin(), scope.probes.end(), *probe);
     if (it == scope.probes.end()) continue;
-    const Transition transition{event.t, static_cast<std::size_t>(it - scope.probes.begin()), ok_detail(event)};
+    Micros latency = 0;
+    if (const auto found = event.details.find("latency_ms"); found != event.details.end() && found->is_number())
+      latency = std::llround(found->get<double>() * 1000.0);
+    const Transition transition{event.t, static_cast<std::size_t>(it - scope.probes.begin()), ok_detail(event),
+                                event.t + std::max<Micros>(0, latency)};
     transitions.push_back(transition);
     const bool late = event.details.is_object() && event.details.value("late", false);
     if (!late) answers.push_back(transition);
@@ -345,12 +354,15 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
 
   const Micros downtime_end = m.recovered_at ? *m.recovered_at : end;
   auto down_periods = write_down_periods(acks, scope, late_write_threshold(acks, scope, t0), end);
-  // A write down as the fault took effect, or going down after it, detects the incident too.
+  // A write down as the fault took effect, or going down after it before recovery, detects the
+  // incident too. What goes wrong only after recovery detects nothing of this incident.
   for (const auto& [from, to] : down_periods) {
-    if (to <= detect_from) continue;
+    if (to <= detect_from || from > downtime_end) continue;
     const Micros seen = std::max(from, detect_from);
     if (!m.detected_at || seen < *m.detected_at) m.detected_at = seen;
   }
+  if (m.detected_at && *m.detected_at > downtime_end) m.detected_at.reset();
+  m.detect_seconds.reset();
   if (m.detected_at) m.detect_seconds = std::max(0.0, seconds_between(t0, *m.detected_at));
   down_periods.insert(down_periods.end(), probes.down_periods.begin(), probes.down_periods.end());
   m.downtime_seconds = static_cast<double>(covered_length(std::move(down_periods), t0, downtime_end)) / micros_per_second;

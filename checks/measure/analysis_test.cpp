@@ -242,10 +242,24 @@ TEST(MeasureRecovery, LateMeansThreeTimesThePreFaultP99AndAtLeastTenMilliseconds
   const RecoveryMeasure m = measure_recovery(events, acks, db_scope({}, {"orders"}), t0 + 3000 * ms);
   ASSERT_TRUE(m.recovered) << m.reason;
   // Recovered at the first acknowledgement of a write sent after T0 (+27 ms); the late write
-  // sent at +30 ms lies after it, so downtime (clipped to recovery) counts nothing of it.
+  // sent at +30 ms lies after it, so it is neither downtime nor a detection of this incident.
   EXPECT_EQ(m.recovered_at, t0 + 27 * ms);
-  EXPECT_EQ(m.detected_at, t0 + 30 * ms);
+  EXPECT_FALSE(m.detected_at);
   EXPECT_DOUBLE_EQ(*m.downtime_seconds, 0);
+  // Judged against a history where the writes sent just after T0 take 17 and 19 ms (recovery is
+  // only declared at the first answer after both), the 19 ms one is late and detects the
+  // incident; the 17 ms one is not.
+  std::vector<Ack> slow;
+  n = 0;
+  for (Micros t = base; t < t0; t += 10 * ms) slow.push_back(ok_write("orders", n++, t, t + 6 * ms));
+  slow.push_back(ok_write("orders", n++, t0 + 10 * ms, t0 + 27 * ms));  // 17 ms: slow, not late
+  slow.push_back(ok_write("orders", n++, t0 + 12 * ms, t0 + 31 * ms));  // 19 ms: late
+  slow.push_back(failed_write("orders", n++, t0 + 28 * ms));             // recovery after this one
+  for (Micros t = t0 + 60 * ms; t < t0 + 3000 * ms; t += 10 * ms) slow.push_back(ok_write("orders", n++, t, t + 6 * ms));
+  const RecoveryMeasure s = measure_recovery(events, slow, db_scope({}, {"orders"}), t0 + 3000 * ms);
+  ASSERT_TRUE(s.recovered) << s.reason;
+  EXPECT_EQ(s.recovered_at, t0 + 31 * ms);
+  EXPECT_EQ(s.detected_at, t0 + 12 * ms);
 
   // With writes of 1 ms before T0, 3 × p99 is 3 ms and the floor of 10 ms decides: 11 ms is late.
   std::vector<Ack> fast;
@@ -253,6 +267,7 @@ TEST(MeasureRecovery, LateMeansThreeTimesThePreFaultP99AndAtLeastTenMilliseconds
   for (Micros t = base; t < t0; t += 10 * ms) fast.push_back(ok_write("orders", n++, t, t + 1 * ms));
   fast.push_back(ok_write("orders", n++, t0 + 1 * ms, t0 + 10 * ms));  // 9 ms: not late
   fast.push_back(ok_write("orders", n++, t0 + 20 * ms, t0 + 31 * ms));  // 11 ms: late
+  fast.push_back(failed_write("orders", n++, t0 + 25 * ms));             // recovery only after it
   for (Micros t = t0 + 40 * ms; t < t0 + 3000 * ms; t += 10 * ms) fast.push_back(ok_write("orders", n++, t, t + 1 * ms));
   const RecoveryMeasure f = measure_recovery(events, fast, db_scope({}, {"orders"}), t0 + 3000 * ms);
   EXPECT_EQ(f.detected_at, t0 + 20 * ms);
@@ -260,8 +275,10 @@ TEST(MeasureRecovery, LateMeansThreeTimesThePreFaultP99AndAtLeastTenMilliseconds
 
 TEST(MeasureRecovery, AProbeDownBeforeTheFaultTookEffectDetectsItAtOnce) {
   // The prober stamps a late or failed sample when it was sent, which can be just before T0.
-  const std::vector<Event> events = {probe(base, "app-live", true, "app"), probe(t0 - 4 * ms, "app-live", false, "app"),
-                                     incident(t0), probe(t0 + 200 * ms, "app-live", true, "app")};
+  Event late_sent = probe(t0 - 4 * ms, "app-live", false, "app");
+  late_sent.details["latency_ms"] = 204.0;  // answered when the freeze ended
+  const std::vector<Event> events = {probe(base, "app-live", true, "app"), late_sent, incident(t0),
+                                     probe(t0 + 200 * ms, "app-live", true, "app")};
   const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"app-live"}), t0 + 3000 * ms);
   ASSERT_TRUE(m.recovered) << m.reason;
   EXPECT_EQ(m.detected_at, t0);
@@ -339,6 +356,22 @@ TEST(MeasureRecovery, TheIncidentsFaultEndsWhenItsRevertWasAskedFor) {
   EXPECT_EQ(incident_fault_ended_at(events), t0 + 3000 * ms);
   events.pop_back();
   EXPECT_FALSE(incident_fault_ended_at(events));  // a kill is never reverted
+}
+
+TEST(MeasureRecovery, AProbeFailingLongBeforeTheIncidentDetectsNothingNew) {
+  Event long_down = probe(t0 - 5000 * ms, "standby-sql", false);
+  long_down.details["latency_ms"] = 2.0;
+  const std::vector<Event> events = {probe(base, "db-sql", true), long_down, incident(t0),
+                                     probe(t0 + 40 * ms, "db-sql", false), probe(t0 + 400 * ms, "db-sql", true),
+                                     probe(t0 + 400 * ms, "standby-sql", true)};
+  const RecoveryMeasure m = measure_recovery(events, {}, db_scope({"db-sql", "standby-sql"}), t0 + 3000 * ms);
+  EXPECT_EQ(m.detected_at, t0 + 40 * ms);
+  // One still in flight at the incident (sent 4 ms before, failed 496 ms later) detects it at once.
+  Event in_flight = probe(t0 - 4 * ms, "standby-sql", false);
+  in_flight.details["latency_ms"] = 500.0;
+  const std::vector<Event> flying = {probe(base, "db-sql", true), probe(base, "standby-sql", true), in_flight,
+                                     incident(t0), probe(t0 + 400 * ms, "standby-sql", true)};
+  EXPECT_EQ(measure_recovery(flying, {}, db_scope({"db-sql", "standby-sql"}), t0 + 3000 * ms).detected_at, t0);
 }
 
 TEST(MeasureRecovery, DowntimeIsTheUnionOfWhatProbesAndWritersSawNeverCountedTwice) {

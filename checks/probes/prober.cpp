@@ -341,12 +341,21 @@ ProbeAnswer probe_once(const ProbeConfig& probe) {
 constexpr std::chrono::microseconds stale_after_at_least{250'000};
 
 // What counts as a late answer for one probe: more than max(10 ms, 3 × the p99 of its last 100
-// answers in time). Until 20 answers are known every answer is in time.
+// answers in time). Until 20 answers are known every answer is in time. Three late answers in a
+// row are the probe's new usual (a failover to a slower server), not three outages: from the third
+// on they count as in time, and the window learns them.
 class LateAnswers {
  public:
   void add(Micros latency) {
+    late_in_a_row_ = 0;
     recent_[next_++ % recent_.size()] = latency;
     known_ = std::min(known_ + 1, recent_.size());
+  }
+  /// Called for a late answer: whether late answers have become the usual ones (then it is added).
+  bool is_usual(Micros latency) {
+    if (++late_in_a_row_ < 3) return false;
+    add(latency);
+    return true;
   }
   Micros threshold() const {
     if (known_ < 20) return std::numeric_limits<Micros>::max();
@@ -361,6 +370,7 @@ class LateAnswers {
   std::array<Micros, 100> recent_{};
   std::size_t next_ = 0;
   std::size_t known_ = 0;
+  int late_in_a_row_ = 0;
 };
 
 struct Prober::Shared {
@@ -445,7 +455,10 @@ void Prober::run(const ProbeConfig& probe) {
       // A good answer that came late was a short outage (a freeze shorter than the timeout): down
       // from when the sample was sent, up again now (analysis.hpp).
       const Micros latency = answered - started;
-      if (const Micros late_after = late.threshold(); latency > late_after && last.value_or(false)) {
+      const Micros late_after = late.threshold();
+      if (latency <= late_after) {
+        late.add(latency);
+      } else if (!late.is_usual(latency) && last.value_or(false)) {
         events_.record_at(started, event_kind::probe,
                           {{"probe", probe.name},
                            {"service", probe.service},
@@ -455,8 +468,6 @@ void Prober::run(const ProbeConfig& probe) {
                            {"error", fmt::format("answered after {:.1f} ms, later than {:.1f} ms", latency / 1000.0,
                                                  late_after / 1000.0)}});
         last = false;
-      } else {
-        late.add(latency);
       }
     }
     if (!last || *last != answer.ok) {

@@ -473,6 +473,10 @@ void DockerRuntime::pause(const std::string& service) {
     }
     if (!freeze_cgroup(*control, std::chrono::seconds(5))) {
       thaw_cgroup(*control);
+      {
+        std::lock_guard lock(frozen_mutex_);
+        frozen_through_.erase(service);
+      }
       throw EnvironmentError(fmt::format("the processes of '{}' did not freeze within 5 s", service));
     }
     return;

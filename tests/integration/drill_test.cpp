@@ -93,9 +93,10 @@ TEST_F(DrillTest, AppCrashPassesAfterTheRestartAction) {
 }
 
 /// The known ground truth: the app frozen for exactly D must measure RTO = D within max(10 ms,
-/// 0.5 %), unless the report itself calls the machine too loaded for that (measurement_quality
-/// degraded: the harness woke late or the CPUs were contended); a freeze is never measured shorter
-/// than it was, and the pause itself always lasts D from T0.
+/// 0.5 %); where the report itself calls the machine too loaded for that (measurement_quality
+/// degraded: the harness woke late or the CPUs were contended), within max(20 ms, 1 %) plus the
+/// harness's reported delay. A freeze is never measured shorter than it was, and the pause itself
+/// always lasts D from T0.
 double expect_calibrated(double pause_seconds, const nlohmann::json& report) {
   const auto& measured = report["measured"];
   const double rto = measured["rto_seconds"].get<double>();
@@ -103,9 +104,10 @@ double expect_calibrated(double pause_seconds, const nlohmann::json& report) {
   EXPECT_TRUE(quality.is_object()) << measured.dump(1);
   const double harness_delay = quality.value("scheduling_delay_max_ms", 0.0) / 1000.0;
   const bool degraded = quality["verdict"] == "degraded";
-  // Degraded: the services' own answers were slowed by the machine; what is still asserted is that
-  // the harness timed the freeze itself (below) and never measured it shorter than it was.
-  const double tolerance = degraded ? 1.0 : std::max(0.010, 0.005 * pause_seconds);
+  // Degraded: the services' own answers were slowed by the machine too; the older bound plus the
+  // harness's own delay still holds.
+  const double tolerance =
+      degraded ? std::max(0.020, 0.01 * pause_seconds) + harness_delay : std::max(0.010, 0.005 * pause_seconds);
   EXPECT_NEAR(rto, pause_seconds, tolerance) << "for a pause of " << pause_seconds << "; " << quality.dump();
   EXPECT_GT(rto, pause_seconds - 0.002) << "a freeze measured shorter than it was";
   // The pause lasted D from T0: its end is stamped D after the incident, to the timer's precision.

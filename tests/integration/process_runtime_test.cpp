@@ -155,9 +155,10 @@ TEST_F(ProcessDrill, CalibrationPauseMeasuresTheThreeSecondFreeze) {
   std::printf("process runtime calibration: measured RTO %.4f s for a 3 s pause\n", measured);
   // Within max(10 ms, 0.5 %), or the report says the machine was too loaded for that, and by how much.
   const auto& quality = report["measured"]["measurement_quality"];
-  if (quality["verdict"] != "degraded") {
-    EXPECT_NEAR(measured, 3.0, 0.015) << quality.dump();  // max(10 ms, 0.5 %)
-  }
+  const double allowed = quality["verdict"] == "degraded"
+                             ? 0.030 + quality.value("scheduling_delay_max_ms", 0.0) / 1000.0  // max(20 ms, 1 %) + delay
+                             : 0.015;                                                          // max(10 ms, 0.5 %)
+  EXPECT_NEAR(measured, 3.0, allowed) << quality.dump();
   EXPECT_GT(measured, 3.0 - 0.002) << quality.dump();
   expect_nothing_left();
 }
