@@ -210,10 +210,7 @@ Micros late_write_threshold(const std::vector<Ack>& acks, const ComponentScope& 
   for (const Ack& ack : acks)
     if (ack.outcome == WriteOutcome::ok && ack.acked && *ack.acked < t0 && in_list(scope.writers, ack.writer))
       latencies.push_back(*ack.acked - ack.sent);
-  if (latencies.empty()) return late_at_least;
-  const auto p99 = latencies.begin() + static_cast<std::ptrdiff_t>((latencies.size() - 1) * 99 / 100);
-  std::nth_element(latencies.begin(), p99, latencies.end());
-  return std::max<Micros>(late_at_least, late_factor * *p99);
+  return late_after(latencies);
 }
 
 // [sent, answered) of every write of the scope that came back late, and [sent, the writer's next
@@ -367,6 +364,18 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
   down_periods.insert(down_periods.end(), probes.down_periods.begin(), probes.down_periods.end());
   m.downtime_seconds = static_cast<double>(covered_length(std::move(down_periods), t0, downtime_end)) / micros_per_second;
   return m;
+}
+
+Micros nearest_rank_percentile(std::span<Micros> values, double p) {
+  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
+  rank = std::clamp<std::size_t>(rank, 1, values.size()) - 1;
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(rank), values.end());
+  return values[rank];
+}
+
+Micros late_after(std::span<Micros> usual_latencies) {
+  if (usual_latencies.empty()) return late_at_least;
+  return std::max<Micros>(late_at_least, late_factor * nearest_rank_percentile(usual_latencies, 0.99));
 }
 
 MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros from, Micros to,
@@ -610,13 +619,7 @@ WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to) {
   if (stats.sent > 0) stats.error_rate = static_cast<double>(stats.failed) / static_cast<double>(stats.sent);
   if (to > from) stats.ok_per_second = static_cast<double>(stats.ok) / seconds_between(from, to);
   if (!latencies.empty()) {
-    // Nearest-rank percentiles: the smallest latency with at least p of the writes at or below it.
-    auto percentile = [&](double p) {
-      auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size())));
-      rank = std::clamp<std::size_t>(rank, 1, latencies.size()) - 1;
-      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(rank), latencies.end());
-      return static_cast<double>(latencies[rank]) / 1000.0;
-    };
+    auto percentile = [&](double p) { return static_cast<double>(nearest_rank_percentile(latencies, p)) / 1000.0; };
     stats.p50_latency_ms = percentile(0.50);
     stats.p90_latency_ms = percentile(0.90);
     stats.p99_latency_ms = percentile(0.99);

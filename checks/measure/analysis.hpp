@@ -42,6 +42,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -86,6 +87,13 @@ struct RecoveryMeasure {
 RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::vector<Ack>& acks,
                                  const ComponentScope& scope,
                                  std::optional<Micros> history_end = std::nullopt);
+
+/// Nearest-rank percentile: the smallest value with at least `p` (0-1) of them at or below it.
+/// Reorders `values`, which must not be empty.
+Micros nearest_rank_percentile(std::span<Micros> values, double p);
+/// Beyond this latency an answer is late, given the latencies of the usual answers:
+/// max(10 ms, 3 × their p99) (the definitions above). Reorders them; none: 10 ms.
+Micros late_after(std::span<Micros> usual_latencies);
 
 /// How far the timing of a drill can be trusted around an incident, from the `harness.scheduling`
 /// events of the windows overlapping [from, to]: how late the harness's timer thread woke, and the

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <span>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -23,6 +24,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "checks/measure/analysis.hpp"
 #include "checks/transport.hpp"
 
 namespace firedrill {
@@ -360,10 +362,7 @@ class LateAnswers {
   Micros threshold() const {
     if (known_ < 20) return std::numeric_limits<Micros>::max();
     std::array<Micros, 100> sorted = recent_;
-    const auto end = sorted.begin() + static_cast<std::ptrdiff_t>(known_);
-    const auto p99 = sorted.begin() + static_cast<std::ptrdiff_t>((known_ - 1) * 99 / 100);
-    std::nth_element(sorted.begin(), p99, end);
-    return std::max<Micros>(10'000, 3 * *p99);
+    return late_after(std::span<Micros>(sorted.data(), known_));
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "checks/probes/scheduling_monitor.hpp"
 
+#include "checks/measure/analysis.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <optional>
@@ -53,10 +55,8 @@ void SchedulingMonitor::run() {
   auto record = [&](Micros until) {
     if (delays.empty()) return;
     const std::optional<Micros> stalled_until = cpu_stall_total();
-    const auto p99 = delays.begin() + static_cast<std::ptrdiff_t>((delays.size() - 1) * 99 / 100);
-    std::nth_element(delays.begin(), p99, delays.end());
-    const Micros p99_delay = *p99;
     const Micros max_delay = *std::max_element(delays.begin(), delays.end());
+    const Micros p99_delay = nearest_rank_percentile(delays, 0.99);
     nlohmann::json details = {{"from", format_rfc3339_micros(window_from)},
                               {"samples", delays.size()},
                               {"p99_delay_ms", static_cast<double>(p99_delay) / 1000.0},
