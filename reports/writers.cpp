@@ -254,7 +254,10 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
   std::string text = fmt::format("\n{}  {}\n", paint(verdict_words(report), as_expected ? "1;32" : "1;31"),
                                  report["scenario"].value("name", ""));
   text += fmt::format("  {:<12} {:>22} {:>22}\n", "component", "RTO measured/target", "RPO measured/target");
-  for (const auto& [name, component] : report["components"].items()) {
+  for (const auto& item : report["components"].items()) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambda.
+    const auto& name = item.key();
+    const auto& component = item.value();
     auto cell = [&](const char* key) {
       const auto& objective = component.value(key, nlohmann::json());
       if (!objective.is_object()) return std::string("–");

@@ -230,7 +230,8 @@ int gate_command(const GateOptions& options) {
 
   std::cout << fmt::format("{:<28} {:>6} {:>7} {:>10} {:>10} {:>10}\n", "scenario", "drills", "failed", "RTO median",
                            "RTO p95", "RPO max");
-  for (const auto& [scenario, entry] : figures) {
+  for (const auto& [scenario, figures_of_scenario] : figures) {
+    const auto& entry = figures_of_scenario;  // a structured binding clang before 16 cannot capture
     auto figure = [&](const char* metric, double Distribution::*field) {
       auto it = entry.metrics.find(metric);
       return it == entry.metrics.end() ? std::string("–") : fmt::format("{:.3f}s", it->second.*field);
