@@ -95,6 +95,16 @@ void Journal::finish() {
   std::filesystem::remove(index_entry_, ignored);
 }
 
+namespace {
+
+/// entry[key] when it is a string, else "": a bent line must not stop `cleanup` with a type error.
+std::string text_field(const nlohmann::json& entry, const char* key) {
+  const auto found = entry.find(key);
+  return found != entry.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+}  // namespace
+
 JournalState read_journal(const std::filesystem::path& journal_file) {
   JournalState state;
   state.run_dir = journal_file.parent_path();
@@ -105,17 +115,21 @@ JournalState read_journal(const std::filesystem::path& journal_file) {
   while (std::getline(in, line)) {
     auto entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (entry.is_discarded() || !entry.is_object()) continue;  // a torn last line
-    const std::string op = entry.value("op", "");
+    const std::string op = text_field(entry, "op");
     if (op == "begin") {
-      state.run_id = entry.value("run_id", "");
-      state.scenario = entry.value("scenario", "");
-      state.owner = Owner::from_label(entry.value("owner", ""));
+      state.run_id = text_field(entry, "run_id");
+      state.scenario = text_field(entry, "scenario");
+      state.owner = Owner::from_label(text_field(entry, "owner"));
     } else if (op == "create") {
-      state.created.emplace_back(entry.value("kind", ""), entry.value("name", ""));
+      // A line without a kind and a name of its own names nothing to remove.
+      const std::string kind = text_field(entry, "kind"), name = text_field(entry, "name");
+      if (!kind.empty() && !name.empty()) state.created.emplace_back(kind, name);
     } else if (op == "fault") {
-      faults.emplace_back(entry.value("id", ""), entry["inverse"]);
+      faults.emplace_back(text_field(entry, "id"), entry["inverse"]);
     } else if (op == "reverted") {
-      reverted.push_back(entry.value("id", ""));
+      // A mark without an id reverts nothing: undoing a fault once more is harmless, leaving
+      // one in place is not.
+      if (const std::string id = text_field(entry, "id"); !id.empty()) reverted.push_back(id);
     } else if (op == "kept") {
       state.kept = true;
     } else if (op == "end") {

@@ -110,5 +110,27 @@ TEST_F(JournalTrust, ForgetRunRemovesNothingButARunsIndexEntry) {
   EXPECT_TRUE(fs::exists(canary));
 }
 
+TEST(ReadJournal, FieldsOfAnotherTypeAreReadAsMissingNotThrown) {
+  // `"op": 1` made read_journal throw nlohmann's type_error, so `firedrill cleanup` stopped at a
+  // journal a torn or foreign write had bent (journal_fuzz replays it: corpus/journal/op_not_a_string).
+  std::string pattern = (fs::temp_directory_path() / "journal-types-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path file = fs::path(pattern) / "journal.jsonl";
+  std::ofstream(file) << R"({"op":"begin","run_id":7,"scenario":["x"],"owner":{"host":"h"}})" "\n"
+                      << R"({"op":1})" "\n"
+                      << R"({"op":"create","kind":2,"name":null})" "\n"
+                      << R"({"op":"fault","id":3,"inverse":{"type":"start","service":"db"}})" "\n"
+                      << R"({"op":"fault","id":"fault-2","inverse":{"type":"unpause","service":"db"}})" "\n"
+                      << R"({"op":"reverted","id":false})" "\n";
+  const JournalState state = read_journal(file);
+  fs::remove_all(pattern);
+  EXPECT_EQ(state.run_id, "");
+  EXPECT_EQ(state.scenario, "");
+  EXPECT_FALSE(state.owner);
+  EXPECT_TRUE(state.created.empty());  // names nothing to remove
+  // Both faults stay unreverted: a reverted mark without a string id names neither.
+  EXPECT_EQ(state.unreverted_inverses.size(), 2u);
+}
+
 }  // namespace
 }  // namespace firedrill
