@@ -1,6 +1,7 @@
 #include "harness/runtime/tar_archive.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -122,7 +123,11 @@ void FirstFileReader::feed(std::string_view bytes) {
         // Records are "<length> <key>=<value>\n"; only the size matters for one file's data.
         const auto at = pax_records_.find(" size=");
         if (at != std::string::npos) {
-          pax_size_ = std::stoull(pax_records_.substr(at + 6));
+          const char* first = pax_records_.data() + at + 6;
+          const char* last = pax_records_.data() + pax_records_.size();
+          const auto [end, error] = std::from_chars(first, last, pax_size_);
+          if (error != std::errc() || end == first)
+            throw std::runtime_error("malformed tar archive from the engine: a pax size that is no number");
           has_pax_size_ = true;
         }
       }

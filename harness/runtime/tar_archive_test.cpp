@@ -45,6 +45,18 @@ TEST(TarArchive, ReaderSkipsAPaxHeaderAndHonoursItsSize) {
   EXPECT_EQ(read_first_file(archive, 100), "hello");
 }
 
+TEST(TarArchive, APaxSizeThatIsNoNumberIsAMalformedHeader) {
+  // Found by tests/fuzz/engine_fuzz: std::stoull threw std::invalid_argument (or out_of_range),
+  // not the std::runtime_error feed() promises for a malformed archive.
+  for (const std::string record : {"16 size=x000005\n", "31 size=99999999999999999999999\n"}) {
+    std::string pax = file_header("PaxHeader", record.size(), 0644);
+    pax[156] = 'x';
+    const std::string archive = pax + record + padding(record.size()) + one_file_archive("f", "hello");
+    FirstFileReader reader([](std::string_view) {});
+    EXPECT_THROW(reader.feed(archive), std::runtime_error) << record;
+  }
+}
+
 TEST(TarArchive, EmptyArchiveIsAnError) {
   FirstFileReader reader([](std::string_view) {});
   EXPECT_THROW(reader.feed(end_of_archive()), std::runtime_error);
