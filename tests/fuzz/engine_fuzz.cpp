@@ -6,8 +6,8 @@
 //  - 3: a whole HTTP answer to EngineApi::stream into a FirstFileReader, as the Docker runtime
 //    copies a file out of a container.
 // Each answers or throws its documented errors (EngineError, EngineTimeout, EngineUnreachable,
-// std::runtime_error for a malformed archive, nlohmann::json::parse_error for a body that is
-// not JSON); nothing else may escape.
+// std::runtime_error for a malformed archive, nlohmann::json::exception for a body that is not
+// JSON or holds a number beyond a double); nothing else may escape.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -152,7 +152,7 @@ void get(std::string_view answer) {
   } catch (const docker::EngineError&) {
   } catch (const docker::EngineTimeout&) {
   } catch (const docker::EngineUnreachable&) {
-  } catch (const nlohmann::json::parse_error&) {
+  } catch (const nlohmann::json::exception&) {  // not JSON, or a number beyond double (out_of_range)
   }
 }
 
