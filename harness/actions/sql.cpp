@@ -6,22 +6,10 @@
 #include <pqxx/pqxx>
 
 #include "harness/actions/backup_repository.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
-namespace {
-
-/// A libpq conninfo value, quoted so that spaces and quotes in it survive.
-std::string conninfo_value(const std::string& value) {
-  std::string quoted = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') quoted += '\\';
-    quoted += c;
-  }
-  return quoted + "'";
-}
-
-}  // namespace
 
 VerbSpec SqlAction::spec() {
   return {"sql",

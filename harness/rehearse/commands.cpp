@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -16,14 +18,17 @@
 namespace firedrill {
 namespace {
 
+/// The keywords set in a libpq conninfo, by libpq's own parser: a value may be quoted and hold
+/// spaces (an unparsable conninfo gives no fields).
 std::map<std::string, std::string> parse_conninfo(const std::string& conninfo) {
   std::map<std::string, std::string> fields;
-  std::istringstream words(conninfo);
-  std::string word;
-  while (words >> word) {
-    auto equals = word.find('=');
-    if (equals != std::string::npos) fields[word.substr(0, equals)] = word.substr(equals + 1);
-  }
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  PQfreemem(error);
+  if (options == nullptr) return fields;
+  for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option)
+    if (option->val != nullptr) fields[option->keyword] = option->val;
+  PQconninfoFree(options);
   return fields;
 }
 
@@ -42,6 +47,13 @@ std::string shell_quote(const std::string& text) {
   std::string quoted = "'";
   for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return quoted + "'";
+}
+
+/// `text` as one shell word: as it is when nothing in it is special to a shell, else quoted.
+std::string shell_word(const std::string& text) {
+  bool plain = !text.empty();
+  for (unsigned char c : text) plain = plain && (std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.');
+  return plain ? text : shell_quote(text);
 }
 
 /// The services a step names, target first, without repeats.
@@ -70,8 +82,8 @@ void access_commands(const ServiceAccess& service, const std::string& engine_cli
   const bool containers = has_containers(engine_cli);
   if (service.kind == "postgres") {
     auto fields = parse_conninfo(service.conninfo);
-    const std::string user = field_or(fields, "user", "postgres");
-    const std::string database = field_or(fields, "dbname", user);
+    const std::string user = shell_word(field_or(fields, "user", "postgres"));
+    const std::string database = shell_word(field_or(fields, "dbname", field_or(fields, "user", "postgres")));
     if (containers)
       commands.push_back(fmt::format("{} exec -it {} psql -U {} -d {}", engine_cli, service.container, user, database));
     if (service.host_port > 0)
@@ -134,12 +146,13 @@ std::vector<std::string> suggested_commands(const StepSpec& step, const std::str
   if (step.verb == StepVerb::action && step.what == "promote") {
     if (const ServiceAccess* standby = find_service(services, step.target)) {
       auto fields = parse_conninfo(standby->conninfo);
-      const std::string user = field_or(fields, "user", "postgres");
+      const std::string user = shell_word(field_or(fields, "user", "postgres"));
+      const std::string database = shell_word(field_or(fields, "dbname", field_or(fields, "user", "postgres")));
       if (has_containers(engine_cli))
         commands.push_back(fmt::format("{} exec {} psql -U {} -c 'SELECT pg_promote()'", engine_cli, standby->container, user));
       else if (standby->host_port > 0)
         commands.push_back(fmt::format("PGPASSFILE={} psql -h 127.0.0.1 -p {} -U {} -d {} -c 'SELECT pg_promote()'",
-                                       pgpass.string(), standby->host_port, user, field_or(fields, "dbname", user)));
+                                       pgpass.string(), standby->host_port, user, database));
     }
   } else if (step.verb == StepVerb::action && step.what == "repoint") {
     const ServiceAccess* to = find_service(services, step.param_text("to"));

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "checks/probes/prober.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/standby.hpp"
 
 namespace firedrill {
@@ -220,15 +221,20 @@ std::string patroni_url(const std::vector<Endpoint>& members, const std::string&
                         const std::string& database) {
   std::vector<std::string> hosts;
   for (const auto& member : members) hosts.push_back(fmt::format("{}:{}", member.host, member.port));
-  return fmt::format("postgresql://{}:{}@{}/{}?target_session_attrs=read-write&connect_timeout=2", user, password,
-                     fmt::join(hosts, ","), database);
+  return postgres_url(user, password, fmt::format("{}", fmt::join(hosts, ",")), database,
+                      "target_session_attrs=read-write&connect_timeout=2");
 }
 
 std::string patroni_conninfo(const std::vector<int>& host_ports, const std::string& user, const std::string& password,
                              const std::string& database) {
   std::vector<std::string> hosts(host_ports.size(), "127.0.0.1");
-  return fmt::format("host={} port={} user={} password={} dbname={} connect_timeout=2 target_session_attrs=read-write",
-                     fmt::join(hosts, ","), fmt::join(host_ports, ","), user, password, database);
+  return conninfo({{"host", fmt::format("{}", fmt::join(hosts, ","))},
+                   {"port", fmt::format("{}", fmt::join(host_ports, ","))},
+                   {"user", user},
+                   {"password", password},
+                   {"dbname", database},
+                   {"connect_timeout", "2"},
+                   {"target_session_attrs", "read-write"}});
 }
 
 std::optional<std::string> leader_in_cluster_status(const std::string& body) {
@@ -247,7 +253,7 @@ PatroniClusterService::PatroniClusterService(ServiceSpec spec)
 
 std::string PatroniClusterService::url_at(const std::string& host, int port) const {
   if (host != spec_.name) {
-    return fmt::format("postgresql://{}:{}@{}:{}/{}", user_of(spec_), password_, host, port, database_of(spec_));
+    return postgres_url(user_of(spec_), password_, fmt::format("{}:{}", host, port), database_of(spec_));
   }
   std::vector<Endpoint> endpoints;
   for (const auto& member : members_) endpoints.push_back({member, container_port()});
@@ -383,8 +389,8 @@ ContainerSpec PatroniMemberService::container_spec(const std::function<std::stri
 }
 
 std::string PatroniMemberService::url_at(const std::string& host, int port) const {
-  return fmt::format("postgresql://{}:{}@{}:{}/{}", user_of(spec_), env_or(spec_, "POSTGRES_PASSWORD", ""), host, port,
-                     database_of(spec_));
+  return postgres_url(user_of(spec_), env_or(spec_, "POSTGRES_PASSWORD", ""), fmt::format("{}:{}", host, port),
+                      database_of(spec_));
 }
 
 ProbeConfig PatroniMemberService::readiness_probe(const ContainerInfo& info) const {
@@ -400,8 +406,12 @@ ProbeConfig PatroniMemberService::readiness_probe(const ContainerInfo& info) con
 }
 
 std::string PatroniMemberService::harness_conninfo(const ContainerInfo& info) const {
-  return fmt::format("host=127.0.0.1 port={} user={} password={} dbname={} connect_timeout=2", info.host_ports.at(5432),
-                     user_of(spec_), env_or(spec_, "POSTGRES_PASSWORD", ""), database_of(spec_));
+  return conninfo({{"host", "127.0.0.1"},
+                   {"port", std::to_string(info.host_ports.at(5432))},
+                   {"user", user_of(spec_)},
+                   {"password", env_or(spec_, "POSTGRES_PASSWORD", "")},
+                   {"dbname", database_of(spec_)},
+                   {"connect_timeout", "2"}});
 }
 
 std::vector<std::string> PatroniMemberService::secrets() const {

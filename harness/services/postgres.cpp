@@ -8,6 +8,7 @@
 
 #include "checks/probes/prober.hpp"
 #include "harness/scenario/host_paths.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/standby.hpp"
 
@@ -141,7 +142,7 @@ std::map<std::string, std::string> PostgresService::kind_environment() const {
 }
 
 std::string PostgresService::url_at(const std::string& host, int port) const {
-  return fmt::format("postgresql://{}:{}@{}:{}/{}", user(), password_, host, port, database());
+  return postgres_url(user(), password_, fmt::format("{}:{}", host, port), database());
 }
 
 std::string PostgresService::data_directory() const {
@@ -150,8 +151,12 @@ std::string PostgresService::data_directory() const {
 }
 
 std::string PostgresService::harness_conninfo(const ContainerInfo& info) const {
-  return fmt::format("host=127.0.0.1 port={} user={} password={} dbname={} connect_timeout=2",
-                     info.host_ports.at(5432), user(), password_, database());
+  return conninfo({{"host", "127.0.0.1"},
+                   {"port", std::to_string(info.host_ports.at(5432))},
+                   {"user", user()},
+                   {"password", password_},
+                   {"dbname", database()},
+                   {"connect_timeout", "2"}});
 }
 
 ProbeConfig PostgresService::readiness_probe(const ContainerInfo& info) const {

@@ -169,6 +169,17 @@ TEST_F(SecurityTest, TheQuickstartWithAPasswordOfStarsPasses) {
   EXPECT_EQ(verdict, "pass");
 }
 
+// M14: a password with a space, `@ / : ? #`, a quote and a backslash, and a database name with a
+// space, reach libpq quoted (the harness) and percent-encoded (the app's URL): the quickstart passes.
+TEST_F(SecurityTest, TheQuickstartWithAHostilePasswordAndDatabaseNamePasses) {
+  const auto scenario = write_scenario(
+      "quickstart-hostile", replaced(read_file(source_dir / "scenarios" / "quickstart.yaml"), "  db: { kind: postgres }",
+                                     R"(  db: { kind: postgres, env: { POSTGRES_PASSWORD: "p w@/:?#'\x", POSTGRES_DB: "shop orders" } })"));
+  const auto [outcome, report] = drill(scenario);
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_EQ(report.value("verdict", ""), "pass") << report["checks"].dump(2);
+}
+
 // M8: the Postgres password, a Redis password and a token in `env:` each reach an error (the
 // statements below fail quoting them); none may be written anywhere in the run directory.
 TEST_F(SecurityTest, NoSecretIsWrittenAnywhereInTheRunDirectory) {
