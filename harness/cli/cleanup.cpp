@@ -36,7 +36,7 @@ int cleanup_command(const CleanupOptions& options) {
   if (options.run_id.empty() && !options.all)
     throw CLI::ValidationError("cleanup", "name a RUN_ID or pass --all");
   if (!options.run_id.empty() && !is_run_id(options.run_id))
-    throw CLI::ValidationError("cleanup", fmt::format("'{}' is not a run id (like 20261201-214547-a3f9)", options.run_id));
+    throw CLI::ValidationError("cleanup", fmt::format("'{}' is not a run id (like 20261201-214547-3f9a1c07b2e4d658)", options.run_id));
   CleanupReport report;
   std::vector<JournalState> runs;
   for (auto& run : indexed_runs()) {

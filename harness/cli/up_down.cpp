@@ -74,7 +74,7 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
   down->add_option("run_id", *run_id, "the run")->required();
   down->callback([run_id, &result] {
     if (!is_run_id(*run_id))
-      throw CLI::ValidationError("down", fmt::format("'{}' is not a run id (like 20261201-214547-a3f9)", *run_id));
+      throw CLI::ValidationError("down", fmt::format("'{}' is not a run id (like 20261201-214547-3f9a1c07b2e4d658)", *run_id));
     CleanupReport report;
     bool processes = false;
     for (const auto& run : indexed_runs()) {

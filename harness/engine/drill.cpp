@@ -45,7 +45,7 @@ constexpr auto interrupt_poll = std::chrono::milliseconds(10);
 
 std::string random_hex(int bytes) {
   std::vector<unsigned char> buffer(static_cast<std::size_t>(bytes));
-  RAND_bytes(buffer.data(), bytes);
+  if (RAND_bytes(buffer.data(), bytes) != 1) throw EnvironmentError("the system's random generator gave no bytes for a run id");
   std::string text;
   for (unsigned char byte : buffer) text += fmt::format("{:02x}", byte);
   return text;
@@ -904,7 +904,9 @@ std::string new_run_id(const Clock& clock) {
   gmtime_r(&seconds, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
-  return fmt::format("{}-{}", stamp, random_hex(2));
+  // 64 random bits: runs started in the same second by processes with different --out
+  // directories (which share the engine's names) must not meet.
+  return fmt::format("{}-{}", stamp, random_hex(8));
 }
 
 DrillResult run_drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock) {

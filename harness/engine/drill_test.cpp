@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -57,6 +58,28 @@ class DrillWithFakeRuntime : public ::testing::Test {
   DrillOptions options_;
   FakeRuntime runtime_;
 };
+
+/// A clock that stands still: every run id it stamps has the same second.
+class StoppedClock final : public Clock {
+ public:
+  Micros now() const override { return 1'764'625'547'000'000; }
+  void sleep_until(Micros) const override {}
+};
+
+// Security review 2, M10: ids were one second plus 16 random bits, so two runs started in the
+// same second (different --out, one engine) met often enough to share a network.
+TEST(RunIds, RunsOfTheSameSecondGetSixtyFourRandomBits) {
+  const StoppedClock clock;
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = new_run_id(clock);
+    EXPECT_TRUE(is_run_id(id)) << id;
+    EXPECT_EQ(id.substr(0, 16), "20251201-214547-");
+    EXPECT_EQ(id.size(), 16u + 16u) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
 
 TEST_F(DrillWithFakeRuntime, PausesForItsDurationRevertsOnTimeAndTearsDown) {
   auto result = run_drill(scenario(paused_container), runtime_, options_);

@@ -142,8 +142,8 @@ JournalState read_journal(const std::filesystem::path& journal_file) {
 }
 
 bool is_run_id(std::string_view text) {
-  // YYYYMMDD-HHMMSS-xxxx
-  if (text.size() != 20 || text[8] != '-' || text[15] != '-') return false;
+  // YYYYMMDD-HHMMSS-<16 hex digits>, or <4> as runs before 64-bit ids were named.
+  if ((text.size() != 32 && text.size() != 20) || text[8] != '-' || text[15] != '-') return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (i == 8 || i == 15) continue;
     const char c = text[i];

@@ -61,7 +61,7 @@ struct JournalState {
   std::string untrusted;
 };
 
-/// True for the syntax of a run id (new_run_id: `20261201-214547-a3f9`). Commands that take a
+/// True for the syntax of a run id (new_run_id: `20261201-214547-3f9a1c07b2e4d658`; runs of older versions end in four digits). Commands that take a
 /// run id refuse anything else: it becomes a path in the state directory and a label filter.
 bool is_run_id(std::string_view text);
 

@@ -15,7 +15,11 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(RunId, OnlyTheSyntaxNewRunIdMakes) {
+  EXPECT_TRUE(is_run_id("20261201-214547-3f9a1c07b2e4d658"));
+  // Runs of older versions (16 random bits) stay readable for cleanup.
   EXPECT_TRUE(is_run_id("20261201-214547-a3f9"));
+  EXPECT_FALSE(is_run_id("20261201-214547-3f9a1c07b2e4d65"));
+  EXPECT_FALSE(is_run_id("20261201-214547-3f9a1c07b2e4d658/"));
   for (const char* refused : {"../../canary", "", "20261201-214547-a3f", "20261201-214547-A3F9", "20261201-214547-a3f9/..",
                               "2026120x-214547-a3f9", "20261201_214547-a3f9", "/20261201-214547-a3f"})
     EXPECT_FALSE(is_run_id(refused)) << refused;

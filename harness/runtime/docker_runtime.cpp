@@ -21,6 +21,7 @@
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
 #include "harness/runtime/tar_archive.hpp"
+#include "harness/scenario/model.hpp"
 
 namespace firedrill {
 namespace {
@@ -66,18 +67,6 @@ std::string address_in_subnet(const std::string& cidr, std::size_t n) {
   auto subnet = parse_ipv4_subnet(cidr);
   if (!subnet) throw EnvironmentError(fmt::format("the run's network has no usable subnet ('{}')", cidr));
   return format_ipv4(subnet->base + static_cast<uint32_t>(n));
-}
-
-std::string network_subnet(const json& network) {
-  if (!network.contains("IPAM") || !network["IPAM"].contains("Config")) return "";
-  const auto& configs = network["IPAM"]["Config"];
-  if (!configs.is_array()) return "";
-  for (const auto& config : configs) {
-    if (config.contains("Subnet") && config["Subnet"].is_string()) {
-      return config["Subnet"].get<std::string>();
-    }
-  }
-  return "";
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago; the caller retries if it is taken by the
@@ -162,13 +151,17 @@ void DockerRuntime::require_run() const {
 
 void DockerRuntime::create_network() {
   require_run();
+  if (!subnet_.empty()) return;
   const std::string name = network_name();
+  // A network of this name that this runtime did not create belongs to another run (or to a
+  // leftover of one): adopting it would put both runs' containers on one network and let either
+  // teardown remove the other's.
   try {
     const json existing = api_.get("/networks/" + docker::url_encode(name));
-    if (existing.value("Name", std::string()) == name) {
-      subnet_ = network_subnet(existing);
-      return;
-    }
+    if (existing.value("Name", std::string()) == name)
+      throw EnvironmentError(fmt::format("cannot create network {}: a network of that name already exists (another run "
+                                         "with this id, or its leftovers: `firedrill cleanup {}`)",
+                                         name, run_id_));
   } catch (const docker::EngineError& error) {
     if (error.status() != 404) throw;
   }
@@ -217,6 +210,9 @@ void DockerRuntime::create_network() {
       return;
     } catch (const docker::EngineError& error) {
       const std::string message = error.what();
+      if (message.find("already exists") != std::string::npos)
+        throw EnvironmentError(fmt::format("cannot create network {}: another network of that name appeared meanwhile ({})",
+                                           name, message));
       if (message.find("overlap") == std::string::npos) {
         throw EnvironmentError(fmt::format("cannot create network {}: {}", name, message));
       }
@@ -390,7 +386,7 @@ ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std
 std::string DockerRuntime::network_sidecar(const std::string& service) {
   static constexpr const char* sidecar_image = "firedrill/base:bookworm";
   static constexpr const char* namespace_label = "io.firedrill.netns-of";
-  const std::string sidecar = service + "-netadmin";
+  const std::string sidecar = service + std::string(network_sidecar_suffix);
   const std::string name = container_name(sidecar);
 
   json target;

@@ -188,6 +188,34 @@ TEST(DockerRuntime, NetworkGetsABenchmarkSubnetWithoutMasquerade) {
   EXPECT_EQ(count_labelled(other_run.id()).networks, 1);
 }
 
+// Security review 2, M10: a run whose id another run already has (two --out directories, one
+// engine) once adopted that run's network, and either teardown then removed the other's containers.
+TEST(DockerRuntime, ARunNeverAdoptsTheNetworkOfAnotherRunWithItsId) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("same"));
+  DockerRuntime first;
+  first.begin_run(run.id(), "network-test", Owner::self(), nullptr);
+  first.create_network();
+
+  DockerRuntime second;
+  second.begin_run(run.id(), "network-test", Owner::self(), nullptr);
+  try {
+    second.create_network();
+    ADD_FAILURE() << "the second run adopted the first run's network";
+  } catch (const EnvironmentError& error) {
+    EXPECT_NE(std::string(error.what()).find("a network of that name already exists"), std::string::npos) << error.what();
+  }
+  EXPECT_TRUE(second.subnet().empty());
+  ContainerSpec spec;
+  spec.service = "idle";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "300"};
+  EXPECT_THROW(second.start(spec), EnvironmentError);
+  EXPECT_EQ(count_labelled(run.id()).containers, 0) << "the second run started a container on the first one's network";
+  first.teardown();
+  expect_counts(count_labelled(run.id()), none());
+}
+
 TEST(DockerRuntime, RedisContainerLifecycle) {
   REQUIRE_DOCKER_ENGINE();
   RunGuard run(unique_run_id("redis"));

@@ -590,33 +590,31 @@ class ScenarioReader {
     expect(node, Node::Kind::map, "'services'");
     for (const auto& entry : node.entries) scenario_.services.push_back(read_service(entry));
     for (const auto& service : scenario_.services) kinds_[service.name] = service.kind;
-    for (const auto& service : scenario_.services)
-      for (int i = 1; i <= service.standbys; ++i) {
-        const std::string standby = fmt::format("{}-standby-{}", service.name, i);
-        if (const Entry* clash = find(node, standby))
-          fail(clash->key_where, fmt::format("service '{}' has the name of a standby of '{}'", standby, service.name));
-        kinds_[standby] = service.kind;
-      }
-    for (const auto& service : scenario_.services) {
-      std::vector<std::string> added = patroni_member_names(service);
-      if (!service.ha.empty()) added.push_back(patroni_etcd_name(service.name));
-      for (const auto& name : added) {
-        if (const Entry* clash = find(node, name))
-          fail(clash->key_where, fmt::format("service '{}' has the name the engine gives a part of the Patroni cluster '{}'",
-                                             name, service.name));
-        kinds_[name] = name == patroni_etcd_name(service.name) ? "container" : "postgres";
-      }
-    }
-    for (const auto& service : scenario_.services) {
-      for (int i = 1; i <= service.replicas + service.sentinels; ++i) {
-        const bool replica = i <= service.replicas;
-        const std::string added = replica ? fmt::format("{}-replica-{}", service.name, i)
-                                          : fmt::format("{}-sentinel-{}", service.name, i - service.replicas);
-        if (const Entry* clash = find(node, added))
-          fail(clash->key_where, fmt::format("service '{}' has the name the engine gives a {} of '{}'", added,
-                                             replica ? "replica" : "sentinel", service.name));
-        kinds_[added] = replica ? "redis" : "sentinel";
-      }
+    // Every name the engine derives is one service's alone: the runtime starts, stops and removes
+    // containers by name (verify-backup's scratch and the network sidecar included), so a second
+    // owner of a name would lose its container to the first.
+    std::map<std::string, std::string> derived_by;  // derived name -> the service that derives it
+    auto claim = [&](const std::string& name, const std::string& what, std::size_t owner, const std::string& kind) {
+      const std::string& owner_name = scenario_.services[owner].name;
+      if (const Entry* clash = find(node, name))
+        fail(clash->key_where, fmt::format("service '{}' has the name the engine gives {} of '{}'", name, what, owner_name));
+      if (auto other = derived_by.find(name); other != derived_by.end())
+        fail(node.entries[owner].key_where,
+             fmt::format("service '{}' would get a part named '{}' ({}), which '{}' already gets", owner_name, name, what,
+                         other->second));
+      derived_by[name] = owner_name;
+      kinds_[name] = kind;
+    };
+    for (std::size_t i = 0; i < scenario_.services.size(); ++i) {
+      const ServiceSpec& service = scenario_.services[i];
+      for (int n = 1; n <= service.standbys; ++n)
+        claim(fmt::format("{}-standby-{}", service.name, n), "a standby", i, service.kind);
+      for (const auto& name : patroni_member_names(service)) claim(name, "a member of the Patroni cluster", i, "postgres");
+      if (!service.ha.empty()) claim(patroni_etcd_name(service.name), "the etcd of the Patroni cluster", i, "container");
+      for (int n = 1; n <= service.replicas; ++n)
+        claim(fmt::format("{}-replica-{}", service.name, n), "a replica", i, "redis");
+      for (int n = 1; n <= service.sentinels; ++n)
+        claim(fmt::format("{}-sentinel-{}", service.name, n), "a sentinel", i, "sentinel");
     }
     for (const auto& [text, where] : references_) check_references(text, where);
   }
@@ -629,6 +627,12 @@ class ScenarioReader {
       fail(entry.key_where, fmt::format("invalid service name '{}': use a lowercase letter, then lowercase letters, "
                                         "digits and '-' (at most 63)",
                                         service.name));
+    for (const auto& [suffix, what] : {std::pair{verify_scratch_suffix, "the scratch container verify-backup starts beside"},
+                                       std::pair{network_sidecar_suffix, "the network sidecar started beside"}})
+      if (service.name.ends_with(suffix))
+        fail(entry.key_where, fmt::format("service '{}': names ending in '{}' are firedrill's own ({} '{}')",
+                                          service.name, suffix, what,
+                                          service.name.substr(0, service.name.size() - suffix.size())));
     const Node& spec = expect(entry.value, Node::Kind::map, fmt::format("service '{}'", service.name));
     check_keys(spec, service_keys, "service");
     const Entry* kind = find(spec, "kind");

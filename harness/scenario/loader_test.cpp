@@ -371,6 +371,35 @@ TEST(ScenarioErrors, ACommandIsRefusedWhereItWouldRunAsRootOnThisMachine) {
                        "  db: { kind: postgres, command: \"id >/var/tmp/x\" }"));
 }
 
+// Security review 2, M10: verify-backup's scratch container and the network sidecar are removed
+// by the name firedrill derives from their service; a service of that name was removed with them.
+TEST(ScenarioErrors, NamesFiredrillDerivesBelongToNoOtherService) {
+  const std::string services = "version: 1\nname: t\nservices:\n  db: { kind: postgres }\n";
+  EXPECT_EQ(error_of(services + "  db-verify: { kind: postgres }\nsteps:\n  - { name: w, wait: 1s }\n"),
+            diagnostic(5, 3,
+                       "service 'db-verify': names ending in '-verify' are firedrill's own (the scratch container "
+                       "verify-backup starts beside 'db')",
+                       "  db-verify: { kind: postgres }"));
+  EXPECT_EQ(error_of(services + "  app-netadmin: { kind: app }\nsteps:\n  - { name: w, wait: 1s }\n"),
+            diagnostic(5, 3,
+                       "service 'app-netadmin': names ending in '-netadmin' are firedrill's own (the network sidecar "
+                       "started beside 'app')",
+                       "  app-netadmin: { kind: app }"));
+  // A derived name declared as a service, and one two services would both derive.
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, standbys: 1 }\n"
+                     "  db-standby-1: { kind: postgres }\nsteps:\n  - { name: w, wait: 1s }\n"),
+            diagnostic(5, 3, "service 'db-standby-1' has the name the engine gives a standby of 'db'",
+                       "  db-standby-1: { kind: postgres }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, standbys: 1 }\n"
+                     "  db-standby: { kind: postgres, ha: patroni, members: 2 }\nsteps:\n  - { name: w, wait: 1s }\n"),
+            diagnostic(5, 3,
+                       "service 'db-standby' would get a part named 'db-standby-1' (a member of the Patroni cluster), "
+                       "which 'db' already gets",
+                       "  db-standby: { kind: postgres, ha: patroni, members: 2 }"));
+  EXPECT_EQ(error_of(services + "  db-verifier: { kind: postgres }\n  netadmin: { kind: app }\nsteps:\n  - { name: w, wait: 1s }\n"),
+            "no error");
+}
+
 TEST(ScenarioErrors, KeepsTheDiagnosticParts) {
   try {
     parse_scenario(head + "stpes: []\n", "scenarios/x.yaml", test_options());

@@ -6,11 +6,18 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firedrill {
 
 using Duration = std::chrono::microseconds;
+
+/// Suffixes of the containers firedrill starts beside a service and names after it: the
+/// scratch container of verify-backup and the network sidecar of the network faults. The loader
+/// refuses service names that end in one, since the runtime removes those containers by name.
+inline constexpr std::string_view verify_scratch_suffix = "-verify";
+inline constexpr std::string_view network_sidecar_suffix = "-netadmin";
 
 /// Where something was written: file, 1-based line and column.
 struct SourceLocation {
