@@ -9,15 +9,21 @@ std::atomic<bool> interrupt_requested{false};
 
 extern "C" void on_interrupt_signal(int) { interrupt_requested.store(true); }
 
+extern "C" void on_broken_pipe(int) {}
+
+void handle(int signal, void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(signal, &action, nullptr);
+}
+
 }  // namespace
 
 void install_interrupt_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_interrupt_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) handle(signal, on_interrupt_signal);
+  handle(SIGPIPE, on_broken_pipe);
 }
 
 bool interrupted() { return interrupt_requested.load(); }

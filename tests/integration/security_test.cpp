@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -340,6 +341,59 @@ TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
   EXPECT_GT(samples, 100);
   EXPECT_TRUE(saw_standby_preparation) << "the sampler never saw the standby being prepared";
   EXPECT_EQ(leaks, std::set<std::string>{});
+}
+
+/// The containers, networks and volumes labelled with `run_id` the engine still has.
+std::string left_of_run(const std::string& run_id) {
+  std::string left;
+  for (const std::string kind : {"container", "network", "volume"}) {
+    std::vector<std::string> argv = {"docker", kind, "ls", "-q", "--filter", "label=io.firedrill.run=" + run_id};
+    if (kind == "container") argv.insert(argv.begin() + 3, "-a");
+    left += run_command(argv, 30s).output;
+  }
+  return left;
+}
+
+// M12: a reader of firedrill's output that goes away (SIGPIPE at the next progress line) or a
+// closed terminal (SIGHUP) killed it mid-fault: the paused container and the network stayed.
+TEST_F(SecurityTest, AVanishedReaderOrTerminalLeavesNothingBehind) {
+  const auto scenario = write_scenario("signals", R"(version: 1
+name: signals
+services:
+  cache: { kind: redis }
+steps:
+  - { name: settle, wait: 1s }
+  - { name: freeze, fault: pause, target: cache, duration: 4s }
+  - { name: after, wait: 1s }
+)");
+  const fs::path piped = out_ / "piped";
+  const auto outcome = run_command({"/bin/sh", "-c",
+                                    fmt::format("'{}' run '{}' --out '{}' 2>&1 | head -1", FIREDRILL_BINARY,
+                                                scenario.string(), piped.string())},
+                                   200s);
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  std::string run_id;
+  for (const auto& entry : fs::directory_iterator(piped))
+    if (fs::exists(entry.path() / "journal.jsonl")) run_id = entry.path().filename().string();
+  ASSERT_FALSE(run_id.empty());
+  EXPECT_TRUE(fs::exists(piped / run_id / "report.json")) << "the drill did not run to its end";
+  EXPECT_EQ(left_of_run(run_id), "");
+
+  const fs::path hung = out_ / "hung";
+  fs::create_directories(hung);
+  const fs::path log = out_ / "hung.log";
+  const int pid = testing::spawn_command({FIREDRILL_BINARY, "run", scenario.string(), "--out", hung.string()}, log.string());
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (read_file(log).find("freeze") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(read_file(log).find("freeze"), std::string::npos) << read_file(log);
+  ASSERT_EQ(::kill(pid, SIGHUP), 0);
+  EXPECT_EQ(testing::wait_command(pid), 130) << read_file(log);
+  std::string hung_id;
+  for (const auto& entry : fs::directory_iterator(hung))
+    if (fs::exists(entry.path() / "journal.jsonl")) hung_id = entry.path().filename().string();
+  ASSERT_FALSE(hung_id.empty());
+  EXPECT_EQ(left_of_run(hung_id), "");
 }
 
 }  // namespace
