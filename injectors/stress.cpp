@@ -1,5 +1,6 @@
 #include "injectors/stress.hpp"
 
+#include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -156,6 +157,22 @@ std::vector<Worker> workers(Runtime& runtime, const std::string& service, const 
   return found;
 }
 
+std::string memory_headroom_problem(std::uint64_t bytes, std::uint64_t available_bytes) {
+  if (bytes <= available_bytes / 2) return "";
+  return fmt::format("holding {} MiB is more than half of the {} MiB this machine has available; the kernel's OOM "
+                     "killer would pick its victims anywhere on the machine (ask for at most {} MiB)",
+                     bytes >> 20, available_bytes >> 20, available_bytes / 2 >> 20);
+}
+
+std::optional<std::uint64_t> memory_available() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  std::uint64_t kibibytes = 0;
+  while (meminfo >> key >> kibibytes >> unit)
+    if (key == "MemAvailable:") return kibibytes * 1024;
+  return std::nullopt;
+}
+
 void stop(Runtime& runtime, const std::string& service, const std::string& marker) {
   if (!runtime.is_running(service)) return;
   const auto pattern = worker_pattern(marker);
@@ -209,6 +226,10 @@ void MemoryStressInjector::check_params(const StepSpec& step) {
 std::unique_ptr<ActiveFault> MemoryStressInjector::inject(FaultContext& context, const StepSpec& step) {
   check_params(step);
   const std::uint64_t bytes = size_of(step);
+  const auto available = stress::memory_available();
+  if (!available) throw EnvironmentError("cannot read MemAvailable from /proc/meminfo to bound a memory stress");
+  if (const std::string problem = stress::memory_headroom_problem(bytes, *available); !problem.empty())
+    throw EnvironmentError(fmt::format("memory-stress of '{}': {}", step.target, problem));
   // Repeating one byte fills (and so touches) every page at once; pause() then holds it.
   auto fault = start_stress(context, step, fmt::format("import signal; held = bytes([1]) * {}; signal.pause()", bytes),
                             1, {{"bytes", bytes}});

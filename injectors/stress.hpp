@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,15 @@ struct Worker {
   std::uint64_t resident_bytes = 0;
 };
 std::vector<Worker> workers(Runtime& runtime, const std::string& service, const std::string& marker);
+
+/// Why holding `bytes` would starve this machine, "" when it would not. Containers get no memory
+/// limit, so the kernel's OOM killer would answer a stress that exhausts the machine by killing
+/// whatever it picks, the harness or the engine included: a stress may take at most half of
+/// what the machine has available (`available_bytes`, MemAvailable) when it starts.
+std::string memory_headroom_problem(std::uint64_t bytes, std::uint64_t available_bytes);
+
+/// MemAvailable of /proc/meminfo in bytes; nullopt when it cannot be read.
+std::optional<std::uint64_t> memory_available();
 
 /// Ends the processes tagged with `marker` (TERM, then KILL after 5 s). Idempotent; a container
 /// that is not running has nothing to end.

@@ -33,6 +33,19 @@ TEST(StressParams, NeedABoundedDurationAndSaneSizes) {
   EXPECT_TRUE(registry.count("memory-stress"));
 }
 
+// Security review 2, M12: 16 GiB could be asked of a machine with less, and containers have no
+// memory limit, so the host's OOM killer chose the victims.
+TEST(StressParams, AMemoryStressLeavesHalfOfWhatTheMachineHasAvailable) {
+  constexpr std::uint64_t mebibyte = std::uint64_t{1} << 20;
+  EXPECT_EQ(stress::memory_headroom_problem(512 * mebibyte, 1024 * mebibyte), "");
+  EXPECT_EQ(stress::memory_headroom_problem(513 * mebibyte, 1024 * mebibyte),
+            "holding 513 MiB is more than half of the 1024 MiB this machine has available; the kernel's OOM killer "
+            "would pick its victims anywhere on the machine (ask for at most 512 MiB)");
+  const auto available = stress::memory_available();
+  ASSERT_TRUE(available.has_value());
+  EXPECT_GT(*available, 0u);
+}
+
 constexpr char stress_purpose[] = "stress";
 class StressTest : public disk_stress_testing::PostgresRunTest<stress_purpose> {
  protected:

@@ -524,9 +524,23 @@ bool DockerRuntime::is_running(const std::string& service) {
 
 std::string DockerRuntime::logs(const std::string& service) {
   require_run();
-  const auto response =
-      api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1", container_name(service)));
-  return docker::demux_stream(response.body);
+  const std::string path = fmt::format("/containers/{}/logs?stdout=1&stderr=1", container_name(service));
+  try {
+    return docker::demux_stream(api_.request("GET", path).body);
+  } catch (const docker::EngineError& error) {
+    if (error.status() != 0) throw;
+  }
+  // Larger than firedrill keeps: the end of it, which says how the service ended.
+  constexpr int kept_lines = 100000;
+  return fmt::format("[firedrill: this log is larger than {} MiB; only its last {} lines follow]\n",
+                     docker::max_response_bytes >> 20, kept_lines) +
+         recent_logs(service, kept_lines);
+}
+
+std::string DockerRuntime::recent_logs(const std::string& service, int lines) {
+  require_run();
+  return docker::demux_stream(
+      api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}", container_name(service), lines)).body);
 }
 
 ConfinedPath DockerRuntime::host_path(const std::string& service, const std::string& container_path) {
@@ -644,19 +658,47 @@ void DockerRuntime::copy_to(const std::string& service, const std::filesystem::p
   require_run();
   const std::filesystem::path target(container_path);
   std::ifstream in(host_path, std::ios::binary);
-  if (!in) throw EnvironmentError(fmt::format("cannot read {}", host_path.string()));
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::error_code size_error;
+  const std::uintmax_t size = std::filesystem::file_size(host_path, size_error);
+  if (!in || size_error) throw EnvironmentError(fmt::format("cannot read {}", host_path.string()));
   const std::string directory = target.parent_path().empty() ? "/" : target.parent_path().string();
-  std::string archive = tar::file_header(target.filename().string(), contents.size(), 0644);
-  archive += contents;
-  archive += tar::padding(contents.size());
-  archive += tar::end_of_archive();
-  contents.clear();
+  // The archive is sent as it is read: a backup is never held in memory, once or twice.
+  const std::string header = tar::file_header(target.filename().string(), size, 0644);
+  const std::string trailer = tar::padding(size) + tar::end_of_archive();
+  std::uint64_t offset = 0;
+  const std::uint64_t total = header.size() + size + trailer.size();
+  const auto read = [&](char* buffer, std::size_t capacity) -> std::size_t {
+    std::size_t filled = 0;
+    while (filled < capacity && offset < total) {
+      if (offset < header.size()) {
+        const std::size_t n = std::min<std::uint64_t>(capacity - filled, header.size() - offset);
+        std::memcpy(buffer + filled, header.data() + offset, n);
+        filled += n;
+        offset += n;
+      } else if (offset < header.size() + size) {
+        const std::size_t n = std::min<std::uint64_t>(capacity - filled, header.size() + size - offset);
+        in.read(buffer + filled, static_cast<std::streamsize>(n));
+        if (in.gcount() != static_cast<std::streamsize>(n))
+          throw EnvironmentError(fmt::format("{} changed while it was copied (shorter than {} bytes)", host_path.string(), size));
+        filled += n;
+        offset += n;
+      } else {
+        const std::uint64_t at = offset - header.size() - size;
+        const std::size_t n = std::min<std::uint64_t>(capacity - filled, trailer.size() - at);
+        std::memcpy(buffer + filled, trailer.data() + at, n);
+        filled += n;
+        offset += n;
+      }
+    }
+    return filled;
+  };
   try {
-    api_.stream("PUT",
-                fmt::format("/containers/{}/archive?path={}", container_name(service), docker::url_encode(directory)),
-                archive, "application/x-tar", [](std::string_view) {}, std::chrono::hours(1));
+    api_.upload(fmt::format("/containers/{}/archive?path={}", container_name(service), docker::url_encode(directory)),
+                "application/x-tar", total, read, std::chrono::hours(1));
   } catch (const docker::EngineError& error) {
+    throw EnvironmentError(fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path,
+                                       error.what()));
+  } catch (const std::runtime_error& error) {
     throw EnvironmentError(fmt::format("cannot copy {} into '{}' as {}: {}", host_path.string(), service, container_path,
                                        error.what()));
   }

@@ -51,6 +51,7 @@ class DockerRuntime final : public Runtime {
   /// for a stopped or missing container.
   bool is_running(const std::string& service) override;
   std::string logs(const std::string& service) override;
+  std::string recent_logs(const std::string& service, int lines) override;
   /// A path under one of the container's mounts maps to the mount's source (a volume's _data
   /// folder); any other path to the container's own overlay2 filesystem: its merged view while it
   /// runs, its upper layer while it is stopped (only for files the container already changed).

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,9 @@
 #include <cstring>
 #include <chrono>
 #include <cstdlib>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -405,6 +409,54 @@ TEST(DockerCleanup, CleanupDockerReportsWhatItRemoved) {
   const CleanupReport again = cleanup_docker(run.id(), false);
   EXPECT_TRUE(again.runs.empty());
   expect_counts(again.removed, none());
+}
+
+/// What a shell command prints on this machine.
+std::string run_shell(const std::string& command) {
+  std::string output;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+    ::pclose(pipe);
+  }
+  return output;
+}
+
+// Security review 2, M12: copy_to read the whole file and then built the whole archive beside
+// it, so a restore held its backup in memory twice.
+TEST(DockerRuntime, CopyToStreamsAFileWithoutHoldingIt) {
+  REQUIRE_DOCKER_ENGINE();
+  RunGuard run(unique_run_id("copy"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "copy-test", Owner::self(), nullptr);
+  ContainerSpec spec;
+  spec.service = "idle";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "300"};
+  runtime.start(spec);
+
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / fmt::format("firedrill-copy-{}", getpid());
+  constexpr std::size_t size = (std::size_t{96} << 20) + 321;  // not a multiple of the tar block
+  {
+    std::ofstream out(file, std::ios::binary);
+    std::string block(1 << 20, '\0');
+    for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i * 7 % 251);
+    for (std::size_t written = 0; written < size; written += block.size())
+      out.write(block.data(), static_cast<std::streamsize>(std::min(block.size(), size - written)));
+  }
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  runtime.copy_to("idle", file, "/tmp/copied");
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  // ru_maxrss is the peak in KiB: holding the file once would add 96 MiB to it.
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 32 * 1024) << "copy_to held the file in memory";
+
+  const ExecResult listed = runtime.exec("idle", {"sh", "-c", "wc -c </tmp/copied; cksum </tmp/copied"}, 60s);
+  const auto local = run_shell(fmt::format("cksum <'{}'", file.string()));
+  EXPECT_EQ(listed.output, fmt::format("{}\n{}", size, local)) << listed.output;
+  std::filesystem::remove(file);
+  runtime.teardown();
 }
 
 }  // namespace

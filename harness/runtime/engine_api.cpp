@@ -20,9 +20,25 @@ void init_curl_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-size_t append_to_string(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+/// A response body kept up to max_response_bytes; the transfer stops at the first byte over.
+struct BoundedBody {
+  std::string text;
+  bool too_large = false;
+};
+
+size_t append_bounded(char* data, size_t size, size_t count, void* user) {
+  auto& body = *static_cast<BoundedBody*>(user);
+  if (body.text.size() + size * count > max_response_bytes) {
+    body.too_large = true;
+    return 0;  // aborts the transfer
+  }
+  body.text.append(data, size * count);
   return size * count;
+}
+
+std::string too_large_message(const std::string& method, const std::string& path) {
+  return fmt::format("the engine's answer to {} {} is larger than {} MiB, more than firedrill keeps", method, path,
+                     max_response_bytes >> 20);
 }
 
 struct CurlDeleter {
@@ -89,7 +105,7 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
 
   const std::string url = base_url_ + path;
   std::string payload;
-  std::string response_body;
+  BoundedBody response;
   char error_buffer[CURL_ERROR_SIZE] = {};
   std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
 
@@ -100,8 +116,8 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_to_string);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response_body);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_bounded);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response);
 
   if (method == "GET") {
     curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
@@ -121,6 +137,8 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
 
   const CURLcode code = curl_easy_perform(handle);
+  if (response.too_large) throw EngineError(0, too_large_message(method, path));
+  std::string response_body = std::move(response.text);
   if (code != CURLE_OK) {
     const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
     if (code == CURLE_OPERATION_TIMEDOUT) {
@@ -158,7 +176,9 @@ void EngineApi::stream(const std::string& method, const std::string& path, std::
     long status = 0;
     curl_easy_getinfo(state.handle, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status >= 300) {
-      state.error_body.append(data, size * count);
+      // An error answer is a message: what fits is kept, the rest dropped.
+      const std::size_t room = max_response_bytes - std::min(max_response_bytes, state.error_body.size());
+      state.error_body.append(data, std::min(room, size * count));
       return size * count;
     }
     try {
@@ -205,6 +225,61 @@ void EngineApi::stream(const std::string& method, const std::string& path, std::
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status >= 300) throw EngineError(status, engine_message(receiver.error_body));
+}
+
+void EngineApi::upload(const std::string& path, const std::string& content_type, std::uint64_t size,
+                       const std::function<std::size_t(char* buffer, std::size_t capacity)>& read,
+                       std::chrono::milliseconds timeout) const {
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) throw EnvironmentError("cannot initialise libcurl");
+  CURL* handle = curl.get();
+
+  struct Sender {
+    const std::function<std::size_t(char*, std::size_t)>* read;
+    std::string error;
+  } sender{&read, {}};
+  const auto send = +[](char* buffer, size_t item_size, size_t count, void* user) -> size_t {
+    auto& state = *static_cast<Sender*>(user);
+    try {
+      return (*state.read)(buffer, item_size * count);
+    } catch (const std::exception& error) {
+      state.error = error.what();
+      return CURL_READFUNC_ABORT;
+    }
+  };
+  BoundedBody response;
+  const std::string url = base_url_ + path;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
+  headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+  curl_easy_setopt(handle, CURLOPT_READFUNCTION, send);
+  curl_easy_setopt(handle, CURLOPT_READDATA, &sender);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_bounded);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+
+  const CURLcode code = curl_easy_perform(handle);
+  if (!sender.error.empty()) throw std::runtime_error(sender.error);
+  if (code != CURLE_OK && !response.too_large) {
+    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+    if (code == CURLE_OPERATION_TIMEDOUT)
+      throw EngineTimeout(fmt::format("PUT {} timed out after {} ms: {}", path, timeout.count(), detail), "");
+    throw EngineUnreachable(fmt::format(
+        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_, detail));
+  }
+  long status = 0;
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) throw EngineError(status, engine_message(response.text));
 }
 
 nlohmann::json EngineApi::get(const std::string& path) const {

@@ -3,6 +3,8 @@
 // compatible socket serves. Requests and responses are JSON; exec and logs return the engine's
 // multiplexed stream, which demux_stream() turns into plain text.
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -44,6 +46,11 @@ class EngineTimeout : public std::runtime_error {
   std::string partial_body_;
 };
 
+/// The most of one response body request() keeps (an inspect, a log, an exec's output) and of an
+/// error body stream() keeps: an engine or a container that sends more is refused with an
+/// EngineError saying so, instead of growing firedrill's memory without bound.
+inline constexpr std::size_t max_response_bytes = std::size_t{64} << 20;
+
 struct EngineResponse {
   long status = 0;
   std::string body;
@@ -62,8 +69,9 @@ class EngineApi {
   const std::string& address() const { return address_; }
 
   /// Sends one request to `/v1.41<path>`. Returns the response for 2xx and 304; throws
-  /// EngineError with the engine's message otherwise, EngineTimeout when the timeout elapsed,
-  /// EngineUnreachable when no connection could be made.
+  /// EngineError with the engine's message otherwise (status 0 for a body over
+  /// max_response_bytes), EngineTimeout when the timeout elapsed, EngineUnreachable when no
+  /// connection could be made.
   EngineResponse request(const std::string& method, const std::string& path,
                          const std::optional<nlohmann::json>& body = std::nullopt,
                          std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
@@ -73,6 +81,13 @@ class EngineApi {
   /// request(); the body of an error response goes into the EngineError, not to the sink.
   void stream(const std::string& method, const std::string& path, std::string_view body,
               const std::string& content_type, const std::function<void(std::string_view)>& sink,
+              std::chrono::milliseconds timeout) const;
+
+  /// Sends a PUT whose body of `size` bytes `read` fills piece by piece (it returns how many
+  /// bytes it put into the buffer, 0 only at the end), so a large upload is never held whole in
+  /// memory. The answer's body is dropped; errors as request().
+  void upload(const std::string& path, const std::string& content_type, std::uint64_t size,
+              const std::function<std::size_t(char* buffer, std::size_t capacity)>& read,
               std::chrono::milliseconds timeout) const;
 
   /// request() and parse the body as JSON (null for an empty body).

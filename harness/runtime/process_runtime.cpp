@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -131,6 +132,16 @@ std::string resolve_program(const std::string& program, const fs::path& first_di
 std::string read_whole_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// The last `max_bytes` of a file (all of a shorter one), and how many bytes came before them.
+std::pair<std::string, std::uintmax_t> read_file_tail(const fs::path& path, std::uintmax_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  const auto size = static_cast<std::uintmax_t>(in.tellg());
+  const std::uintmax_t skipped = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(static_cast<std::streamoff>(skipped));
+  return {std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), skipped};
 }
 
 std::string last_lines(const std::string& text, int count) {
@@ -994,7 +1005,19 @@ bool ProcessRuntime::is_running(const std::string& service) {
 
 std::string ProcessRuntime::logs(const std::string& service) {
   require_run();
-  return read_whole_file(service_directory(service) / "log");
+  // As much as the Docker runtime keeps of a container's log, with the same note when it is more.
+  constexpr std::uintmax_t kept_bytes = std::uintmax_t{64} << 20;
+  auto [text, skipped] = read_file_tail(service_directory(service) / "log", kept_bytes);
+  if (skipped == 0) return text;
+  return fmt::format("[firedrill: this log is larger than {} MiB; only its last {} bytes follow]\n", kept_bytes >> 20,
+                     kept_bytes) +
+         text;
+}
+
+std::string ProcessRuntime::recent_logs(const std::string& service, int lines) {
+  require_run();
+  // A poll needs a few lines: a megabyte of the end holds them, however long the log has grown.
+  return last_lines(read_file_tail(service_directory(service) / "log", std::uintmax_t{1} << 20).first, lines);
 }
 
 ConfinedPath ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {

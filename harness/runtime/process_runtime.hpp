@@ -105,6 +105,7 @@ class ProcessRuntime final : public Runtime {
   bool is_running(const std::string& service) override;
   /// The service's log file.
   std::string logs(const std::string& service) override;
+  std::string recent_logs(const std::string& service, int lines) override;
   /// The data path of the image (PGDATA, /data) maps to data/, /tmp to tmp/, a host_directories
   /// mount to its source, a path already in the service directory to itself; anything else is
   /// refused.

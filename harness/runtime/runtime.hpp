@@ -111,6 +111,17 @@ struct ResourceCounts {
   int mounts = 0;  // size-limited filesystems unmounted
 };
 
+/// The last `lines` lines of a text.
+inline std::string tail_lines(const std::string& text, int lines) {
+  std::size_t position = text.size();
+  while (lines-- > 0 && position > 0) {
+    auto newline = text.rfind('\n', position > 1 ? position - 2 : 0);
+    if (newline == std::string::npos) return text;
+    position = newline + 1;
+  }
+  return text.substr(position);
+}
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -179,8 +190,12 @@ class Runtime {
   virtual void restart(const std::string& service, std::chrono::seconds grace) = 0;
   virtual bool is_running(const std::string& service) = 0;
 
-  /// The container's stdout+stderr so far.
+  /// The container's stdout+stderr so far (the whole log, for the run's logs/ folder).
   virtual std::string logs(const std::string& service) = 0;
+
+  /// The last `lines` lines of the container's stdout+stderr: what a check polled every few
+  /// milliseconds reads, so that a long log is not fetched whole at every poll.
+  virtual std::string recent_logs(const std::string& service, int lines) { return tail_lines(logs(service), lines); }
 
   /// Where on this machine the harness can read and write the file the service sees at
   /// container_path (absolute), so a fault can change a service's files from outside: a root the

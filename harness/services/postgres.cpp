@@ -15,6 +15,10 @@
 namespace firedrill {
 namespace {
 
+// Readiness is polled every few milliseconds; the ready line is among the last lines of a server
+// that has only just started, so those are all a poll fetches.
+constexpr int recent_log_lines = 500;
+
 std::string random_password() {
   unsigned char bytes[18];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a database password");
@@ -176,13 +180,14 @@ bool PostgresService::ready_precondition(Runtime& runtime, std::string& why_not)
   // The image restarts the server once after first initialisation (the init server listens on
   // its Unix socket only), so readiness is the ready log line *and* a query over TCP.
   if (!spec_.standby_of.empty()) return standby_streaming(runtime, why_not);
-  if (runtime.logs(spec_.name).find("database system is ready to accept connections") != std::string::npos) return true;
+  if (runtime.recent_logs(spec_.name, recent_log_lines).find("database system is ready to accept connections") != std::string::npos)
+    return true;
   why_not = "the server has not logged that it is ready";
   return false;
 }
 
 bool PostgresService::standby_streaming(Runtime& runtime, std::string& why_not) const {
-  const std::string logs = runtime.logs(spec_.name);
+  const std::string logs = runtime.recent_logs(spec_.name, recent_log_lines);
   if (logs.find("database system is ready to accept read-only connections") == std::string::npos) {
     why_not = "the standby has not logged that it accepts read-only connections";
     return false;

@@ -55,7 +55,7 @@ void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chron
   if (!ready)
     throw EnvironmentError(fmt::format("service '{}' ({}) never became ready within {}s: {}\nlast log lines:\n{}",
                                        spec_.name, spec_.kind, timeout.count() / 1000, last_error,
-                                       tail_lines(runtime.logs(spec_.name), 10)));
+                                       runtime.recent_logs(spec_.name, 10)));
 }
 
 std::unique_ptr<Service> make_service(const ServiceSpec& spec) {
@@ -77,16 +77,6 @@ bool poll_until(const std::function<bool(std::string& last_error)>& attempt, std
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-}
-
-std::string tail_lines(const std::string& text, int lines) {
-  std::size_t position = text.size();
-  while (lines-- > 0 && position > 0) {
-    auto newline = text.rfind('\n', position > 1 ? position - 2 : 0);
-    if (newline == std::string::npos) return text;
-    position = newline + 1;
-  }
-  return text.substr(position);
 }
 
 }  // namespace firedrill

@@ -89,7 +89,4 @@ std::unique_ptr<Service> make_service(const ServiceSpec& spec);
 bool poll_until(const std::function<bool(std::string& last_error)>& attempt, std::chrono::milliseconds timeout,
                 std::string& last_error);
 
-/// The last `lines` lines of a text.
-std::string tail_lines(const std::string& text, int lines);
-
 }  // namespace firedrill
