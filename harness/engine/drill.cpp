@@ -224,6 +224,12 @@ FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& p
                                        client, peer, runtime_.name(), peer));
   const int upstream_port = runtime_.peer_address(peer, services_.at(peer)->container_port()).port;
   auto proxy = std::make_unique<FaultProxy>(upstream.gateway, 0, upstream.ip, static_cast<std::uint16_t>(upstream_port));
+  // On a bridge the proxy listens on an address of this machine, which every local user can
+  // reach: only the client's own connections are proxied.
+  if (const std::string source = runtime_.source_address(client); !source.empty()) proxy->accept_only_from({source});
+  proxy->on_first_refusal([events = events_.get(), client, peer](Refusal reason, const std::string& from) {
+    events->record("proxy.refused", {{"client", client}, {"peer", peer}, {"reason", refusal_word(reason)}, {"from", from}});
+  });
   proxy->start();
   events_->record("proxy.started", {{"client", client}, {"peer", peer},
                                     {"listen", fmt::format("{}:{}", upstream.gateway, proxy->port())},

@@ -135,6 +135,12 @@ std::string DockerRuntime::container_name(const std::string& service) const {
   return fmt::format("fd-{}-{}", run_id_, service);
 }
 
+std::string DockerRuntime::source_address(const std::string& service) {
+  require_run();
+  if (subnet_.empty()) create_network();
+  return static_addresses_.try_emplace(service, address_in_subnet(subnet_, static_addresses_.size() + 2)).first->second;
+}
+
 json DockerRuntime::resource_labels(const std::string& service) const {
   json result = {{labels::run, run_id_}, {labels::scenario, scenario_}, {labels::owner, owner_.to_label()}};
   if (!service.empty()) result[labels::service] = service;
@@ -270,7 +276,7 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
   // to the engine's resolver, which then forwards the query off the machine and makes every
   // reconnect wait for a DNS timeout. Fixed addresses keep names resolvable, locally and at
   // once, across restarts.
-  const auto address = static_addresses_.try_emplace(spec.service, address_in_subnet(subnet_, static_addresses_.size() + 2)).first->second;
+  const auto address = source_address(spec.service);
   json extra_hosts = json::array();
   for (const auto& [service, other] : static_addresses_) extra_hosts.push_back(service + ":" + other);
 

@@ -34,6 +34,7 @@ class DockerRuntime final : public Runtime {
   /// across kill/start_again and restart.
   ContainerInfo start(const ContainerSpec& spec) override;
   ContainerInfo inspect(const std::string& service) override;
+  std::string source_address(const std::string& service) override;
   ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                   std::chrono::milliseconds timeout) override;
   /// Execs in a sidecar container (fd-<run-id>-<service>-netadmin, image firedrill/base:bookworm,

@@ -580,6 +580,8 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
     }
     case ProgramKind::app:
       final_environment["PORT"] = std::to_string(main_port);
+      // On this machine the app's network is everyone's: it listens where the harness reaches it.
+      final_environment["LISTEN_ADDRESS"] = "127.0.0.1";
       state->argv = {state->program.binary};
       state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
       break;

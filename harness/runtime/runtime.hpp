@@ -154,6 +154,11 @@ class Runtime {
     return {service, container_port};
   }
 
+  /// The address connections from `service` come from as its peers see them, fixed before it
+  /// starts, so a fault proxy can admit that client alone; "" when the runtime cannot tell its
+  /// services apart by address (the process runtime's all come from 127.0.0.1).
+  virtual std::string source_address(const std::string& /*service*/) { return ""; }
+
   /// Runs argv in the service's container; bounded by timeout (exit_code -1 and a note on timeout).
   virtual ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) = 0;

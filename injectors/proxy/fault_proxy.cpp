@@ -17,6 +17,9 @@
 #include <cstring>
 #include <deque>
 #include <random>
+#include <set>
+#include <optional>
+#include <functional>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
@@ -130,6 +133,24 @@ Address parse_address(const std::string& host, std::uint16_t port, const char* r
       host));
 }
 
+/// The numeric form of a socket address (an IPv4-mapped IPv6 one as IPv4), "" for other families.
+std::string numeric_address(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, text, sizeof text);
+  } else if (address.ss_family == AF_INET6) {
+    const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&v6))
+      ::inet_ntop(AF_INET, &v6.s6_addr[12], text, sizeof text);
+    else
+      ::inet_ntop(AF_INET6, &v6, text, sizeof text);
+  }
+  return text;
+}
+
+// How long the listener rests when no descriptor is left even to turn a connection away.
+constexpr auto listener_rest = std::chrono::milliseconds(100);
+
 bool applies(Direction direction, bool toward_upstream) {
   switch (direction) {
     case Direction::both:
@@ -213,6 +234,7 @@ class FaultProxy::Loop {
       throw std::system_error(error, std::generic_category(), "fault proxy: bind");
     }
     if (::listen(listener_.get(), 128) != 0) throw_errno("fault proxy: listen");
+    spare_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     sockaddr_storage bound{};
     socklen_t bound_length = sizeof bound;
     ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length);
@@ -240,11 +262,18 @@ class FaultProxy::Loop {
     std::array<epoll_event, 64> events{};
     while (!stopping_.load()) {
       arm_timer();
-      const int timeout = ready_.empty() ? -1 : 0;
+      int timeout = ready_.empty() ? -1 : 0;
+      if (listener_resume_at_ && timeout != 0)
+        timeout = static_cast<int>(std::max<std::int64_t>(
+            1, std::chrono::ceil<std::chrono::milliseconds>(*listener_resume_at_ - SteadyClock::now()).count()));
       const int count = ::epoll_wait(epoll_.get(), events.data(), events.size(), timeout);
       if (count < 0) {
         if (errno == EINTR) continue;
         break;
+      }
+      if (listener_resume_at_ && SteadyClock::now() >= *listener_resume_at_) {
+        listener_resume_at_.reset();
+        rewatch(listener_.get(), EPOLLIN, listener_token);
       }
       std::vector<std::uint64_t> again;
       again.swap(ready_);
@@ -304,6 +333,7 @@ class FaultProxy::Loop {
     snapshot.connections_active = active_.load();
     snapshot.bytes_upstream = bytes_upstream_.load();
     snapshot.bytes_downstream = bytes_downstream_.load();
+    snapshot.connections_refused = refused_.load();
     return snapshot;
   }
 
@@ -314,6 +344,7 @@ class FaultProxy::Loop {
     connections_.clear();
     active_.store(0);
     listener_.reset();
+    spare_.reset();
     timer_.reset();
     epoll_.reset();
     {
@@ -330,6 +361,60 @@ class FaultProxy::Loop {
     event.events = mask;
     event.data.u64 = token;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) throw_errno("epoll_ctl");
+  }
+
+  void rewatch(int fd, std::uint32_t mask, std::uint64_t token) {
+    epoll_event event{};
+    event.events = mask;
+    event.data.u64 = token;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event);
+  }
+
+ public:
+  void accept_only_from(std::set<std::string> addresses) {
+    std::lock_guard lock(mutex_);
+    admitted_ = std::move(addresses);
+  }
+  void set_connection_cap(std::size_t cap) { cap_.store(cap); }
+  void on_first_refusal(std::function<void(Refusal, const std::string&)> observer) { observer_ = std::move(observer); }
+
+ private:
+  bool admits(const std::string& peer) const {
+    std::lock_guard lock(mutex_);
+    return !admitted_ || admitted_->count(peer) != 0;
+  }
+
+  // Counted and reported before the reset, so whoever sees the reset also sees the refusal.
+  void refuse(UniqueFd& client, Refusal reason, const std::string& peer) {
+    refused_.fetch_add(1);
+    auto& seen = refused_once_[static_cast<std::size_t>(reason)];
+    if (!seen && observer_) {
+      try {
+        observer_(reason, peer);
+      } catch (...) {
+        // An observer that fails must not take the proxy's loop down with it.
+      }
+    }
+    seen = true;
+    client.reset_with_rst();
+  }
+
+  /// Out of descriptors, the waiting connection keeps the level-triggered listener ready, and the
+  /// loop would spin on it. The spare descriptor makes room to take the connection and reset it;
+  /// without one the listener rests for a moment instead.
+  void turn_away_for_want_of_descriptors() {
+    if (spare_.valid()) {
+      spare_.reset();
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof peer;
+      UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_CLOEXEC));
+      const bool taken = client.valid();
+      if (taken) refuse(client, Refusal::descriptors, numeric_address(peer));
+      spare_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (taken && spare_.valid()) return;
+    }
+    listener_resume_at_ = SteadyClock::now() + listener_rest;
+    rewatch(listener_.get(), 0, listener_token);
   }
 
   void wake() {
@@ -366,12 +451,25 @@ class FaultProxy::Loop {
 
   void accept_all() {
     for (;;) {
-      UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      sockaddr_storage peer_address{};
+      socklen_t peer_length = sizeof peer_address;
+      UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer_address), &peer_length,
+                                SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!client.valid()) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // EAGAIN, or out of descriptors: the backlog keeps the rest for later
+        if (errno == EMFILE || errno == ENFILE) turn_away_for_want_of_descriptors();
+        return;  // EAGAIN: nothing more waits
       }
       accepted_.fetch_add(1);
+      const std::string peer = numeric_address(peer_address);
+      if (!admits(peer)) {
+        refuse(client, Refusal::source, peer);
+        continue;
+      }
+      if (connections_.size() >= cap_.load()) {
+        refuse(client, Refusal::connection_cap, peer);
+        continue;
+      }
       if (faults_.refuse) {
         client.reset_with_rst();
         continue;
@@ -640,6 +738,13 @@ class FaultProxy::Loop {
 
   const Address listen_;
   Address upstream_;  // guarded by mutex_: set_upstream() changes it from another thread
+  std::optional<std::set<std::string>> admitted_;  // guarded by mutex_; nullopt admits every peer
+  std::atomic<std::size_t> cap_{default_proxy_connection_cap};
+  std::function<void(Refusal, const std::string&)> observer_;  // set before start()
+  std::array<bool, 3> refused_once_{};
+  std::atomic<std::uint64_t> refused_{0};
+  UniqueFd spare_;  // a descriptor held back to turn a connection away when none is left
+  std::optional<TimePoint> listener_resume_at_;
   UniqueFd listener_;
   UniqueFd epoll_;
   UniqueFd timer_;
@@ -697,6 +802,28 @@ void FaultProxy::stop() {
 }
 
 std::uint16_t FaultProxy::port() const { return loop_->port(); }
+
+const char* refusal_word(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::source: return "source";
+    case Refusal::connection_cap: return "connection-cap";
+    case Refusal::descriptors: return "descriptors";
+  }
+  return "source";
+}
+
+void FaultProxy::accept_only_from(const std::vector<std::string>& addresses) {
+  std::set<std::string> numeric;
+  for (const auto& address : addresses) numeric.insert(numeric_address(parse_address(address, 0, "source").storage));
+  loop_->accept_only_from(std::move(numeric));
+}
+
+void FaultProxy::set_connection_cap(std::size_t cap) { loop_->set_connection_cap(cap); }
+
+void FaultProxy::on_first_refusal(std::function<void(Refusal, const std::string& peer)> observer) {
+  if (started_) throw std::logic_error("on_first_refusal must be set before start()");
+  loop_->on_first_refusal(std::move(observer));
+}
 
 void FaultProxy::set_faults(const ProxyFaults& faults) { loop_->set_faults(faults); }
 

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 #include <thread>
 
 namespace firedrill {
@@ -71,7 +73,22 @@ struct ProxyCounters {
   std::uint64_t bytes_upstream = 0;
   /// Bytes written to clients (upstream → client).
   std::uint64_t bytes_downstream = 0;
+  /// Connections reset as soon as they were accepted (see Refusal).
+  std::uint64_t connections_refused = 0;
 };
+
+/// Why the proxy reset a connection as soon as it accepted it.
+enum class Refusal {
+  source,          ///< its peer is not one accept_only_from() names
+  connection_cap,  ///< the proxy already held its cap of connections
+  descriptors,     ///< this process is out of file descriptors (EMFILE/ENFILE)
+};
+
+/// The word for a refusal in events: "source", "connection-cap", "descriptors".
+const char* refusal_word(Refusal refusal);
+
+/// How many connections one proxy holds at once unless told otherwise.
+inline constexpr std::size_t default_proxy_connection_cap = 1024;
 
 /// A TCP proxy from listen_host:listen_port to upstream_host:upstream_port that injects
 /// ProxyFaults. Each connection keeps a 64 KiB buffer per direction; a side is not read while the
@@ -106,6 +123,16 @@ class FaultProxy {
   /// connections do when a name is pointed at another server. Same address rules as the
   /// constructor. Thread-safe.
   void set_upstream(const std::string& upstream_host, std::uint16_t upstream_port);
+  /// From now on only connections whose peer is one of `addresses` (numeric, as in the
+  /// constructor) are proxied; others are reset at once. An empty list admits nobody (a client
+  /// that has not started yet). Without a call every peer is admitted. Thread-safe.
+  void accept_only_from(const std::vector<std::string>& addresses);
+  /// At most `cap` connections at once; one more is reset at once. Thread-safe.
+  void set_connection_cap(std::size_t cap);
+  /// Called on the proxy's thread the first time a connection is refused for each reason, with
+  /// the peer's address ("" when unknown). Set before start().
+  void on_first_refusal(std::function<void(Refusal, const std::string& peer)> observer);
+
   /// The faults in force (reset_existing is always false and seed empty: they are consumed when
   /// set).
   [[nodiscard]] ProxyFaults faults() const;

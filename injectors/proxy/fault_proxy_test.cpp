@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -452,6 +455,143 @@ TEST_F(FaultProxyTest, FullLossHoldsEverythingUntilClearedThenDeliversInOrder) {
   proxy.set_faults({.latency = 100ms, .direction = Direction::downstream_only});
   EXPECT_EQ(socket.receive_text(13), "one,two,three");
   EXPECT_GE(millis(SteadyClock::now() - cleared_at), 100.0) << "the latency was lost with the loss";
+}
+
+/// A connection to 127.0.0.1:port from `source` (another loopback address).
+int connect_from(const char* source, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &local.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) ADD_FAILURE() << "bind: " << std::strerror(errno);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) ADD_FAILURE() << "connect: " << std::strerror(errno);
+  return fd;
+}
+
+/// True when the proxy ended the connection on `fd` (EOF or reset) within a second, unanswered.
+bool turned_away(int fd) {
+  pollfd entry{fd, POLLIN, 0};
+  if (::poll(&entry, 1, 1000) <= 0) return false;
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, 0);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/// The round trip of one message through the echo on `fd`.
+bool echoes(int fd) {
+  const std::string message = "ping";
+  if (::send(fd, message.data(), message.size(), MSG_NOSIGNAL) != 4) return false;
+  std::string got;
+  while (got.size() < message.size()) {
+    pollfd entry{fd, POLLIN, 0};
+    if (::poll(&entry, 1, 5000) <= 0) return false;
+    char buffer[16];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  return got == message;
+}
+
+struct Refusals {
+  std::mutex mutex;
+  std::vector<std::pair<Refusal, std::string>> seen;
+  void observe(FaultProxy& proxy) {
+    proxy.on_first_refusal([this](Refusal reason, const std::string& peer) {
+      std::lock_guard lock(mutex);
+      seen.emplace_back(reason, peer);
+    });
+  }
+  std::vector<std::pair<Refusal, std::string>> get() {
+    std::lock_guard lock(mutex);
+    return seen;
+  }
+};
+
+// Security review 2, M13: the proxy listens on the bridge gateway, an address of this machine:
+// every local user could reach the proxied database through it.
+TEST(FaultProxySources, OnlyTheAddressesItIsGivenAreProxied) {
+  LoopbackEchoServer echo;
+  FaultProxy proxy("127.0.0.1", 0, "127.0.0.1", echo.port());
+  Refusals refusals;
+  refusals.observe(proxy);
+  proxy.accept_only_from({"127.0.0.2"});
+  proxy.start();
+  const int stranger = connect_from("127.0.0.1", proxy.port());
+  EXPECT_TRUE(turned_away(stranger));
+  ::close(stranger);
+  const int client = connect_from("127.0.0.2", proxy.port());
+  EXPECT_TRUE(echoes(client));
+  ::close(client);
+  EXPECT_EQ(refusals.get(), (std::vector<std::pair<Refusal, std::string>>{{Refusal::source, "127.0.0.1"}}));
+
+  proxy.accept_only_from({});
+  const int early = connect_from("127.0.0.2", proxy.port());
+  EXPECT_TRUE(turned_away(early)) << "an empty list admits nobody";
+  ::close(early);
+  EXPECT_EQ(proxy.counters().connections_refused, 2u);
+  EXPECT_STREQ(refusal_word(Refusal::source), "source");
+}
+
+// Security review 2, L7: no connection cap.
+TEST(FaultProxyLimits, AConnectionOverTheCapIsResetAndReported) {
+  LoopbackEchoServer echo;
+  FaultProxy proxy("127.0.0.1", 0, "127.0.0.1", echo.port());
+  Refusals refusals;
+  refusals.observe(proxy);
+  proxy.set_connection_cap(2);
+  proxy.start();
+  Socket first(proxy.port());
+  Socket second(proxy.port());
+  first.round_trip();
+  second.round_trip();
+  Socket third(proxy.port());
+  EXPECT_TRUE(turned_away(third.fd()));
+  EXPECT_EQ(refusals.get(), (std::vector<std::pair<Refusal, std::string>>{{Refusal::connection_cap, "127.0.0.1"}}));
+  EXPECT_EQ(proxy.counters().connections_active, 2u);
+  EXPECT_STREQ(refusal_word(Refusal::connection_cap), "connection-cap");
+}
+
+// Security review 2, L7: out of descriptors, the waiting connection kept the level-triggered
+// listener ready and the loop spun on it; the connection waited in the backlog for ever.
+TEST(FaultProxyLimits, OutOfDescriptorsAConnectionIsTurnedAwayNotLeftWaiting) {
+  LoopbackEchoServer echo;
+  FaultProxy proxy("127.0.0.1", 0, "127.0.0.1", echo.port());
+  Refusals refusals;
+  refusals.observe(proxy);
+  proxy.start();
+
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit lowered = original;
+  lowered.rlim_cur = 512;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());  // room for the client's own socket only
+  fillers.pop_back();
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(proxy.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+  const bool away = turned_away(client);
+  ::close(client);
+  for (const int fd : fillers) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+
+  EXPECT_TRUE(away) << "the connection was left waiting";
+  EXPECT_EQ(refusals.get(), (std::vector<std::pair<Refusal, std::string>>{{Refusal::descriptors, "127.0.0.1"}}));
+  // With descriptors again, the proxy works as before.
+  Socket later(proxy.port());
+  later.round_trip();
 }
 
 TEST(FaultProxyStop, ReturnsPromptlyAndClosesEveryDescriptor) {

@@ -141,6 +141,10 @@ TEST_F(ProcessDrill, QuickstartPassesWithPostgresRedisAndTheAppAsLocalProcesses)
   EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
   const std::string db_log = read_file(run_dir() / "logs" / "db.log");
   EXPECT_NE(db_log.find("database system was interrupted"), std::string::npos) << db_log;
+  // Security review 2, M13: the app listened on 0.0.0.0, every network of this machine.
+  const std::string app_log = read_file(run_dir() / "logs" / "app.log");
+  EXPECT_NE(app_log.find("listening on 127.0.0.1:"), std::string::npos) << app_log;
+  EXPECT_EQ(app_log.find("0.0.0.0"), std::string::npos) << app_log;
   EXPECT_GT(report["harness"]["bringup_seconds"].get<double>(), 0.0);
   std::printf("process runtime quickstart: bring-up %.2f s\n", report["harness"]["bringup_seconds"].get<double>());
   expect_nothing_left();
