@@ -111,7 +111,9 @@ std::string run_of(const LabelledResource& resource) {
 void thaw_if_frozen(const docker::EngineApi& api, const std::string& container_id) {
   try {
     const json container = api.get(fmt::format("/containers/{}/json", container_id));
-    if (auto control = freezer_control_of(container.value("State", json::object()).value("Pid", 0))) thaw_cgroup(*control);
+    if (auto control = freezer_control_of(container.value("State", json::object()).value("Pid", 0),
+                                          container.value("Id", std::string())))
+      thaw_cgroup(*control);
   } catch (const std::exception&) {
     // Gone already, or the engine will report the real problem when removing it.
   }

@@ -458,7 +458,7 @@ void DockerRuntime::kill(const std::string& service, const std::string& signal) 
 
 std::optional<std::filesystem::path> DockerRuntime::freezer_control(const std::string& service) {
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
-  return freezer_control_of(container.value("State", json::object()).value("Pid", 0));
+  return freezer_control_of(container.value("State", json::object()).value("Pid", 0), container.value("Id", std::string()));
 }
 
 void DockerRuntime::pause(const std::string& service) {
@@ -502,7 +502,7 @@ void DockerRuntime::unpause(const std::string& service) {
   // engine's own pause.
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
   const json state = container.value("State", json::object());
-  if (auto control = freezer_control_of(state.value("Pid", 0))) thaw_cgroup(*control);
+  if (auto control = freezer_control_of(state.value("Pid", 0), container.value("Id", std::string()))) thaw_cgroup(*control);
   if (state.value("Paused", false)) api_.post(fmt::format("/containers/{}/unpause", container_name(service)));
 }
 

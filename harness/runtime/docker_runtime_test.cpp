@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/freezer.hpp"
 
 namespace firedrill {
 namespace {
@@ -282,6 +283,19 @@ TEST(DockerRuntime, RedisContainerLifecycle) {
   runtime.pause("cache");
   EXPECT_EQ(redis_ping(port, 500ms), "timeout");
   EXPECT_TRUE(runtime.is_running("cache"));
+  if (::geteuid() == 0) {
+    // As root the container is frozen through its own cgroup, which the pid the engine gave was
+    // checked to belong to (review 2, M11); the engine never saw a pause.
+    const json paused = docker::EngineApi::from_environment().get("/containers/" + runtime.container_name("cache") + "/json");
+    EXPECT_FALSE(paused["State"].value("Paused", true));
+    const auto control = freezer_control_of(paused["State"].value("Pid", 0), paused.value("Id", std::string()));
+    ASSERT_TRUE(control.has_value());
+    if (control->filename() == "freezer.state") {
+      std::string state;
+      std::ifstream(*control) >> state;
+      EXPECT_EQ(state, "FROZEN");
+    }
+  }
   runtime.unpause("cache");
   EXPECT_TRUE(eventually_pongs(port, 5s));
 

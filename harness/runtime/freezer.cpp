@@ -31,9 +31,10 @@ bool reports_frozen(const std::filesystem::path& control) {
 
 }  // namespace
 
-std::optional<std::filesystem::path> freezer_control_of(int pid) {
-  if (pid <= 0) return std::nullopt;
-  std::istringstream cgroups(read_process_file(pid, "cgroup").value_or(""));
+std::optional<std::filesystem::path> freezer_control_in(const std::string& proc_cgroup, const std::string& container_id) {
+  // A short or empty id would match too much: only Docker's full 64-digit ids are trusted.
+  if (container_id.size() != 64) return std::nullopt;
+  std::istringstream cgroups(proc_cgroup);
   std::string line;
   std::optional<std::filesystem::path> control;
   while (std::getline(cgroups, line)) {
@@ -43,11 +44,20 @@ std::optional<std::filesystem::path> freezer_control_of(int pid) {
     std::string controllers = line.substr(first + 1, second - first - 1);
     std::string path = line.substr(second + 1);
     if (controllers == "freezer") {
-      control = std::filesystem::path("/sys/fs/cgroup/freezer" + path) / "freezer.state";
+      control = path.find(container_id) == std::string::npos
+                    ? std::nullopt
+                    : std::optional(std::filesystem::path("/sys/fs/cgroup/freezer" + path) / "freezer.state");
       break;  // a v1 freezer wins over the unified hierarchy of a hybrid host
     }
-    if (line.starts_with("0::")) control = std::filesystem::path("/sys/fs/cgroup" + path) / "cgroup.freeze";
+    if (line.starts_with("0::") && path.find(container_id) != std::string::npos)
+      control = std::filesystem::path("/sys/fs/cgroup" + path) / "cgroup.freeze";
   }
+  return control;
+}
+
+std::optional<std::filesystem::path> freezer_control_of(int pid, const std::string& container_id) {
+  if (pid <= 0) return std::nullopt;
+  auto control = freezer_control_in(read_process_file(pid, "cgroup").value_or(""), container_id);
   if (control && ::access(control->c_str(), W_OK) == 0) return control;
   return std::nullopt;
 }

@@ -8,9 +8,17 @@
 
 namespace firedrill {
 
-/// The freezer control of a process's cgroup (cgroup v1 `freezer.state`, v2 `cgroup.freeze`),
-/// when this process can write it.
-std::optional<std::filesystem::path> freezer_control_of(int pid);
+/// The freezer control of the cgroup a /proc/PID/cgroup text names (cgroup v1 `freezer.state`,
+/// v2 `cgroup.freeze`), when that cgroup's path names `container_id` (Docker's cgroupfs and
+/// systemd drivers both put the full id in it): nullopt for any other cgroup.
+std::optional<std::filesystem::path> freezer_control_in(const std::string& proc_cgroup, const std::string& container_id);
+
+/// The freezer control of container `container_id`, whose main process the engine says is
+/// `pid`, when this process can write it. The pid is a number in the engine's pid namespace: read
+/// in this process's /proc (an engine socket mounted into another namespace) it may be any local
+/// process, firedrill itself included. Only a process whose cgroup names the container counts;
+/// otherwise nullopt, and the caller uses the engine's own pause.
+std::optional<std::filesystem::path> freezer_control_of(int pid, const std::string& container_id);
 
 /// Freezes the cgroup and waits until every task is frozen; false when that took longer than
 /// `timeout` (the cgroup may be partly frozen: thaw it).
