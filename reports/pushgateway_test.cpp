@@ -1,6 +1,10 @@
 // --pushgateway against a small HTTP server on 127.0.0.1 that records what it was sent.
 #include "reports/pushgateway.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -73,6 +77,35 @@ TEST(Pushgateway, ARefusalIsAnErrorNamingTheUrlAndTheAnswer) {
               std::string::npos)
         << error.what();
   }
+}
+
+// Security review 2, L5: errors echoed the URL with its credentials, and any scheme libcurl
+// knows was followed.
+TEST(Pushgateway, ErrorsMaskTheUrlsPasswordAndOnlyHttpIsSpoken) {
+  FakePushgateway gateway(400);
+  const std::string with_credentials = "http://firedrill:s3cret-pw@" + gateway.url().substr(7);
+  try {
+    push_metrics(with_credentials, "quickstart", metrics);
+    FAIL() << "a 400 was accepted";
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.find("s3cret-pw"), std::string::npos) << message;
+    EXPECT_NE(message.find("http://firedrill:****@127.0.0.1:"), std::string::npos) << message;
+  }
+  const auto file = std::filesystem::temp_directory_path() / ("pushgateway-file-" + std::to_string(::getpid()));
+  std::ofstream(file) << "untouched";
+  try {
+    push_metrics("file://" + file.string(), "quickstart", metrics);
+    FAIL() << "a file: URL was followed";
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    EXPECT_TRUE(message.find("Protocol \"file\"") != std::string::npos || message.find("Unsupported protocol") != std::string::npos)
+        << message;
+  }
+  std::string left;
+  std::getline(std::ifstream(file), left);
+  EXPECT_EQ(left, "untouched");
+  std::filesystem::remove_all(file);
 }
 
 TEST(Pushgateway, AnUnreachableGatewayIsAnError) {

@@ -234,7 +234,7 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
   const std::string name = container_name(spec.service);
 
   try {
-    api_.get(fmt::format("/images/{}/json", spec.image));
+    api_.get(fmt::format("/images/{}/json", docker::image_path(spec.image)));
   } catch (const docker::EngineError& error) {
     if (error.status() == 404) {
       throw EnvironmentError(fmt::format(
@@ -420,7 +420,7 @@ std::string DockerRuntime::network_sidecar(const std::string& service) {
   }
 
   try {
-    api_.get(fmt::format("/images/{}/json", sidecar_image));
+    api_.get(fmt::format("/images/{}/json", docker::image_path(sidecar_image)));
   } catch (const docker::EngineError& error) {
     throw EnvironmentError(fmt::format(
         "image '{}' is needed to change a service's network and is not present ({}); fixtures/images/build makes it",

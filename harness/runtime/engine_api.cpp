@@ -113,6 +113,7 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
   if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
@@ -198,6 +199,7 @@ void EngineApi::stream(const std::string& method, const std::string& path, std::
   if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
@@ -322,6 +324,18 @@ std::string url_encode(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string image_path(std::string_view reference) {
+  std::string out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t separator = reference.find_first_of("/:@", start);
+    out += url_encode(reference.substr(start, separator == std::string_view::npos ? std::string_view::npos : separator - start));
+    if (separator == std::string_view::npos) return out;
+    out += reference[separator];
+    start = separator + 1;
+  }
 }
 
 std::string label_filter(const std::string& label) {

@@ -108,6 +108,11 @@ class EngineApi {
 /// Percent-encodes s for a query string or a path segment.
 std::string url_encode(std::string_view s);
 
+/// Percent-encodes an image reference for an Engine API path (/images/<reference>/json): `/`, `:`
+/// and `@` stay as the engine's router expects them, anything that could end the path or start a
+/// query (`?`, `#`, `%`, a space) is encoded.
+std::string image_path(std::string_view reference);
+
 /// `?filters=` value selecting resources carrying `label` (either "key" or "key=value").
 std::string label_filter(const std::string& label);
 

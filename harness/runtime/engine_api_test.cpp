@@ -136,6 +136,14 @@ TEST(EngineApi, UnreachableSocketNamesTheAddressAndTheRemedy) {
   }
 }
 
+// Security review 2, L5: an image name went into the Engine API path as it was, so `?` or `#`
+// in it cut the path and added a query.
+TEST(ImagePath, KeepsTheReferencesSeparatorsAndEncodesEverythingElse) {
+  EXPECT_EQ(image_path("registry.example:5000/team/app:1.2"), "registry.example:5000/team/app:1.2");
+  EXPECT_EQ(image_path("app@sha256:0a"), "app@sha256:0a");
+  EXPECT_EQ(image_path("x/json?force=1#y z%"), "x/json%3Fforce%3D1%23y%20z%25");
+}
+
 TEST(LabelFilter, EncodesTheEngineFilterJson) {
   EXPECT_EQ(label_filter("io.firedrill.run=r1"),
             "%7B%22label%22%3A%5B%22io.firedrill.run%3Dr1%22%5D%7D");

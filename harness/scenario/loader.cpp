@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -376,6 +377,16 @@ bool matches_name(std::string_view name, bool letter_first) {
                      [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
+/// Docker's reference grammar, loosely: lowercase path components (with a registry host and port
+/// first), an optional tag and an optional digest. The reference becomes part of Engine API
+/// paths, so nothing else (no `?`, `#`, `%`, spaces, `..`) is accepted.
+bool is_image_reference(const std::string& image) {
+  static const std::regex reference(
+      R"(^([a-zA-Z0-9][a-zA-Z0-9.-]*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+      R"((:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$)");
+  return image.size() <= 512 && std::regex_match(image, reference);
+}
+
 std::optional<long long> parse_integer(std::string_view text, bool& out_of_range) {
   out_of_range = false;
   std::size_t i = 0;
@@ -654,6 +665,10 @@ class ScenarioReader {
       };
       if (key == "image") {
         service.image = non_empty(value, key);
+        if (!is_image_reference(service.image))
+          fail(value.where, fmt::format("invalid image '{}': expected a reference like firedrill/postgres:15, "
+                                        "registry.example:5000/team/app:1.2 or name@sha256:<64 hex digits>",
+                                        service.image));
       } else if (key == "env") {
         expect(value, Node::Kind::map, "'env'");
         for (const auto& variable : value.entries) {

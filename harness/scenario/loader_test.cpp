@@ -339,6 +339,22 @@ TEST(ScenarioErrors, FiredrillsOwnEnvironmentNamesAreRefused) {
                        "  db: { kind: postgres, env: { FIREDRILL_WAL_REPOSITORY: / } }"));
 }
 
+// Security review 2, L5: the image becomes part of an Engine API path.
+TEST(ScenarioErrors, AnImageMustBeAnImageReference) {
+  const std::string head_of = "version: 1\nname: t\nservices:\n  box: { kind: container, image: ";
+  const std::string tail_of = " }\nsteps:\n  - { name: w, wait: 1s }\n";
+  EXPECT_EQ(error_of(head_of + "\"busybox/json?force=1\"" + tail_of),
+            diagnostic(4, 34,
+                       "invalid image 'busybox/json?force=1': expected a reference like firedrill/postgres:15, "
+                       "registry.example:5000/team/app:1.2 or name@sha256:<64 hex digits>",
+                       "  box: { kind: container, image: \"busybox/json?force=1\" }"));
+  for (const char* refused : {"a/../b", "Busybox", "a b", "a#b", "a:", "a%2Fb"})
+    EXPECT_NE(error_of(head_of + "\"" + refused + "\"" + tail_of), "no error") << refused;
+  for (const char* accepted : {"busybox", "firedrill/postgres:15", "registry.example:5000/team/app:1.2", "localhost/x_y.z-w:v1.0",
+                               "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
+    EXPECT_EQ(error_of(head_of + "\"" + accepted + "\"" + tail_of), "no error") << accepted;
+}
+
 TEST(ScenarioErrors, ARepositoryOutsideTheRunDirectoryNeedsAGrantedRoot) {
   Vocabulary vocabulary = test_vocabulary();
   vocabulary.actions["backup"] =
