@@ -42,9 +42,13 @@ std::vector<int> process_tree(const RecordedProcess& record) {
   std::map<int, ProcessStat> processes;
   for (const int pid : process_ids())
     if (const auto stat = read_process_stat(pid); stat && stat->start_time >= record.start_time) processes[pid] = *stat;
+  // Without its leader the group's id is free to be a new process's pid, and that process's
+  // group then has the same id: only members of the session the service started in are ours.
+  const bool leaderless = !leader || leader->exited();
   std::set<int> tree;
   for (const auto& [pid, stat] : processes)
-    if (stat.process_group == record.process_group) tree.insert(pid);
+    if (stat.process_group == record.process_group && (!leaderless || record.session == 0 || stat.session == record.session))
+      tree.insert(pid);
   // Descendants: parents come before children in no particular order of pids, so repeat until
   // nothing is added.
   for (bool grew = true; grew;) {
@@ -102,6 +106,7 @@ std::optional<unsigned long long> process_start_time(int pid) {
 std::string RecordedProcess::to_text() const {
   std::string text = fmt::format("pid={} start_time={} process_group={}", pid, start_time, process_group);
   if (!cgroup.empty()) text += fmt::format(" cgroup={}", cgroup.string());
+  if (session > 0) text += fmt::format(" session={}", session);
   return text + "\n";
 }
 
@@ -125,6 +130,7 @@ std::optional<RecordedProcess> RecordedProcess::parse(const std::string& text) {
     if (key == "pid") process.pid = static_cast<int>(*value), pid = true;
     else if (key == "start_time") process.start_time = *value, start = true;
     else if (key == "process_group") process.process_group = static_cast<int>(*value), group = true;
+    else if (key == "session" && *value > 0 && *value <= 0x7fffffff) process.session = static_cast<int>(*value);
     else return std::nullopt;
   }
   if (!pid || !start || !group || process.pid <= 1 || process.process_group <= 1) return std::nullopt;

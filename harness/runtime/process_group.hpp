@@ -26,8 +26,12 @@ struct RecordedProcess {
   unsigned long long start_time = 0;
   int process_group = 0;
   std::filesystem::path cgroup;  // empty: the service has none (see service_cgroup.hpp)
+  /// The session the process was started in (the harness's own). Once the leader is gone and its
+  /// pid may be reused, a process of the group counts only in this session: a later process that
+  /// got the same number and made a group of it started elsewhere. 0 in records of older versions.
+  int session = 0;
 
-  /// "pid=<pid> start_time=<ticks> process_group=<pgid>[ cgroup=<path>]\n"
+  /// "pid=<pid> start_time=<ticks> process_group=<pgid>[ cgroup=<path>][ session=<sid>]\n"
   std::string to_text() const;
   /// Parses to_text(); nullopt for anything else (a torn or foreign file, a cgroup path that is
   /// not one firedrill makes).

@@ -143,6 +143,24 @@ TEST(RecordedProcess, MembersLeftByADeadLeaderAreStillTheRecords) {
   EXPECT_FALSE(exists(group.member));
 }
 
+// Security review 2, L6: a leaderless group matched any later process with its id, so once the
+// pid was reused by a process that made a group of its own, that group was killed.
+TEST(RecordedProcess, ALeaderlessGroupCountsOnlyMembersOfTheSessionTheServiceStartedIn) {
+  auto group = start_group(true);
+  group.record.session = static_cast<int>(::getsid(0));
+  EXPECT_EQ(group.record.members(), std::vector<int>{group.member});
+  // The same group seen as one a later process made elsewhere (another session).
+  RecordedProcess foreign = group.record;
+  foreign.session = group.record.session + 1;
+  EXPECT_EQ(foreign.members(), std::vector<int>{});
+  EXPECT_FALSE(signal_recorded_processes(foreign, SIGKILL));
+  EXPECT_TRUE(exists(group.member));
+  EXPECT_TRUE(kill_recorded_processes(group.record, std::chrono::seconds(5)));
+  const auto record = RecordedProcess::parse(group.record.to_text());
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(record->session, group.record.session);
+}
+
 TEST(PidFile, RoundTripsAndKillingTheRecordedProcessesRemovesIt) {
   const fs::path directory = fs::temp_directory_path() / ("firedrill-pid-file-test-" + std::to_string(::getpid()));
   fs::create_directories(directory);

@@ -669,7 +669,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   ::close(report[1]);
   ::close(log);
   ::close(stdin_fd);
-  RecordedProcess record{pid, process_start_time(pid).value_or(0), pid, cgroup.value_or(fs::path())};
+  RecordedProcess record{pid, process_start_time(pid).value_or(0), pid, cgroup.value_or(fs::path()), ::getsid(0)};
   try {
     // Moved before it may run, so that everything it will start is in the cgroup too.
     if (cgroup) move_into_service_cgroup(*cgroup, pid);
