@@ -175,9 +175,10 @@ TEST_F(SecurityTest, TheQuickstartWithAPasswordOfStarsPasses) {
 TEST_F(SecurityTest, TheQuickstartWithAHostilePasswordAndDatabaseNamePasses) {
   const auto scenario = write_scenario(
       "quickstart-hostile", replaced(read_file(source_dir / "scenarios" / "quickstart.yaml"), "  db: { kind: postgres }",
-                                     R"(  db: { kind: postgres, env: { POSTGRES_PASSWORD: "p w@/:?#'\x", POSTGRES_DB: "shop orders" } })"));
+                                     R"(  db: { kind: postgres, env: { POSTGRES_PASSWORD: "p w@/:?#'\\x", POSTGRES_DB: "shop orders" } })"));
   const auto [outcome, report] = drill(scenario);
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  ASSERT_TRUE(report.is_object()) << outcome.output;
   EXPECT_EQ(report.value("verdict", ""), "pass") << report["checks"].dump(2);
 }
 
