@@ -45,6 +45,9 @@ struct ActionContext {
   /// Journals a resource of this machine the action made (kind, name) for `cleanup` to remove
   /// after a crash; unset where the run has no journal.
   std::function<void(const std::string& kind, const std::string& name)> journal_create = {};
+  /// The machine's backup manifest key (in firedrill's state directory, outside every repository):
+  /// it authenticates the manifests of unencrypted backups.
+  std::filesystem::path manifest_key_file = {};
 };
 
 class Action {

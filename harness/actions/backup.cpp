@@ -346,7 +346,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
     if (key) {
       phase_start = context.clock.now();
       for (auto& [container_path, name] : produced.files) {
-        encrypt_file(folder / name, folder / (name + ".enc"), *key);
+        encrypt_file(folder / name, folder / (name + ".enc"), *key, sealed_file_context(backup_id, name + ".enc"));
         std::filesystem::remove(folder / name);
         name += ".enc";
       }
@@ -370,7 +370,8 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
     phases["checksum_seconds"] = seconds_between_micros(phase_start, context.clock.now());
     const Micros finished = context.clock.now();
 
-    nlohmann::json manifest = {{"schema", "firedrill/backup-manifest/v1"},
+    // `image` records what was backed up; a verification or restore never takes it from here.
+    nlohmann::json manifest = {{"schema", backup_manifest_schema},
                                {"backup_id", backup_id},
                                {"service", step.target},
                                {"kind", kind},
@@ -386,12 +387,17 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
       manifest["encryption"] = aes_256_gcm;
       manifest["key_id"] = key->id;
     }
+    manifest = seal_manifest(std::move(manifest), key ? ManifestKey::derived_from(*key)
+                                                      : ManifestKey::of_machine(context.manifest_key_file, true));
     write_manifest(folder, manifest);
 
     phases["total_seconds"] = seconds_between_micros(started, finished);
+    // The record a later "latest" is checked against: in the run's events, outside the repository.
     context.events.record("backup.finished", {{"backup_id", backup_id},
                                               {"service", step.target},
                                               {"method", method},
+                                              {"repository", std::filesystem::absolute(repository).lexically_normal().string()},
+                                              {"manifest_sha256", file_sha256(folder / "manifest.json")},
                                               {"files", files.size()},
                                               {"bytes", total},
                                               {"phases", phases}});

@@ -1,9 +1,13 @@
 #include "harness/actions/backup_repository.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <libpq-fe.h>
@@ -71,7 +75,7 @@ std::string new_backup_id(const std::string& service, Micros now) {
 }
 
 std::filesystem::path find_backup(const std::filesystem::path& repository, const std::string& id,
-                                  const std::string& service) {
+                                  const std::string& service, const std::vector<Event>& history) {
   if (id != "latest") {
     if (id.empty() || id.find('/') != std::string::npos || id == "..")
       throw ActionFailed(fmt::format("'{}' is not a backup id", id));
@@ -90,21 +94,93 @@ std::filesystem::path find_backup(const std::filesystem::path& repository, const
     if (!name.ends_with(suffix) || !std::filesystem::exists(entry.path() / "manifest.json")) continue;
     if (newest.empty() || name > newest.filename().string()) newest = entry.path();
   }
+  const auto written = newest_written_backup(history, repository, service, [](const std::string&) { return true; });
+  if (newest.empty() && written)
+    throw ActionFailed(fmt::format("no backup of '{}' in {}, but this run wrote {} there: the repository was changed "
+                                   "under the drill",
+                                   service, repository.string(), written->id));
   if (newest.empty())
     throw ActionFailed(fmt::format("no backup of '{}' in {}", service, repository.string()));
+  refuse_rolled_back(newest, written);
   return newest;
 }
 
+std::optional<WrittenBackup> newest_written_backup(const std::vector<Event>& history,
+                                                   const std::filesystem::path& repository, const std::string& service,
+                                                   const std::function<bool(const std::string& method)>& counts) {
+  std::error_code error;
+  const auto canonical_repository = std::filesystem::weakly_canonical(repository, error);
+  std::optional<WrittenBackup> newest;
+  for (const Event& event : history) {
+    if (event.kind != "backup.finished" || event.details.value("service", "") != service) continue;
+    const std::string written_to = event.details.value("repository", "");
+    if (written_to.empty() || std::filesystem::weakly_canonical(written_to, error) != canonical_repository) continue;
+    WrittenBackup backup{event.details.value("backup_id", ""), event.details.value("method", ""),
+                         event.details.value("manifest_sha256", "")};
+    if (!counts(backup.method)) continue;
+    if (!newest || backup.id > newest->id) newest = backup;
+  }
+  return newest;
+}
+
+void refuse_rolled_back(const std::filesystem::path& folder, const std::optional<WrittenBackup>& written) {
+  if (!written) return;
+  const std::string id = folder.filename().string();
+  if (id < written->id)
+    throw ActionFailed(fmt::format("the newest backup in {} is {}, but this run wrote {} there: the repository was "
+                                   "rolled back (a newer set was removed or hidden), so it is not trusted",
+                                   folder.parent_path().string(), id, written->id));
+  if (id == written->id && sha256_file(folder / "manifest.json") != written->manifest_sha256)
+    throw ActionFailed(fmt::format("backup {}: manifest.json is not the one this run wrote (sha256 {}, written {})", id,
+                                   sha256_file(folder / "manifest.json"), written->manifest_sha256));
+}
+
+EncryptionKey::~EncryptionKey() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+
+ManifestKey::~ManifestKey() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+
+namespace {
+
+/// A key file's text, wiped when it goes.
+struct KeyText {
+  std::string text;
+  ~KeyText() { OPENSSL_cleanse(text.data(), text.size()); }
+};
+
+}  // namespace
+
 EncryptionKey EncryptionKey::load(const std::filesystem::path& key_file) {
+  // The mode is checked on the descriptor that is read, so the file cannot change in between,
+  // and the bytes go straight into one buffer that is wiped (no stream buffer keeps a copy).
+  const int fd = ::open(key_file.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat status {};
-  if (::stat(key_file.c_str(), &status) != 0)
+  if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    if (fd >= 0) ::close(fd);
     throw ActionFailed(fmt::format("encryption key file {} cannot be read", key_file.string()));
-  if ((status.st_mode & 077) != 0)
+  }
+  if ((status.st_mode & 077) != 0) {
+    ::close(fd);
     throw ActionFailed(fmt::format(
         "encryption key file {} has mode {:04o}: it must be readable by its owner only (chmod 600 {})",
         key_file.string(), status.st_mode & 07777, key_file.string()));
-  std::ifstream in(key_file, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  if (status.st_size > 4096) {
+    ::close(fd);
+    throw ActionFailed(fmt::format(
+        "encryption key file {} must hold 32 bytes or 64 hex digits (openssl rand -hex 32)", key_file.string()));
+  }
+  KeyText file;
+  file.text.assign(static_cast<std::size_t>(status.st_size), '\0');
+  std::size_t got = 0;
+  while (got < file.text.size()) {
+    const ssize_t n = ::read(fd, file.text.data() + got, file.text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  file.text.resize(got);
+  std::string& text = file.text;
   EncryptionKey key;
   if (text.size() == 32) {
     key.bytes.assign(text.begin(), text.end());
@@ -116,8 +192,11 @@ EncryptionKey EncryptionKey::load(const std::filesystem::path& key_file) {
     if (!is_hex)
       throw ActionFailed(fmt::format(
           "encryption key file {} must hold 32 bytes or 64 hex digits (openssl rand -hex 32)", key_file.string()));
-    for (std::size_t i = 0; i < 64; i += 2)
-      key.bytes.push_back(static_cast<unsigned char>(std::stoi(text.substr(i, 2), nullptr, 16)));
+    key.bytes.reserve(32);
+    for (std::size_t i = 0; i < 64; i += 2) {
+      const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10); };
+      key.bytes.push_back(static_cast<unsigned char>(digit(text[i]) * 16 + digit(text[i + 1])));
+    }
   }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(key.bytes.data(), key.bytes.size(), digest);
@@ -125,11 +204,20 @@ EncryptionKey EncryptionKey::load(const std::filesystem::path& key_file) {
   return key;
 }
 
-void encrypt_file(const std::filesystem::path& plain, const std::filesystem::path& sealed, const EncryptionKey& key) {
+std::string sealed_file_context(const std::string& backup_id, const std::string& sealed_name) {
+  // NUL separates the parts: neither a backup id nor a file name can hold one.
+  return std::string("firedrill backup file v2") + '\0' + backup_id + '\0' + sealed_name;
+}
+
+void encrypt_file(const std::filesystem::path& plain, const std::filesystem::path& sealed, const EncryptionKey& key,
+                  const std::string& associated) {
   std::array<unsigned char, nonce_size> nonce{};
   if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) throw ActionFailed("cannot generate a nonce");
   CipherContext cipher(EVP_CIPHER_CTX_new());
-  if (!cipher || EVP_EncryptInit_ex(cipher.get(), EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce.data()) != 1)
+  int associated_written = 0;
+  if (!cipher || EVP_EncryptInit_ex(cipher.get(), EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce.data()) != 1 ||
+      EVP_EncryptUpdate(cipher.get(), nullptr, &associated_written,
+                        reinterpret_cast<const unsigned char*>(associated.data()), static_cast<int>(associated.size())) != 1)
     throw ActionFailed("cannot initialise AES-256-GCM");
   auto in = open_input(plain);
   auto out = open_output(sealed);
@@ -156,7 +244,8 @@ void encrypt_file(const std::filesystem::path& plain, const std::filesystem::pat
   if (!out) throw ActionFailed(fmt::format("cannot write {}", sealed.string()));
 }
 
-void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key) {
+void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key,
+                  const std::string& associated) {
   const auto size = std::filesystem::file_size(sealed);
   if (size < nonce_size + tag_size)
     throw ActionFailed(fmt::format("{}: {} bytes is too short for an AES-256-GCM file (truncated)",
@@ -165,7 +254,10 @@ void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::pa
   std::array<unsigned char, nonce_size> nonce{};
   in.read(reinterpret_cast<char*>(nonce.data()), nonce.size());
   CipherContext cipher(EVP_CIPHER_CTX_new());
-  if (!cipher || EVP_DecryptInit_ex(cipher.get(), EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce.data()) != 1)
+  int associated_read = 0;
+  if (!cipher || EVP_DecryptInit_ex(cipher.get(), EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce.data()) != 1 ||
+      EVP_DecryptUpdate(cipher.get(), nullptr, &associated_read,
+                        reinterpret_cast<const unsigned char*>(associated.data()), static_cast<int>(associated.size())) != 1)
     throw ActionFailed("cannot initialise AES-256-GCM");
   auto out = open_output(plain);
   const auto fail = [&](const std::string& why) {
@@ -193,9 +285,138 @@ void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::pa
   int written = 0;
   if (EVP_CIPHER_CTX_ctrl(cipher.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()), tag.data()) != 1 ||
       EVP_DecryptFinal_ex(cipher.get(), decrypted.data(), &written) != 1)
-    throw fail("AES-256-GCM authentication failed (GCM tag mismatch: wrong key or altered ciphertext)");
+    throw fail("AES-256-GCM authentication failed (GCM tag mismatch: wrong key, altered ciphertext, or a file of "
+               "another name or backup)");
   out.close();
   if (!out) throw fail("cannot write the decrypted file");
+}
+
+namespace {
+
+struct KeyContextDeleter {
+  void operator()(EVP_PKEY_CTX* context) const { EVP_PKEY_CTX_free(context); }
+};
+
+constexpr const char* manifest_key_label = "firedrill backup manifest hmac-sha256 v2";
+
+std::string key_id(const std::vector<unsigned char>& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(bytes.data(), bytes.size(), digest);
+  return hex(digest, 8);
+}
+
+/// The bytes a manifest's HMAC covers: the manifest without its MAC, as compact JSON with sorted
+/// keys (nlohmann::json keeps object keys sorted), so a re-indented file still verifies.
+std::string canonical_manifest(nlohmann::json manifest) {
+  manifest.erase("hmac_sha256");
+  return manifest.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string manifest_hmac(const nlohmann::json& manifest, const ManifestKey& key) {
+  const std::string text = canonical_manifest(manifest);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_size = 0;
+  if (HMAC(EVP_sha256(), key.bytes.data(), static_cast<int>(key.bytes.size()),
+           reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac, &mac_size) == nullptr)
+    throw ActionFailed("cannot compute the manifest's HMAC-SHA256");
+  return hex(mac, mac_size);
+}
+
+/// Writes a new machine key exclusively: under a temporary name, then linked into place, so two
+/// runs creating it at once end with one complete key.
+void create_machine_key(const std::filesystem::path& key_file) {
+  std::error_code error;
+  std::filesystem::create_directories(key_file.parent_path(), error);
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) throw ActionFailed("cannot generate a manifest key");
+  std::string text = hex(bytes.data(), bytes.size()) + "\n";
+  OPENSSL_cleanse(bytes.data(), bytes.size());
+  std::string partial = key_file.string() + ".partial-XXXXXX";
+  const int fd = ::mkstemp(partial.data());
+  if (fd < 0)
+    throw ActionFailed(fmt::format("cannot create the backup manifest key {}: {}", key_file.string(), std::strerror(errno)));
+  const bool written = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  OPENSSL_cleanse(text.data(), text.size());
+  ::close(fd);
+  const bool linked = written && (::link(partial.c_str(), key_file.c_str()) == 0 || errno == EEXIST);
+  const int saved = errno;
+  ::unlink(partial.c_str());
+  if (!linked)
+    throw ActionFailed(fmt::format("cannot create the backup manifest key {}: {}", key_file.string(), std::strerror(saved)));
+}
+
+}  // namespace
+
+ManifestKey ManifestKey::derived_from(const EncryptionKey& key) {
+  std::unique_ptr<EVP_PKEY_CTX, KeyContextDeleter> context(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
+  ManifestKey derived;
+  derived.bytes.resize(32);
+  std::size_t size = derived.bytes.size();
+  const std::string label = manifest_key_label;
+  if (!context || EVP_PKEY_derive_init(context.get()) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(context.get(), EVP_sha256()) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(context.get(), key.bytes.data(), static_cast<int>(key.bytes.size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(context.get(), reinterpret_cast<const unsigned char*>(label.data()),
+                                  static_cast<int>(label.size())) <= 0 ||
+      EVP_PKEY_derive(context.get(), derived.bytes.data(), &size) <= 0 || size != derived.bytes.size())
+    throw ActionFailed("cannot derive the manifest key (HKDF-SHA256)");
+  derived.id = key_id(derived.bytes);
+  return derived;
+}
+
+ManifestKey ManifestKey::of_machine(const std::filesystem::path& key_file, bool create) {
+  if (key_file.empty()) throw ActionFailed("no backup manifest key is configured for this run");
+  if (create && !std::filesystem::exists(std::filesystem::symlink_status(key_file))) create_machine_key(key_file);
+  if (!std::filesystem::exists(key_file))
+    throw ActionFailed(fmt::format("the backup manifest key {} does not exist: this machine wrote no unencrypted "
+                                   "backup (copy the key of the machine that did, mode 0600)",
+                                   key_file.string()));
+  EncryptionKey loaded;
+  try {
+    loaded = EncryptionKey::load(key_file);
+  } catch (const ActionFailed& failure) {
+    throw ActionFailed(fmt::format("backup manifest key: {}", failure.what()));
+  }
+  ManifestKey key;
+  key.bytes = std::move(loaded.bytes);
+  key.id = key_id(key.bytes);
+  return key;
+}
+
+nlohmann::json seal_manifest(nlohmann::json manifest, const ManifestKey& key) {
+  manifest["schema"] = backup_manifest_schema;
+  manifest["mac_key_id"] = key.id;
+  // As the file will be read back: anything not UTF-8 replaced, so the MAC covers what is read.
+  manifest = nlohmann::json::parse(canonical_manifest(manifest));
+  manifest["hmac_sha256"] = manifest_hmac(manifest, key);
+  return manifest;
+}
+
+void authenticate_manifest(const nlohmann::json& manifest, const ManifestKey& key, const std::string& backup_id) {
+  if (!manifest.contains("hmac_sha256"))
+    throw ActionFailed(fmt::format(
+        "backup {}: its manifest is not authenticated (schema {}, written before firedrill signed manifests): whoever "
+        "can write the repository could have changed it, so it is refused; take a new backup",
+        backup_id, manifest.value("schema", "unknown")));
+  if (manifest.value("schema", "") != backup_manifest_schema)
+    throw ActionFailed(fmt::format("backup {}: manifest schema {} is not {}", backup_id, manifest.value("schema", "unknown"),
+                                   backup_manifest_schema));
+  if (manifest.value("mac_key_id", "") != key.id)
+    throw ActionFailed(fmt::format("backup {}: its manifest was authenticated with manifest key {}, not with this one ({}): "
+                                   "a manifest written elsewhere or forged, refused",
+                                   backup_id, manifest.value("mac_key_id", "?"), key.id));
+  const auto& given = manifest["hmac_sha256"];
+  const std::string expected = manifest_hmac(manifest, key);
+  const bool matches = given.is_string() && given.get_ref<const std::string&>().size() == expected.size() &&
+                       CRYPTO_memcmp(given.get_ref<const std::string&>().data(), expected.data(), expected.size()) == 0;
+  if (!matches)
+    throw ActionFailed(fmt::format("backup {}: manifest.json fails authentication (HMAC-SHA256 mismatch): it was changed "
+                                   "after firedrill wrote it, so nothing in it is used",
+                                   backup_id));
+  if (manifest.value("backup_id", "") != backup_id)
+    throw ActionFailed(fmt::format("backup {}: its folder holds the manifest of backup {}: a set moved or swapped, refused",
+                                   backup_id, manifest.value("backup_id", "?")));
 }
 
 namespace {
@@ -253,10 +474,25 @@ void check_files(const std::filesystem::path& folder, const nlohmann::json& mani
 
 }  // namespace
 
-StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::string& key_file, const Clock& clock,
-                           nlohmann::json& phases, const JournalCreate& journal)
+StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::string& key_file,
+                           const std::filesystem::path& manifest_key_file, const Clock& clock, nlohmann::json& phases,
+                           const JournalCreate& journal)
     : manifest_(read_manifest(folder)) {
   const std::string backup_id = folder.filename().string();
+  // Nothing of the manifest is used before it is authenticated, not even how it says it is encrypted.
+  std::optional<EncryptionKey> key;
+  if (!key_file.empty()) key = EncryptionKey::load(key_file);
+  if (manifest_.contains("encryption")) {
+    if (!key)
+      throw ActionFailed(fmt::format("backup {} is encrypted (key id {}): give its key file as encrypt_key", backup_id,
+                                     manifest_.value("key_id", "?")));
+    if (key->id != manifest_.value("key_id", ""))
+      throw ActionFailed(fmt::format("backup {} was encrypted with key id {}, not with the key in {} (key id {})", backup_id,
+                                     manifest_.value("key_id", "?"), key_file, key->id));
+    authenticate_manifest(manifest_, ManifestKey::derived_from(*key), backup_id);
+  } else {
+    authenticate_manifest(manifest_, ManifestKey::of_machine(manifest_key_file, false), backup_id);
+  }
   Micros phase_start = clock.now();
   check_files(folder, manifest_);
   phases["checksum_seconds"] = seconds_between_micros(phase_start, clock.now());
@@ -267,13 +503,6 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
   }
   if (manifest_.value("encryption", "") != aes_256_gcm)
     throw ActionFailed(fmt::format("backup {}: unknown encryption {}", backup_id, manifest_["encryption"].dump()));
-  if (key_file.empty())
-    throw ActionFailed(fmt::format("backup {} is encrypted (key id {}): give its key file as encrypt_key", backup_id,
-                                   manifest_.value("key_id", "?")));
-  const EncryptionKey key = EncryptionKey::load(key_file);
-  if (key.id != manifest_.value("key_id", ""))
-    throw ActionFailed(fmt::format("backup {} was encrypted with key id {}, not with the key in {} (key id {})", backup_id,
-                                   manifest_.value("key_id", "?"), key_file, key.id));
   phase_start = clock.now();
   // mkdtemp makes a new directory, mode 0700, under a name nobody could predict or prepare; a
   // fixed or guessable name could already be another user's directory or hold their symlinks.
@@ -299,7 +528,7 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
         throw ActionFailed(fmt::format("backup {}: the manifest lists {}, which is not a file name", backup_id,
                                        file.value("name", nlohmann::json()).dump()));
       const std::string plain = name.ends_with(".enc") ? name.substr(0, name.size() - 4) : name;
-      decrypt_file(folder / name, staging_ / plain, key);
+      decrypt_file(folder / name, staging_ / plain, *key, sealed_file_context(backup_id, name));
       files_[plain] = staging_ / plain;
     }
   } catch (...) {

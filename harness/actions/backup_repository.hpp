@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,28 @@ std::filesystem::path backup_repository(const ActionContext& context, const Step
 std::string new_backup_id(const std::string& service, Micros now);
 
 /// The folder of backup `id` in the repository; `latest` is the newest backup of `service` (by its
-/// id, whatever state its manifest is in).
+/// id, whatever state its manifest is in), refused when it is older than a backup this run wrote
+/// there (see refuse_rolled_back).
 /// Throws ActionFailed when there is none.
 std::filesystem::path find_backup(const std::filesystem::path& repository, const std::string& id,
-                                  const std::string& service);
+                                  const std::string& service, const std::vector<Event>& history = {});
+
+/// The newest backup of `service` this run wrote into `repository` whose method `counts`, from its
+/// backup.finished events: a record kept outside the repository, which the system under test may
+/// be able to write.
+struct WrittenBackup {
+  std::string id;
+  std::string method;
+  std::string manifest_sha256;
+};
+std::optional<WrittenBackup> newest_written_backup(const std::vector<Event>& history,
+                                                   const std::filesystem::path& repository, const std::string& service,
+                                                   const std::function<bool(const std::string& method)>& counts);
+
+/// Throws ActionFailed when `folder`, the answer to "latest", is older than the newest backup this
+/// run wrote there (someone removed or hid the newer sets: a rollback), or is that backup with
+/// another manifest.
+void refuse_rolled_back(const std::filesystem::path& folder, const std::optional<WrittenBackup>& written);
 
 /// Where the files a backup's manifest names are: the backup's folder, or, when the manifest has
 /// `files_root` (a path relative to the repository, as for a pgbackrest set whose files stay in
@@ -41,6 +60,14 @@ struct EncryptionKey {
   std::vector<unsigned char> bytes;
   std::string id;  // first 16 hex digits of the key's SHA-256: names the key, reveals nothing
 
+  EncryptionKey() = default;
+  EncryptionKey(const EncryptionKey&) = default;
+  EncryptionKey(EncryptionKey&&) = default;
+  EncryptionKey& operator=(const EncryptionKey&) = default;
+  EncryptionKey& operator=(EncryptionKey&&) = default;
+  /// Wipes the key's bytes.
+  ~EncryptionKey();
+
   /// Throws ActionFailed naming the file when it is missing, too open (not 0600/0400) or not a key.
   static EncryptionKey load(const std::filesystem::path& key_file);
 };
@@ -48,27 +75,71 @@ struct EncryptionKey {
 /// The manifest's `encryption` value for files written by encrypt_file().
 inline constexpr const char* aes_256_gcm = "aes-256-gcm";
 
-/// Encrypts `plain` into `sealed` as nonce(12) || ciphertext || tag(16), a fresh random nonce each
-/// time. Throws ActionFailed.
-void encrypt_file(const std::filesystem::path& plain, const std::filesystem::path& sealed, const EncryptionKey& key);
+/// What a sealed file of a backup is bound to (AES-GCM's associated data): its set and its name,
+/// so that no file decrypts under another name or in another set.
+std::string sealed_file_context(const std::string& backup_id, const std::string& sealed_name);
 
-/// Decrypts what encrypt_file wrote. Throws ActionFailed with the reason (too short, GCM tag
-/// mismatch: wrong key or altered bytes); no plaintext is left behind when it fails.
-void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key);
+/// Encrypts `plain` into `sealed` as nonce(12) || ciphertext || tag(16), a fresh random nonce each
+/// time, authenticating `associated` with it. Throws ActionFailed.
+void encrypt_file(const std::filesystem::path& plain, const std::filesystem::path& sealed, const EncryptionKey& key,
+                  const std::string& associated);
+
+/// Decrypts what encrypt_file wrote with the same `associated` data. Throws ActionFailed with the
+/// reason (too short, GCM tag mismatch: wrong key, altered bytes, or a file moved from another
+/// name or set); no plaintext is left behind when it fails.
+void decrypt_file(const std::filesystem::path& sealed, const std::filesystem::path& plain, const EncryptionKey& key,
+                  const std::string& associated);
+
+/// The manifest format written and accepted; v1 manifests had no MAC and are refused.
+inline constexpr const char* backup_manifest_schema = "firedrill/backup-manifest/v2";
+
+/// The key of a manifest's HMAC-SHA256. An encrypted backup's is derived from its encryption key
+/// (HKDF-SHA256 with a label of its own, so it travels with the key); an unencrypted backup's is
+/// the manifest key of the machine, a file outside every repository (in firedrill's state
+/// directory) that no container mounts.
+struct ManifestKey {
+  std::vector<unsigned char> bytes;
+  std::string id;  // first 16 hex digits of the key's SHA-256
+
+  ManifestKey() = default;
+  ManifestKey(const ManifestKey&) = default;
+  ManifestKey(ManifestKey&&) = default;
+  ManifestKey& operator=(const ManifestKey&) = default;
+  ManifestKey& operator=(ManifestKey&&) = default;
+  /// Wipes the key's bytes.
+  ~ManifestKey();
+
+  static ManifestKey derived_from(const EncryptionKey& key);
+  /// The machine's key in `key_file`, created (32 random bytes as hex, 0600, exclusively) when
+  /// `create` and there is none. Throws ActionFailed when it is missing or too open.
+  static ManifestKey of_machine(const std::filesystem::path& key_file, bool create);
+};
+
+/// The manifest with its `mac_key_id` and `hmac_sha256` (over the canonical bytes of everything
+/// else) set.
+nlohmann::json seal_manifest(nlohmann::json manifest, const ManifestKey& key);
+
+/// Throws ActionFailed, saying why, unless `manifest` is a v2 manifest whose HMAC `key` made and
+/// whose backup_id is `backup_id` (a set moved into another set's folder is not that set).
+void authenticate_manifest(const nlohmann::json& manifest, const ManifestKey& key, const std::string& backup_id);
 
 /// Journals a resource about to hold something (kind, name), as the runtime's BeforeCreate does.
 using JournalCreate = std::function<void(const std::string& kind, const std::string& name)>;
 
-/// A backup made ready to restore: every file checked against the manifest (size and SHA-256) and,
+/// A backup made ready to restore: its manifest authenticated, every file checked against it (size
+/// and SHA-256) and,
 /// when encrypted, decrypted into a private staging directory that goes away with this object.
 /// Throws ActionFailed naming the file and why (missing, truncated, sha256 mismatch, GCM tag
 /// mismatch, wrong or missing key). Adds checksum_seconds (and decrypt_seconds) to `phases`.
 class StagedBackup {
  public:
+  /// The manifest is authenticated first (see authenticate_manifest): with the key derived from
+  /// `key_file` when the backup is encrypted, else with the machine's `manifest_key_file`.
   /// `journal` (when set) records the staging directory as a resource of kind staging_kind once
   /// it exists, so `firedrill cleanup` removes the plaintext when the harness dies holding it.
-  StagedBackup(const std::filesystem::path& folder, const std::string& key_file, const Clock& clock,
-               nlohmann::json& phases, const JournalCreate& journal = {});
+  StagedBackup(const std::filesystem::path& folder, const std::string& key_file,
+               const std::filesystem::path& manifest_key_file, const Clock& clock, nlohmann::json& phases,
+               const JournalCreate& journal = {});
   StagedBackup(const StagedBackup&) = delete;
   StagedBackup& operator=(const StagedBackup&) = delete;
   ~StagedBackup();

@@ -15,6 +15,7 @@
 #include "harness/engine/clock.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
+#include "harness/services/postgres.hpp"
 #include "harness/services/service.hpp"
 #include "reports/artifacts.hpp"
 
@@ -51,13 +52,17 @@ class BackupRun {
       : run_id_(fmt::format("test-backup-{}-{}", getpid(), std::chrono::steady_clock::now().time_since_epoch().count() % 1000000)),
         directory_(std::filesystem::temp_directory_path() / run_id_),
         events_((std::filesystem::create_directories(directory_), directory_ / "events.jsonl"), real_clock()) {
-    runtime.begin_run(run_id_, "backup-test", Owner::self(), {});
+    runtime.begin_run(run_id_, "backup-test", Owner::self(),
+                      [this](const std::string& kind, const std::string& name) { created_.emplace_back(kind, name); });
     try {
       runtime.create_network();
       for (auto [name, kind] : {std::pair{"db", "postgres"}, std::pair{"cache", "redis"}}) {
         ServiceSpec spec;
         spec.name = name;
         spec.kind = kind;
+        // db archives its WAL into the repository, which is therefore mounted into its container,
+        // as in a point-in-time recovery drill: the system under test can write the repository.
+        if (spec.kind == "postgres") spec.env[wal_archive_repository_env] = (directory_ / "backups").string();
         services_[name] = make_service(spec);
         const auto info = runtime.start(services_[name]->container_spec([](const std::string& value) { return value; }));
         services_[name]->wait_ready(runtime, info, 90s);
@@ -80,14 +85,19 @@ class BackupRun {
   }
 
   ActionContext context() {
-    return ActionContext{runtime, events_, real_clock(), directory_, [this](const std::string& name) -> const Service* {
-                           auto found = services_.find(name);
-                           return found == services_.end() ? nullptr : found->second.get();
-                         }};
+    ActionContext context{runtime, events_, real_clock(), directory_, [this](const std::string& name) -> const Service* {
+                            auto found = services_.find(name);
+                            return found == services_.end() ? nullptr : found->second.get();
+                          }};
+    context.manifest_key_file = manifest_key_file();
+    return context;
   }
+  std::filesystem::path manifest_key_file() const { return directory_ / "state" / "backup-manifest.key"; }
   std::string conninfo() { return services_.at("db")->harness_conninfo(runtime.inspect("db")); }
   const std::filesystem::path& directory() const { return directory_; }
   std::string events_text() const { return read_text(directory_ / "events.jsonl"); }
+  /// What the runtime created for the run so far: (kind, name), in order.
+  const std::vector<std::pair<std::string, std::string>>& created() const { return created_; }
 
   DockerRuntime runtime;
 
@@ -96,6 +106,7 @@ class BackupRun {
   std::filesystem::path directory_;
   EventLog events_;
   std::map<std::string, std::unique_ptr<Service>> services_;
+  std::vector<std::pair<std::string, std::string>> created_;
 };
 
 StepSpec action_step(const std::string& action, const std::string& target, std::map<std::string, std::string> params = {}) {
@@ -242,6 +253,8 @@ TEST_F(BackupTest, AManifestThatDisagreesWithTheDataFailsTheRestoreCheck) {
   const std::filesystem::path folder = details.at("path").get<std::string>();
   auto manifest = read_manifest(folder);
   manifest["postgres"]["row_counts"]["public.orders"] = 1001;
+  // Resealed with the machine's key, as only firedrill could: the data itself must disagree.
+  manifest = seal_manifest(manifest, ManifestKey::of_machine(run_->manifest_key_file(), false));
   std::ofstream(folder / "manifest.json") << manifest.dump(2);
   const std::string failure = verify_failure(*run_, {{"backup", details["backup_id"]}});
   EXPECT_NE(failure.find("public.orders has 1000 rows, 1001 at backup time"), std::string::npos) << failure;
@@ -279,11 +292,16 @@ TEST_F(BackupTest, EncryptionRefusesAnOpenKeyAndDetectsTampering) {
   const std::string wrong_key = verify_failure(*run_, {{"backup", details["backup_id"]}, {"encrypt_key", other.string()}});
   EXPECT_NE(wrong_key.find("not with the key"), std::string::npos) << wrong_key;
 
-  // Altered ciphertext with a manifest updated to match: only the GCM tag can notice.
+  // Altered ciphertext with a manifest updated to match: the manifest's MAC refuses it.
   flip_byte(folder / "postgres.dump.enc", 100);
   auto altered = manifest;
   altered["files"][0]["sha256"] = sha256_file(folder / "postgres.dump.enc");
   std::ofstream(folder / "manifest.json") << altered.dump(2);
+  const std::string unauthentic = verify_failure(*run_, {{"backup", details["backup_id"]}, {"encrypt_key", key.string()}});
+  EXPECT_NE(unauthentic.find("HMAC-SHA256 mismatch"), std::string::npos) << unauthentic;
+  // Resealed, as only the key's holder could: only the GCM tag can notice.
+  altered = seal_manifest(altered, ManifestKey::derived_from(EncryptionKey::load(key)));
+  std::ofstream(folder / "manifest.json", std::ios::trunc) << altered.dump(2);
   const std::string tampered = verify_failure(*run_, {{"backup", details["backup_id"]}, {"encrypt_key", key.string()}});
   EXPECT_NE(tampered.find("postgres.dump.enc"), std::string::npos) << tampered;
   EXPECT_NE(tampered.find("GCM tag mismatch"), std::string::npos) << tampered;
@@ -295,8 +313,58 @@ TEST_F(BackupTest, ADamagedManifestOfTheLatestBackupFailsInsteadOfFallingBackToA
   const std::filesystem::path folder = details.at("path").get<std::string>();
   std::ofstream(folder / "manifest.json", std::ios::app) << "\x01garbage";
   const std::string failure = verify_failure(*run_, {{"backup", "latest"}});
-  EXPECT_NE(failure.find(details["backup_id"].get<std::string>()), std::string::npos) << failure;
-  EXPECT_NE(failure.find("manifest.json is not a backup manifest"), std::string::npos) << failure;
+  EXPECT_NE(failure.find(details["backup_id"].get<std::string>() + ": manifest.json is not the one this run wrote"),
+            std::string::npos)
+      << failure;
+  const std::string named = verify_failure(*run_, {{"backup", details["backup_id"]}});
+  EXPECT_NE(named.find(details["backup_id"].get<std::string>() + ": manifest.json is not a backup manifest"),
+            std::string::npos)
+      << named;
+}
+
+// Security review 2, M9: root in the database's container, which has the repository mounted,
+// sets the newest manifest's "image" to firedrill/redis:7; verify-backup ran that image. Then it
+// copies an older set over the newest one, then removes the newest: a rollback.
+TEST_F(BackupTest, ASetChangedFromInsideTheDatabaseContainerIsRefusedAndNothingOfItRuns) {
+  const auto older = backup();
+  const auto newest = backup();
+  const std::string id = newest["backup_id"];
+  const std::string in_container = std::string(repository_mount_path) + "/" + id;
+  const auto exec_in_db = [&](const std::string& script) {
+    const auto result = run_->runtime.exec("db", {"sh", "-c", script, "sh", in_container, older["backup_id"]}, 30s);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  };
+  exec_in_db(R"(sed -i 's#"image": "[^"]*"#"image": "firedrill/redis:7"#' "$1/manifest.json")");
+  ASSERT_EQ(read_manifest(newest["path"].get<std::string>())["image"], "firedrill/redis:7");
+
+  const std::size_t created_before = run_->created().size();
+  const std::string edited = verify_failure(*run_, {{"backup", id}});
+  EXPECT_EQ(edited, fmt::format("backup {}: manifest.json fails authentication (HMAC-SHA256 mismatch): it was changed "
+                                "after firedrill wrote it, so nothing in it is used",
+                                id));
+  // As `latest`, the run's own record of what it wrote already tells.
+  const std::string edited_latest = verify_failure(*run_, {});
+  EXPECT_NE(edited_latest.find(fmt::format("backup {}: manifest.json is not the one this run wrote", id)), std::string::npos)
+      << edited_latest;
+  EXPECT_EQ(run_->created().size(), created_before) << "a scratch container was created for a forged manifest: "
+                                                    << run_->created().back().second;
+
+  exec_in_db(R"(cp -a "$(dirname "$1")/$2/." "$1/")");
+  const std::string swapped = verify_failure(*run_, {{"backup", id}});
+  EXPECT_NE(swapped.find(fmt::format("backup {}: its folder holds the manifest of backup {}", id,
+                                     older["backup_id"].get<std::string>())),
+            std::string::npos)
+      << swapped;
+
+  exec_in_db(R"(rm -rf "$1")");
+  const std::string rolled_back = verify_failure(*run_, {});
+  EXPECT_NE(rolled_back.find(fmt::format("is {}, but this run wrote {} there: the repository was rolled back",
+                                         older["backup_id"].get<std::string>(), id)),
+            std::string::npos)
+      << rolled_back;
+  EXPECT_EQ(run_->created().size(), created_before) << run_->created().back().second;
+  // The set named explicitly is the older set, as it was written, and still verifies.
+  EXPECT_EQ(verify_failure(*run_, {{"backup", older["backup_id"]}}), "");
 }
 
 TEST_F(BackupTest, RepositoryParameterPointsTheBackupElsewhere) {

@@ -131,6 +131,10 @@ RecoveryTarget resolve_recovery_target(const std::string& target, const std::str
 
 std::string recovery_settings(const RecoveryTarget& target, const std::string& restore_command) {
   const auto quoted = [](const std::string& value) {
+    // The settings go into a shell heredoc and postgresql.auto.conf, one per line: a line break
+    // in a value would end either early.
+    if (std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+      throw std::invalid_argument(fmt::format("a recovery setting may not hold control characters: {}", nlohmann::json(value).dump()));
     std::string text = "'";
     for (char c : value) text += c == '\'' ? std::string("''") : std::string(1, c);
     return text + "'";

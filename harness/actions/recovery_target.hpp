@@ -35,7 +35,8 @@ RecoveryTarget resolve_recovery_target(const std::string& target, const std::str
                                        const std::vector<Event>& events);
 
 /// The recovery settings (postgresql.conf lines) that make a server replay the archive to the
-/// target and then promote itself; `restore_command` fetches a segment (%f) into %p.
+/// target and then promote itself; `restore_command` fetches a segment (%f) into %p. Throws
+/// std::invalid_argument for a value with a control character (a line break would end the line).
 std::string recovery_settings(const RecoveryTarget& target, const std::string& restore_command);
 
 /// The WAL segment after `segment` (24 hex digits: timeline, log, segment of 16 MB files).

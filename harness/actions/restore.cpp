@@ -76,8 +76,10 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
   const std::string method = step.param_text("method");
   const bool point_in_time = !redis && (method == "basebackup" || method == "pgbackrest" || step.params.count("to") != 0 ||
                                          step.params.count("before") != 0);
-  const auto folder = point_in_time ? find_base_backup(backup_repository(context, step), wanted, step.target, method)
-                                    : find_backup(backup_repository(context, step), wanted, step.target);
+  const auto history = context.events.snapshot();
+  const auto folder = point_in_time
+                          ? find_base_backup(backup_repository(context, step), wanted, step.target, method, history)
+                          : find_backup(backup_repository(context, step), wanted, step.target, history);
   if (redis) return restore_redis(context, step, folder, deadline);
   if (point_in_time || backup_method(folder) == "basebackup" || backup_method(folder) == "pgbackrest")
     return restore_basebackup(context, step, folder, deadline);
@@ -86,7 +88,8 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
   nlohmann::json phases = nlohmann::json::object();
   const std::string container_file = "/tmp/fd-restore-" + backup_id + ".dump";
   try {
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.manifest_key_file, context.clock, phases,
+                              context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != "pg_dump")
       throw ActionFailed(fmt::format("backup {} was made with {}; restore takes pg_dump backups", backup_id,

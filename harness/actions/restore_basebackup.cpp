@@ -1,6 +1,7 @@
 #include "harness/actions/restore_basebackup.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <functional>
 
@@ -43,7 +44,11 @@ echo "{2}"
 // directory and writes the recovery settings itself (restore_command = archive-get).
 std::string pgbackrest_restore_prelude(const std::vector<std::string>& restore) {
   std::string command;
-  for (const auto& argument : restore) command += " '" + argument + "'";
+  for (const auto& argument : restore) {
+    command += " '";
+    for (char c : argument) command += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    command += "'";
+  }
   return fmt::format(R"SH(while [ ! -f {0}/ready ]; do sleep 0.05; done
 mkdir -p "$PGDATA"
 find "$PGDATA" -mindepth 1 -delete
@@ -123,8 +128,12 @@ std::string fence_and_archive(ActionContext& context, const PostgresService& ser
 }  // namespace
 
 std::filesystem::path find_base_backup(const std::filesystem::path& repository, const std::string& id,
-                                       const std::string& service, const std::string& method) {
+                                       const std::string& service, const std::string& method,
+                                       const std::vector<Event>& history) {
   if (id != "latest") return find_backup(repository, id, service);
+  const auto counts = [&](const std::string& made_with) {
+    return method.empty() ? made_with == "basebackup" || made_with == "pgbackrest" : made_with == method;
+  };
   const std::string suffix = "Z-" + service;
   std::filesystem::path newest;
   std::error_code error;
@@ -135,11 +144,18 @@ std::filesystem::path find_base_backup(const std::filesystem::path& repository, 
     if (!manifest) continue;
     const auto parsed = nlohmann::json::parse(manifest, nullptr, false);
     if (parsed.is_discarded() || !parsed.is_object()) continue;
-    const std::string made_with = parsed.value("method", "");
-    if (method.empty() ? made_with == "basebackup" || made_with == "pgbackrest" : made_with == method) newest = entry.path();
+    // Chosen by what the manifest claims, before it is authenticated: a claim changed to hide
+    // the newest set is caught below (rollback) or by StagedBackup (the set chosen).
+    if (counts(parsed.value("method", ""))) newest = entry.path();
   }
+  const auto written = newest_written_backup(history, repository, service, counts);
+  if (newest.empty() && written)
+    throw ActionFailed(fmt::format("no {} backup of '{}' in {}, but this run wrote {} there: the repository was changed "
+                                   "under the drill",
+                                   method.empty() ? "base" : method, service, repository.string(), written->id));
   if (newest.empty())
     throw ActionFailed(fmt::format("no {} backup of '{}' in {}", method.empty() ? "base" : method, service, repository.string()));
+  refuse_rolled_back(newest, written);
   return newest;
 }
 
@@ -166,14 +182,16 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
   try {
     if (target.kind != RecoveryTarget::Kind::end_of_archive && target.time > context.clock.now())
       throw ActionFailed(fmt::format("the recovery target {} is in the future", target.description));
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.manifest_key_file, context.clock, phases,
+                              context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != method)
       throw ActionFailed(fmt::format("backup {} was made with {}; a point-in-time restore needs a base backup", backup_id,
                                      manifest.value("method", "?")));
     const auto facts = manifest.value("postgres", nlohmann::json::object());
-    const std::string archive_folder = json_text(facts, "wal_archive");
-    if (archive_folder.empty())
+    // Whether the service archived its WAL when the backup was taken; where the archive is comes
+    // from the scenario's service, never from the manifest.
+    if (json_text(facts, "wal_archive").empty())
       throw ActionFailed(fmt::format("backup {} was taken while '{}' did not archive its WAL, so nothing after it can be "
                                      "replayed; take it with method basebackup in a scenario that archives",
                                      backup_id, step.target));
@@ -194,7 +212,9 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
     if (pgbackrest && !pgbackrest_archive)
       throw ActionFailed(fmt::format("backup {} was made with pgbackrest, but '{}' does not archive its WAL with it",
                                      backup_id, step.target));
-    const auto archive = repository / (pgbackrest_archive ? pgbackrest_repository_folder(step.target) : archive_folder);
+    const std::string archive_folder =
+        pgbackrest_archive ? pgbackrest_repository_folder(step.target) : wal_archive_folder(step.target);
+    const auto archive = repository / archive_folder;
     const auto archived_segments = [&] {
       if (pgbackrest_archive) return pgbackrest_archived_segments(archive, step.target);
       std::vector<std::string> names;
@@ -247,6 +267,10 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
             ? fmt::format("pgbackrest --stanza={} archive-get %f \"%p\"", step.target)
             : fmt::format("[ -f {0}/%f.gz ] && gunzip -c {0}/%f.gz > %p", std::string(repository_mount_path) + "/" + archive_folder);
     const std::string label = json_text(facts, "label");
+    if (pgbackrest && (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+                       })))
+      throw ActionFailed(fmt::format("backup {}: {} is not a pgbackrest set label", backup_id, nlohmann::json(label).dump()));
     const std::string prelude =
         pgbackrest ? pgbackrest_restore_prelude(pgbackrest_command(step.target, pgbackrest_restore_arguments(label, target)))
                    : restore_prelude(recovery_settings(target, restore_command), in_container.at("base.tar"),

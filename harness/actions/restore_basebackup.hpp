@@ -11,9 +11,11 @@
 namespace firedrill {
 
 /// The backup `id` of `service` in the repository, or with `latest` its newest one made with
-/// `method` (empty: pg_basebackup or pgbackrest). Throws ActionFailed when there is none.
+/// `method` (empty: pg_basebackup or pgbackrest), refused when this run's `history` records a
+/// newer one of those written there (see refuse_rolled_back). Throws ActionFailed when there is none.
 std::filesystem::path find_base_backup(const std::filesystem::path& repository, const std::string& id,
-                                       const std::string& service, const std::string& method = "");
+                                       const std::string& service, const std::string& method = "",
+                                       const std::vector<Event>& history = {});
 
 /// Restores the base backup `folder` into a fresh container of the postgres target, replaying the
 /// service's WAL archive to the step's target (`to`, `before`; see recovery_target.hpp) or to

@@ -98,7 +98,8 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
   context.events.record("restore.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   try {
-    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
+    const StagedBackup staged(folder, step.param_text("encrypt_key"), context.manifest_key_file, context.clock, phases,
+                              context.journal_create);
     const auto& manifest = staged.manifest();
     if (manifest.value("method", "") != "rdb")
       throw ActionFailed(fmt::format("backup {} was made with {}; a redis restore takes rdb backups", backup_id,

@@ -1,5 +1,7 @@
 #include "harness/actions/verify_backup.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -15,6 +17,22 @@ namespace firedrill {
 namespace {
 
 using std::chrono::milliseconds;
+
+/// The image a scratch server of the target runs: the scenario's, never the manifest's (which
+/// records what was backed up, in a repository the system under test may be able to write).
+std::string scratch_image(ActionContext& context, const StepSpec& step, const std::string& fallback) {
+  const Service* service = context.service(step.target);
+  if (service != nullptr && !service->spec().image.empty()) return service->spec().image;
+  return fallback;
+}
+
+/// A pgbackrest label as pgbackrest writes it (20261125-200440F, ..._20261125-201000D): it goes
+/// into pgbackrest's arguments.
+bool is_pgbackrest_label(const std::string& label) {
+  return !label.empty() && label.size() < 64 && std::all_of(label.begin(), label.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
+}
 
 /// The scratch container of a verification, removed however the verification ends.
 class ScratchContainer {
@@ -62,7 +80,8 @@ std::string run_amcheck(ActionContext& context, const std::string& service, cons
   return "ok";
 }
 
-nlohmann::json verify_pg_dump(ActionContext& context, const ScratchContainer& scratch, const nlohmann::json& manifest,
+nlohmann::json verify_pg_dump(ActionContext& context, const StepSpec& step, const ScratchContainer& scratch,
+                              const nlohmann::json& manifest,
                               const std::map<std::string, std::filesystem::path>& staged, Micros deadline,
                               nlohmann::json& phases) {
   const auto facts = manifest.value("postgres", nlohmann::json::object());
@@ -71,7 +90,7 @@ nlohmann::json verify_pg_dump(ActionContext& context, const ScratchContainer& sc
   Micros phase_start = context.clock.now();
   ServiceSpec spec;
   spec.kind = "postgres";
-  spec.image = manifest.value("image", "");
+  spec.image = scratch_image(context, step, "");
   spec.env = {{"POSTGRES_USER", user}, {"POSTGRES_DB", database}};
   start_scratch(context, scratch, spec, deadline);
   const auto& dump = staged.begin()->second;
@@ -100,7 +119,8 @@ nlohmann::json verify_pg_dump(ActionContext& context, const ScratchContainer& sc
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}};
 }
 
-nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer& scratch, const nlohmann::json& manifest,
+nlohmann::json verify_basebackup(ActionContext& context, const StepSpec& step, const ScratchContainer& scratch,
+                                 const nlohmann::json& manifest,
                                  const std::map<std::string, std::filesystem::path>& staged, Micros deadline,
                                  nlohmann::json& phases) {
   const auto facts = manifest.value("postgres", nlohmann::json::object());
@@ -109,7 +129,7 @@ nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer&
   Micros phase_start = context.clock.now();
   ContainerSpec container;
   container.service = scratch.service();
-  container.image = manifest.value("image", "").empty() ? "firedrill/postgres:15" : manifest.value("image", "");
+  container.image = scratch_image(context, step, "firedrill/postgres:15");
   container.command = {"sleep", "infinity"};
   try {
     context.runtime.start(container);
@@ -148,18 +168,22 @@ nlohmann::json verify_basebackup(ActionContext& context, const ScratchContainer&
 // pgbackrest's own check of the repository (every file of the set and of the archive against
 // its checksums), then the set restored into a scratch container that mounts the repository,
 // recovered to the first consistent point, started and queried.
-nlohmann::json verify_pgbackrest(ActionContext& context, const ScratchContainer& scratch, const nlohmann::json& manifest,
-                                 const std::filesystem::path& repository, Micros deadline, nlohmann::json& phases) {
+nlohmann::json verify_pgbackrest(ActionContext& context, const StepSpec& step, const ScratchContainer& scratch,
+                                 const nlohmann::json& manifest, const std::filesystem::path& repository, Micros deadline,
+                                 nlohmann::json& phases) {
   const auto facts = manifest.value("postgres", nlohmann::json::object());
   const std::string user = facts.value("user", "postgres");
   const std::string database = facts.value("database", user);
-  const std::string stanza = facts.value("stanza", manifest.value("service", ""));
+  // The stanza is the service's name, as firedrill configures it.
+  const std::string& stanza = step.target;
   const std::string label = facts.value("label", "");
+  if (!is_pgbackrest_label(label))
+    throw ActionFailed(fmt::format("backup of '{}': {} is not a pgbackrest set label", stanza, nlohmann::json(label).dump()));
   constexpr const char* data = "/tmp/restore/data";
   Micros phase_start = context.clock.now();
   ContainerSpec container;
   container.service = scratch.service();
-  container.image = manifest.value("image", "").empty() ? "firedrill/postgres:15" : manifest.value("image", "");
+  container.image = scratch_image(context, step, "firedrill/postgres:15");
   container.command = {"sleep", "infinity"};
   container.host_directories.push_back({std::filesystem::absolute(repository), repository_mount_path});
   try {
@@ -217,13 +241,14 @@ std::string redis_cli(ActionContext& context, const std::string& service, std::v
   return without_trailing_newlines(exec_checked(context.runtime, service, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
 }
 
-nlohmann::json verify_rdb(ActionContext& context, const ScratchContainer& scratch, const nlohmann::json& manifest,
+nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const ScratchContainer& scratch,
+                          const nlohmann::json& manifest,
                           const std::map<std::string, std::filesystem::path>& staged, Micros deadline, nlohmann::json& phases) {
   const auto facts = manifest.value("redis", nlohmann::json::object());
   Micros phase_start = context.clock.now();
   ServiceSpec spec;
   spec.kind = "redis";
-  spec.image = manifest.value("image", "");
+  spec.image = scratch_image(context, step, "");
   // No save points: stopping the scratch server must not overwrite the RDB it is about to load.
   spec.persistence = "none";
   auto service = start_scratch(context, scratch, spec, deadline);
@@ -281,25 +306,26 @@ nlohmann::json VerifyBackupAction::run(ActionContext& context, const StepSpec& s
       started + std::chrono::duration_cast<std::chrono::microseconds>(step_timeout(step, std::chrono::minutes(30))).count();
   std::string wanted = step.param_text("backup");
   if (wanted.empty()) wanted = "latest";
-  const auto folder = find_backup(backup_repository(context, step), wanted, step.target);
+  const auto folder = find_backup(backup_repository(context, step), wanted, step.target, context.events.snapshot());
   const std::string backup_id = folder.filename().string();
   context.events.record("backup.verify.started", {{"backup_id", backup_id}, {"service", step.target}});
   nlohmann::json phases = nlohmann::json::object();
   try {
-    const StagedBackup staged_backup(folder, step.param_text("encrypt_key"), context.clock, phases, context.journal_create);
+    const StagedBackup staged_backup(folder, step.param_text("encrypt_key"), context.manifest_key_file, context.clock, phases,
+                              context.journal_create);
     const nlohmann::json& manifest = staged_backup.manifest();
     const auto& staged = staged_backup.files();
     ScratchContainer scratch(context.runtime, step.target + "-verify");
     const std::string method = manifest.value("method", "");
     nlohmann::json checks;
     if (method == "pg_dump")
-      checks = verify_pg_dump(context, scratch, manifest, staged, deadline, phases);
+      checks = verify_pg_dump(context, step, scratch, manifest, staged, deadline, phases);
     else if (method == "basebackup")
-      checks = verify_basebackup(context, scratch, manifest, staged, deadline, phases);
+      checks = verify_basebackup(context, step, scratch, manifest, staged, deadline, phases);
     else if (method == "pgbackrest")
-      checks = verify_pgbackrest(context, scratch, manifest, folder.parent_path(), deadline, phases);
+      checks = verify_pgbackrest(context, step, scratch, manifest, folder.parent_path(), deadline, phases);
     else if (method == "rdb")
-      checks = verify_rdb(context, scratch, manifest, staged, deadline, phases);
+      checks = verify_rdb(context, step, scratch, manifest, staged, deadline, phases);
     else
       throw ActionFailed(fmt::format("backup {}: method '{}' cannot be verified", backup_id, method));
     phases["total_seconds"] = seconds_between_micros(started, context.clock.now());

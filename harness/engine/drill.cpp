@@ -604,6 +604,7 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
                               }, service_names_of(scenario_), [this](const std::string& name) { rebuild_service(name); }};
         if (journal_)
           context.journal_create = [this](const std::string& kind, const std::string& name) { journal_->record_create(kind, name); };
+        context.manifest_key_file = state_directory() / "backup-manifest.key";
         if (runtime_.network_faults_through_proxies())
           context.repoint_proxies = [this](const std::string& name, const std::string& to) { return repoint_proxies(name, to); };
         details = action_registry().at(step.what).make()->run(context, step);
