@@ -488,6 +488,9 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   }
   const int main_port = state->spec.ports.empty() ? 0 : state->ports.at(state->spec.ports.front());
 
+  // Journalled before its directory exists: what goes in it (the initdb password, the standby's
+  // replication settings, data and logs) is removed by `cleanup` (teardown) however the harness dies.
+  announce(*state);
   std::error_code error;
   fs::create_directories(state->data, error);
   if (!error) fs::create_directories(state->scratch(), error);
@@ -595,16 +598,21 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   return inspect(spec.service);
 }
 
-int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>& argv,
-                          const std::vector<std::string>& environment, const fs::path& input, bool as_service_user) {
-  // Announced once per service, before its first process exists (write-ahead), and so is its
-  // cgroup, when this machine lets firedrill make one.
+std::optional<fs::path> ProcessRuntime::announce(const ServiceProcess& state) {
+  // Announced once per service, before its directory and first process exist (write-ahead), and
+  // so is its cgroup, when this machine lets firedrill make one.
   std::optional<fs::path> cgroup;
   if (const auto root = service_cgroup_root()) cgroup = service_cgroup_path(*root, run_id_, state.spec.service);
   if (announced_.insert(state.pid_file().string()).second && before_create_) {
     before_create_("process", state.pid_file().string());
     if (cgroup) before_create_("cgroup", cgroup->string());
   }
+  return cgroup;
+}
+
+int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>& argv,
+                          const std::vector<std::string>& environment, const fs::path& input, bool as_service_user) {
+  const std::optional<fs::path> cgroup = announce(state);
   if (cgroup) {
     try {
       create_service_cgroup(*cgroup);

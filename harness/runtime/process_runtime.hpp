@@ -142,6 +142,8 @@ class ProcessRuntime final : public Runtime {
   /// service process; throws EnvironmentError with its log tail when it fails.
   void run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const std::filesystem::path& input,
                          std::chrono::seconds timeout, const std::string& what);
+  /// Journals the service (its pid file, kind "process", and its cgroup) once; returns the cgroup.
+  std::optional<std::filesystem::path> announce(const ServiceProcess& state);
   /// Starts argv as the service's process (as its user, or as the harness's when !as_service_user).
   int spawn(ServiceProcess& state, const std::vector<std::string>& argv, const std::vector<std::string>& environment,
             const std::filesystem::path& input, bool as_service_user = true);

@@ -344,13 +344,21 @@ TEST_F(ProcessDrill, KillNineOfTheHarnessThenCleanupLeavesNoProcessOfTheRun) {
   EXPECT_NE(cleanup.output.find(run_id + ": stopped its processes"), std::string::npos) << cleanup.output;
   EXPECT_EQ(processes_naming(fs::absolute(run).string()), std::vector<int>{});
   EXPECT_EQ(live_pid_files(run), 0);
+  // Security review 2, M7: nothing of the services (data, the password files, their logs) stays
+  // in the run directory CI uploads.
+  EXPECT_FALSE(fs::exists(run / "services")) << "the services' data outlived cleanup";
 }
 
 TEST_F(ProcessDrill, TheRuntimeRunsPostgresAsTheImageDoesAndSignalsItsGroup) {
   ProcessRuntime runtime(out_);
   std::vector<std::pair<std::string, std::string>> journalled;
-  runtime.begin_run("20261125-000000-beef", "runtime-test", Owner::self(),
-                    [&](const std::string& kind, const std::string& name) { journalled.emplace_back(kind, name); });
+  // Security review 2, M7: the initdb password was written into the service's directory before
+  // anything was journalled, so a harness killed then left it for no cleanup to find.
+  bool directory_existed_when_journalled = false;
+  runtime.begin_run("20261125-000000-beef", "runtime-test", Owner::self(), [&](const std::string& kind, const std::string& name) {
+    if (journalled.empty()) directory_existed_when_journalled = fs::exists(fs::path(name).parent_path());
+    journalled.emplace_back(kind, name);
+  });
   ContainerSpec spec;
   spec.service = "db";
   spec.image = "firedrill/postgres:15";
@@ -365,6 +373,7 @@ TEST_F(ProcessDrill, TheRuntimeRunsPostgresAsTheImageDoesAndSignalsItsGroup) {
   const auto cgroups = service_cgroup_root();
   ASSERT_EQ(journalled.size(), cgroups ? 2u : 1u);
   EXPECT_EQ(journalled[0], std::make_pair(std::string("process"), (runtime.service_directory("db") / "pid").string()));
+  EXPECT_FALSE(directory_existed_when_journalled) << "the service's directory was made before it was journalled";
   if (cgroups) {
     EXPECT_EQ(journalled[1].first, "cgroup");
   }
