@@ -103,9 +103,8 @@ int verify_command(const VerifyOptions& options) {
       return exit_code::failed;
     }
     const auto& predicate = result.statement["predicate"];
-    auto signer = predicate.is_object() && predicate.contains("signer") ? predicate["signer"].value("keyid", "?") : "?";
-    std::cout << fmt::format("{}: valid, signed by key {}\n", options.envelope,
-                             keys.size() == 1 ? keys.front().key_id() : signer);
+    // The key whose signature verified: what the payload says about its signer is only a claim.
+    std::cout << fmt::format("{}: valid, signed by key {}\n", options.envelope, result.verified_key_id);
     if (predicate.is_object() && predicate.contains("scenario") && predicate.contains("result"))
       std::cout << fmt::format("  scenario {}: {}\n", predicate["scenario"].value("name", "?"),
                                predicate["result"].is_string() ? predicate["result"].get<std::string>() : "?");

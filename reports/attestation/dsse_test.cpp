@@ -1,6 +1,7 @@
 #include "reports/attestation/dsse.hpp"
 
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 
 #include <gtest/gtest.h>
 
@@ -41,8 +42,24 @@ TEST(Base64, RejectsMalformedText) {
   EXPECT_EQ(base64_decode("Zg==="), std::nullopt);
 }
 
-// The published DSSE test vector (protocol.md): ECDSA P-256, raw r||s signature.
-TEST(Dsse, VerifiesThePublishedTestVector) {
+/// A raw r||s P-256 signature in DER, the one encoding firedrill accepts.
+std::string der_of_raw_ecdsa(const std::string& raw) {
+  ECDSA_SIG* signature = ECDSA_SIG_new();
+  ECDSA_SIG_set0(signature, BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr),
+                 BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr));
+  unsigned char* der = nullptr;
+  const int length = i2d_ECDSA_SIG(signature, &der);
+  std::string bytes(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+  OPENSSL_free(der);
+  ECDSA_SIG_free(signature);
+  return bytes;
+}
+
+// The published DSSE test vector (protocol.md): ECDSA P-256, signed raw r||s. Security review 2,
+// L3: accepting both raw and DER gave every signature two valid forms; DER (what Sigstore,
+// cosign, OpenSSL and Python's cryptography write) is the one accepted, so the vector verifies
+// once re-encoded and is refused as published.
+TEST(Dsse, VerifiesThePublishedTestVectorInDerAndRefusesItsRawForm) {
   auto coordinate = [](const char* decimal) {
     BIGNUM* number = nullptr;
     BN_dec2bn(&number, decimal);
@@ -61,6 +78,11 @@ TEST(Dsse, VerifiesThePublishedTestVector) {
   auto envelope = envelope_from_json(nlohmann::json::parse(R"({"payload": "aGVsbG8gd29ybGQ=",
     "payloadType": "http://example.com/HelloWorld",
     "signatures": [{"sig": "A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJPcIAriEGAHTVeCUjW2JIZA=="}]})"));
+  const auto raw = base64_decode(envelope.signatures[0].sig);
+  ASSERT_TRUE(raw);
+  ASSERT_EQ(raw->size(), 64u);
+  EXPECT_FALSE(verify_signatures(envelope, key).verified) << "a raw r||s signature was accepted";
+  envelope.signatures[0].sig = base64_encode(der_of_raw_ecdsa(*raw));
   auto check = verify_signatures(envelope, key);
   EXPECT_TRUE(check.verified) << check.reason;
   EXPECT_EQ(check.payload, "hello world");

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -14,8 +13,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -42,12 +39,39 @@ struct WipedString {
   ~WipedString() { OPENSSL_cleanse(text.data(), text.size()); }
 };
 
-std::string read_key_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw KeyError(fmt::format("{}: cannot read key file: {}", file.string(), std::strerror(errno)));
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
+/// The file's bytes, read straight into the one buffer the caller wipes (no stream buffer keeps
+/// another copy). A private key's file must be its owner's alone: anyone else who can read it can
+/// sign as this machine, as with backup keys.
+std::string read_key_file(const std::filesystem::path& file, bool private_key) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw KeyError(fmt::format("{}: cannot read key file: {}", file.string(), std::strerror(errno)));
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
+    throw KeyError(fmt::format("{}: not a regular file", file.string()));
+  }
+  if (private_key && (status.st_mode & 077) != 0) {
+    ::close(fd);
+    throw KeyError(fmt::format("{}: has mode {:04o}: a signing key must be readable by its owner only (chmod 600 {})",
+                               file.string(), status.st_mode & 07777, file.string()));
+  }
+  // Key files are small; a larger one is not a key and is not read.
+  constexpr off_t largest = 1 << 16;
+  if (status.st_size > largest) {
+    ::close(fd);
+    throw KeyError(fmt::format("{}: {} bytes is too large for a PEM key", file.string(), status.st_size));
+  }
+  std::string content(static_cast<std::size_t>(status.st_size), '\0');
+  std::size_t got = 0;
+  while (got < content.size()) {
+    const ssize_t n = ::read(fd, content.data() + got, content.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  content.resize(got);
+  return content;
 }
 
 int refuse_password(char*, int, int, void*) { return -1; }
@@ -85,24 +109,6 @@ std::string bio_text(BIO* bio) {
   std::string text(data, static_cast<std::size_t>(length));
   OPENSSL_cleanse(data, static_cast<std::size_t>(length));
   return text;
-}
-
-// A raw r||s P-256 signature (as the DSSE spec's test vector) in the DER form EVP expects.
-std::string raw_ecdsa_to_der(std::string_view raw) {
-  std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> signature(ECDSA_SIG_new(), ECDSA_SIG_free);
-  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr);
-  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr);
-  if (!signature || !r || !s || ECDSA_SIG_set0(signature.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    return {};
-  }
-  unsigned char* der = nullptr;
-  int length = i2d_ECDSA_SIG(signature.get(), &der);
-  if (length <= 0) return {};
-  std::string bytes(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
-  OPENSSL_free(der);
-  return bytes;
 }
 
 bool verify_once(EVP_PKEY* key, KeyAlgorithm algorithm, std::string_view message, std::string_view signature) {
@@ -152,7 +158,7 @@ PublicKey::PublicKey(PkeyHandle key, KeyAlgorithm algorithm, std::string key_id)
     : key_(key.release(), EVP_PKEY_free), algorithm_(algorithm), key_id_(std::move(key_id)) {}
 
 PublicKey PublicKey::load(const std::filesystem::path& file) {
-  return from_pem(read_key_file(file), file.string());
+  return from_pem(read_key_file(file, false), file.string());
 }
 
 PublicKey PublicKey::from_pem(std::string_view pem, const std::string& origin) {
@@ -174,19 +180,17 @@ std::string PublicKey::pem() const {
 }
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
-  if (verify_once(key_.get(), algorithm_, message, signature)) return true;
-  if (algorithm_ == KeyAlgorithm::ecdsa_p256 && signature.size() == 64) {
-    auto der = raw_ecdsa_to_der(signature);
-    return !der.empty() && verify_once(key_.get(), algorithm_, message, der);
-  }
-  return false;
+  // One encoding only: ECDSA signatures are DER, as Sigstore, cosign, OpenSSL and Python's
+  // cryptography write them (and OpenSSL refuses a DER that is not the canonical encoding). Also
+  // accepting raw r||s would give every signature a second valid form.
+  return verify_once(key_.get(), algorithm_, message, signature);
 }
 
 SigningKey::SigningKey(PkeyHandle key, KeyAlgorithm algorithm, std::string key_id)
     : key_(key.release(), EVP_PKEY_free), algorithm_(algorithm), key_id_(std::move(key_id)) {}
 
 SigningKey SigningKey::load(const std::filesystem::path& file) {
-  WipedString pem{read_key_file(file)};
+  WipedString pem{read_key_file(file, true)};
   const auto origin = file.string();
   if (pem.text.find("ENCRYPTED PRIVATE KEY-----") != std::string::npos)
     throw KeyError(fmt::format("{}: encrypted private keys are not supported (write it unencrypted, mode 0600)", origin));

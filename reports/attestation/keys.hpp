@@ -39,7 +39,8 @@ class PublicKey {
   /// SPKI PEM text.
   std::string pem() const;
   /// True when signature is this key's signature of message: Ed25519 over the message itself;
-  /// ECDSA P-256 over SHA-256(message), the signature DER-encoded or raw r||s (64 bytes).
+  /// ECDSA P-256 over SHA-256(message), the signature DER-encoded (the one encoding accepted; raw
+  /// r||s is refused, so no signature has a second valid form).
   bool verify(std::string_view message, std::string_view signature) const;
 
  private:
@@ -52,8 +53,9 @@ class PublicKey {
 /// A private signing key.
 class SigningKey {
  public:
-  /// Reads an unencrypted PKCS#8 PEM file ("-----BEGIN PRIVATE KEY-----"). Throws KeyError
-  /// naming the file for anything else.
+  /// Reads an unencrypted PKCS#8 PEM file ("-----BEGIN PRIVATE KEY-----") that only its owner
+  /// may read or write (0600 or 0400); its bytes are wiped once parsed. Throws KeyError naming
+  /// the file for anything else.
   static SigningKey load(const std::filesystem::path& file);
   /// A fresh key (for keygen and tests).
   static SigningKey generate(KeyAlgorithm algorithm);

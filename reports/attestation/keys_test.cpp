@@ -75,6 +75,7 @@ TEST(Keys, ErrorsNameTheFileAndNeverEchoKeyMaterial) {
   ScratchDirectory dir;
   auto corrupt = dir.path() / "corrupt.key";
   write_file(corrupt, "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBADSECRETSECRET\n-----END PRIVATE KEY-----\n");
+  std::filesystem::permissions(corrupt, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   try {
     SigningKey::load(corrupt);
     FAIL();
@@ -85,15 +86,42 @@ TEST(Keys, ErrorsNameTheFileAndNeverEchoKeyMaterial) {
   }
   auto garbage = dir.path() / "garbage.key";
   write_file(garbage, "hello");
+  std::filesystem::permissions(garbage, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THROW(SigningKey::load(garbage), KeyError);
   EXPECT_THROW(SigningKey::load(dir.path() / "absent.key"), KeyError);
   EXPECT_THROW(PublicKey::load(garbage), KeyError);
   auto encrypted = dir.path() / "encrypted.key";
   write_file(encrypted, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
+  std::filesystem::permissions(encrypted, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_THROW(SigningKey::load(encrypted), KeyError);
   auto files = keygen((dir.path() / "k").string());
   EXPECT_THROW(SigningKey::load(files.public_key), KeyError);
   EXPECT_THROW(PublicKey::load(files.private_key), KeyError);
+}
+
+// Security review 2, L2: signing keys loaded whatever their mode, unlike backup keys.
+TEST(Keys, APrivateKeyOthersCanReadIsRefusedNamingTheFix) {
+  ScratchDirectory dir;
+  auto files = keygen((dir.path() / "k").string());
+  EXPECT_EQ(SigningKey::load(files.private_key).key_id(), files.key_id);
+  for (auto mode : {std::filesystem::perms::group_read, std::filesystem::perms::others_read,
+                    std::filesystem::perms::group_write}) {
+    std::filesystem::permissions(files.private_key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | mode);
+    try {
+      SigningKey::load(files.private_key);
+      ADD_FAILURE() << "a signing key of mode " << static_cast<int>(mode) << " was accepted";
+    } catch (const KeyError& error) {
+      EXPECT_NE(std::string(error.what()).find(": a signing key must be readable by its owner only (chmod 600 " +
+                                               files.private_key.string() + ")"),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  std::filesystem::permissions(files.private_key, std::filesystem::perms::owner_read);
+  EXPECT_EQ(SigningKey::load(files.private_key).key_id(), files.key_id);
+  // A public key is public: its mode is not checked.
+  std::filesystem::permissions(files.public_key, std::filesystem::perms::all);
+  EXPECT_EQ(PublicKey::load(files.public_key).key_id(), files.key_id);
 }
 
 TEST(Keys, RejectsOtherAlgorithms) {

@@ -193,9 +193,13 @@ VerificationResult verify_statement(const Envelope& envelope, const std::vector<
   if (trusted_keys.empty()) return failure("no trusted key given");
   SignatureCheck check;
   std::string first_reason;
+  std::string verified_key_id;
   for (const auto& key : trusted_keys) {
     check = verify_signatures(envelope, key);
-    if (check.verified) break;
+    if (check.verified) {
+      verified_key_id = key.key_id();
+      break;
+    }
     if (first_reason.empty()) first_reason = check.reason;
   }
   if (!check.verified) return failure(first_reason);
@@ -217,6 +221,7 @@ VerificationResult verify_statement(const Envelope& envelope, const std::vector<
   if (!subjects.is_array() || subjects.empty()) return failure("statement has no subjects");
   VerificationResult result;
   result.statement = statement;
+  result.verified_key_id = verified_key_id;
   if (artifacts_dir) {
     for (const auto& subject : subjects) {
       auto name = value_or_null(subject, "name");

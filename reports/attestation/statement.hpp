@@ -62,6 +62,9 @@ struct VerificationResult {
   nlohmann::json statement;
   /// Subjects whose digest was checked against artifacts_dir.
   std::size_t subjects_checked = 0;
+  /// The trusted key whose signature verified (not the signer the payload claims); empty unless
+  /// valid.
+  std::string verified_key_id;
 };
 
 /// Verifies the envelope in file against trusted_key, then that its payload is an in-toto

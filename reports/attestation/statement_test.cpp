@@ -163,6 +163,19 @@ TEST_P(SignedRun, NotAnEnvelopeThrowsNamingTheFile) {
   EXPECT_THROW(verify_envelope(dir.path() / "absent", key.public_key()), EnvelopeError);
 }
 
+// Security review 2, L3: with several trusted keys, verify printed the signer the payload
+// claims, not the key whose signature verified.
+TEST_P(SignedRun, TheKeyThatVerifiedIsReportedNotTheClaimedSigner) {
+  auto claimed = SigningKey::generate(GetParam());
+  auto statement = run_statement(dir.path(), claimed.key_id());
+  ASSERT_EQ(statement["predicate"]["signer"]["keyid"], claimed.key_id());
+  const auto envelope = sign_envelope(in_toto_payload_type, statement.dump(), key);
+  const auto result = verify_statement(envelope, {claimed.public_key(), key.public_key()}, drill_predicate_type);
+  ASSERT_TRUE(result.valid) << result.reason;
+  EXPECT_EQ(result.verified_key_id, key.key_id());
+  EXPECT_EQ(verify_statement(envelope, {claimed.public_key()}, drill_predicate_type).verified_key_id, "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Algorithms, SignedRun, ::testing::Values(KeyAlgorithm::ed25519, KeyAlgorithm::ecdsa_p256),
                          [](const auto& instance) { return instance.param == KeyAlgorithm::ed25519 ? "ed25519" : "p256"; });
 
