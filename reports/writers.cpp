@@ -4,6 +4,8 @@
 #include "harness/scenario/vocabulary.hpp"
 #include "reports/html.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -74,9 +76,77 @@ std::string xml_escape(const std::string& text) {
 }
 
 std::string markdown_cell(const std::string& text) {
+  // Every character that could open markup that matters is backslash-escaped, which CommonMark
+  // and GitHub render as itself: a link or image ([ ]), a code span (`), a table cell (|), the
+  // escape itself, and where they could start one, HTML or an autolink (< before a letter, /, !
+  // or ?), an entity (& before a letter or #) and a heading (# first). So "<= 20s" stays as it is.
+  // Line breaks fold to spaces and other control characters go. Emphasis is left alone: it
+  // changes how text looks, not what it is, and check names are full of underscores.
   std::string cell;
-  for (char c : text) cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char next = i + 1 < text.size() ? text[i + 1] : '\0';
+    const bool letter_next = std::isalpha(static_cast<unsigned char>(next)) != 0;
+    if (c == '\n' || c == '\r' || c == '\t') {
+      cell += ' ';
+      continue;
+    }
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) continue;
+    const bool opens = c == '\\' || c == '`' || c == '[' || c == ']' || c == '|' ||
+                       (c == '<' && (letter_next || next == '/' || next == '!' || next == '?')) ||
+                       (c == '&' && (letter_next || next == '#')) || (c == '#' && cell.empty());
+    if (opens) cell += '\\';
+    cell += c;
+  }
   return cell;
+}
+
+std::string markdown_code(const std::string& text) {
+  // A code span shows its content literally; only a run of backticks as long as its fence could
+  // end it, so the fence is one longer than the longest run inside.
+  std::string content;
+  std::size_t run = 0, longest = 0;
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+    content += c;
+  }
+  const std::string fence(longest + 1, '`');
+  const bool pad = longest > 0 || content.starts_with(' ') || content.ends_with(' ');
+  return pad ? fence + " " + content + " " + fence : fence + content + fence;
+}
+
+std::string terminal_text(const std::string& text) {
+  std::string shown;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == 0x1b) {
+      // ESC [ ... final (CSI), ESC ] ... BEL or ESC \ (OSC), and the like (P, X, ^, _ strings);
+      // any other escape is two bytes.
+      const char kind = i + 1 < text.size() ? text[i + 1] : '\0';
+      if (kind == '[') {
+        i += 2;
+        while (i < text.size() && !(static_cast<unsigned char>(text[i]) >= 0x40 && static_cast<unsigned char>(text[i]) <= 0x7e)) ++i;
+      } else if (kind == ']' || kind == 'P' || kind == 'X' || kind == '^' || kind == '_') {
+        i += 2;
+        while (i < text.size() && text[i] != '\a' && !(text[i] == 0x1b && i + 1 < text.size() && text[i + 1] == '\\')) ++i;
+        if (i < text.size() && text[i] == 0x1b) ++i;
+      } else {
+        ++i;
+      }
+      continue;
+    }
+    // C1 controls as UTF-8 (U+0080..U+009F: 0xC2 0x80..0x9F), among them the 8-bit CSI and OSC.
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      ++i;
+      continue;
+    }
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) continue;
+    shown += text[i];
+  }
+  return shown;
 }
 
 std::string format_seconds(const nlohmann::json& seconds) {
@@ -143,26 +213,32 @@ std::string render_unfinished_junit(const std::string& scenario, const std::stri
       xml_escape(scenario), xml_escape(run_id));
 }
 
+std::string github_command_data(const std::string& text) {
+  std::string escaped;
+  for (char c : text) escaped += c == '%' ? std::string("%25") : c == '\r' ? std::string("%0D") : c == '\n' ? std::string("%0A") : std::string(1, c);
+  return escaped;
+}
+
+std::string github_command_property(const std::string& text) {
+  std::string escaped;
+  for (char c : github_command_data(text)) escaped += c == ':' ? std::string("%3A") : c == ',' ? std::string("%2C") : std::string(1, c);
+  return escaped;
+}
+
 std::string render_github_annotations(const nlohmann::json& report) {
   std::string text;
-  auto escape = [](std::string message) {
-    // GitHub's workflow-command escaping: %, CR and LF.
-    std::string escaped;
-    for (char c : message) escaped += c == '%' ? std::string("%25") : c == '\r' ? std::string("%0D") : c == '\n' ? std::string("%0A") : std::string(1, c);
-    return escaped;
-  };
-  std::string file = report["scenario"].value("file", "");
+  const std::string file = github_command_property(report["scenario"].value("file", ""));
+  const std::string title = github_command_property("firedrill " + report["scenario"].value("name", ""));
   for (const auto& reason : report.value("reasons", nlohmann::json::array()))
-    text += fmt::format("::error file={},title=firedrill {}::{}\n", file, report["scenario"].value("name", ""),
-                        escape(reason.get<std::string>()));
+    text += fmt::format("::error file={},title={}::{}\n", file, title, github_command_data(reason.get<std::string>()));
   return text;
 }
 
 std::string render_markdown_summary(const nlohmann::json& report) {
   const auto& scenario = report["scenario"];
   bool passed = report.value("verdict", "fail") == "pass";
-  std::string text = fmt::format("### {} firedrill `{}` — {}\n\n", passed == !expects_failure(report) ? "✅" : "❌",
-                                 scenario.value("name", ""), verdict_words(report));
+  std::string text = fmt::format("### {} firedrill {} — {}\n\n", passed == !expects_failure(report) ? "✅" : "❌",
+                                 markdown_code(scenario.value("name", "")), verdict_words(report));
   text += "| component | RTO measured / target | RPO measured / target |\n|---|---|---|\n";
   for (const auto& [name, component] : report["components"].items())
     text += fmt::format("| {} | {} | {} |\n", markdown_cell(name), objective_cell(component.value("rto", nlohmann::json())),
@@ -179,7 +255,7 @@ std::string render_markdown_summary(const nlohmann::json& report) {
                         markdown_cell(check.value("detail", "")));
   for (const auto& reason : report.value("reasons", nlohmann::json::array()))
     text += fmt::format("\n- {}", markdown_cell(reason.get<std::string>()));
-  text += fmt::format("\n\nRun `{}` ({}).\n", report.value("run_id", ""), scenario.value("file", ""));
+  text += fmt::format("\n\nRun {} ({}).\n", markdown_code(report.value("run_id", "")), markdown_cell(scenario.value("file", "")));
   // $GITHUB_STEP_SUMMARY refuses more than 1 MiB; a summary that long is cut, saying so.
   constexpr std::size_t step_summary_limit = 1 << 20;
   const std::string cut_note = "\n\n*(summary cut at 1 MiB; report.json has everything)*\n";
@@ -251,8 +327,10 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
     return color ? fmt::format("\033[{}m{}\033[0m", code, text) : text;
   };
   const bool as_expected = passed == !expects_failure(report);
+  // Names, details and reasons may carry bytes a container printed: shown without the escape
+  // sequences a terminal would act on.
   std::string text = fmt::format("\n{}  {}\n", paint(verdict_words(report), as_expected ? "1;32" : "1;31"),
-                                 report["scenario"].value("name", ""));
+                                 terminal_text(report["scenario"].value("name", "")));
   text += fmt::format("  {:<12} {:>22} {:>22}\n", "component", "RTO measured/target", "RPO measured/target");
   for (const auto& item : report["components"].items()) {
     // Not a structured binding: clang before 16 cannot capture one in the lambda.
@@ -265,7 +343,7 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
                          format_seconds(objective.value("target_seconds", nlohmann::json())),
                          objective.value("met", false) ? "ok" : "MISSED");
     };
-    text += fmt::format("  {:<12} {:>22} {:>22}\n", name, cell("rto"), cell("rpo"));
+    text += fmt::format("  {:<12} {:>22} {:>22}\n", terminal_text(name), cell("rto"), cell("rpo"));
   }
   const auto& measured = report["measured"];
   text += fmt::format("  downtime {}, detected after {}; writes: {} acknowledged, {} lost\n",
@@ -275,9 +353,9 @@ std::string render_terminal_summary(const nlohmann::json& report, const std::fil
                       format_count(measured.value("lost_acked_writes", nlohmann::json())));
   for (const auto& check : report["checks"])
     text += fmt::format("  {} {}: {}\n", check.value("passed", false) ? paint("✓", "32") : paint("✗", "31"),
-                        check.value("name", ""), check.value("detail", ""));
+                        terminal_text(check.value("name", "")), terminal_text(check.value("detail", "")));
   for (const auto& reason : report.value("reasons", nlohmann::json::array()))
-    text += fmt::format("  {} {}\n", paint("!", "31"), reason.get<std::string>());
+    text += fmt::format("  {} {}\n", paint("!", "31"), terminal_text(reason.get<std::string>()));
   text += fmt::format("  report: {}\n", (run_dir / "report.json").string());
   return text;
 }

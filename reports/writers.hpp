@@ -64,7 +64,22 @@ std::string format_count(const nlohmann::json& count);
 /// Text safe inside an XML attribute or element (control characters XML 1.0 forbids dropped).
 std::string xml_escape(const std::string& text);
 
-/// Text safe inside a Markdown table cell (pipes escaped, line breaks folded).
+/// Text shown as itself in Markdown, inside a table cell or a list item: everything that could
+/// start a link, an image, HTML, an autolink, an entity, a code span, a heading or a cell
+/// backslash-escaped (| ` [ ] and the backslash always; < before a letter, /, ! or ?; & before a
+/// letter or #; # first), line breaks folded to spaces, other control characters dropped.
 std::string markdown_cell(const std::string& text);
+
+/// A Markdown code span holding `text` literally, whatever backticks it holds.
+std::string markdown_code(const std::string& text);
+
+/// Text for a terminal: ANSI/ECMA-48 escape sequences (CSI, OSC, DCS and the like, 7- and 8-bit)
+/// and control characters other than newline and tab removed, so bytes from a container cannot
+/// move the cursor, retitle the window, write hyperlinks or the clipboard.
+std::string terminal_text(const std::string& text);
+
+/// A workflow command's message (GitHub's escaping: %, CR, LF) and a property value (also : and ,).
+std::string github_command_data(const std::string& text);
+std::string github_command_property(const std::string& text);
 
 }  // namespace firedrill

@@ -1,5 +1,7 @@
 #include "reports/writers.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace firedrill {
@@ -109,6 +111,51 @@ TEST(ReportWriters, GithubAnnotationsCarryEachReasonEscaped) {
   EXPECT_NE(annotations.find("::error file=scenarios/quickstart.yaml,title=firedrill quickstart::two%0Alines at 100%25\n"),
             std::string::npos) << annotations;
   EXPECT_EQ(render_github_annotations(passed_report()), "");
+}
+
+// Security review 2, L4: annotation properties went out unescaped, so a scenario name with a
+// comma or "::" rewrote the command; Markdown escaped only pipes; container output reached the
+// terminal with its escape sequences.
+TEST(ReportWriters, AnnotationPropertiesAreEscapedAsGithubRequires) {
+  auto report = failed_early_report();
+  report["scenario"]["name"] = "x,file=/etc/passwd::owned\n::warning::y%";
+  report["scenario"]["file"] = "a,b:c";
+  const std::string annotations = render_github_annotations(report);
+  EXPECT_EQ(annotations.substr(0, annotations.find("::", 2) + 2),
+            "::error file=a%2Cb%3Ac,title=firedrill x%2Cfile=/etc/passwd%3A%3Aowned%0A%3A%3Awarning%3A%3Ay%25::")
+      << annotations;
+  EXPECT_EQ(std::count(annotations.begin(), annotations.end(), '\n'), 1) << annotations;
+  EXPECT_EQ(github_command_data("50%\r\nok:,"), "50%25%0D%0Aok:,");
+}
+
+TEST(ReportWriters, MarkdownShowsEveryInjectedCharacterAsItself) {
+  auto report = failed_early_report();
+  report["scenario"]["name"] = "pg`) ![x](https://evil/p.png) <img src=x>";
+  report["run_id"] = "id``x";
+  report["reasons"] = {"# see [here](https://evil) <script>alert(1)</script> `code` &#x3C; &amp <!-- <= 2s\r\n| cell |"};
+  const std::string markdown = render_markdown_summary(report);
+  EXPECT_NE(markdown.find("### ❌ firedrill `` pg`) ![x](https://evil/p.png) <img src=x> `` — FAIL"), std::string::npos)
+      << markdown;
+  EXPECT_NE(markdown.find("Run ``` id``x ``` (scenarios/quickstart.yaml)."), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("- \\# see \\[here\\](https://evil) \\<script>alert(1)\\</script> \\`code\\` \\&#x3C; \\&amp "
+                          "\\<!-- <= 2s  \\| cell \\|"),
+            std::string::npos)
+      << markdown;
+  EXPECT_EQ(markdown_cell("a\x1b[31mb\\"), "a\\[31mb\\\\");
+}
+
+TEST(ReportWriters, TheTerminalSummaryDropsEscapeSequencesFromContainerText) {
+  auto report = failed_early_report();
+  report["reasons"] = {"db said \x1b[2J\x1b[1;1Hcleared \x1b]0;pwned title\x07" "and \x1b]8;;https://evil\x1b\\link\x1b]8;;\x1b\\ "
+                       "\xc2\x9b" "31mred\x07\x08 \xc3\xa9t\xc3\xa9"};
+  report["checks"][0]["detail"] = "\x1b]52;c;Y2xpcGJvYXJk\x07" "copied";
+  const std::string text = render_terminal_summary(report, "runs/x", false);
+  EXPECT_NE(text.find("db said cleared and link 31mred été\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(": copied\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+  // Colour, when asked for, is firedrill's own.
+  EXPECT_NE(render_terminal_summary(report, "runs/x", true).find("\x1b[1;31mFAIL\x1b[0m"), std::string::npos);
 }
 
 TEST(ReportWriters, TheMarkdownSummaryStaysUnderGithubsLimit) {
