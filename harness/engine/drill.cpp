@@ -876,7 +876,7 @@ nlohmann::json Drill::build_report(const Evaluation& evaluation) {
       {"run_id", result_.run_id},
       {"mode", options_.mode},
       {"scenario", {{"name", scenario_.name}, {"file", scenario_.file}, {"sha256", scenario_.sha256},
-                    {"description", scenario_.description}, {"runbook", scenario_.runbook}}},
+                    {"description", scenario_.description}, {"runbook", scenario_.runbook}, {"tags", scenario_.tags}}},
       {"verdict", evaluation.passed && failures.empty() ? "pass" : "fail"},
       {"reasons", failures},
       {"started_at", format_rfc3339_micros(started_at_)},

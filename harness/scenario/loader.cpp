@@ -441,8 +441,8 @@ void substitute_vars(Node& node, const std::map<std::string, std::string>& vars)
 }
 
 const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "expect",
-                                                 "targets",  "services", "workload",    "probes",  "steps",
-                                                 "checks"};
+                                                 "tags",     "targets",  "services",    "workload", "probes",
+                                                 "steps",    "checks"};
 const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
                                                "health", "standbys", "sync",        "persistence", "volumes", "disk",
                                                "sentinels", "replicas", "ha", "members"};
@@ -465,6 +465,11 @@ class ScenarioReader {
     read_name(root);
     if (const Entry* e = find(root, "description")) scenario_.description = scalar(e->value, "description");
     if (const Entry* e = find(root, "runbook")) scenario_.runbook = scalar(e->value, "runbook");
+    if (const Entry* e = find(root, "tags")) {
+      scenario_.tags = scalar_list(e->value, "tags");
+      for (std::size_t i = 0; i < scenario_.tags.size(); ++i)
+        if (scenario_.tags[i].empty()) fail(e->value.items[i].where, "a tag may not be empty");
+    }
     if (const Entry* e = find(root, "expect")) {
       scenario_.expect = scalar(e->value, "expect");
       if (scenario_.expect != "pass" && scenario_.expect != "fail")

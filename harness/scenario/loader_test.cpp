@@ -287,6 +287,20 @@ TEST(LoadScenario, SubstitutesVarsAnywhereAScalarIs) {
   EXPECT_EQ(s.vars, options.vars);
 }
 
+// Security review 2, L8: controls select runs by `scenario.tags`, which no scenario could carry.
+TEST(LoadScenario, ReadsTagsAndRefusesAnEmptyOne) {
+  const Scenario s = parse_scenario("version: 1\nname: t\ntags: [failover, soc2-cc7]\n", "t.yaml", test_options());
+  EXPECT_EQ(s.tags, (std::vector<std::string>{"failover", "soc2-cc7"}));
+  EXPECT_TRUE(parse_scenario("version: 1\nname: t\n", "t.yaml", test_options()).tags.empty());
+  try {
+    parse_scenario("version: 1\nname: t\ntags: [a, \"\"]\n", "t.yaml", test_options());
+    ADD_FAILURE() << "an empty tag was accepted";
+  } catch (const ScenarioError& error) {
+    EXPECT_NE(std::string(error.what()).find("t.yaml:3:11: a tag may not be empty"), std::string::npos) << error.what();
+  }
+  EXPECT_THROW(parse_scenario("version: 1\nname: t\ntags: failover\n", "t.yaml", test_options()), ScenarioError);
+}
+
 TEST(LoadScenario, HashesTheFileBytes) {
   const Scenario s = parse_scenario("version: 1\nname: t\n", "t.yaml", test_options());
   EXPECT_EQ(s.sha256, "2b93825c17a81465c38016882751a0bcad28ef00b1a622b25b660c9f5bba4f4e");

@@ -132,6 +132,8 @@ struct Scenario {
   std::string name;
   std::string description;
   std::string runbook;
+  /// Labels a roll-up's controls select runs by (`tags:` of a control); signed in the predicate.
+  std::vector<std::string> tags;
   /// The verdict this drill is meant to reach: "pass", or "fail" for a drill proving that a
   /// fault is caught (it exits 0 when it fails and 1 when it passes).
   std::string expect = "pass";

@@ -73,6 +73,17 @@ TEST(DrillPredicate, AnExpectedFailureIsPassedAndAnUnexpectedPassIsFailed) {
   EXPECT_EQ(run_statement(dir.path(), "abc")["predicate"]["result"], "FAILED");
 }
 
+// Security review 2, L8: tags reach the signed predicate, where a roll-up's controls read them.
+TEST(DrillPredicate, CarriesTheScenarioTags) {
+  ScratchDirectory dir;
+  write_run_directory(dir.path());
+  auto report = nlohmann::json::parse(read_file(dir.path() / "report.json"));
+  EXPECT_EQ(run_statement(dir.path(), "abc")["predicate"]["scenario"]["tags"], nlohmann::json::array());
+  report["scenario"]["tags"] = {"full-loss", "soc2"};
+  write_file(dir.path() / "report.json", report.dump());
+  EXPECT_EQ(run_statement(dir.path(), "abc")["predicate"]["scenario"]["tags"], nlohmann::json({"full-loss", "soc2"}));
+}
+
 TEST(DrillPredicate, CarriesTheChainAnchorItIsGiven) {
   ScratchDirectory dir;
   write_run_directory(dir.path());
