@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "injectors/proxy/loopback_echo_server.hpp"
@@ -230,16 +231,15 @@ TEST_F(FaultProxyTest, LatencyIsAddedInEachAffectedDirection) {
 TEST_F(FaultProxyTest, JitterStaysWithinBoundsAndKeepsOrder) {
   Socket socket(proxy.port());
   proxy.set_faults({.latency = 20ms, .jitter = 15ms, .direction = Direction::upstream_only});
-  double shortest = 1e9;
-  double longest = 0;
-  for (int i = 0; i < 30; ++i) {
-    const double rtt = millis(socket.round_trip());
-    shortest = std::min(shortest, rtt);
-    longest = std::max(longest, rtt);
-  }
-  EXPECT_GE(shortest, 5.0);
-  EXPECT_LT(longest, 35.0 + 15.0);
-  EXPECT_GT(longest - shortest, 10.0) << "the delay does not vary";
+  std::vector<double> trips;
+  for (int i = 0; i < 30; ++i) trips.push_back(millis(socket.round_trip()));
+  std::sort(trips.begin(), trips.end());
+  // Every delay the proxy schedules lies in [5, 35] ms. The machine can only add to a round trip,
+  // so the lower bound holds for each one; the upper bound is held by the median (about 20 ms),
+  // which a busy scheduler delaying a few round trips cannot move past 35 ms.
+  EXPECT_GE(trips.front(), 5.0);
+  EXPECT_LT(trips[trips.size() / 2], 35.0);
+  EXPECT_GT(trips.back() - trips.front(), 10.0) << "the delay does not vary";
 
   constexpr std::uint32_t messages = 200;
   std::thread writer([&] {
@@ -375,6 +375,11 @@ std::vector<double> round_trips(const Socket& socket, int count) {
   return trips;
 }
 
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 double mean(const std::vector<double>& values) {
   double sum = 0;
   for (const double value : values) sum += value;
@@ -391,16 +396,22 @@ TEST_F(FaultProxyTest, LossDelaysLostChunksByRetransmissionTimeouts) {
 
   // A round trip is two chunks; each lost transmission holds one for 200 ms, 400 ms, ...: every
   // trip takes a whole number of 200 ms timeouts (plus loopback's fraction of a millisecond).
+  // A busy machine can only add to a trip, and only to a few of them, so the rule is held by
+  // three trips in four and by the medians, never by one sample.
   int held = 0;
+  int whole_timeouts = 0;
+  std::string trips;
   for (const double trip : lossy) {
-    EXPECT_LT(std::fmod(trip, 200.0), 50.0) << trip << " ms is no sum of retransmission timeouts";
+    if (std::fmod(trip, 200.0) < 50.0) ++whole_timeouts;
     if (trip >= 195.0) ++held;
+    trips += fmt::format(" {:.1f}", trip);
   }
+  EXPECT_GE(whole_timeouts, 15) << "round trips (ms) that are no sum of retransmission timeouts:" << trips;
   EXPECT_GT(held, 0) << "20% loss over 40 chunks held none";
   EXPECT_LT(held, 20) << "20% loss held every round trip";
   EXPECT_GT(mean(lossy) - mean(clean), 20.0) << "no delay added per round trip";
-  EXPECT_LT(*std::max_element(clean.begin(), clean.end()), 50.0);
-  EXPECT_LT(millis(socket.round_trip()), 50.0) << "delay left after the loss was cleared";
+  EXPECT_LT(median(clean), 50.0);
+  EXPECT_LT(median(round_trips(socket, 5)), 50.0) << "delay left after the loss was cleared";
 }
 
 TEST_F(FaultProxyTest, LossWithTheSameSeedLosesTheSameChunks) {
