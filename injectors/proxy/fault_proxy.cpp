@@ -182,6 +182,7 @@ struct Flow {
   std::size_t pending = 0;
   bool source_eof = false;
   bool sink_shut = false;
+  bool sink_full = false;  // the last send would block: the sink's EPOLLOUT, not a timer, resumes it
   TimePoint last_release{};
   bool bucket_started = false;
   double tokens = 0;
@@ -676,9 +677,11 @@ class FaultProxy::Loop {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) connection.dead = true;
+        flow.sink_full = true;
         break;
       }
       const auto sent = static_cast<std::size_t>(n);
+      flow.sink_full = sent < want;
       front.offset += sent;
       flow.pending -= sent;
       if (is_limited) flow.tokens -= static_cast<double>(sent);
@@ -710,6 +713,9 @@ class FaultProxy::Loop {
                          std::chrono::duration<double>(missing / rate));
       }
     }
+    // Due already: a chunk held for microseconds can come due after the loop's last attempt to
+    // send it; the timer then fires at once. One the sink refused waits for the sink instead.
+    if (!flow.sink_full) return front.release_at;
     return std::nullopt;
   }
 

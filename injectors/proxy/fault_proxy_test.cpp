@@ -228,6 +228,21 @@ TEST_F(FaultProxyTest, LatencyIsAddedInEachAffectedDirection) {
   EXPECT_LT(millis(socket.round_trip()), 50.0);
 }
 
+// A chunk held for a few microseconds can come due between the loop's last attempt to send it and
+// the moment the loop arms its timer; it must be sent then, not held until the connection's next
+// event (which, for an answer the client waits on, never comes).
+TEST_F(FaultProxyTest, AChunkThatComesDueBeforeTheTimerIsArmedIsStillSent) {
+  Socket socket(proxy.port());
+  proxy.set_faults({.latency = 20us});
+  for (int trip = 0; trip < 1000; ++trip) {
+    const char byte = static_cast<char>('a' + trip % 26);
+    socket.send_all(&byte, 1);
+    const auto echoed = socket.receive(1, 2000ms);
+    ASSERT_EQ(echoed.size(), 1U) << "round trip " << trip << " was held";
+    ASSERT_EQ(echoed[0], byte);
+  }
+}
+
 TEST_F(FaultProxyTest, JitterStaysWithinBoundsAndKeepsOrder) {
   Socket socket(proxy.port());
   proxy.set_faults({.latency = 20ms, .jitter = 15ms, .direction = Direction::upstream_only});

@@ -8,9 +8,7 @@ set(FIREDRILL_FUZZ_BINARY_DIR "${CMAKE_BINARY_DIR}-fuzz" CACHE PATH
 set(FIREDRILL_FUZZ_SECONDS 20 CACHE STRING "How long each `fuzz` test runs its target")
 set(fuzz_corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus)
 set(scenario_corpora ${fuzz_corpus}/scenario ${PROJECT_SOURCE_DIR}/tests/malformed/cases ${PROJECT_SOURCE_DIR}/scenarios)
-# proxy_fuzz is built but not run here: tests/fuzz/findings/ holds an input it fails on that is
-# not yet explained (README).
-foreach(name scenario scalars envelope journal engine)
+foreach(name scenario scalars envelope journal engine proxy)
   if(FIREDRILL_FUZZ)
     set(binary $<TARGET_FILE:${name}_fuzz>)
   else()
