@@ -159,6 +159,31 @@ std::filesystem::path find_base_backup(const std::filesystem::path& repository, 
   return newest;
 }
 
+void await_log_milestones(Runtime& runtime, const Clock& clock, const std::string& service,
+                          const std::vector<LogMilestone>& milestones, Micros deadline,
+                          const std::function<void(const std::string& phase)>& passed,
+                          const std::function<std::string(const std::string& logs)>& why_stopped) {
+  // Enough lines to hold every milestone a poll can newly see: the server prints a few lines per
+  // phase, and a later milestone in view passes the earlier ones anyway.
+  constexpr int polled_lines = 200;
+  std::size_t next = 0;
+  while (next < milestones.size()) {
+    const std::string tail = runtime.recent_logs(service, polled_lines);
+    std::size_t seen = next;
+    for (std::size_t later = next; later < milestones.size(); ++later)
+      if (tail.find(milestones[later].line) != std::string::npos) seen = later + 1;
+    if (seen > next) {
+      for (; next < seen; ++next) passed(milestones[next].phase);
+      continue;
+    }
+    if (!runtime.is_running(service)) throw ActionFailed(why_stopped(runtime.logs(service)));
+    if (clock.now() >= deadline)
+      throw ActionFailed(fmt::format("the restore of '{}' did not reach '{}' in time: {}", service, milestones[next].line,
+                                     tail_lines(tail, 3)));
+    clock.sleep_for(milliseconds(20));
+  }
+}
+
 nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, const std::filesystem::path& folder,
                                   Micros deadline) {
   const Micros started = context.clock.now();
@@ -298,31 +323,27 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
 
     // The server's log says when each phase ends; polled, so each is known within 20 ms.
     phase_start = context.clock.now();
-    const std::vector<std::pair<std::string, std::string>> milestones = {
-        {"restore_seconds", laid_down_line},
-        {"replay_seconds", "archive recovery complete"},
-        {"start_seconds", "database system is ready to accept connections"}};
-    std::string logs;
-    for (const auto& [phase, line] : milestones) {
-      while (true) {
-        logs = context.runtime.logs(step.target);
-        if (logs.find(line) != std::string::npos) break;
-        if (!context.runtime.is_running(step.target)) throw ActionFailed(why_recovery_failed(logs, target, archive.string()));
-        if (context.clock.now() >= deadline)
-          throw ActionFailed(fmt::format("the restore of '{}' did not reach '{}' in time: {}", step.target, line, tail_lines(logs, 3)));
-        context.clock.sleep_for(milliseconds(20));
-      }
-      if (phase == "start_seconds") {
-        try {
-          service->wait_ready(context.runtime, context.runtime.inspect(step.target), time_left(context.clock, deadline));
-        } catch (const EnvironmentError& failure) {
-          throw ActionFailed(failure.what());
-        }
-      }
-      phases[phase] = seconds_between_micros(phase_start, context.clock.now());
-      phase_start = context.clock.now();
-    }
+    await_log_milestones(
+        context.runtime, context.clock, step.target,
+        {{"restore_seconds", laid_down_line},
+         {"replay_seconds", "archive recovery complete"},
+         {"start_seconds", "database system is ready to accept connections"}},
+        deadline,
+        [&](const std::string& phase) {
+          if (phase == "start_seconds") {
+            try {
+              service->wait_ready(context.runtime, context.runtime.inspect(step.target), time_left(context.clock, deadline));
+            } catch (const EnvironmentError& failure) {
+              throw ActionFailed(failure.what());
+            }
+          }
+          phases[phase] = seconds_between_micros(phase_start, context.clock.now());
+          phase_start = context.clock.now();
+        },
+        [&](const std::string& logs) { return why_recovery_failed(logs, target, archive.string()); });
 
+    // Read once, now that the server is up: where recovery stopped is in lines printed before.
+    const std::string logs = context.runtime.logs(step.target);
     const std::string stopped_at = after_marker(logs, "recovery stopping before ");
     const std::string last_transaction = after_marker(logs, "last completed transaction was at log time ");
     const std::string timeline = after_marker(logs, "selected new timeline ID: ");

@@ -2,7 +2,9 @@
 // Postgres restore from a base backup and the WAL archive, with point-in-time recovery: the
 // basebackup half of the `restore` action.
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,23 @@ namespace firedrill {
 std::filesystem::path find_base_backup(const std::filesystem::path& repository, const std::string& id,
                                        const std::string& service, const std::string& method = "",
                                        const std::vector<Event>& history = {});
+
+/// A line the restored server prints when a phase of the restore ends, and that phase's name.
+struct LogMilestone {
+  std::string phase;
+  std::string line;
+};
+
+/// Waits until `service`'s log has passed each milestone, in order, calling `passed(phase)` as
+/// each one is seen (polled every 20 ms). Only the log's last lines are read while waiting: a
+/// container may print without end, and reading all of it 50 times a second would cost the
+/// harness what the container chooses. A later milestone in view passes the earlier ones whose
+/// lines scrolled out between two polls. Throws ActionFailed with `why_stopped(the whole log)`
+/// when the service stops first, or naming the milestone when the deadline passes.
+void await_log_milestones(Runtime& runtime, const Clock& clock, const std::string& service,
+                          const std::vector<LogMilestone>& milestones, Micros deadline,
+                          const std::function<void(const std::string& phase)>& passed,
+                          const std::function<std::string(const std::string& logs)>& why_stopped);
 
 /// Restores the base backup `folder` into a fresh container of the postgres target, replaying the
 /// service's WAL archive to the step's target (`to`, `before`; see recovery_target.hpp) or to

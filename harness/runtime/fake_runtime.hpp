@@ -1,6 +1,8 @@
 #pragma once
 // A Runtime that runs nothing: it records every call, so the engine's logic (ordering, faults
 // reverted, teardown on every path) is unit-tested without a container engine.
+#include <atomic>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -58,7 +60,13 @@ class FakeRuntime final : public Runtime {
     std::lock_guard lock(mutex_);
     return running_.count(service) != 0;
   }
-  std::string logs(const std::string& service) override { return "log of " + service + "\n"; }
+  std::string logs(const std::string& service) override {
+    ++whole_log_reads;
+    return log_of ? log_of(service) : "log of " + service + "\n";
+  }
+  std::string recent_logs(const std::string& service, int lines) override {
+    return log_of ? tail_lines(log_of(service), lines) : "log of " + service + "\n";
+  }
   void teardown() override { record("teardown"); }
 
   std::vector<std::string> calls() const {
@@ -66,6 +74,10 @@ class FakeRuntime final : public Runtime {
     return calls_;
   }
 
+  /// What a service's log holds when a test says (it may grow as the test's clock advances).
+  std::function<std::string(const std::string& service)> log_of;
+  /// How often logs() (the whole log, not its last lines) was read.
+  std::atomic<int> whole_log_reads{0};
   /// start() of this service fails as an environment error (an image missing, say).
   std::string fail_start_of;
   /// What that failure says (a real one may quote a container's log, any bytes at all).
