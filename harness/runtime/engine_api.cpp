@@ -48,6 +48,60 @@ struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 
+/// One libcurl transfer to the engine, set up as every one is: its address, no proxy, HTTP
+/// only, the connect and total timeouts, an error buffer and no `Expect: 100-continue`. Not
+/// movable: libcurl keeps a pointer to the error buffer.
+class EngineTransfer {
+ public:
+  EngineTransfer(const std::string& url, const std::string& socket_path, std::chrono::milliseconds timeout)
+      : curl_(curl_easy_init()), headers_(curl_slist_append(nullptr, "Expect:")) {
+    if (!curl_) throw EnvironmentError("cannot initialise libcurl");
+    set(CURLOPT_URL, url.c_str());
+    if (!socket_path.empty()) set(CURLOPT_UNIX_SOCKET_PATH, socket_path.c_str());
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_NOPROXY, "*");
+    set(CURLOPT_PROTOCOLS_STR, "http");
+    set(CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
+    set(CURLOPT_ERRORBUFFER, error_buffer_);
+  }
+  EngineTransfer(const EngineTransfer&) = delete;
+  EngineTransfer& operator=(const EngineTransfer&) = delete;
+
+  template <typename Value>
+  void set(CURLoption option, Value value) {
+    curl_easy_setopt(curl_.get(), option, value);
+  }
+  void add_header(const std::string& header) { headers_.reset(curl_slist_append(headers_.release(), header.c_str())); }
+  CURL* handle() const { return curl_.get(); }
+
+  CURLcode perform() {
+    set(CURLOPT_HTTPHEADER, headers_.get());
+    return curl_easy_perform(curl_.get());
+  }
+  long status() const {
+    long status = 0;
+    curl_easy_getinfo(curl_.get(), CURLINFO_RESPONSE_CODE, &status);
+    return status;
+  }
+  /// Why the transfer failed, as libcurl says it: a timeout as EngineTimeout (with what had
+  /// arrived), anything else as the engine being unreachable at `address`.
+  [[noreturn]] void throw_failure(CURLcode code, const std::string& request, std::chrono::milliseconds timeout,
+                                  const std::string& address, std::string partial_body = "") const {
+    const std::string detail = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
+    if (code == CURLE_OPERATION_TIMEDOUT)
+      throw EngineTimeout(fmt::format("{} timed out after {} ms: {}", request, timeout.count(), detail),
+                          std::move(partial_body));
+    throw EngineUnreachable(
+        fmt::format("cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address, detail));
+  }
+
+ private:
+  std::unique_ptr<CURL, CurlDeleter> curl_;
+  std::unique_ptr<curl_slist, SlistDeleter> headers_;
+  char error_buffer_[CURL_ERROR_SIZE] = {};
+};
+
 std::string engine_message(const std::string& body) {
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
@@ -99,60 +153,32 @@ EngineApi::EngineApi(std::string docker_host) : address_(std::move(docker_host))
 EngineResponse EngineApi::request(const std::string& method, const std::string& path,
                                   const std::optional<nlohmann::json>& body,
                                   std::chrono::milliseconds timeout) const {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) throw EnvironmentError("cannot initialise libcurl");
-  CURL* handle = curl.get();
-
-  const std::string url = base_url_ + path;
+  EngineTransfer transfer(base_url_ + path, socket_path_, timeout);
   std::string payload;
   BoundedBody response;
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
-
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
-  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_bounded);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response);
-
+  transfer.set(CURLOPT_WRITEFUNCTION, append_bounded);
+  transfer.set(CURLOPT_WRITEDATA, &response);
   if (method == "GET") {
-    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+    transfer.set(CURLOPT_HTTPGET, 1L);
   } else if (method == "POST") {
-    curl_easy_setopt(handle, CURLOPT_POST, 1L);
+    transfer.set(CURLOPT_POST, 1L);
   } else {
-    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+    transfer.set(CURLOPT_CUSTOMREQUEST, method.c_str());
   }
   if (body) {
     payload = body->dump();
-    headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+    transfer.add_header("Content-Type: application/json");
   }
   if (method == "POST" || body) {
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload.c_str());
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    transfer.set(CURLOPT_POSTFIELDS, payload.c_str());
+    transfer.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
   }
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
 
-  const CURLcode code = curl_easy_perform(handle);
+  const CURLcode code = transfer.perform();
   if (response.too_large) throw EngineError(0, too_large_message(method, path));
   std::string response_body = std::move(response.text);
-  if (code != CURLE_OK) {
-    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-    if (code == CURLE_OPERATION_TIMEDOUT) {
-      throw EngineTimeout(fmt::format("{} {} timed out after {} ms: {}", method, path,
-                                      timeout.count(), detail),
-                          std::move(response_body));
-    }
-    throw EngineUnreachable(fmt::format(
-        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_,
-        detail));
-  }
-  long status = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK) transfer.throw_failure(code, method + " " + path, timeout, address_, std::move(response_body));
+  const long status = transfer.status();
   if ((status < 200 || status >= 300) && status != 304) {
     throw EngineError(status, engine_message(response_body));
   }
@@ -162,16 +188,13 @@ EngineResponse EngineApi::request(const std::string& method, const std::string& 
 void EngineApi::stream(const std::string& method, const std::string& path, std::string_view body,
                        const std::string& content_type, const std::function<void(std::string_view)>& sink,
                        std::chrono::milliseconds timeout) const {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) throw EnvironmentError("cannot initialise libcurl");
-  CURL* handle = curl.get();
-
+  EngineTransfer transfer(base_url_ + path, socket_path_, timeout);
   struct Receiver {
     CURL* handle;
     const std::function<void(std::string_view)>* sink;
     std::string error_body;
     std::string sink_error;
-  } receiver{handle, &sink, {}, {}};
+  } receiver{transfer.handle(), &sink, {}, {}};
   const auto receive = +[](char* data, size_t size, size_t count, void* user) -> size_t {
     auto& state = *static_cast<Receiver*>(user);
     long status = 0;
@@ -190,52 +213,28 @@ void EngineApi::stream(const std::string& method, const std::string& path, std::
     }
     return size * count;
   };
-
-  const std::string url = base_url_ + path;
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
-  headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
-  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, receive);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &receiver);
+  transfer.add_header("Content-Type: " + content_type);
+  transfer.set(CURLOPT_WRITEFUNCTION, receive);
+  transfer.set(CURLOPT_WRITEDATA, &receiver);
   if (method == "GET") {
-    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+    transfer.set(CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    transfer.set(CURLOPT_CUSTOMREQUEST, method.c_str());
+    transfer.set(CURLOPT_POSTFIELDS, body.data());
+    transfer.set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   }
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
 
-  const CURLcode code = curl_easy_perform(handle);
+  const CURLcode code = transfer.perform();
   if (!receiver.sink_error.empty()) throw std::runtime_error(receiver.sink_error);
-  if (code != CURLE_OK) {
-    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-    if (code == CURLE_OPERATION_TIMEDOUT) {
-      throw EngineTimeout(fmt::format("{} {} timed out after {} ms: {}", method, path, timeout.count(), detail), "");
-    }
-    throw EngineUnreachable(fmt::format(
-        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_, detail));
-  }
-  long status = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK) transfer.throw_failure(code, method + " " + path, timeout, address_);
+  const long status = transfer.status();
   if (status < 200 || status >= 300) throw EngineError(status, engine_message(receiver.error_body));
 }
 
 void EngineApi::upload(const std::string& path, const std::string& content_type, std::uint64_t size,
                        const std::function<std::size_t(char* buffer, std::size_t capacity)>& read,
                        std::chrono::milliseconds timeout) const {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) throw EnvironmentError("cannot initialise libcurl");
-  CURL* handle = curl.get();
-
+  EngineTransfer transfer(base_url_ + path, socket_path_, timeout);
   struct Sender {
     const std::function<std::size_t(char*, std::size_t)>* read;
     std::string error;
@@ -250,37 +249,18 @@ void EngineApi::upload(const std::string& path, const std::string& content_type,
     }
   };
   BoundedBody response;
-  const std::string url = base_url_ + path;
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
-  headers.reset(curl_slist_append(headers.release(), ("Content-Type: " + content_type).c_str()));
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  if (!socket_path_.empty()) curl_easy_setopt(handle, CURLOPT_UNIX_SOCKET_PATH, socket_path_.c_str());
-  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<long long>(1, timeout.count())));
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
-  curl_easy_setopt(handle, CURLOPT_READFUNCTION, send);
-  curl_easy_setopt(handle, CURLOPT_READDATA, &sender);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, append_bounded);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+  transfer.add_header("Content-Type: " + content_type);
+  transfer.set(CURLOPT_UPLOAD, 1L);
+  transfer.set(CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+  transfer.set(CURLOPT_READFUNCTION, send);
+  transfer.set(CURLOPT_READDATA, &sender);
+  transfer.set(CURLOPT_WRITEFUNCTION, append_bounded);
+  transfer.set(CURLOPT_WRITEDATA, &response);
 
-  const CURLcode code = curl_easy_perform(handle);
+  const CURLcode code = transfer.perform();
   if (!sender.error.empty()) throw std::runtime_error(sender.error);
-  if (code != CURLE_OK && !response.too_large) {
-    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-    if (code == CURLE_OPERATION_TIMEDOUT)
-      throw EngineTimeout(fmt::format("PUT {} timed out after {} ms: {}", path, timeout.count(), detail), "");
-    throw EngineUnreachable(fmt::format(
-        "cannot reach the Docker engine at {}: {} (is it running? ci/setup starts one)", address_, detail));
-  }
-  long status = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK && !response.too_large) transfer.throw_failure(code, "PUT " + path, timeout, address_);
+  const long status = transfer.status();
   if (status < 200 || status >= 300) throw EngineError(status, engine_message(response.text));
 }
 
