@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "harness/scenario/byte_size.hpp"
 #include "harness/services/service.hpp"
@@ -195,6 +197,11 @@ TEST(DiskFullTeardown, TeardownUnmountsTheFilesystemItsContainerUsed) {
     runtime.start(cache);
     directory = runtime.size_limited_mount("cache");
     EXPECT_TRUE(mounted(directory.string()));
+    // The container runs before redis-server listens: a loaded machine shows the gap.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (runtime.exec("cache", {"redis-cli", "PING"}, 10s).output.find("PONG") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(50ms);
     const auto saved = runtime.exec("cache", {"redis-cli", "SAVE"}, 10s);
     EXPECT_EQ(saved.exit_code, 0) << saved.output;
     EXPECT_TRUE(std::filesystem::exists(directory / "dump.rdb"));

@@ -119,13 +119,16 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
   ASSERT_FALSE(new_leader.empty()) << "no surviving member leads";
   EXPECT_NE(new_leader, killed);
 
-  // The RTO of the cluster and of the whole lies within Patroni's window; it cannot be shorter
-  // than the dead leader's key takes to expire (ttl less one renewal interval, less slack).
+  // The RTO of the cluster and of the whole lies within Patroni's window, plus the promotion
+  // that follows it (the new leader's server leaving recovery: under a second on a quiet machine,
+  // up to two beside other drills); it cannot be shorter than the dead leader's key takes to
+  // expire (ttl less one renewal interval, less slack).
   const auto& measured = report["measured"];
   const double rto = measured["rto_seconds"].get<double>();
   const double db_rto = report["components"]["db"]["rto"]["measured_seconds"].get<double>();
-  EXPECT_LE(db_rto, window) << report["components"].dump(2);
-  EXPECT_LE(rto, window);
+  const double promotion = 2.0;
+  EXPECT_LE(db_rto, window + promotion) << report["components"].dump(2);
+  EXPECT_LE(rto, window + promotion);
   EXPECT_GT(db_rto, cluster["ttl_seconds"].get<double>() - cluster["loop_wait_seconds"].get<double>() - 2.0);
 
   // Synchronous mode: every acknowledged order is on the new leader, and the report agrees.

@@ -1,0 +1,34 @@
+# Included by ctest after the tests of a folder are discovered (TEST_INCLUDE_FILES of tests/ and
+# harness/runtime/):
+# what may not run beside other tests when ctest runs them in parallel (-j, the README's test
+# command). Drills mostly wait on servers, so they share the machine well; these do not:
+#  - the calibration drills and the write-latency windows, whose bounds are 20 ms: alone, so
+#    what they measure is the fault, not a neighbour's load;
+#  - four drills at once (`run --parallel 4`), a load of its own;
+#  - `cleanup --all`, which removes what a killed neighbour's test still means to list;
+#  - the tests that `kill -9` the harness and then list what its run left, or reap a run whose
+#    owner they made dead: a drill starting beside them would reap that run first (`run`
+#    removes what dead runs left behind);
+#  - the check that no process-runtime run left a process or a zombie: after the whole group.
+set(firedrill_alone_patterns
+  "^DrillTest\\.Calibration" "^DrillTest\\.AFreezeOf" "^DrillTest\\.Latency" "^DrillTest\\.PacketLoss"
+  "^parallel\\." "^security\\..*CleanupAll"
+  "^DrillTest\\.KillNine" "KillNineTest\\." "^process\\..*KillNine" "^signing\\." "^DockerCleanup\\.Reaper")
+foreach(group drill_integration_test parallel_integration_test security_integration_test kill_nine_test
+        sign_kill_test process_runtime_integration_test docker_runtime_test)
+  foreach(test IN LISTS ${group}_TESTS)
+    foreach(pattern IN LISTS firedrill_alone_patterns)
+      if(test MATCHES "${pattern}")
+        set_tests_properties("${test}" PROPERTIES RUN_SERIAL TRUE)
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+set(firedrill_process_group ${process_runtime_integration_test_TESTS})
+list(FILTER firedrill_process_group EXCLUDE REGEX "AfterTheGroup")
+foreach(test IN LISTS process_runtime_integration_test_TESTS)
+  if(test MATCHES "AfterTheGroup")
+    set_tests_properties("${test}" PROPERTIES DEPENDS "${firedrill_process_group}" RUN_SERIAL TRUE)
+  endif()
+endforeach()
