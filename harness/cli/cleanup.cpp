@@ -7,6 +7,7 @@
 #include "harness/engine/journal.hpp"
 #include "harness/runtime/runtime.hpp"
 #include "harness/runtime/cleanup.hpp"
+#include "reports/writers.hpp"
 
 namespace firedrill {
 namespace {
@@ -76,7 +77,7 @@ int cleanup_command(const CleanupOptions& options) {
   for (const auto& run : runs) release_journalled_resources(run, report);
 
   for (const auto& note : report.notes) std::cout << note << "\n";
-  for (const auto& error : report.errors) std::cerr << "firedrill: cleanup: " << error << "\n";
+  for (const auto& error : report.errors) std::cerr << "firedrill: cleanup: " << terminal_text(error) << "\n";
   for (const auto& run : runs) forget_run(run.run_id);
   std::cout << fmt::format("removed {} containers, {} networks, {} volumes, {} mounts\n", report.removed.containers,
                            report.removed.networks, report.removed.volumes, report.removed.mounts);

@@ -7,6 +7,7 @@
 #include "harness/cli/commands.hpp"
 #include "injectors/registry.hpp"
 #include "reports/attestation/keys.hpp"
+#include "reports/writers.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
@@ -55,10 +56,11 @@ int firedrill_main(int argc, char** argv) {
     std::cerr << "firedrill: " << error.what() << "\n";
     return exit_code::invalid_input;
   } catch (const EnvironmentError& error) {
-    std::cerr << "firedrill: environment error: " << error.what() << "\n";
+    // Quotes what an engine, a container or a server said: bytes that may not steer the terminal.
+    std::cerr << "firedrill: environment error: " << terminal_text(error.what()) << "\n";
     return exit_code::environment;
   } catch (const std::exception& error) {
-    std::cerr << "firedrill: error: " << error.what() << "\n";
+    std::cerr << "firedrill: error: " << terminal_text(error.what()) << "\n";
     return exit_code::failed;
   }
 }

@@ -72,7 +72,8 @@ int rehearse_command(const RehearseOptions& options) {
   ensure_curl_initialised();
   auto reaped = reap_orphaned_runs(kept_runs());
   for (const auto& run : reaped.runs) std::cerr << "firedrill: removed what dead run " << run << " left behind\n";
-  for (const auto& error : reaped.errors) std::cerr << "firedrill: could not remove what a dead run left: " << error << "\n";
+  for (const auto& error : reaped.errors)
+    std::cerr << "firedrill: could not remove what a dead run left: " << terminal_text(error) << "\n";
 
   DrillOptions drill_options;
   drill_options.out_dir = options.out;

@@ -180,7 +180,8 @@ int run_command(RunOptions options) {
   // a later reaper (another firedrill started meanwhile) spares them too.
   auto reaped = reap_orphaned_runs(kept_runs());
   for (const auto& run : reaped.runs) std::cerr << "firedrill: removed what dead run " << run << " left behind\n";
-  for (const auto& error : reaped.errors) std::cerr << "firedrill: could not remove what a dead run left: " << error << "\n";
+  for (const auto& error : reaped.errors)
+    std::cerr << "firedrill: could not remove what a dead run left: " << terminal_text(error) << "\n";
 
   std::map<std::string, int> runs_of_scenario;
   for (const auto& scenario : scenarios) runs_of_scenario[scenario.name] += options.repeat;

@@ -11,6 +11,7 @@
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/process_runtime.hpp"
 #include "harness/runtime/runtime_choice.hpp"
+#include "reports/writers.hpp"
 
 namespace firedrill {
 namespace {
@@ -44,7 +45,7 @@ int up_command(const UpOptions& options) {
   drill_options.mode = "up";
   auto result = run_drill(scenario, *runtime, drill_options);
   if (!result.environment_error.empty()) {
-    std::cerr << "firedrill: environment error: " << result.environment_error << "\n";
+    std::cerr << "firedrill: environment error: " << terminal_text(result.environment_error) << "\n";
     return exit_code::environment;
   }
   std::cout << fmt::format("run {} is up:\n", result.run_id);

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "reports/writers.hpp"
+
 namespace firedrill {
 namespace {
 
@@ -49,7 +51,8 @@ class LineProgress : public Progress {
   }
   virtual void print_locked(const std::string& text) {
     // One fprintf per line: stdio locks the stream, so lines of drills running at once never mix.
-    std::fprintf(stderr, "%s[%7.2fs] %s\n", prefix_.c_str(), elapsed(), text.c_str());
+    // Step errors quote containers, whose bytes may not steer the terminal (terminal_text).
+    std::fprintf(stderr, "%s[%7.2fs] %s\n", terminal_text(prefix_).c_str(), elapsed(), terminal_text(text).c_str());
   }
   double elapsed() const { return static_cast<double>(clock_.now() - started_) / 1e6; }
 
@@ -89,12 +92,13 @@ class LiveProgress final : public LineProgress {
 
  private:
   void print_locked(const std::string& text) override {
-    std::fprintf(stderr, "\r\033[K[%7.2fs] %s\n", elapsed(), text.c_str());
+    std::fprintf(stderr, "\r\033[K[%7.2fs] %s\n", elapsed(), terminal_text(text).c_str());
     redraw_locked();
   }
   void redraw_locked() {
     std::string status = status_ ? status_() : "";
-    std::fprintf(stderr, "\r\033[K\033[1m%7.2fs\033[0m  %s  %s", elapsed(), current_.c_str(), status.c_str());
+    std::fprintf(stderr, "\r\033[K\033[1m%7.2fs\033[0m  %s  %s", elapsed(), terminal_text(current_).c_str(),
+                 terminal_text(status).c_str());
     std::fflush(stderr);
   }
 
