@@ -513,8 +513,10 @@ TEST(Prober, SqlProbeThroughAStallingProxyDoesNotWaitForTheStalledConnection) {
   ASSERT_EQ(changes.size(), 3u);
   EXPECT_TRUE(changes[2].ok);
   EXPECT_GE(changes[2].t, restart_from);
-  // One patience (100 ms) for the stalled attempt, then a round trip through the proxy.
-  EXPECT_LE(changes[2].t, answering_at + 200'000) << "noticed late";
+  // One patience (100 ms) for the stalled attempt, then a round trip through the proxy: on a
+  // quiet machine within 200 ms. The bound is what separates that from waiting for the stalled
+  // attempt, whose timeout is 2 s; a machine running drills beside this test adds hundreds of ms.
+  EXPECT_LT(changes[2].t, answering_at + 1'500'000) << "waited for the stalled connection";
   ::testing::Test::RecordProperty("up_after_restart_us", std::to_string(changes[2].t - answering_at));
 }
 
