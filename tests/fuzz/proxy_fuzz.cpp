@@ -69,8 +69,32 @@ int listen_loopback(std::uint16_t& port) {
 }
 
 bool readable(int fd, std::chrono::milliseconds timeout) {
-  pollfd wanted{fd, POLLIN, 0};
-  return ::poll(&wanted, 1, static_cast<int>(timeout.count())) == 1;
+  // libFuzzer's -timeout watchdog is a SIGALRM every few seconds: a poll it interrupts (EINTR)
+  // goes on waiting, or an idle moment would read as "nothing came".
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    pollfd wanted{fd, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int ready = ::poll(&wanted, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+    if (ready == 1) return true;
+    if (ready == 0 || errno != EINTR) return false;
+  }
+}
+
+/// connect(2), which the watchdog's SIGALRM may interrupt (EINTR) while the connection goes on
+/// being made: then it is awaited and its outcome read.
+bool connect_to(int fd, const sockaddr_in& address) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) return true;
+  if (errno != EINTR) return false;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd wanted{fd, POLLOUT, 0};
+    if (::poll(&wanted, 1, 100) != 1) continue;
+    int error = 0;
+    socklen_t length = sizeof error;
+    return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+  }
+  return false;
 }
 
 void close_with_rst(int fd) {
@@ -106,6 +130,7 @@ void send_all(int fd, const std::string& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;  // the watchdog's SIGALRM, as in readable()
     require(n > 0, "a send to the proxy failed on an open connection");
     sent += static_cast<std::size_t>(n);
   }
@@ -126,6 +151,7 @@ void expect(int fd, const std::string& expected, bool ends, const char* what) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !readable(fd, left)) fail(what, got, expected, "nothing more");
     const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail(what, got, expected, std::strerror(errno));
     if (n == 0) break;
     got.append(buffer, static_cast<std::size_t>(n));
@@ -188,8 +214,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         address.sin_port = htons(shared.proxy->port());
-        require(::connect(pair.client, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0,
-                "cannot connect to the proxy");
+        require(connect_to(pair.client, address), "cannot connect to the proxy");
         if (refusing) {
           // Reset by the proxy, nothing reaches the upstream. Wait for the reset: connect()
           // returns before the proxy's listener has the connection, and faults changed before
