@@ -39,19 +39,24 @@ function(firedrill_integration_test name)
   firedrill_labelled_test(integration ${name} ${ARGN})
 endfunction()
 
-# Test executables (and their support libraries) are compiled at -O1 in optimised builds: what
-# they test is the libraries, built as the build type says, while their own code runs once and
-# costs compile time only (half of it at -O2). Applied to every target named *_test, and to
-# firedrill_test_* and firedrill_local_servers, of `dir` and the folders below it.
-function(firedrill_optimise_tests_lightly dir)
+# Calls `command` with each target defined in `dir` and the folders below it.
+function(firedrill_for_each_target dir command)
   get_property(targets DIRECTORY "${dir}" PROPERTY BUILDSYSTEM_TARGETS)
   foreach(target IN LISTS targets)
-    if(target MATCHES "_test$|^firedrill_test_|^firedrill_local_servers$")
-      target_compile_options(${target} PRIVATE $<$<CONFIG:Release,RelWithDebInfo>:-O1>)
-    endif()
+    cmake_language(CALL ${command} ${target})
   endforeach()
   get_property(folders DIRECTORY "${dir}" PROPERTY SUBDIRECTORIES)
   foreach(folder IN LISTS folders)
-    firedrill_optimise_tests_lightly("${folder}")
+    firedrill_for_each_target("${folder}" ${command})
   endforeach()
+endfunction()
+
+# Test executables (and their support libraries) are compiled at -O1 in optimised builds: what
+# they test is the libraries, built as the build type says, while their own code runs once and
+# costs compile time only (half of it at -O2). For every target named *_test, firedrill_test_*
+# and firedrill_local_servers.
+function(firedrill_optimise_test_lightly target)
+  if(target MATCHES "_test$|^firedrill_test_|^firedrill_local_servers$")
+    target_compile_options(${target} PRIVATE $<$<CONFIG:Release,RelWithDebInfo>:-O1>)
+  endif()
 endfunction()
