@@ -11,7 +11,7 @@
 #    removes what dead runs left behind);
 #  - the check that no process-runtime run left a process or a zombie: after the whole group.
 set(firedrill_alone_patterns
-  "^DrillTest\\.Calibration" "^DrillTest\\.AFreezeOf" "^DrillTest\\.Latency" "^DrillTest\\.PacketLoss"
+  "^DrillTest\\.Calibration" "^process\\.ProcessDrill\\.Calibration" "^DrillTest\\.AFreezeOf" "^DrillTest\\.Latency" "^DrillTest\\.PacketLoss"
   "^parallel\\." "^security\\..*CleanupAll"
   "^DrillTest\\.KillNine" "KillNineTest\\." "^process\\..*KillNine" "^signing\\." "^DockerCleanup\\.Reaper")
 foreach(group drill_integration_test parallel_integration_test security_integration_test kill_nine_test

@@ -119,16 +119,19 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
   ASSERT_FALSE(new_leader.empty()) << "no surviving member leads";
   EXPECT_NE(new_leader, killed);
 
-  // The RTO of the cluster and of the whole lies within Patroni's window, plus the promotion
-  // that follows it (the new leader's server leaving recovery: under a second on a quiet machine,
-  // up to two beside other drills); it cannot be shorter than the dead leader's key takes to
-  // expire (ttl less one renewal interval, less slack).
+  // The RTO of the cluster lies within Patroni's window, plus the promotion that follows it (the
+  // new leader's server leaving recovery: under a second on a quiet machine, up to two beside
+  // other drills); it cannot be shorter than the dead leader's key takes to expire (ttl less one
+  // renewal interval, less slack). The app follows the cluster: a write caught on a connection to
+  // the dead leader fails after the app's 2 s budget, and the next one connects to the new leader,
+  // so the whole recovers at most that budget and one connection later than the cluster.
   const auto& measured = report["measured"];
   const double rto = measured["rto_seconds"].get<double>();
   const double db_rto = report["components"]["db"]["rto"]["measured_seconds"].get<double>();
   const double promotion = 2.0;
+  const double app_follows = 2.0 + 1.0;
   EXPECT_LE(db_rto, window + promotion) << report["components"].dump(2);
-  EXPECT_LE(rto, window + promotion);
+  EXPECT_LE(rto, db_rto + app_follows) << report["components"].dump(2);
   EXPECT_GT(db_rto, cluster["ttl_seconds"].get<double>() - cluster["loop_wait_seconds"].get<double>() - 2.0);
 
   // Synchronous mode: every acknowledged order is on the new leader, and the report agrees.
