@@ -71,8 +71,8 @@ std::optional<MasterAddress> locate_master(const SentinelGroup& group, std::chro
 }
 
 RedisMasterLink::RedisMasterLink(std::string host, int port, std::optional<SentinelGroup> group,
-                                 std::chrono::milliseconds timeout)
-    : host_(std::move(host)), port_(port), group_(std::move(group)), timeout_(timeout) {}
+                                 std::chrono::milliseconds timeout, std::string password)
+    : host_(std::move(host)), port_(port), group_(std::move(group)), timeout_(timeout), password_(std::move(password)) {}
 
 RedisMasterLink::~RedisMasterLink() { drop(); }
 
@@ -89,7 +89,19 @@ redisContext* RedisMasterLink::connection(std::string& error) {
     server = master->name;
   }
   context_ = connect_to(host, port, timeout_, error);
-  if (context_ != nullptr) server_ = server;
+  if (context_ == nullptr) return nullptr;
+  if (!password_.empty()) {
+    std::unique_ptr<redisReply, ReplyFree> reply{
+        static_cast<redisReply*>(redisCommand(context_, "AUTH %b", password_.data(), password_.size()))};
+    // The server's answer, never the password: a refused AUTH says WRONGPASS or that none is set.
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+      error = fmt::format("AUTH at {}: {}", server,
+                          !reply ? std::string(context_->errstr) : std::string(reply->str, reply->len));
+      drop();
+      return nullptr;
+    }
+  }
+  server_ = server;
   return context_;
 }
 

@@ -33,12 +33,14 @@ struct MasterAddress {
 std::optional<MasterAddress> locate_master(const SentinelGroup& group, std::chrono::milliseconds timeout,
                                            std::string& error);
 
-/// One connection to a Redis server: the fixed host:port, or, with a group, its current master.
-/// A failed command should be followed by drop(); the next connection() asks the sentinels again,
-/// which is how a failover is followed. Not thread-safe: one per thread.
+/// One connection to a Redis server: the fixed host:port, or, with a group, its current master,
+/// authenticated with `password` when one is given (the sentinels answer where the master is
+/// without one). A failed command should be followed by drop(); the next connection() asks the
+/// sentinels again, which is how a failover is followed. Not thread-safe: one per thread.
 class RedisMasterLink {
  public:
-  RedisMasterLink(std::string host, int port, std::optional<SentinelGroup> group, std::chrono::milliseconds timeout);
+  RedisMasterLink(std::string host, int port, std::optional<SentinelGroup> group, std::chrono::milliseconds timeout,
+                  std::string password = {});
   ~RedisMasterLink();
   RedisMasterLink(const RedisMasterLink&) = delete;
   RedisMasterLink& operator=(const RedisMasterLink&) = delete;
@@ -55,6 +57,7 @@ class RedisMasterLink {
   int port_;
   std::optional<SentinelGroup> group_;
   std::chrono::milliseconds timeout_;
+  std::string password_;
   redisContext* context_ = nullptr;
   std::string server_;
 };

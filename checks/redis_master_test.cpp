@@ -107,7 +107,7 @@ TEST_F(SentinelClient, AWorkloadThroughTheGroupIsReadBackFromItsMaster) {
   workload.stop();
   EXPECT_EQ(workload.failed(), 0);
 
-  Readback readback = read_back_redis("127.0.0.1", 1, group_, "run", "sets");
+  Readback readback = read_back_redis("127.0.0.1", 1, group_, "", "run", "sets");
   ASSERT_EQ(readback.writers.count("sets"), 1u);
   const auto& present = readback.writers.at("sets").present;
   EXPECT_EQ(present.size(), 100u);
@@ -116,7 +116,7 @@ TEST_F(SentinelClient, AWorkloadThroughTheGroupIsReadBackFromItsMaster) {
   EXPECT_FALSE(present.contains("run-sets-b-1"));
 
   // Without the group, the same read-back goes to host:port directly.
-  Readback direct = read_back_redis("127.0.0.1", redis_.port(), std::nullopt, "run", "sets-b");
+  Readback direct = read_back_redis("127.0.0.1", redis_.port(), std::nullopt, "", "run", "sets-b");
   EXPECT_EQ(direct.writers.at("sets-b").present.size(), 20u);
 }
 
@@ -132,6 +132,59 @@ TEST_F(SentinelClient, ALinkFollowsTheGroupAndReconnectsAfterADrop) {
   RedisMasterLink nowhere("127.0.0.1", testing::free_port(), std::nullopt, std::chrono::milliseconds(200));
   EXPECT_EQ(nowhere.connection(error), nullptr);
   EXPECT_NE(error.find("connect to 127.0.0.1:"), std::string::npos) << error;
+}
+
+// A server that asks for a password: the link authenticates with the right one; without it a
+// command meets NOAUTH, and a wrong one fails the connection with the server's reason, which
+// never quotes the password.
+TEST(RedisPassword, TheLinkAuthenticatesAndAWrongPasswordFailsWithoutShowingIt) {
+  testing::LocalRedis redis("right \"pass\" word");
+  std::string error;
+
+  RedisMasterLink authenticated("127.0.0.1", redis.port(), std::nullopt, std::chrono::seconds(2), "right \"pass\" word");
+  redisContext* context = authenticated.connection(error);
+  ASSERT_NE(context, nullptr) << error;
+  std::unique_ptr<redisReply, void (*)(redisReply*)> set{
+      static_cast<redisReply*>(redisCommand(context, "SET %s %s", "k", "v")), [](redisReply* r) { freeReplyObject(r); }};
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->type, REDIS_REPLY_STATUS) << std::string(set->str, set->len);
+
+  RedisMasterLink anonymous("127.0.0.1", redis.port(), std::nullopt, std::chrono::seconds(2));
+  context = anonymous.connection(error);
+  ASSERT_NE(context, nullptr) << error;
+  std::unique_ptr<redisReply, void (*)(redisReply*)> refused{
+      static_cast<redisReply*>(redisCommand(context, "GET %s", "k")), [](redisReply* r) { freeReplyObject(r); }};
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->type, REDIS_REPLY_ERROR);
+  EXPECT_TRUE(std::string(refused->str, refused->len).starts_with("NOAUTH")) << refused->str;
+
+  RedisMasterLink wrong("127.0.0.1", redis.port(), std::nullopt, std::chrono::seconds(2), "guess-Qw7");
+  EXPECT_EQ(wrong.connection(error), nullptr);
+  EXPECT_NE(error.find("WRONGPASS"), std::string::npos) << error;
+  EXPECT_EQ(error.find("guess-Qw7"), std::string::npos) << error;
+
+  // A writer and the read-back carry the password the same way.
+  testing::TempDir dir;
+  AckLog log(dir.path() / "acks.jsonl");
+  EventLog events(dir.path() / "events.jsonl", real_clock());
+  WriterConfig writer;
+  writer.name = "sets";
+  writer.kind = "redis";
+  writer.port = redis.port();
+  writer.password = "right \"pass\" word";
+  writer.rate_per_second = 400;
+  writer.id_prefix = "run";
+  writer.max_writes = 20;
+  Workload workload({writer}, log, events, real_clock());
+  workload.start();
+  ASSERT_TRUE(eventually([&] { return workload.acked() >= 20; }));
+  workload.stop();
+  EXPECT_EQ(workload.failed(), 0);
+  EXPECT_EQ(read_back_redis("127.0.0.1", redis.port(), std::nullopt, "right \"pass\" word", "run", "sets")
+                .writers.at("sets")
+                .present.size(),
+            20u);
+  EXPECT_THROW(read_back_redis("127.0.0.1", redis.port(), std::nullopt, "", "run", "sets"), std::runtime_error);
 }
 
 }  // namespace

@@ -236,7 +236,8 @@ class SqlSampler final : public Sampler {
 class RedisSampler final : public Sampler {
  public:
   explicit RedisSampler(const ProbeConfig& config)
-      : link_(config.host, config.port, config.sentinel, config.timeout), follows_master_(config.sentinel.has_value()) {}
+      : link_(config.host, config.port, config.sentinel, config.timeout, config.password),
+        follows_master_(config.sentinel.has_value()) {}
 
   ProbeAnswer sample() override {
     std::string error;

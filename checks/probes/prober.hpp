@@ -28,6 +28,8 @@ struct ProbeConfig {
   /// redis: with a group, the probe asks its sentinels for the master and is up when that server
   /// answers ROLE as a master (it accepts writes), instead of PINGing host:port.
   std::optional<SentinelGroup> sentinel;
+  /// redis: the server's password (AUTH after connecting); empty: none.
+  std::string password;
 };
 
 /// The result of one sample.

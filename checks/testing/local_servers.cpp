@@ -139,7 +139,11 @@ std::string LocalPostgres::conninfo() const {
   return fmt::format("host=127.0.0.1 port={} user=firedrill dbname=postgres", port_);
 }
 
-LocalRedis::LocalRedis() : port_(free_port()) { start(); }
+LocalRedis::LocalRedis(std::string password) : port_(free_port()), password_(std::move(password)) {
+  std::ofstream config(dir_.path() / "redis.conf");
+  if (!password_.empty()) config << "requirepass \"" << password_ << "\"\n";
+  start();
+}
 
 LocalRedis::~LocalRedis() { stop(); }
 
@@ -151,7 +155,8 @@ void LocalRedis::start() {
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     const std::string log = dir + "/redis.log";
-    ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+    const std::string config = dir + "/redis.conf";
+    ::execlp("redis-server", "redis-server", config.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", dir.c_str(), "--logfile", log.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -162,7 +167,8 @@ void LocalRedis::start() {
     bool up = false;
     if (context != nullptr && context->err == 0) {
       auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
-      up = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+      // NOAUTH is an answer too: the server is up and asks for its password.
+      up = reply != nullptr && (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_ERROR);
       if (reply != nullptr) freeReplyObject(reply);
     }
     if (context != nullptr) redisFree(context);

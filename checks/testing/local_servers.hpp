@@ -82,10 +82,11 @@ class LocalPostgres {
   bool paused_ = false;
 };
 
-/// A redis-server without persistence.
+/// A redis-server without persistence; with a password, it asks for it (requirepass, in a
+/// configuration file of the server's directory, never an argument).
 class LocalRedis {
  public:
-  LocalRedis();
+  explicit LocalRedis(std::string password = {});
   ~LocalRedis();
   LocalRedis(const LocalRedis&) = delete;
   LocalRedis& operator=(const LocalRedis&) = delete;
@@ -99,6 +100,7 @@ class LocalRedis {
  private:
   TempDir dir_;
   int port_;
+  std::string password_;
   pid_t pid_ = -1;
 };
 

@@ -138,7 +138,7 @@ class SqlWriterThread {
 class RedisWriterThread {
  public:
   explicit RedisWriterThread(const WriterConfig& config)
-      : link_(config.host, config.port, config.sentinel, config.timeout), timeout_(config.timeout) {}
+      : link_(config.host, config.port, config.sentinel, config.timeout, config.password), timeout_(config.timeout) {}
 
   WriteResult write(const std::string& id, const std::string& sent) {
     std::string error;
@@ -405,13 +405,14 @@ Readback read_back_sql(const std::string& conninfo, const std::string& writer, c
 }
 
 Readback read_back_redis(const std::string& host, int port, const std::optional<SentinelGroup>& sentinel,
-                         const std::string& id_prefix, const std::string& writer, const Clock& clock) {
+                         const std::string& password, const std::string& id_prefix, const std::string& writer,
+                         const Clock& clock) {
   Readback readback;
   WriterReadback& entry = readback.writers[writer];
   const std::string prefix = id_prefix.empty() ? writer + "-" : id_prefix + "-" + writer + "-";
   // Run ids and writer names hold no glob characters, so the prefix is a literal MATCH pattern.
   const std::string pattern = prefix + "*";
-  RedisMasterLink link(host, port, sentinel, std::chrono::seconds(5));
+  RedisMasterLink link(host, port, sentinel, std::chrono::seconds(5), password);
   std::string error;
   redisContext* context = link.connection(error);
   if (context == nullptr) throw std::runtime_error(fmt::format("read-back of writer '{}': {}", writer, error));

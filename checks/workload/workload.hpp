@@ -24,6 +24,7 @@ struct WriterConfig {
   std::string path = "/orders";
   std::string conninfo;         // sql: libpq conninfo
   std::optional<SentinelGroup> sentinel;  // redis: write to the group's current master, not host:port
+  std::string password;                   // redis: AUTH with it after connecting (empty: none)
   double rate_per_second = 0;   // 0 = as fast as possible (closed loop)
   int concurrency = 1;
   std::chrono::milliseconds timeout{2000};
@@ -93,9 +94,10 @@ Readback read_back_http(const std::string& host, int port, const std::string& id
 Readback read_back_sql(const std::string& conninfo, const std::string& writer, const Clock& clock = real_clock());
 
 /// Reads back one redis writer's ids: the keys `<id_prefix>-<writer>-<digits>` (SCAN) on host:port,
-/// or on the group's current master. The result has one entry, for `writer`. Throws
-/// std::runtime_error when Redis (or every sentinel) fails.
+/// or on the group's current master, authenticating with `password` (empty: none). The result has
+/// one entry, for `writer`. Throws std::runtime_error when Redis (or every sentinel) fails.
 Readback read_back_redis(const std::string& host, int port, const std::optional<SentinelGroup>& sentinel,
-                         const std::string& id_prefix, const std::string& writer, const Clock& clock = real_clock());
+                         const std::string& password, const std::string& id_prefix, const std::string& writer,
+                         const Clock& clock = real_clock());
 
 }  // namespace firedrill

@@ -93,8 +93,7 @@ int rehearse_command(const RehearseOptions& options) {
     person.reset();  // the terminal is itself again before anything more is printed
     if (terminal >= 0) ::close(terminal);
   }
-  std::error_code ignored;
-  std::filesystem::remove(result.run_dir / "rehearsal.pgpass", ignored);
+  remove_rehearsal_password_files(result.run_dir);
 
   if (key) {
     // As `run` signs: anchored to the chain head, after completing what a killed run left.

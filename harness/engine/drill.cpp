@@ -356,7 +356,10 @@ void Drill::start_observers() {
     if (!spec.path.empty()) probe.path = spec.path;
     if (!spec.query.empty()) probe.query = spec.query;
     probe.conninfo = service.harness_conninfo(info);
-    if (spec.type == "redis") probe.sentinel = sentinel_group(scenario_, spec.service, containers_);
+    if (spec.type == "redis") {
+      probe.sentinel = sentinel_group(scenario_, spec.service, containers_);
+      probe.password = service.harness_password();
+    }
     probes.push_back(probe);
   }
   scheduling_ = std::make_unique<SchedulingMonitor>(*events_, clock_);
@@ -374,6 +377,7 @@ void Drill::start_observers() {
     writer.port = info.host_ports.at(service.container_port());
     writer.conninfo = service.harness_conninfo(info);
     writer.sentinel = sentinel_group(scenario_, spec.through, containers_);
+    writer.password = service.harness_password();
     writer.rate_per_second = spec.rate_per_second;
     writer.concurrency = spec.concurrency;
     if (spec.timeout) writer.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.timeout);
@@ -664,9 +668,11 @@ nlohmann::json Drill::perform_by_hand(std::size_t index, const StepSpec& step, s
     const Service& service = *services_.at(spec.name);
     auto port = container->second.host_ports.find(service.container_port());
     access.push_back({spec.name, spec.kind, container->second.name, container->second.ip,
-                      port == container->second.host_ports.end() ? 0 : port->second, service.harness_conninfo(container->second)});
+                      port == container->second.host_ports.end() ? 0 : port->second, service.harness_conninfo(container->second),
+                      service.harness_password()});
   }
-  // psql on the host reads the passwords from here; the rehearsal command removes it at the end.
+  // psql and redis-cli on the host read the passwords from here; the rehearsal command removes
+  // these files at the end.
   const auto pgpass = std::filesystem::absolute(result_.run_dir / "rehearsal.pgpass");
   if (!std::filesystem::exists(pgpass)) write_pgpass(pgpass, access);
   HumanTask task = describe_human_step(step, index, scenario_.steps.size(), runtime_.name(), access, pgpass);
@@ -720,8 +726,8 @@ Readback Drill::read_back() {
                          ? read_back_sql(service.harness_conninfo(info), spec.name, clock_)
                      : service.spec().kind == "redis"
                          ? read_back_redis("127.0.0.1", info.host_ports.at(service.container_port()),
-                                           sentinel_group(scenario_, spec.through, containers_), result_.run_id,
-                                           spec.name, clock_)
+                                           sentinel_group(scenario_, spec.through, containers_),
+                                           service.harness_password(), result_.run_id, spec.name, clock_)
                          : read_back_http("127.0.0.1", info.host_ports.at(service.container_port()), result_.run_id,
                                           {spec.name}, std::chrono::seconds(30), clock_);
       readback.writers.merge(one.writers);

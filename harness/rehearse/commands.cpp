@@ -91,7 +91,11 @@ void access_commands(const ServiceAccess& service, const std::string& engine_cli
                                      service.host_port, user, database));
   } else if (service.kind == "redis") {
     if (containers) commands.push_back(fmt::format("{} exec -it {} redis-cli", engine_cli, service.container));
-    if (service.host_port > 0) commands.push_back(fmt::format("redis-cli -h 127.0.0.1 -p {}", service.host_port));
+    if (service.host_port > 0 && service.password.empty())
+      commands.push_back(fmt::format("redis-cli -h 127.0.0.1 -p {}", service.host_port));
+    else if (service.host_port > 0)
+      commands.push_back(fmt::format("REDISCLI_AUTH=\"$(cat {})\" redis-cli -h 127.0.0.1 -p {}",
+                                     shell_word(redis_password_file(pgpass, service.name).string()), service.host_port));
   } else {
     if (containers) commands.push_back(fmt::format("{} exec -it {} sh", engine_cli, service.container));
     if (service.kind == "app" && service.host_port > 0)
@@ -127,16 +131,40 @@ std::string pgpass_line(const ServiceAccess& service) {
                      escape(field_or(fields, "password", "")));
 }
 
-void write_pgpass(const std::filesystem::path& file, const std::vector<ServiceAccess>& services) {
-  std::string content;
-  for (const auto& service : services)
-    if (auto line = pgpass_line(service); !line.empty()) content += line + "\n";
+namespace {
+
+void write_private(const std::filesystem::path& file, const std::string& content) {
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error(fmt::format("cannot create {}: {}", file.string(), std::strerror(errno)));
   // The umask can only remove bits; psql refuses a password file that others may read.
   bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   ok = ::close(fd) == 0 && ok;
   if (!ok) throw std::runtime_error(fmt::format("cannot write {}", file.string()));
+}
+
+}  // namespace
+
+std::filesystem::path redis_password_file(const std::filesystem::path& pgpass, const std::string& service) {
+  return pgpass.parent_path() / fmt::format("rehearsal.{}.redis-password", service);
+}
+
+void write_pgpass(const std::filesystem::path& file, const std::vector<ServiceAccess>& services) {
+  std::string content;
+  for (const auto& service : services)
+    if (auto line = pgpass_line(service); !line.empty()) content += line + "\n";
+  write_private(file, content);
+  for (const auto& service : services)
+    if (service.kind == "redis" && !service.password.empty())
+      write_private(redis_password_file(file, service.name), service.password);
+}
+
+void remove_rehearsal_password_files(const std::filesystem::path& run_directory) {
+  std::error_code ignored;
+  std::filesystem::remove(run_directory / "rehearsal.pgpass", ignored);
+  for (const auto& entry : std::filesystem::directory_iterator(run_directory, ignored)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("rehearsal.") && name.ends_with(".redis-password")) std::filesystem::remove(entry.path(), ignored);
+  }
 }
 
 std::vector<std::string> suggested_commands(const StepSpec& step, const std::string& engine_cli,

@@ -19,14 +19,24 @@ struct ServiceAccess {
   std::string address;    ///< on the run's network
   int host_port = 0;      ///< published on 127.0.0.1; 0 when none
   std::string conninfo;   ///< postgres: libpq key=value conninfo (holds the password; never printed)
+  std::string password = {};  ///< redis: the server's password (never printed)
 };
 
 /// The pgpass line of a postgres service (`127.0.0.1:PORT:*:USER:PASSWORD`), empty for others.
 std::string pgpass_line(const ServiceAccess& service);
 
 /// Writes `file` with mode 0600 (created exclusively, never readable by others), one line per
-/// postgres service. Throws std::runtime_error when it cannot.
+/// postgres service, and beside it, as privately, each redis service's password in
+/// redis_password_file(file, name). Throws std::runtime_error when it cannot.
 void write_pgpass(const std::filesystem::path& file, const std::vector<ServiceAccess>& services);
+
+/// Where a rehearsal keeps the password of the redis service `service`, beside its pgpass `file`:
+/// `<dir>/rehearsal.<service>.redis-password`. redis-cli on the host takes it through
+/// REDISCLI_AUTH, never as an argument.
+std::filesystem::path redis_password_file(const std::filesystem::path& pgpass, const std::string& service);
+
+/// Removes what write_pgpass wrote for a rehearsal in `run_directory` (errors ignored).
+void remove_rehearsal_password_files(const std::filesystem::path& run_directory);
 
 /// The commands shown for `step`: for the services it names (target, `until`, an action's
 /// service/to parameters) a shell in the container and a client on the published port, plus the

@@ -15,7 +15,7 @@ std::vector<ServiceAccess> run_services() {
            "host=127.0.0.1 port=32770 user=postgres password=s3cr:t dbname=app connect_timeout=2"},
           {"db-standby-1", "postgres", "fd-r1-db-standby-1", "198.18.0.3", 32771,
            "host=127.0.0.1 port=32771 user=postgres password=s3cr:t dbname=app connect_timeout=2"},
-          {"cache", "redis", "fd-r1-cache", "198.18.0.4", 32772, ""},
+          {"cache", "redis", "fd-r1-cache", "198.18.0.4", 32772, "", "r3d'is"},
           {"app", "app", "fd-r1-app", "198.18.0.5", 32773, ""}};
 }
 
@@ -102,6 +102,31 @@ TEST(Commands, PgpassIsPrivateAndEscaped) {
   EXPECT_EQ(content.str(), "127.0.0.1:32770:*:postgres:s3cr\\:t\n127.0.0.1:32771:*:postgres:s3cr\\:t\n");
   EXPECT_THROW(write_pgpass(file, run_services()), std::runtime_error) << "never overwrites";
   std::filesystem::remove(file);
+}
+
+// redis-cli on the host takes the cache's password from a private file through its environment:
+// the command shown holds the file's name, never the password.
+TEST(Commands, TheHostsRedisCliReadsThePasswordFromAPrivateFile) {
+  const auto directory = std::filesystem::temp_directory_path() / ("rehearsal-redis-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory);
+  const auto pgpass = directory / "rehearsal.pgpass";
+  write_pgpass(pgpass, run_services());
+  const auto password_file = redis_password_file(pgpass, "cache");
+  EXPECT_EQ(password_file, directory / "rehearsal.cache.redis-password");
+  struct stat info {};
+  ASSERT_EQ(::stat(password_file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  std::stringstream content;
+  content << std::ifstream(password_file).rdbuf();
+  EXPECT_EQ(content.str(), "r3d'is");
+  auto commands = suggested_commands(action("restart", "cache"), "docker", run_services(), pgpass);
+  EXPECT_TRUE(mentions(commands, "REDISCLI_AUTH=\"$(cat " + password_file.string() + ")\" redis-cli -h 127.0.0.1 -p 32772"));
+  for (const auto& command : commands) EXPECT_EQ(command.find("r3d'is"), std::string::npos) << command;
+  remove_rehearsal_password_files(directory);
+  EXPECT_FALSE(std::filesystem::exists(pgpass));
+  EXPECT_FALSE(std::filesystem::exists(password_file));
+  std::filesystem::remove_all(directory);
 }
 
 TEST(Commands, SqlTruth) {

@@ -73,6 +73,40 @@ bool starts_redis_sentinel(const std::vector<std::string>& command) {
   return script.substr(newline == std::string::npos ? 0 : newline + 1).starts_with("exec redis-sentinel ");
 }
 
+/// The redis-server options of firedrill's server script (harness/services/redis.cpp), `sh -c
+/// SCRIPT sh redis-server OPTIONS...`, whose script hands OPTIONS to the image's entrypoint with
+/// the password on standard input; nothing for any other command.
+std::optional<std::vector<std::string>> redis_server_script_options(const std::vector<std::string>& command) {
+  if (command.size() < 5 || (command[0] != "/bin/sh" && command[0] != "sh") || command[1] != "-c") return std::nullopt;
+  if (command[2].find("\nexec docker-entrypoint.sh \"$@\" - <<") == std::string::npos) return std::nullopt;
+  std::vector<std::string> options(command.begin() + 4, command.end());
+  if (!options.empty() && options.front() == "redis-server") options.erase(options.begin());
+  return options;
+}
+
+/// `value` as a double-quoted token of a Redis configuration line.
+std::string redis_config_quoted(const std::string& value) {
+  std::string quoted = "\"";
+  for (const char c : value) {
+    if (c == '\\' || c == '"') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+/// Writes `text` to `path` private from its first byte (0600, created exclusively, never through
+/// a name someone else prepared) and gives it to `owner` when there is one.
+void write_private_file(const fs::path& path, const std::string& text, const std::optional<std::pair<uid_t, gid_t>>& owner,
+                        const std::string& what) {
+  ::unlink(path.c_str());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       (!owner || ::fchown(fd, owner->first, owner->second) == 0);
+  const std::string why = std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  if (!written) throw EnvironmentError(fmt::format("cannot write {}: {}", what, why));
+}
+
 std::map<std::string, std::string> environment_map(const std::vector<std::string>& entries) {
   std::map<std::string, std::string> map;
   for (const auto& entry : entries) {
@@ -437,6 +471,9 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
       state->program.binary = resolve_program("redis-server");
       state->program.data_path = "/data";
       if (!arguments.empty() && arguments.front() == "redis-server") arguments.erase(arguments.begin());
+      // firedrill's server script: this runtime runs the server itself, with the password in a
+      // private configuration file (below) instead of the script's standard input.
+      if (auto options = redis_server_script_options(arguments)) arguments = std::move(*options);
       // The script runs as the image's shell would (paths rewritten below) and execs the
       // stand-in for redis-sentinel on its PATH, which adds this runtime's port and address.
       if (starts_redis_sentinel(arguments)) {
@@ -472,10 +509,14 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
       throw EnvironmentError(fmt::format("the process runtime cannot mount a volume at {} for '{}'; use --runtime docker",
                                          volume.path, spec.service));
 
-  if (state->program.kind == ProgramKind::postgres && ::geteuid() == 0) {
-    const passwd* user = ::getpwnam("postgres");
+  // Servers never run as root: postgres refuses to, and a redis-server's client (the app under
+  // test has its password) could otherwise have it write files anywhere.
+  if (state->program.kind != ProgramKind::app && ::geteuid() == 0) {
+    const char* name = state->program.kind == ProgramKind::postgres ? "postgres" : "redis";
+    const passwd* user = ::getpwnam(name);
     if (!user)
-      throw EnvironmentError("running as root, the process runtime runs postgres as the user 'postgres', and there is none");
+      throw EnvironmentError(fmt::format("running as root, the process runtime runs {0} as the user '{0}', and there is none",
+                                         name));
     state->run_as = std::make_pair(user->pw_uid, user->pw_gid);
   }
 
@@ -500,11 +541,13 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   if (error)
     throw EnvironmentError(fmt::format("cannot create {} for '{}': {}", state->data.string(), spec.service, error.message()));
   if (spec.size_limited) mount_size_limited(*state);
+  // The service's files (its data, configuration and password files, logs) are no other user's.
+  ::chmod(state->directory.c_str(), 0700);
   if (state->run_as) {
     if (::chown(state->directory.c_str(), state->run_as->first, state->run_as->second) != 0 ||
         ::chown(state->data.c_str(), state->run_as->first, state->run_as->second) != 0 ||
         ::chown(state->scratch().c_str(), state->run_as->first, state->run_as->second) != 0)
-      throw EnvironmentError(fmt::format("cannot give {} to the user postgres: {}", state->directory.string(), std::strerror(errno)));
+      throw EnvironmentError(fmt::format("cannot give {} to the service's user: {}", state->directory.string(), std::strerror(errno)));
     ::chmod(state->data.c_str(), 0700);
   }
 
@@ -561,17 +604,27 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
       // them, which replication and Sentinel hand on to clients.
       final_environment["FIREDRILL_ANNOUNCE_IP"] = "127.0.0.1";
       final_environment["FIREDRILL_ANNOUNCE_PORT"] = std::to_string(main_port);
-      const std::vector<std::string> listening = {"--port", std::to_string(main_port), "--bind", "127.0.0.1",
-                                                  "--protected-mode", "no"};
+      const std::vector<std::string> listening = {"--port", std::to_string(main_port), "--bind", "127.0.0.1"};
       if (state->script_owns_main_process) {
         const auto roots = state->roots();
         for (auto& argument : state->argv) argument = with_host_paths(argument, roots);
-        std::string stand_in = "#!/bin/sh\nexec " + state->program.binary + " \"$@\"";
+        // The script wrote the sentinel's configuration as root; the sentinel rewrites it as redis.
+        std::string stand_in = state->run_as ? "#!/bin/sh\nchown redis:redis \"$1\"\nexec setpriv --reuid redis --regid redis --init-groups "
+                                             : "#!/bin/sh\nexec ";
+        stand_in += state->program.binary + " \"$@\"";
         for (const auto& argument : listening) stand_in += " '" + argument + "'";
         write_program(state->directory / "bin" / "redis-sentinel", stand_in + "\n");
         break;
       }
       state->argv = {state->program.binary};
+      // The password reaches the server in its configuration file, never as an argument.
+      if (const auto password = environment.find("REDIS_PASSWORD"); password != environment.end()) {
+        const fs::path configuration = state->directory / "redis.conf";
+        write_private_file(configuration,
+                           fmt::format("requirepass {0}\nmasterauth {0}\n", redis_config_quoted(password->second)),
+                           state->run_as, fmt::format("the configuration of '{}'", spec.service));
+        state->argv.push_back(configuration.string());
+      }
       state->argv.insert(state->argv.end(), arguments.begin(), arguments.end());
       for (const std::string& argument :
            {std::string("--replica-announce-ip"), std::string("127.0.0.1"), std::string("--replica-announce-port"),
@@ -657,6 +710,9 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
     // ever forks, a connection the harness closed would live on, and a service could read or
     // write the harness's traffic. Closed at exec, so the two pipes below still work until then.
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    // What a service writes is its own: a configuration it rewrites (redis-server's, a sentinel's,
+    // holding the password) stays private, as the files a container writes stay in it.
+    ::umask(077);
     char byte = 0;
     // No go-ahead means the harness died before recording this process: it must not run.
     if (::read(go[0], &byte, 1) != 1) ::_exit(1);
@@ -746,24 +802,12 @@ void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
   if (password.empty() && method != "trust")
     throw EnvironmentError(fmt::format("'{}': the database is uninitialised and POSTGRES_PASSWORD is not set", state.spec.service));
 
-  const auto give_to_service_user = [&](const fs::path& path) {
-    if (!state.run_as) return;
-    [[maybe_unused]] auto ignored = ::chown(path.c_str(), state.run_as->first, state.run_as->second);
-  };
   std::vector<std::string> initdb = {fmt::format("{}/initdb", postgres_bin), "--username=" + user, "--data-checksums",
                                      "-D", state.data.string(), "--auth-local=trust", "--auth-host=" + method};
   const fs::path password_file = state.directory / "initdb-password";
   if (!password.empty()) {
-    // Private from its first byte and never through a name someone else prepared.
-    ::unlink(password_file.c_str());
-    const int fd = ::open(password_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    const std::string line = password + "\n";
-    const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-    if (fd >= 0) ::close(fd);
-    if (!written)
-      throw EnvironmentError(fmt::format("cannot write the initdb password file of '{}': {}", state.spec.service,
-                                         std::strerror(errno)));
-    give_to_service_user(password_file);
+    write_private_file(password_file, password + "\n", state.run_as,
+                       fmt::format("the initdb password file of '{}'", state.spec.service));
     initdb.push_back("--pwfile=" + password_file.string());
   }
   for (const auto& word : split_words(value_or(environment, "POSTGRES_INITDB_ARGS", ""))) initdb.push_back(word);
@@ -783,7 +827,8 @@ void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
         << "host    all          all   all      " << method << "\n"
         << "host    replication  all   all      " << method << "\n";
   }
-  give_to_service_user(state.data / "pg_hba.conf");
+  if (state.run_as && ::chown((state.data / "pg_hba.conf").c_str(), state.run_as->first, state.run_as->second) != 0)
+    log << "cannot give pg_hba.conf to the service's user: " << std::strerror(errno) << "\n";
 
   if (database != "postgres") {
     // Single-user mode needs no socket and no port: nothing can connect before this is done.

@@ -9,11 +9,15 @@
 // fixture app (fixture_app_binary()). Anything else is refused. Names of services do not resolve
 // here, so every redis service gets FIREDRILL_ANNOUNCE_IP=127.0.0.1 and FIREDRILL_ANNOUNCE_PORT=<its
 // port> (a sentinel's script announces those) and redis-server announces them to its master.
+// firedrill's redis server script (`sh -c` handing redis-server options to the entrypoint with the
+// password on standard input) runs as redis-server with those options and REDIS_PASSWORD in a
+// private redis.conf (0600) in the service directory, never as an argument.
 //
 // Everything of a service lives in <run dir>/services/<service>/: data/ (what the image keeps in
 // its data volume), log (stdout and stderr, appended across restarts) and pid (process_group.hpp),
 // which the run's journal names (kind "process") before the process starts. As root, postgres
-// runs as the `postgres` user (it refuses root); every other program as the harness's user.
+// runs as the `postgres` user (it refuses root) and redis-server and redis-sentinel as `redis`;
+// the app as the harness's user.
 //
 // A service's commands see container paths as the image would: the image's data directory, /tmp
 // (the service's own tmp/, never this machine's), /etc/pgbackrest and the spec's host directories

@@ -684,9 +684,13 @@ class ScenarioReader {
             fail(variable.key_where, fmt::format("env '{}': names starting with FIREDRILL_ are firedrill's own and cannot be set in a scenario",
                                                  variable.key));
           const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
-          // The role, database and data directory are written into configuration files and
-          // scripts (pgbackrest.conf, a heredoc): a line break there would start a line of its own.
-          const bool written_into_files = variable.key == "POSTGRES_USER" || variable.key == "POSTGRES_DB" || variable.key == "PGDATA";
+          // The role, database, data directory and Redis password are written into configuration
+          // files and scripts (pgbackrest.conf, redis.conf lines, a heredoc): a line break there
+          // would start a line of its own.
+          const bool written_into_files = variable.key == "POSTGRES_USER" || variable.key == "POSTGRES_DB" ||
+                                          variable.key == "PGDATA" || variable.key == "REDIS_PASSWORD";
+          if (variable.key == "REDIS_PASSWORD" && text.empty())
+            fail(variable.value.where, "env 'REDIS_PASSWORD' may not be empty: leave it out and firedrill generates one for the run");
           if (written_into_files && std::any_of(text.begin(), text.end(), [](char c) {
                 return static_cast<unsigned char>(c) < 0x20 || c == '\x7f';
               }))

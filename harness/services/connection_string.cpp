@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-
 namespace firedrill {
 namespace {
 
@@ -12,7 +11,8 @@ bool plain_conninfo_character(unsigned char c) {
   return std::isalnum(c) != 0 || c == '.' || c == '_' || c == ',' || c == '-';
 }
 
-/// Everything but letters, digits and `- . _ ~` as %XX: the form SecretScrubber also masks.
+}  // namespace
+
 std::string percent_encoded(std::string_view text) {
   std::string encoded;
   for (unsigned char c : text) {
@@ -23,8 +23,6 @@ std::string percent_encoded(std::string_view text) {
   }
   return encoded;
 }
-
-}  // namespace
 
 std::string conninfo_value(std::string_view value) {
   bool plain = !value.empty();

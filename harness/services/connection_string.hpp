@@ -6,6 +6,10 @@
 
 namespace firedrill {
 
+/// Everything but letters, digits and `- . _ ~` as %XX (RFC 3986 userinfo and path segments):
+/// the form SecretScrubber also masks.
+std::string percent_encoded(std::string_view text);
+
 /// `value` as one libpq conninfo value. A value of letters, digits and `. _ , -` only stays as
 /// it is; any other is single-quoted with `\` and `'` backslash-escaped, so a space, `=` or quote
 /// in a scenario's user, database or password stays inside its own keyword: a database named

@@ -1,8 +1,6 @@
 #include "harness/services/patroni.hpp"
 
 #include <curl/curl.h>
-#include <openssl/rand.h>
-
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,14 +11,6 @@
 
 namespace firedrill {
 namespace {
-
-std::string random_secret() {
-  unsigned char bytes[18];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a database password");
-  std::string text;
-  for (unsigned char byte : bytes) text += fmt::format("{:02x}", byte);
-  return text;
-}
 
 std::string env_or(const ServiceSpec& spec, const std::string& key, const std::string& fallback) {
   auto found = spec.env.find(key);
@@ -184,6 +174,9 @@ Scenario with_patroni_services(const Scenario& scenario) {
     expanded.services.push_back(etcd);
 
     const std::string replication_password = random_secret();
+    // The REST API's unsafe endpoints (switchover, restart, reinitialise, configuration) ask for
+    // it; its status (GET), which the harness reads, stays open.
+    const std::string rest_password = random_secret();
     const std::string configuration = patroni_configuration(cluster);
     std::vector<std::string> references;
     for (const auto& name : members) {
@@ -201,6 +194,8 @@ Scenario with_patroni_services(const Scenario& scenario) {
       member.env["PATRONI_SUPERUSER_PASSWORD"] = cluster.env.at("POSTGRES_PASSWORD");
       member.env["PATRONI_REPLICATION_USERNAME"] = replication_role;
       member.env["PATRONI_REPLICATION_PASSWORD"] = replication_password;
+      member.env["PATRONI_RESTAPI_USERNAME"] = "firedrill";
+      member.env["PATRONI_RESTAPI_PASSWORD"] = rest_password;
       member.command = {"/bin/bash", "-c", member_script};
       member.member_of = cluster.name;
       member.disk = cluster.disk;
@@ -415,7 +410,8 @@ std::string PatroniMemberService::harness_conninfo(const ContainerInfo& info) co
 }
 
 std::vector<std::string> PatroniMemberService::secrets() const {
-  return {env_or(spec_, "POSTGRES_PASSWORD", ""), env_or(spec_, "PATRONI_REPLICATION_PASSWORD", "")};
+  return {env_or(spec_, "POSTGRES_PASSWORD", ""), env_or(spec_, "PATRONI_REPLICATION_PASSWORD", ""),
+          env_or(spec_, "PATRONI_RESTAPI_PASSWORD", "")};
 }
 
 ProbeConfig EtcdService::readiness_probe(const ContainerInfo& info) const {

@@ -1,7 +1,5 @@
 #include "harness/services/postgres.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -18,14 +16,6 @@ namespace {
 // Readiness is polled every few milliseconds; the ready line is among the last lines of a server
 // that has only just started, so those are all a poll fetches.
 constexpr int recent_log_lines = 500;
-
-std::string random_password() {
-  unsigned char bytes[18];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a database password");
-  std::string text;
-  for (unsigned char byte : bytes) text += fmt::format("{:02x}", byte);
-  return text;
-}
 
 // The archive is idempotent: a segment already stored (archived once, then asked again after a
 // crash) counts as archived instead of blocking the archiver forever. gzip shrinks the mostly
@@ -115,7 +105,7 @@ ContainerSpec PostgresService::container_spec_with_prelude(const std::function<s
 
 PostgresService::PostgresService(ServiceSpec spec) : Service(std::move(spec)) {
   auto configured = spec_.env.find("POSTGRES_PASSWORD");
-  password_ = configured != spec_.env.end() ? configured->second : random_password();
+  password_ = configured != spec_.env.end() ? configured->second : random_secret();
 }
 
 std::vector<std::string> PostgresService::secrets() const {

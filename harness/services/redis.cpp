@@ -3,13 +3,40 @@
 #include <fmt/format.h>
 
 #include "checks/probes/prober.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/sentinel.hpp"
 
 namespace firedrill {
+namespace {
+
+// Runs as root in the container (the image's entrypoint passes a command other than
+// redis-server through) and hands the server's options back to the entrypoint, which starts
+// redis-server as its own user with `-` last: the configuration lines on standard input, here
+// the password, which is never an argument (any user of the machine may read those in `ps`).
+// printf is the shell's own. The process runtime runs the same script with its own stand-in for
+// the entrypoint (harness/runtime/process_runtime.cpp).
+constexpr const char* server_script = R"SH(set -eu
+password=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\"]/\\&/g')
+exec docker-entrypoint.sh "$@" - <<CONF
+requirepass "$password"
+masterauth "$password"
+CONF
+)SH";
+
+}  // namespace
+
+RedisService::RedisService(ServiceSpec spec) : Service(std::move(spec)) {
+  auto configured = spec_.env.find(redis_password_env);
+  password_ = configured != spec_.env.end() ? configured->second : random_secret();
+}
+
+std::map<std::string, std::string> RedisService::kind_environment() const {
+  return {{redis_password_env, password_}, {"REDISCLI_AUTH", password_}};
+}
 
 std::string RedisService::url_at(const std::string& host, int port) const {
-  if (spec_.sentinels > 0) return sentinel_url(spec_);
-  return fmt::format("redis://{}:{}", host, port);
+  if (spec_.sentinels > 0) return sentinel_url(spec_, password_);
+  return fmt::format("redis://:{}@{}:{}", percent_encoded(password_), host, port);
 }
 
 std::vector<std::string> redis_persistence_arguments(const std::string& persistence) {
@@ -20,8 +47,12 @@ std::vector<std::string> redis_persistence_arguments(const std::string& persiste
 
 ContainerSpec RedisService::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
   ContainerSpec container = Service::container_spec(resolve);
-  // The image appends arguments that start with '-' to redis-server, as the official one does.
-  if (spec_.command.empty()) container.command = redis_persistence_arguments(spec_.persistence);
+  std::vector<std::string> options = spec_.command.empty() ? redis_persistence_arguments(spec_.persistence) : container.command;
+  if (!options.empty() && options.front() == "redis-server") options.erase(options.begin());
+  // Only redis-server's own options can be handed on with the password after them.
+  if (!options.empty() && !options.front().starts_with("-")) return container;
+  container.command = {"sh", "-c", server_script, "sh", "redis-server"};
+  container.command.insert(container.command.end(), options.begin(), options.end());
   return container;
 }
 
@@ -39,6 +70,7 @@ ProbeConfig RedisService::readiness_probe(const ContainerInfo& info) const {
   probe.type = "redis";
   probe.service = spec_.name;
   probe.port = info.host_ports.at(6379);
+  probe.password = password_;
   probe.timeout = std::chrono::milliseconds(500);
   return probe;
 }

@@ -6,23 +6,39 @@ namespace firedrill {
 /// Redis 7-compatible server; `persistence` selects none, rdb (the default) or aof. With
 /// `sentinels`, ${name.url} is the group's redis-sentinel:// URL (sentinel.hpp), which Sentinel
 /// resolves, so it ignores a fault proxy placed on the path.
+///
+/// The server asks for a password: REDIS_PASSWORD from the scenario, or one generated for the run
+/// (a group's replicas and sentinels share their master's). It reaches the server as `requirepass`
+/// and `masterauth` lines on the server's standard input, never as an argument; ${name.url}
+/// carries it (redis://:PASSWORD@host:port), and REDISCLI_AUTH in the container's environment lets
+/// `redis-cli` in the container authenticate. A scenario's own `command:` that is not a list of
+/// redis-server options runs as it is, without the password.
 class RedisService final : public Service {
  public:
-  using Service::Service;
+  explicit RedisService(ServiceSpec spec);
   int container_port() const override { return 6379; }
   std::string url_at(const std::string& host, int port) const override;
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   /// /data, where the image's redis-server writes its RDB and AOF files.
   std::string data_directory() const override { return "/data"; }
+  std::vector<std::string> secrets() const override { return {password_}; }
+  std::string harness_password() const override { return password_; }
 
  protected:
+  std::map<std::string, std::string> kind_environment() const override;
   std::string default_image() const override { return "firedrill/redis:7"; }
   /// A replica (spec().standby_of set, see sentinel.hpp) is ready once its link to the master is up.
   bool ready_precondition(Runtime& runtime, std::string& why_not) const override;
+
+ private:
+  std::string password_;
 };
 
 /// The redis-server arguments of a `persistence` mode (none, rdb, aof).
 std::vector<std::string> redis_persistence_arguments(const std::string& persistence);
+
+/// The environment variable a Redis server, its replicas and its sentinels take their password from.
+inline constexpr const char* redis_password_env = "REDIS_PASSWORD";
 
 }  // namespace firedrill

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/services/connection_string.hpp"
 #include "harness/services/redis.hpp"
 
 namespace firedrill {
@@ -13,17 +14,28 @@ namespace {
 // resolve-hostnames must come before `monitor`, which names the master by its service name.
 // A runtime whose service names do not resolve (process) sets FIREDRILL_ANNOUNCE_IP and
 // FIREDRILL_ANNOUNCE_PORT to where the others reach this sentinel; containers announce their name.
+// Anyone may ask where the master is (what Sentinel-aware clients do before they authenticate to
+// the master); everything else, reconfiguring or failing the group over included, takes the
+// group's password as the user `firedrill`, which the sentinels also use with each other. The
+// file holding the password is private (umask), and printf is the shell's own.
 constexpr const char* sentinel_script = R"SH(set -eu
+umask 077
+password=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\"]/\&/g')
 cat >/data/sentinel.conf <<CONF
 port 26379
 bind 0.0.0.0
 protected-mode no
 dir /data
+user default on nopass resetchannels -@all +sentinel|get-master-addr-by-name
+user firedrill on "&*" "~*" "+@all" ">$password"
+sentinel sentinel-user firedrill
+sentinel sentinel-pass "$password"
 sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip ${FIREDRILL_ANNOUNCE_IP:-$FIREDRILL_SENTINEL_NAME}
 ${FIREDRILL_ANNOUNCE_PORT:+sentinel announce-port $FIREDRILL_ANNOUNCE_PORT}
 sentinel monitor $FIREDRILL_MASTER_NAME $FIREDRILL_MASTER_HOST $FIREDRILL_MASTER_PORT $FIREDRILL_QUORUM
+sentinel auth-pass $FIREDRILL_MASTER_NAME "$password"
 sentinel down-after-milliseconds $FIREDRILL_MASTER_NAME $FIREDRILL_DOWN_AFTER_MS
 sentinel failover-timeout $FIREDRILL_MASTER_NAME $FIREDRILL_FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $FIREDRILL_MASTER_NAME 1
@@ -67,7 +79,11 @@ std::optional<int> field_of(const std::string& output, const std::string& field)
 Scenario with_sentinel_services(const Scenario& scenario) {
   Scenario expanded = scenario;
   expanded.services.clear();
-  for (const auto& master : scenario.services) {
+  for (const auto& declared : scenario.services) {
+    ServiceSpec master = declared;
+    // The group shares one password: the master's, generated here unless the scenario sets it.
+    if (master.kind == "redis" && master.sentinels > 0 && !master.env.count(redis_password_env))
+      master.env[redis_password_env] = random_secret();
     expanded.services.push_back(master);
     if (master.kind != "redis" || master.sentinels == 0) continue;
     const int replicas = std::max(master.replicas, 1);
@@ -102,7 +118,9 @@ Scenario with_sentinel_services(const Scenario& scenario) {
                       {"FIREDRILL_DOWN_AFTER_MS", std::to_string(sentinel_down_after_ms)},
                       {"FIREDRILL_FAILOVER_TIMEOUT_MS", std::to_string(sentinel_failover_timeout_ms)},
                       {"FIREDRILL_EXPECT_REPLICAS", std::to_string(replicas)},
-                      {"FIREDRILL_EXPECT_SENTINELS", std::to_string(master.sentinels)}};
+                      {"FIREDRILL_EXPECT_SENTINELS", std::to_string(master.sentinels)},
+                      {redis_password_env, master.env.at(redis_password_env)},
+                      {"REDISCLI_AUTH", master.env.at(redis_password_env)}};
       sentinel.command = {"/bin/sh", "-c", sentinel_script};
       sentinel.sentinel_of = master.name;
       sentinel.where = master.where;
@@ -112,11 +130,12 @@ Scenario with_sentinel_services(const Scenario& scenario) {
   return expanded;
 }
 
-std::string sentinel_url(const ServiceSpec& master) {
+std::string sentinel_url(const ServiceSpec& master, const std::string& password) {
   std::vector<std::string> hosts;
   for (const auto& name : group_names(master, "sentinel", master.sentinels))
     hosts.push_back(fmt::format("${{{0}.host}}:${{{0}.port}}", name));
-  return fmt::format("redis-sentinel://{}/{}", fmt::join(hosts, ","), master.name);
+  const std::string credentials = password.empty() ? "" : ":" + percent_encoded(password) + "@";
+  return fmt::format("redis-sentinel://{}{}/{}", credentials, fmt::join(hosts, ","), master.name);
 }
 
 std::vector<std::string> sentinels_to_start_first(const Scenario& scenario, const ServiceSpec& spec) {
@@ -161,13 +180,20 @@ ProbeConfig SentinelService::readiness_probe(const ContainerInfo& info) const {
   return probe;
 }
 
+std::vector<std::string> SentinelService::secrets() const {
+  const auto password = spec_.env.find(redis_password_env);
+  if (password == spec_.env.end()) return {};
+  return {password->second};
+}
+
 bool SentinelService::ready_precondition(Runtime& runtime, std::string& why_not) const {
   const std::string& master = spec_.env.at("FIREDRILL_MASTER_NAME");
   // Inside its container the sentinel listens on sentinel_port; on a runtime that chose another
   // port for it, on that one. Either is where its peers reach it.
   const int listening = runtime.peer_address(spec_.name, sentinel_port).port;
   const ExecResult answer = runtime.exec(
-      spec_.name, {"redis-cli", "-p", std::to_string(listening), "SENTINEL", "master", master}, std::chrono::seconds(2));
+      spec_.name, {"redis-cli", "--user", "firedrill", "-p", std::to_string(listening), "SENTINEL", "master", master},
+      std::chrono::seconds(2));
   const auto replicas = field_of(answer.output, "num-slaves");
   const auto others = field_of(answer.output, "num-other-sentinels");
   const int expected_replicas = std::stoi(spec_.env.at("FIREDRILL_EXPECT_REPLICAS"));

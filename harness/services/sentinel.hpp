@@ -38,7 +38,9 @@ Scenario with_sentinel_services(const Scenario& scenario);
 /// `redis-sentinel://${<master>-sentinel-1.host}:${<master>-sentinel-1.port},.../<master>`, the
 /// last segment being the master name the sentinels know it by. In containers that becomes
 /// `<master>-sentinel-1:26379,...`; on the process runtime `127.0.0.1:<port>,...`.
-std::string sentinel_url(const ServiceSpec& master);
+/// With a password, `redis-sentinel://:PASSWORD@…` (percent-encoded): clients authenticate to the
+/// master with it; the sentinels tell anyone where the master is.
+std::string sentinel_url(const ServiceSpec& master, const std::string& password = {});
 
 /// The sentinels that must be ready before `spec` starts: those of every sentinel-managed redis
 /// its env or command refers to, so that it can ask them for the master at once. Empty for the
@@ -58,6 +60,8 @@ class SentinelService final : public Service {
   using Service::Service;
   int container_port() const override { return sentinel_port; }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
+  /// The group's password, which the sentinel's environment carries.
+  std::vector<std::string> secrets() const override;
 
  protected:
   std::string default_image() const override { return "firedrill/redis:7"; }

@@ -1,5 +1,6 @@
 #include "harness/services/sentinel.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -73,6 +74,9 @@ TEST(SentinelServices, ReplicasThenSentinelsFollowTheirMaster) {
             std::string::npos);
 }
 
+/// The mode of the sentinel.conf written_configuration wrote last.
+unsigned written_mode = 0;
+
 /// The sentinel.conf the script of `sentinel` writes with `announce` added to its environment.
 std::string written_configuration(const ServiceSpec& sentinel, const std::map<std::string, std::string>& announce) {
   const std::filesystem::path directory =
@@ -94,6 +98,8 @@ std::string written_configuration(const ServiceSpec& sentinel, const std::map<st
   std::ofstream(script_file) << script;
   const int status = std::system((command + " /bin/sh " + script_file.string()).c_str());
   EXPECT_EQ(status, 0);
+  struct stat status_of_file {};
+  written_mode = ::stat((directory / "sentinel.conf").c_str(), &status_of_file) == 0 ? (status_of_file.st_mode & 07777) : 0;
   std::ifstream in(directory / "sentinel.conf");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::filesystem::remove_all(directory);
@@ -113,6 +119,27 @@ TEST(SentinelServices, SentinelsAnnounceTheirNameInContainersAndTheRuntimesAddre
       << on_loopback;
 }
 
+// The group's password reaches the sentinel's configuration quoted for it (a quote or a backslash
+// stays inside its token), in a file only its owner may read; anonymous clients may only ask
+// where the master is.
+TEST(SentinelServices, TheSentinelsConfigurationHoldsTheGroupsPasswordPrivately) {
+  Scenario scenario = with_cache(3, 1);
+  for (auto& service : scenario.services)
+    if (service.name == "cache") service.env["REDIS_PASSWORD"] = R"(a"b\c d)";
+  Scenario expanded = with_sentinel_services(scenario);
+  const ServiceSpec& sentinel = *expanded.service("cache-sentinel-1");
+  EXPECT_EQ(sentinel.env.at("REDIS_PASSWORD"), R"(a"b\c d)");
+  EXPECT_EQ(expanded.service("cache-replica-1")->env.at("REDIS_PASSWORD"), R"(a"b\c d)");
+  EXPECT_EQ(make_service(sentinel)->secrets(), std::vector<std::string>{R"(a"b\c d)"});
+  const std::string conf = written_configuration(sentinel, {});
+  EXPECT_NE(conf.find(R"(sentinel auth-pass cache "a\"b\\c d")"), std::string::npos) << conf;
+  EXPECT_NE(conf.find(R"(sentinel sentinel-pass "a\"b\\c d")"), std::string::npos) << conf;
+  EXPECT_NE(conf.find(R"(user firedrill on "&*" "~*" "+@all" ">a\"b\\c d")"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("user default on nopass resetchannels -@all +sentinel|get-master-addr-by-name\n"), std::string::npos) << conf;
+  EXPECT_LT(conf.find("sentinel monitor"), conf.find("sentinel auth-pass"));
+  EXPECT_EQ(written_mode, 0600);
+}
+
 TEST(SentinelServices, ReplicasDefaultToOneAndKeepTheMastersPersistence) {
   Scenario expanded = with_sentinel_services(with_cache(1, 0, "aof"));
   EXPECT_EQ(names_of(expanded), (std::vector<std::string>{"cache", "cache-replica-1", "cache-sentinel-1", "app", "worker"}));
@@ -129,9 +156,18 @@ TEST(SentinelServices, TheUrlNamesEverySentinelAndTheMasterName) {
   EXPECT_EQ(sentinel_url(*expanded.service("cache")),
             "redis-sentinel://${cache-sentinel-1.host}:${cache-sentinel-1.port},${cache-sentinel-2.host}:${cache-sentinel-2.port},"
             "${cache-sentinel-3.host}:${cache-sentinel-3.port}/cache");
-  // ${cache.url} is that URL whatever address the engine would use for the master itself.
-  EXPECT_EQ(make_service(*expanded.service("cache"))->url_at("198.18.0.1", 40000), sentinel_url(*expanded.service("cache")));
-  EXPECT_EQ(make_service(*expanded.service("cache-replica-1"))->url_at("cache-replica-1", 6379), "redis://cache-replica-1:6379");
+  // ${cache.url} is that URL, with the group's password, whatever address the engine would use
+  // for the master itself; the replicas share the password.
+  const std::string password = expanded.service("cache")->env.at("REDIS_PASSWORD");
+  EXPECT_EQ(password.size(), 36u);
+  EXPECT_EQ(make_service(*expanded.service("cache"))->url_at("198.18.0.1", 40000),
+            sentinel_url(*expanded.service("cache"), password));
+  EXPECT_TRUE(sentinel_url(*expanded.service("cache"), password).starts_with("redis-sentinel://:" + password + "@${cache-sentinel-1"));
+  EXPECT_EQ(make_service(*expanded.service("cache-replica-1"))->url_at("cache-replica-1", 6379),
+            "redis://:" + password + "@cache-replica-1:6379");
+  EXPECT_EQ(sentinel_url(*expanded.service("cache"), "a b@c/d"),
+            "redis-sentinel://:a%20b%40c%2Fd@${cache-sentinel-1.host}:${cache-sentinel-1.port},"
+            "${cache-sentinel-2.host}:${cache-sentinel-2.port},${cache-sentinel-3.host}:${cache-sentinel-3.port}/cache");
 }
 
 TEST(SentinelServices, ClientsOfTheGroupStartAfterItsSentinels) {

@@ -1,5 +1,7 @@
 #include "harness/services/service.hpp"
 
+#include <openssl/rand.h>
+
 #include <sstream>
 #include <thread>
 
@@ -56,6 +58,14 @@ void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chron
     throw EnvironmentError(fmt::format("service '{}' ({}) never became ready within {}s: {}\nlast log lines:\n{}",
                                        spec_.name, spec_.kind, timeout.count() / 1000, last_error,
                                        runtime.recent_logs(spec_.name, 10)));
+}
+
+std::string random_secret() {
+  unsigned char bytes[18];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a password: the random source failed");
+  std::string text;
+  for (unsigned char byte : bytes) text += fmt::format("{:02x}", byte);
+  return text;
 }
 
 std::unique_ptr<Service> make_service(const ServiceSpec& spec) {

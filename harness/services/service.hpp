@@ -64,6 +64,9 @@ class Service {
   /// libpq conninfo for the harness itself (postgres only; empty otherwise).
   virtual std::string harness_conninfo(const ContainerInfo& /*info*/) const { return {}; }
 
+  /// The password the harness's own clients authenticate with (redis; empty: none).
+  virtual std::string harness_password() const { return {}; }
+
   /// Where the service keeps its data inside the container; a `disk:` size puts this directory
   /// on a filesystem of that size. Empty: the kind has no data directory.
   virtual std::string data_directory() const { return {}; }
@@ -80,6 +83,11 @@ class Service {
 
   ServiceSpec spec_;
 };
+
+/// A password generated for one run: 144 random bits as 36 hex digits (a service's password
+/// unless the scenario sets one, a replication role's). Throws EnvironmentError when the system's
+/// random source fails.
+std::string random_secret();
 
 /// Builds the Service of a spec's kind.
 std::unique_ptr<Service> make_service(const ServiceSpec& spec);

@@ -1,21 +1,12 @@
 #include "harness/services/standby.hpp"
 
-#include <openssl/rand.h>
-
 #include <fmt/format.h>
 
 #include "harness/runtime/runtime.hpp"
+#include "harness/services/service.hpp"
 
 namespace firedrill {
 namespace {
-
-std::string random_secret() {
-  unsigned char bytes[18];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw EnvironmentError("cannot generate a replication password");
-  std::string text;
-  for (unsigned char byte : bytes) text += fmt::format("{:02x}", byte);
-  return text;
-}
 
 // Runs as root in the standby's container (the image's entrypoint passes a non-postgres command
 // through), then hands over to the entrypoint, which finds PGDATA initialised and starts the

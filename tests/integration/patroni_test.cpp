@@ -147,6 +147,24 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
   EXPECT_EQ(measured["lost_acked_writes"], 0);
   EXPECT_TRUE(fs::exists(run_dir_ / "logs" / (killed + ".log")));
   EXPECT_TRUE(fs::exists(run_dir_ / "logs" / "db-etcd.log"));
+
+  // The new leader's REST API, published on 127.0.0.1 where every local user reaches it: its
+  // status is open, a switchover or a restart asks for the password the run generated.
+  const auto published = testing::run_command({"docker", "port", "fd-" + run_id_ + "-" + new_leader, "8008/tcp"},
+                                              std::chrono::seconds(20));
+  const auto colon = published.output.find(':');
+  ASSERT_NE(colon, std::string::npos) << published.output;
+  const std::string rest = "http://127.0.0.1:" + std::to_string(std::stoi(published.output.substr(colon + 1)));
+  auto status_of = [](const std::vector<std::string>& request) {
+    std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"};
+    argv.insert(argv.end(), request.begin(), request.end());
+    return testing::run_command(argv, std::chrono::seconds(20)).output;
+  };
+  EXPECT_EQ(status_of({rest + "/cluster"}), "200");
+  EXPECT_EQ(status_of({"-X", "POST", rest + "/restart"}), "401");
+  EXPECT_EQ(status_of({"-X", "POST", "-d", "{\"leader\": \"" + new_leader + "\"}", rest + "/switchover"}), "401");
+  EXPECT_EQ(status_of({"-X", "PATCH", "-d", "{\"ttl\": 5}", rest + "/config"}), "401");
+  EXPECT_EQ(status_of({"-u", "firedrill:guess", "-X", "POST", rest + "/restart"}), "401");
 }
 
 }  // namespace

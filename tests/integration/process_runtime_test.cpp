@@ -675,13 +675,24 @@ TEST_F(ProcessDrill, PacketLossTowardsPostgresIsRetransmissionDelayOnTheFaultPro
   expect_nothing_left();
 }
 
-/// The output of `redis-cli -p <port> ARGS...` on loopback (exit code checked).
-std::string redis_cli(int port, const std::vector<std::string>& arguments) {
+/// The output of `redis-cli -p <port> ARGS...` on loopback (exit code checked), authenticated
+/// with `password` when one is given (REDISCLI_AUTH: never an argument).
+std::string redis_cli(int port, const std::vector<std::string>& arguments, const std::string& password = {}) {
   std::vector<std::string> argv{"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port)};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
+  if (!password.empty()) ::setenv("REDISCLI_AUTH", password.c_str(), 1);
   const auto outcome = testing::run_command(argv, std::chrono::seconds(30));
+  ::unsetenv("REDISCLI_AUTH");
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
   return outcome.output;
+}
+
+/// The user id a process runs as (-1 when it is gone).
+long user_of_process(int pid) {
+  std::istringstream status(read_file(fs::path("/proc") / std::to_string(pid) / "status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("Uid:")) return std::stol(line.substr(4));
+  return -1;
 }
 
 // The Sentinel failover drill with redis-server and three redis-sentinel processes on loopback: the
@@ -689,7 +700,17 @@ std::string redis_cli(int port, const std::vector<std::string>& arguments) {
 // when the master is killed, and the report's lost SETs are exactly those the promoted replica
 // lacks. The drill is kept up so that the test can ask a sentinel and the new master itself.
 TEST_F(ProcessDrill, SentinelPromotesTheReplicaOnLoopbackAndTheLostSetsAreCountedExactly) {
-  auto [outcome, report] = drill(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml", {"--keep"});
+  // Every user of this machine reaches 127.0.0.1: the group asks for a password (the scenario's,
+  // with a space, a quote and a backslash in it).
+  const std::string password = R"(loop "pw" \ 7)";
+  std::string text = read_file(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml");
+  const std::string cache = "  cache: { kind: redis, sentinels: 3, replicas: 1 }\n";
+  ASSERT_NE(text.find(cache), std::string::npos);
+  text.replace(text.find(cache), cache.size(),
+               "  cache: { kind: redis, sentinels: 3, replicas: 1, env: { REDIS_PASSWORD: \"loop \\\"pw\\\" \\\\ 7\" } }\n");
+  const fs::path scenario = out_ / "redis-master-loss-sentinel.yaml";
+  std::ofstream(scenario) << text;
+  auto [outcome, report] = drill(scenario, {"--keep"});
   ASSERT_TRUE(report.is_object()) << outcome.output;
   const std::string run_id = report.value("run_id", "");
   struct KeptRun {
@@ -715,7 +736,35 @@ TEST_F(ProcessDrill, SentinelPromotesTheReplicaOnLoopbackAndTheLostSetsAreCounte
   // A sentinel names the replica, by its loopback address and its own port, as the master now.
   EXPECT_EQ(redis_cli(sentinel_port, {"SENTINEL", "get-master-addr-by-name", "cache"}),
             "127.0.0.1\n" + std::to_string(replica_port) + "\n");
-  EXPECT_TRUE(redis_cli(replica_port, {"ROLE"}).starts_with("master\n"));
+  EXPECT_TRUE(redis_cli(replica_port, {"ROLE"}, password).starts_with("master\n"));
+  // Without the password: where the master is, and nothing else.
+  EXPECT_TRUE(redis_cli(replica_port, {"GET", "x"}).starts_with("NOAUTH")) << redis_cli(replica_port, {"GET", "x"});
+  EXPECT_TRUE(redis_cli(sentinel_port, {"SENTINEL", "failover", "cache"}).starts_with("NOPERM"));
+  EXPECT_TRUE(redis_cli(sentinel_port, {"--user", "firedrill", "SENTINEL", "masters"}, password).starts_with("name\n"));
+  // As root, the servers and sentinels run as redis; their configuration files are private, and
+  // no command line shows the password.
+  const std::string services = (run_dir() / "services").string();
+  if (::geteuid() == 0) {
+    const passwd* redis = ::getpwnam("redis");
+    ASSERT_NE(redis, nullptr);
+    int servers = 0;
+    for (const int pid : processes_naming(fs::absolute(run_dir()).string())) {
+      const std::string name = read_file(fs::path("/proc") / std::to_string(pid) / "comm");
+      if (!name.starts_with("redis-server") && !name.starts_with("redis-sentinel")) continue;
+      ++servers;
+      EXPECT_EQ(user_of_process(pid), static_cast<long>(redis->pw_uid)) << name;
+    }
+    EXPECT_EQ(servers, 5);
+  }
+  for (const std::string file : {"cache/redis.conf", "cache-replica-1/redis.conf", "cache-sentinel-1/data/sentinel.conf"}) {
+    struct stat status {};
+    ASSERT_EQ(::stat((run_dir() / "services" / file).c_str(), &status), 0) << file;
+    EXPECT_EQ(status.st_mode & 077, 0u) << file;
+  }
+  EXPECT_EQ(testing::run_command({"sh", "-c", "ps -eo args | grep -F -e 'loop \"pw' -e 'requirepass' | grep -v grep"},
+                                 std::chrono::seconds(10))
+                .output,
+            "");
   EXPECT_NE(read_file(run_dir() / "logs" / "cache-sentinel-1.log")
                 .find("+switch-master cache 127.0.0.1 " + std::to_string(master_port) + " 127.0.0.1 " +
                       std::to_string(replica_port)),
@@ -727,7 +776,7 @@ TEST_F(ProcessDrill, SentinelPromotesTheReplicaOnLoopbackAndTheLostSetsAreCounte
 
   // The `sets` writer's keys that survived on the new master, against its acknowledged writes.
   std::map<std::string, bool> present;
-  std::istringstream keys(redis_cli(replica_port, {"--scan", "--pattern", run_id + "-sets-*"}));
+  std::istringstream keys(redis_cli(replica_port, {"--scan", "--pattern", run_id + "-sets-*"}, password));
   for (std::string key; std::getline(keys, key);)
     if (!key.empty()) present[key] = true;
   long acked = 0, lost = 0;

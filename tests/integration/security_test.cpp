@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <set>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -29,6 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using testing::CommandOutcome;
 using testing::read_file;
 using testing::run_command;
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
@@ -305,6 +307,43 @@ TEST_F(SecurityTest, AScenarioReachesNothingOnTheHostOutsideItsRunDirectory) {
   EXPECT_EQ(granted.exit_code, 0) << granted.output;
 }
 
+/// What `ps -eo args`, sampled every 10 ms while a drill runs, showed.
+struct CommandLines {
+  std::set<std::string> leaks;  // lines showing the password, or a value after password=/requirepass
+  std::set<std::string> seen;   // the markers some line contained
+  int samples = 0;
+};
+
+/// Samples every process's command line while `run` runs, looking for `password` and `markers`.
+CommandLines sample_command_lines(const std::string& password, const std::vector<std::string>& markers,
+                                  const std::function<void()>& run) {
+  std::atomic<bool> done{false};
+  CommandLines found;
+  // A value after password= (a script's own text says password=%s or PGPASSWORD="$…"), or after
+  // Redis' own directives given as arguments.
+  const std::regex assigned_password(R"(password=[^%"'$\s]|requirepass\s|masterauth\s|auth-pass\s)", std::regex::icase);
+  std::thread sampler([&] {
+    while (!done) {
+      if (FILE* ps = ::popen("ps -eo args", "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, ps) != nullptr) {
+          const std::string args = line;
+          if (args.find(password) != std::string::npos || std::regex_search(args, assigned_password)) found.leaks.insert(args);
+          for (const auto& marker : markers)
+            if (args.find(marker) != std::string::npos) found.seen.insert(marker);
+        }
+        ::pclose(ps);
+        ++found.samples;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  run();
+  done = true;
+  sampler.join();
+  return found;
+}
+
 // M7: `ps` shows every user every process's arguments. Sampled every 10 ms through a standby
 // failover drill (the standby's preparation once passed the replication password to psql).
 TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
@@ -313,35 +352,32 @@ TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
       "failover-ps", replaced(read_file(source_dir / "scenarios" / "pg-primary-kill-promote.yaml"),
                               "  db: { kind: postgres, standbys: 1, sync: true }",
                               "  db: { kind: postgres, standbys: 1, sync: true, env: { POSTGRES_PASSWORD: \"" + password + "\" } }"));
-  std::atomic<bool> done{false};
-  std::set<std::string> leaks;
-  int samples = 0;
-  bool saw_standby_preparation = false;
-  const std::regex assigned_password(R"(password=[^%"'$\s])", std::regex::icase);
-  std::thread sampler([&] {
-    while (!done) {
-      if (FILE* ps = ::popen("ps -eo args", "r")) {
-        char line[8192];
-        while (std::fgets(line, sizeof line, ps) != nullptr) {
-          const std::string args = line;
-          // A value after password= (a script's own text says password=%s or PGPASSWORD="$…").
-          if (args.find(password) != std::string::npos || std::regex_search(args, assigned_password)) leaks.insert(args);
-          if (args.find("pg_basebackup") != std::string::npos || args.find("primary_conninfo") != std::string::npos)
-            saw_standby_preparation = true;
-        }
-        ::pclose(ps);
-        ++samples;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  });
-  const auto [outcome, report] = drill(scenario);
-  done = true;
-  sampler.join();
+  CommandOutcome outcome;
+  const auto found = sample_command_lines(password, {"pg_basebackup", "primary_conninfo"},
+                                          [&] { outcome = drill(scenario).first; });
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
-  EXPECT_GT(samples, 100);
-  EXPECT_TRUE(saw_standby_preparation) << "the sampler never saw the standby being prepared";
-  EXPECT_EQ(leaks, std::set<std::string>{});
+  EXPECT_GT(found.samples, 100);
+  EXPECT_FALSE(found.seen.empty()) << "the sampler never saw the standby being prepared";
+  EXPECT_EQ(found.leaks, std::set<std::string>{});
+}
+
+// M13: Redis and its sentinels listen where every local user reaches them, so they ask for a
+// password; it reaches the servers, replicas and sentinels through their standard input and
+// configuration files, never an argument, sampled through a Sentinel failover.
+TEST_F(SecurityTest, NoRedisPasswordIsOnAnyCommandLineThroughASentinelFailover) {
+  const std::string password = "rpw-Ss9Kd4Vb";
+  const auto scenario = write_scenario(
+      "sentinel-ps", replaced(read_file(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml"),
+                              "  cache: { kind: redis, sentinels: 3, replicas: 1 }",
+                              "  cache: { kind: redis, sentinels: 3, replicas: 1, env: { REDIS_PASSWORD: \"" + password + "\" } }"));
+  CommandOutcome outcome;
+  const auto found = sample_command_lines(password, {"redis-sentinel", "redis-server", "--replicaof"},
+                                          [&] { outcome = drill(scenario).first; });
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_GT(found.samples, 100);
+  EXPECT_EQ(found.seen, (std::set<std::string>{"--replicaof", "redis-sentinel", "redis-server"}));
+  EXPECT_EQ(found.leaks, std::set<std::string>{});
+  EXPECT_EQ(files_holding(run_dir_, password), std::vector<std::string>{});
 }
 
 /// The containers, networks and volumes labelled with `run_id` the engine still has.

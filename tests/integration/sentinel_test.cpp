@@ -36,11 +36,40 @@ struct ReplyFree {
 using Context = std::unique_ptr<redisContext, ContextFree>;
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
-Context connect_local(int port) {
+// The group's password, as the scenario sets it: a space, a quote, a backslash, `@` and `/` must
+// survive the server's configuration, the sentinels' and the app's redis-sentinel:// URL.
+const std::string group_password = R"(sentinel "pw" \ @/x)";
+const std::string group_password_yaml = R"(sentinel \"pw\" \\ @/x)";
+
+/// The sentinel drill of the library with the group's password set.
+std::string scenario_with_password() {
+  std::string text = read_file(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml");
+  const std::string cache = "  cache: { kind: redis, sentinels: 3, replicas: 1 }\n";
+  const auto at = text.find(cache);
+  EXPECT_NE(at, std::string::npos);
+  if (at != std::string::npos)
+    text.replace(at, cache.size(),
+                 "  cache: { kind: redis, sentinels: 3, replicas: 1, env: { REDIS_PASSWORD: \"" + group_password_yaml + "\" } }\n");
+  return text;
+}
+
+/// A connection to 127.0.0.1:port, authenticated when a password is given.
+Context connect_local(int port, const std::string& password = {}) {
   Context context{redisConnectWithTimeout("127.0.0.1", port, timeval{5, 0})};
   if (!context || context->err != 0) throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
   redisSetTimeout(context.get(), timeval{5, 0});
+  if (!password.empty()) {
+    Reply auth{static_cast<redisReply*>(redisCommand(context.get(), "AUTH %b", password.data(), password.size()))};
+    if (!auth || auth->type == REDIS_REPLY_ERROR) throw std::runtime_error("AUTH refused at 127.0.0.1:" + std::to_string(port));
+  }
   return context;
+}
+
+/// The error a command meets, or "" when it succeeds.
+std::string error_of(redisContext* context, const char* command) {
+  Reply reply{static_cast<redisReply*>(redisCommand(context, command))};
+  if (!reply) return "no reply";
+  return reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : "";
 }
 
 class SentinelTest : public testing::EngineTest {
@@ -91,7 +120,24 @@ class SentinelTest : public testing::EngineTest {
         EXPECT_EQ(std::string(master->element[0]->str, master->element[0]->len), "cache-replica-1");
       }
     }
-    Context promoted = connect_local(published_port(report, "cache-replica-1"));
+    // What any local user can do without the password: ask where the master is, nothing more.
+    {
+      Context anonymous_sentinel = connect_local(published_port(report, "cache-sentinel-1"));
+      EXPECT_TRUE(error_of(anonymous_sentinel.get(), "SENTINEL failover cache").starts_with("NOPERM"));
+      EXPECT_TRUE(error_of(anonymous_sentinel.get(), "SENTINEL masters").starts_with("NOPERM"));
+      EXPECT_TRUE(error_of(anonymous_sentinel.get(), "SENTINEL SET cache down-after-milliseconds 1").starts_with("NOPERM"));
+      Context anonymous_master = connect_local(published_port(report, "cache-replica-1"));
+      EXPECT_TRUE(error_of(anonymous_master.get(), "GET x").starts_with("NOAUTH"));
+      EXPECT_TRUE(error_of(anonymous_master.get(), "CONFIG GET dir").starts_with("NOAUTH"));
+      EXPECT_TRUE(error_of(anonymous_master.get(), "AUTH guess").starts_with("WRONGPASS"));
+      // The group's own password works at the sentinels too, as the user the sentinels share.
+      Context administrator = connect_local(published_port(report, "cache-sentinel-1"));
+      Reply auth{static_cast<redisReply*>(
+          redisCommand(administrator.get(), "AUTH firedrill %b", group_password.data(), group_password.size()))};
+      EXPECT_TRUE(auth && auth->type == REDIS_REPLY_STATUS);
+      EXPECT_EQ(error_of(administrator.get(), "SENTINEL masters"), "");
+    }
+    Context promoted = connect_local(published_port(report, "cache-replica-1"), group_password);
     {
       Reply role{static_cast<redisReply*>(redisCommand(promoted.get(), "ROLE"))};
       EXPECT_TRUE(role && role->type == REDIS_REPLY_ARRAY && role->elements > 0);
@@ -157,7 +203,9 @@ class SentinelTest : public testing::EngineTest {
 };
 
 TEST_F(SentinelTest, SentinelPromotesTheReplicaAndTheReportCountsTheLostSetsExactly) {
-  auto report = drill(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml");
+  const fs::path scenario = out_ / "redis-master-loss-sentinel.yaml";
+  std::ofstream(scenario) << scenario_with_password();
+  auto report = drill(scenario);
   ASSERT_FALSE(report.is_null());
   check_failover_and_count_lost(report);
 }
@@ -165,7 +213,7 @@ TEST_F(SentinelTest, SentinelPromotesTheReplicaAndTheReportCountsTheLostSetsExac
 // The same failover with the replica cut off from its master for the last 2 s before the master
 // dies: the SETs acknowledged meanwhile never reach the replica, so the count compared is not 0.
 TEST_F(SentinelTest, SetsTheReplicaNeverReceivedAreCountedLostExactly) {
-  std::string text = read_file(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml");
+  std::string text = scenario_with_password();
   const std::string warm_up = "  - { name: warm up, wait: 3s }\n";
   ASSERT_NE(text.find(warm_up), std::string::npos);
   text.replace(text.find(warm_up), warm_up.size(),
