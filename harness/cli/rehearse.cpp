@@ -13,6 +13,7 @@
 #include "harness/engine/drill.hpp"
 #include "harness/engine/interrupt.hpp"
 #include "harness/engine/journal.hpp"
+#include "harness/rehearse/commands.hpp"
 #include "harness/rehearse/console.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/runtime_choice.hpp"

@@ -91,8 +91,10 @@ TEST(Commands, UntilNamesItsServiceAndIsDescribed) {
 }
 
 TEST(Commands, PgpassIsPrivateAndEscaped) {
-  auto file = std::filesystem::temp_directory_path() / ("rehearsal-pgpass-" + std::to_string(::getpid()));
-  std::filesystem::remove(file);
+  const auto directory = std::filesystem::temp_directory_path() / ("rehearsal-pgpass-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory);
+  const auto file = directory / "rehearsal.pgpass";
   write_pgpass(file, run_services());
   struct stat info {};
   ASSERT_EQ(::stat(file.c_str(), &info), 0);
@@ -101,7 +103,7 @@ TEST(Commands, PgpassIsPrivateAndEscaped) {
   content << std::ifstream(file).rdbuf();
   EXPECT_EQ(content.str(), "127.0.0.1:32770:*:postgres:s3cr\\:t\n127.0.0.1:32771:*:postgres:s3cr\\:t\n");
   EXPECT_THROW(write_pgpass(file, run_services()), std::runtime_error) << "never overwrites";
-  std::filesystem::remove(file);
+  std::filesystem::remove_all(directory);
 }
 
 // redis-cli on the host takes the cache's password from a private file through its environment:
@@ -121,7 +123,8 @@ TEST(Commands, TheHostsRedisCliReadsThePasswordFromAPrivateFile) {
   content << std::ifstream(password_file).rdbuf();
   EXPECT_EQ(content.str(), "r3d'is");
   auto commands = suggested_commands(action("restart", "cache"), "docker", run_services(), pgpass);
-  EXPECT_TRUE(mentions(commands, "REDISCLI_AUTH=\"$(cat " + password_file.string() + ")\" redis-cli -h 127.0.0.1 -p 32772"));
+  EXPECT_TRUE(mentions(commands, "REDISCLI_AUTH=\"$(cat '" + password_file.string() + "')\" redis-cli -h 127.0.0.1 -p 32772"))
+      << ::testing::PrintToString(commands);
   for (const auto& command : commands) EXPECT_EQ(command.find("r3d'is"), std::string::npos) << command;
   remove_rehearsal_password_files(directory);
   EXPECT_FALSE(std::filesystem::exists(pgpass));

@@ -202,8 +202,12 @@ TEST(PatroniServices, TheHarnessReachesTheClusterOverEveryMembersPublishedPort) 
   EXPECT_EQ(member->harness_conninfo(runtime.inspect("db-3")),
             "host=127.0.0.1 port=5 user=shop password=" + password + " dbname=shop connect_timeout=2");
   auto secrets = member->secrets();
-  EXPECT_EQ(secrets.size(), 2u);
+  ASSERT_EQ(secrets.size(), 3u);
   EXPECT_EQ(secrets[0], password);
+  // The REST API's password, for its unsafe requests: generated, the same for every member.
+  EXPECT_EQ(secrets[2].size(), 36u);
+  EXPECT_EQ(named(expanded, "db-1").env.at("PATRONI_RESTAPI_PASSWORD"), secrets[2]);
+  EXPECT_EQ(named(expanded, "db-3").env.at("PATRONI_RESTAPI_USERNAME"), "firedrill");
 }
 
 TEST(PatroniServices, TheLeaderIsTheRunningMemberWithTheLeaderRole) {

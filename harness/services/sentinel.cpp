@@ -20,7 +20,7 @@ namespace {
 // file holding the password is private (umask), and printf is the shell's own.
 constexpr const char* sentinel_script = R"SH(set -eu
 umask 077
-password=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\"]/\&/g')
+password=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\"]/\\&/g')
 cat >/data/sentinel.conf <<CONF
 port 26379
 bind 0.0.0.0
