@@ -320,8 +320,9 @@ CommandLines sample_command_lines(const std::string& password, const std::vector
   std::atomic<bool> done{false};
   CommandLines found;
   // A value after password= (a script's own text says password=%s or PGPASSWORD="$…"), or after
-  // Redis' own directives given as arguments.
-  const std::regex assigned_password(R"(password=[^%"'$\s]|requirepass\s|masterauth\s|auth-pass\s)", std::regex::icase);
+  // one of Redis' password directives (a script's own text names a variable: "$password").
+  const std::regex assigned_password(
+      R"(password=[^%"'$\s]|(requirepass|masterauth|auth-pass \S+|sentinel-pass)\s+"?[^"$\s])", std::regex::icase);
   std::thread sampler([&] {
     while (!done) {
       if (FILE* ps = ::popen("ps -eo args", "r")) {
