@@ -48,6 +48,18 @@ class LocalSentinel {
   pid_t pid_ = -1;
 };
 
+/// The writer `sets` of run `run`: SET on 127.0.0.1:port at 400/s, `max_writes` of them.
+WriterConfig redis_writer(int port, std::int64_t max_writes) {
+  WriterConfig writer;
+  writer.name = "sets";
+  writer.kind = "redis";
+  writer.port = port;
+  writer.rate_per_second = 400;
+  writer.id_prefix = "run";
+  writer.max_writes = max_writes;
+  return writer;
+}
+
 class SentinelClient : public ::testing::Test {
  protected:
   SentinelClient() : sentinel_(redis_.port(), "cache") {
@@ -89,15 +101,9 @@ TEST_F(SentinelClient, AWorkloadThroughTheGroupIsReadBackFromItsMaster) {
   testing::TempDir dir;
   AckLog log(dir.path() / "acks.jsonl");
   EventLog events(dir.path() / "events.jsonl", real_clock());
-  WriterConfig writer;
-  writer.name = "sets";
-  writer.kind = "redis";
-  writer.port = 1;  // never used: the group decides
+  WriterConfig writer = redis_writer(1, 100);  // port 1 is never used: the group decides
   writer.sentinel = group_;
-  writer.rate_per_second = 400;
   writer.concurrency = 2;
-  writer.id_prefix = "run";
-  writer.max_writes = 100;
   WriterConfig other = writer;
   other.name = "sets-b";  // its ids share the prefix "run-sets-" but are not the writer's
   other.max_writes = 20;
@@ -167,14 +173,8 @@ TEST(RedisPassword, TheLinkAuthenticatesAndAWrongPasswordFailsWithoutShowingIt) 
   testing::TempDir dir;
   AckLog log(dir.path() / "acks.jsonl");
   EventLog events(dir.path() / "events.jsonl", real_clock());
-  WriterConfig writer;
-  writer.name = "sets";
-  writer.kind = "redis";
-  writer.port = redis.port();
+  WriterConfig writer = redis_writer(redis.port(), 20);
   writer.password = "right \"pass\" word";
-  writer.rate_per_second = 400;
-  writer.id_prefix = "run";
-  writer.max_writes = 20;
   Workload workload({writer}, log, events, real_clock());
   workload.start();
   ASSERT_TRUE(eventually([&] { return workload.acked() >= 20; }));

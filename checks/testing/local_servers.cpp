@@ -140,8 +140,12 @@ std::string LocalPostgres::conninfo() const {
 }
 
 LocalRedis::LocalRedis(std::string password) : port_(free_port()), password_(std::move(password)) {
-  std::ofstream config(dir_.path() / "redis.conf");
-  if (!password_.empty()) config << "requirepass \"" << password_ << "\"\n";
+  {
+    std::ofstream config(dir_.path() / "redis.conf");
+    std::string quoted;
+    for (const char c : password_) quoted += c == '"' || c == '\\' ? std::string{'\\', c} : std::string{c};
+    if (!password_.empty()) config << "requirepass \"" << quoted << "\"\n";
+  }  // written and closed before the server reads it
   start();
 }
 

@@ -692,6 +692,7 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
   const std::string directory = state.directory.string();
   const bool switch_user = as_service_user && state.run_as.has_value();
   const uid_t user_id = switch_user ? state.run_as->first : 0;
+  const bool private_files = state.program.kind == ProgramKind::redis;
   const gid_t group_id = switch_user ? state.run_as->second : 0;
 
   const pid_t pid = fork_awaited_child();
@@ -710,9 +711,9 @@ int ProcessRuntime::spawn(ServiceProcess& state, const std::vector<std::string>&
     // ever forks, a connection the harness closed would live on, and a service could read or
     // write the harness's traffic. Closed at exec, so the two pipes below still work until then.
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    // What a service writes is its own: a configuration it rewrites (redis-server's, a sentinel's,
-    // holding the password) stays private, as the files a container writes stay in it.
-    ::umask(077);
+    // A configuration Redis rewrites (CONFIG REWRITE after a failover) holds the password: it
+    // stays private. (Postgres sets its own umask; root's scripts write for the server's user.)
+    if (private_files) ::umask(077);
     char byte = 0;
     // No go-ahead means the harness died before recording this process: it must not run.
     if (::read(go[0], &byte, 1) != 1) ::_exit(1);

@@ -51,6 +51,44 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text;
 }
 
+/// What `ps -eo args`, sampled every 10 ms while a drill runs, showed.
+struct CommandLines {
+  std::set<std::string> leaks;  // lines showing the password, or a value after password=/requirepass
+  std::set<std::string> seen;   // the markers some line contained
+  int samples = 0;
+};
+
+/// Samples every process's command line while `run` runs, looking for `password` and `markers`.
+CommandLines sample_command_lines(const std::string& password, const std::vector<std::string>& markers,
+                                  const std::function<void()>& run) {
+  std::atomic<bool> done{false};
+  CommandLines found;
+  // A value after password= (a script's own text says password=%s or PGPASSWORD="$…"), or after
+  // one of Redis' password directives (a script's own text names a variable: "$password").
+  const std::regex assigned_password(
+      R"(password=[^%"'$\s]|(requirepass|masterauth|auth-pass \S+|sentinel-pass)\s+"?[^"$\s])", std::regex::icase);
+  std::thread sampler([&] {
+    while (!done) {
+      if (FILE* ps = ::popen("ps -eo args", "r")) {
+        char line[8192];
+        while (std::fgets(line, sizeof line, ps) != nullptr) {
+          const std::string args = line;
+          if (args.find(password) != std::string::npos || std::regex_search(args, assigned_password)) found.leaks.insert(args);
+          for (const auto& marker : markers)
+            if (args.find(marker) != std::string::npos) found.seen.insert(marker);
+        }
+        ::pclose(ps);
+        ++found.samples;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  run();
+  done = true;
+  sampler.join();
+  return found;
+}
+
 /// A private state directory: runs of this test are indexed apart from anyone else's.
 class SecurityTest : public testing::EngineTest {
  protected:
@@ -64,6 +102,22 @@ class SecurityTest : public testing::EngineTest {
     const auto path = out_ / (name + ".yaml");
     std::ofstream(path) << text;
     return path;
+  }
+
+  /// The library scenario `file` with the service line `declared` given `env: { VARIABLE: password }`,
+  /// drilled while every command line is sampled (sample_command_lines).
+  std::pair<CommandOutcome, CommandLines> drill_sampling_command_lines(const std::string& file,
+                                                                       const std::string& declared,
+                                                                       const std::string& variable,
+                                                                       const std::string& password,
+                                                                       const std::vector<std::string>& markers) {
+    std::string with_password = declared;
+    with_password.insert(with_password.rfind(" }"), ", env: { " + variable + ": \"" + password + "\" }");
+    const auto scenario =
+        write_scenario("sampled", replaced(read_file(source_dir / "scenarios" / file), declared, with_password));
+    CommandOutcome outcome;
+    const auto found = sample_command_lines(password, markers, [&] { outcome = drill(scenario).first; });
+    return {outcome, found};
   }
 
   /// The run id of the only run in out_, once its directory exists ("" after the deadline).
@@ -307,55 +361,13 @@ TEST_F(SecurityTest, AScenarioReachesNothingOnTheHostOutsideItsRunDirectory) {
   EXPECT_EQ(granted.exit_code, 0) << granted.output;
 }
 
-/// What `ps -eo args`, sampled every 10 ms while a drill runs, showed.
-struct CommandLines {
-  std::set<std::string> leaks;  // lines showing the password, or a value after password=/requirepass
-  std::set<std::string> seen;   // the markers some line contained
-  int samples = 0;
-};
-
-/// Samples every process's command line while `run` runs, looking for `password` and `markers`.
-CommandLines sample_command_lines(const std::string& password, const std::vector<std::string>& markers,
-                                  const std::function<void()>& run) {
-  std::atomic<bool> done{false};
-  CommandLines found;
-  // A value after password= (a script's own text says password=%s or PGPASSWORD="$…"), or after
-  // one of Redis' password directives (a script's own text names a variable: "$password").
-  const std::regex assigned_password(
-      R"(password=[^%"'$\s]|(requirepass|masterauth|auth-pass \S+|sentinel-pass)\s+"?[^"$\s])", std::regex::icase);
-  std::thread sampler([&] {
-    while (!done) {
-      if (FILE* ps = ::popen("ps -eo args", "r")) {
-        char line[8192];
-        while (std::fgets(line, sizeof line, ps) != nullptr) {
-          const std::string args = line;
-          if (args.find(password) != std::string::npos || std::regex_search(args, assigned_password)) found.leaks.insert(args);
-          for (const auto& marker : markers)
-            if (args.find(marker) != std::string::npos) found.seen.insert(marker);
-        }
-        ::pclose(ps);
-        ++found.samples;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-  });
-  run();
-  done = true;
-  sampler.join();
-  return found;
-}
-
 // M7: `ps` shows every user every process's arguments. Sampled every 10 ms through a standby
 // failover drill (the standby's preparation once passed the replication password to psql).
 TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
   const std::string password = "pw-Ps7Lq2Xw";
-  const auto scenario = write_scenario(
-      "failover-ps", replaced(read_file(source_dir / "scenarios" / "pg-primary-kill-promote.yaml"),
-                              "  db: { kind: postgres, standbys: 1, sync: true }",
-                              "  db: { kind: postgres, standbys: 1, sync: true, env: { POSTGRES_PASSWORD: \"" + password + "\" } }"));
-  CommandOutcome outcome;
-  const auto found = sample_command_lines(password, {"pg_basebackup", "primary_conninfo"},
-                                          [&] { outcome = drill(scenario).first; });
+  const auto [outcome, found] =
+      drill_sampling_command_lines("pg-primary-kill-promote.yaml", "  db: { kind: postgres, standbys: 1, sync: true }",
+                                   "POSTGRES_PASSWORD", password, {"pg_basebackup", "primary_conninfo"});
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
   EXPECT_GT(found.samples, 100);
   EXPECT_FALSE(found.seen.empty()) << "the sampler never saw the standby being prepared";
@@ -367,13 +379,9 @@ TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAStandbyFailover) {
 // configuration files, never an argument, sampled through a Sentinel failover.
 TEST_F(SecurityTest, NoRedisPasswordIsOnAnyCommandLineThroughASentinelFailover) {
   const std::string password = "rpw-Ss9Kd4Vb";
-  const auto scenario = write_scenario(
-      "sentinel-ps", replaced(read_file(source_dir / "scenarios" / "redis-master-loss-sentinel.yaml"),
-                              "  cache: { kind: redis, sentinels: 3, replicas: 1 }",
-                              "  cache: { kind: redis, sentinels: 3, replicas: 1, env: { REDIS_PASSWORD: \"" + password + "\" } }"));
-  CommandOutcome outcome;
-  const auto found = sample_command_lines(password, {"redis-sentinel", "redis-server", "--replicaof"},
-                                          [&] { outcome = drill(scenario).first; });
+  const auto [outcome, found] = drill_sampling_command_lines(
+      "redis-master-loss-sentinel.yaml", "  cache: { kind: redis, sentinels: 3, replicas: 1 }", "REDIS_PASSWORD",
+      password, {"redis-sentinel", "redis-server", "--replicaof"});
   EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
   EXPECT_GT(found.samples, 100);
   EXPECT_EQ(found.seen, (std::set<std::string>{"--replicaof", "redis-sentinel", "redis-server"}));
