@@ -1,7 +1,9 @@
 #include "harness/services/patroni.hpp"
 
 #include <curl/curl.h>
+
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -82,6 +84,28 @@ std::optional<std::string> http_get(int port, const std::string& path, std::chro
   curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status >= 300) return std::nullopt;
   return body;
+}
+
+/// POST http://127.0.0.1:port/path with a JSON body; the status and body of the answer, or
+/// nothing when no answer came.
+std::optional<std::pair<long, std::string>> http_post(int port, const std::string& path, const std::string& request,
+                                                      std::chrono::milliseconds timeout) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);
+  if (!handle) return std::nullopt;
+  const std::string url = fmt::format("http://127.0.0.1:{}{}", port, path);
+  std::string body;
+  curl_easy_setopt(handle.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(handle.get(), CURLOPT_POSTFIELDS, request.c_str());
+  curl_easy_setopt(handle.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(handle.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle.get(), CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(handle.get(), CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &body);
+  if (curl_easy_perform(handle.get()) != CURLE_OK) return std::nullopt;
+  long status = 0;
+  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
+  return std::make_pair(status, body);
 }
 
 }  // namespace
@@ -168,6 +192,9 @@ Scenario with_patroni_services(const Scenario& scenario) {
     etcd.image = "firedrill/base:bookworm";
     etcd.port = etcd_client_port;
     etcd.env["FIREDRILL_ETCD_NAME"] = etcd_name;
+    // etcd holds the leader's key: whoever may write it can end the leader's lease.
+    const std::string etcd_password = random_secret();
+    etcd.env[etcd_password_env] = etcd_password;
     etcd.command = {"/bin/bash", "-c", etcd_script};
     etcd.member_of = cluster.name;
     etcd.where = declared.where;
@@ -196,6 +223,8 @@ Scenario with_patroni_services(const Scenario& scenario) {
       member.env["PATRONI_REPLICATION_PASSWORD"] = replication_password;
       member.env["PATRONI_RESTAPI_USERNAME"] = "firedrill";
       member.env["PATRONI_RESTAPI_PASSWORD"] = rest_password;
+      member.env["PATRONI_ETCD3_USERNAME"] = "root";
+      member.env["PATRONI_ETCD3_PASSWORD"] = etcd_password;
       member.command = {"/bin/bash", "-c", member_script};
       member.member_of = cluster.name;
       member.disk = cluster.disk;
@@ -411,7 +440,54 @@ std::string PatroniMemberService::harness_conninfo(const ContainerInfo& info) co
 
 std::vector<std::string> PatroniMemberService::secrets() const {
   return {env_or(spec_, "POSTGRES_PASSWORD", ""), env_or(spec_, "PATRONI_REPLICATION_PASSWORD", ""),
-          env_or(spec_, "PATRONI_RESTAPI_PASSWORD", "")};
+          env_or(spec_, "PATRONI_RESTAPI_PASSWORD", ""), env_or(spec_, "PATRONI_ETCD3_PASSWORD", "")};
+}
+
+std::vector<std::string> EtcdService::secrets() const { return {env_or(spec_, etcd_password_env, "")}; }
+
+bool EtcdService::ready_precondition(Runtime& runtime, std::string& why_not) const {
+  const std::string password = env_or(spec_, etcd_password_env, "");
+  if (password.empty()) return true;
+  const auto ports = runtime.inspect(spec_.name).host_ports;
+  const auto published = ports.find(etcd_client_port);
+  if (published == ports.end()) {
+    why_not = "etcd's client port is not published";
+    return false;
+  }
+  const int port = published->second;
+  const auto timeout = std::chrono::milliseconds(2000);
+  // The user, its role, then authentication on. Each step that was done before (a restarted
+  // etcd keeps its data) answers that it was; once authentication is on, an anonymous request
+  // is refused, which is what this waits for.
+  const nlohmann::json user = {{"name", "root"}, {"password", password}};
+  const auto added = http_post(port, "/v3/auth/user/add", user.dump(), timeout);
+  if (!added) {
+    why_not = "etcd does not answer yet";
+    return false;
+  }
+  auto refused_anonymously = [](const std::pair<long, std::string>& answer) {
+    return answer.first != 200 && (answer.second.find("user name is empty") != std::string::npos ||
+                                   answer.second.find("permission denied") != std::string::npos);
+  };
+  if (refused_anonymously(*added)) return true;
+  if (added->first != 200 && added->second.find("already exists") == std::string::npos) {
+    why_not = fmt::format("etcd refused its root user: {}", added->second.substr(0, 200));
+    return false;
+  }
+  const auto granted = http_post(port, "/v3/auth/user/grant", R"({"user": "root", "role": "root"})", timeout);
+  if (!granted || (granted->first != 200 && granted->second.find("already") == std::string::npos)) {
+    why_not = fmt::format("etcd did not grant root its role: {}", granted ? granted->second.substr(0, 200) : "no answer");
+    return false;
+  }
+  const auto enabled = http_post(port, "/v3/auth/enable", "{}", timeout);
+  if (!enabled || (enabled->first != 200 && !refused_anonymously(*enabled))) {
+    why_not = fmt::format("etcd did not enable authentication: {}", enabled ? enabled->second.substr(0, 200) : "no answer");
+    return false;
+  }
+  const auto checked = http_post(port, "/v3/kv/range", R"({"key": "Lw=="})", timeout);
+  if (checked && refused_anonymously(*checked)) return true;
+  why_not = "etcd still answers anonymous requests";
+  return false;
 }
 
 ProbeConfig EtcdService::readiness_probe(const ContainerInfo& info) const {

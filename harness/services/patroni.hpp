@@ -124,16 +124,24 @@ class PatroniMemberService final : public Service {
   std::string default_image() const override { return "firedrill/postgres:15"; }
 };
 
+/// The environment variable that gives a cluster's etcd its root password.
+inline constexpr const char* etcd_password_env = "FIREDRILL_ETCD_PASSWORD";
+
 /// The single etcd server of a cluster, listening on its address on the run's network (not on
-/// loopback); ready once its /health answers.
+/// loopback); ready once its /health answers and it asks for authentication: the harness makes
+/// its `root` user with the password the run generated (FIREDRILL_ETCD_PASSWORD, which the members
+/// log in with) and enables authentication over the published port, so neither a process of the
+/// machine nor one of the run's containers can end the leader's lease without it.
 class EtcdService final : public Service {
  public:
   using Service::Service;
   int container_port() const override { return etcd_client_port; }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
+  std::vector<std::string> secrets() const override;
 
  protected:
   std::string default_image() const override { return "firedrill/base:bookworm"; }
+  bool ready_precondition(Runtime& runtime, std::string& why_not) const override;
 };
 
 }  // namespace firedrill

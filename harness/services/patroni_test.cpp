@@ -202,12 +202,17 @@ TEST(PatroniServices, TheHarnessReachesTheClusterOverEveryMembersPublishedPort) 
   EXPECT_EQ(member->harness_conninfo(runtime.inspect("db-3")),
             "host=127.0.0.1 port=5 user=shop password=" + password + " dbname=shop connect_timeout=2");
   auto secrets = member->secrets();
-  ASSERT_EQ(secrets.size(), 3u);
+  ASSERT_EQ(secrets.size(), 4u);
   EXPECT_EQ(secrets[0], password);
   // The REST API's password, for its unsafe requests: generated, the same for every member.
   EXPECT_EQ(secrets[2].size(), 36u);
   EXPECT_EQ(named(expanded, "db-1").env.at("PATRONI_RESTAPI_PASSWORD"), secrets[2]);
   EXPECT_EQ(named(expanded, "db-3").env.at("PATRONI_RESTAPI_USERNAME"), "firedrill");
+  // etcd's root password, which the members log in with and etcd is given.
+  EXPECT_EQ(secrets[3].size(), 36u);
+  EXPECT_EQ(named(expanded, "db-etcd").env.at("FIREDRILL_ETCD_PASSWORD"), secrets[3]);
+  EXPECT_EQ(named(expanded, "db-2").env.at("PATRONI_ETCD3_USERNAME"), "root");
+  EXPECT_EQ(make_service(named(expanded, "db-etcd"))->secrets(), std::vector<std::string>{secrets[3]});
 }
 
 TEST(PatroniServices, TheLeaderIsTheRunningMemberWithTheLeaderRole) {

@@ -69,6 +69,18 @@ class PatroniDrill : public testing::EngineTest {
   std::string kept_run_;
 };
 
+/// The port of `docker port`'s first line (127.0.0.1:PORT), 0 when it names none.
+int port_of(const std::string& docker_port_output) {
+  const std::string line = docker_port_output.substr(0, docker_port_output.find('\n'));
+  const auto colon = line.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= line.size()) return 0;
+  try {
+    return std::stoi(line.substr(colon + 1));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothing) {
   auto [outcome, report] = drill_kept();
   ASSERT_TRUE(report.is_object()) << outcome.output;
@@ -150,11 +162,10 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
 
   // The new leader's REST API, published on 127.0.0.1 where every local user reaches it: its
   // status is open, a switchover or a restart asks for the password the run generated.
-  const auto published = testing::run_command({"docker", "port", "fd-" + run_id_ + "-" + new_leader, "8008/tcp"},
+  const auto published = testing::run_command({"docker", "port", "fd-" + kept_run_ + "-" + new_leader, "8008/tcp"},
                                               std::chrono::seconds(20));
-  const auto colon = published.output.find(':');
-  ASSERT_NE(colon, std::string::npos) << published.output;
-  const std::string rest = "http://127.0.0.1:" + std::to_string(std::stoi(published.output.substr(colon + 1)));
+  const std::string rest = "http://127.0.0.1:" + std::to_string(port_of(published.output));
+  ASSERT_NE(rest, "http://127.0.0.1:0") << published.output;
   auto status_of = [](const std::vector<std::string>& request) {
     std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"};
     argv.insert(argv.end(), request.begin(), request.end());
@@ -165,6 +176,20 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
   EXPECT_EQ(status_of({"-X", "POST", "-d", "{\"leader\": \"" + new_leader + "\"}", rest + "/switchover"}), "401");
   EXPECT_EQ(status_of({"-X", "PATCH", "-d", "{\"ttl\": 5}", rest + "/config"}), "401");
   EXPECT_EQ(status_of({"-u", "firedrill:guess", "-X", "POST", rest + "/restart"}), "401");
+
+  // etcd holds the leader's key; without the run's password nobody reads it or ends the lease.
+  const auto etcd = testing::run_command({"docker", "port", "fd-" + kept_run_ + "-db-etcd", "2379/tcp"}, std::chrono::seconds(20));
+  const std::string store = "http://127.0.0.1:" + std::to_string(port_of(etcd.output));
+  ASSERT_NE(store, "http://127.0.0.1:0") << etcd.output;
+  auto answer_of = [](const std::string& url, const std::string& body) {
+    return testing::run_command({"curl", "-s", "--max-time", "10", "-X", "POST", "-d", body, url}, std::chrono::seconds(20))
+        .output;
+  };
+  const std::string leader_key = R"({"key": ")" "L2ZpcmVkcmlsbC9kYi9sZWFkZXI=" R"("})";
+  EXPECT_NE(answer_of(store + "/v3/kv/range", leader_key).find("user name is empty"), std::string::npos);
+  EXPECT_NE(answer_of(store + "/v3/kv/deleterange", leader_key).find("user name is empty"), std::string::npos);
+  EXPECT_NE(answer_of(store + "/v3/auth/authenticate", R"({"name": "root", "password": "guess"})").find("authentication failed"),
+            std::string::npos);
 }
 
 }  // namespace
