@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -78,9 +79,11 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
       throw CLI::ValidationError("down", fmt::format("'{}' is not a run id (like 20261201-214547-3f9a1c07b2e4d658)", *run_id));
     CleanupReport report;
     bool processes = false;
+    std::optional<JournalState> journalled;
     for (const auto& run : indexed_runs()) {
       if (run.run_id != *run_id) continue;
       if (!run.untrusted.empty()) throw EnvironmentError(fmt::format("run {}: not acted on: {}", run.run_id, run.untrusted));
+      journalled = run;
       for (const auto& [kind, name] : run.created) processes = processes || kind == "process";
       if (!processes) continue;
       ProcessRuntime runtime(run.run_dir.parent_path());
@@ -91,7 +94,11 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
         report.errors.push_back(error.what());
       }
     }
-    if (!processes) report = cleanup_docker(*run_id, false);
+    if (!processes) {
+      report = cleanup_docker(*run_id, false);
+      // What carries no engine label: the run's egress rule, its mounts (from its journal).
+      if (journalled) release_journalled_resources(*journalled, report);
+    }
     forget_run(*run_id);
     std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
                              report.removed.networks, report.removed.volumes);

@@ -1,6 +1,7 @@
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 #include "harness/runtime/freezer.hpp"
+#include "harness/runtime/host_firewall.hpp"
 #include "harness/runtime/process_runtime.hpp"
 #include "harness/runtime/service_cgroup.hpp"
 #include "injectors/registry.hpp"
@@ -327,6 +328,24 @@ void release_journalled_resources(const JournalState& run, CleanupReport& report
       runtime.teardown();
       report.notes.push_back(fmt::format("{}: stopped its processes", run.run_id));
     } catch (const std::exception& error) {
+      report.errors.push_back(error.what());
+    }
+  }
+  // The rule that kept the run's containers on this machine (host_firewall.hpp).
+  for (const auto& [kind, name] : run.created) {
+    if (kind != egress_rule_kind) continue;
+    if (!is_run_subnet(name)) {
+      report.errors.push_back(fmt::format("egress rule of {}: not a run's subnet, left alone", name));
+      continue;
+    }
+    if (!can_change_host_firewall()) {
+      report.errors.push_back(fmt::format("egress rule of {}: only root can delete it (iptables)", name));
+      continue;
+    }
+    try {
+      if (delete_egress_rule(name, run.run_id))
+        report.notes.push_back(fmt::format("{}: deleted the egress rule of {}", run.run_id, name));
+    } catch (const EnvironmentError& error) {
       report.errors.push_back(error.what());
     }
   }

@@ -20,6 +20,7 @@
 
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
+#include "harness/runtime/host_firewall.hpp"
 #include "harness/runtime/tar_archive.hpp"
 #include "harness/scenario/model.hpp"
 
@@ -213,6 +214,12 @@ void DockerRuntime::create_network() {
     try {
       api_.post("/networks/create", request);
       subnet_ = cidr;
+      // As root, the run's own rule keeps its containers on this machine (host_firewall.hpp).
+      if (can_change_host_firewall()) {
+        announce(egress_rule_kind, cidr);
+        insert_egress_rule(cidr, run_id_);
+        egress_rule_inserted_ = true;
+      }
       return;
     } catch (const docker::EngineError& error) {
       const std::string message = error.what();
@@ -777,6 +784,14 @@ void DockerRuntime::teardown() {
   if (run_id_.empty()) return;
   CleanupReport report = docker::remove_labelled(api_, fmt::format("{}={}", labels::run, run_id_));
   release_size_limited_mounts(run_id_, false, report.errors);
+  if (egress_rule_inserted_) {
+    try {
+      delete_egress_rule(subnet_, run_id_);
+      egress_rule_inserted_ = false;
+    } catch (const EnvironmentError& error) {
+      report.errors.push_back(error.what());
+    }
+  }
   subnet_.clear();
   if (!report.errors.empty()) {
     std::string listing;

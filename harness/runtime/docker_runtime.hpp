@@ -100,6 +100,7 @@ class DockerRuntime final : public Runtime {
   Owner owner_;
   BeforeCreate before_create_;
   std::string subnet_;
+  bool egress_rule_inserted_ = false;  // host_firewall.hpp: this run's rule is in FORWARD
   std::map<std::string, std::string> static_addresses_;  // service -> its fixed address on the run's network
   // The freezer each service was paused through: unpause thaws it first, before asking the engine
   // anything, so a pause ends on time rather than one engine round trip late.

@@ -23,6 +23,7 @@
 
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
+#include "harness/runtime/host_firewall.hpp"
 
 namespace firedrill {
 namespace {
@@ -171,7 +172,13 @@ TEST(DockerRuntime, NetworkGetsABenchmarkSubnetWithoutMasquerade) {
   ASSERT_TRUE(subnet.ends_with("/24")) << subnet;
   EXPECT_TRUE(in_benchmark_range(subnet.substr(0, subnet.find('/')))) << subnet;
   EXPECT_NE(subnet, "198.18.0.0/24");
-  EXPECT_EQ(journal, std::vector<std::string>{"network fd-" + run.id()});
+  // As root, the run's own rule keeps its containers on this machine, journalled before it is made.
+  if (can_change_host_firewall()) {
+    EXPECT_EQ(journal, (std::vector<std::string>{"network fd-" + run.id(), "egress-rule " + subnet}));
+    EXPECT_EQ(count_egress_rules(run.id()), 1);
+  } else {
+    EXPECT_EQ(journal, std::vector<std::string>{"network fd-" + run.id()});
+  }
 
   const json network = docker::EngineApi::from_environment().get("/networks/" + runtime.network_name());
   EXPECT_EQ(network["IPAM"]["Config"][0]["Subnet"], subnet);
@@ -191,6 +198,55 @@ TEST(DockerRuntime, NetworkGetsABenchmarkSubnetWithoutMasquerade) {
   runtime.teardown();
   expect_counts(count_labelled(run.id()), none());
   EXPECT_EQ(count_labelled(other_run.id()).networks, 1);
+  if (can_change_host_firewall()) {
+    EXPECT_EQ(count_egress_rules(run.id()), 0);
+    EXPECT_EQ(count_egress_rules(other_run.id()), 1);
+    other.teardown();
+    EXPECT_EQ(count_egress_rules(other_run.id()), 0);
+  }
+}
+
+/// The packets the run's egress rule has rejected (-1 when it is not in FORWARD).
+long packets_rejected_by_run_rule(const std::string& run_id) {
+  FILE* listing = ::popen("iptables -w -L FORWARD -v -n -x 2>/dev/null", "r");
+  if (listing == nullptr) return -1;
+  long packets = -1;
+  char line[1024];
+  while (std::fgets(line, sizeof line, listing) != nullptr)
+    if (std::string(line).find("firedrill-run:" + run_id) != std::string::npos) packets = std::strtol(line, nullptr, 10);
+  ::pclose(listing);
+  return packets;
+}
+
+// Security review 2, M13: without ci/setup's DOCKER-USER rule, an engine forwards what a container
+// sends past this machine. The run's own rule comes first in FORWARD and rejects a container's
+// connection to outside 198.18.0.0/15 at once (setup's rule, after it, never sees the packet), so
+// no packet leaves (the address is TEST-NET-3's, which nothing routes anyway).
+TEST(DockerRuntime, TheRunsOwnRuleKeepsItsContainersOnThisMachine) {
+  REQUIRE_DOCKER_ENGINE();
+  if (!can_change_host_firewall()) GTEST_SKIP() << "needs root and iptables";
+  RunGuard run(unique_run_id("egress"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "egress-test", Owner::self(), nullptr);
+  runtime.create_network();
+  EXPECT_EQ(packets_rejected_by_run_rule(run.id()), 0);
+  ContainerSpec spec;
+  spec.service = "probe";
+  spec.image = "firedrill/base:bookworm";
+  spec.command = {"sleep", "infinity"};
+  runtime.start(spec);
+  // bash's /dev/tcp: the REJECT's "port unreachable" refuses the connection at once.
+  const auto started = std::chrono::steady_clock::now();
+  const ExecResult attempt = runtime.exec(
+      "probe", {"timeout", "5", "bash", "-c", "exec 3<>/dev/tcp/203.0.113.9/9 && echo connected"}, std::chrono::seconds(20));
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_NE(attempt.exit_code, 0) << attempt.output;
+  EXPECT_EQ(attempt.output.find("connected"), std::string::npos) << attempt.output;
+  EXPECT_NE(attempt.exit_code, 124) << "the connection was not refused at once: " << attempt.output;
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_GE(packets_rejected_by_run_rule(run.id()), 1);
+  runtime.teardown();
+  EXPECT_EQ(count_egress_rules(run.id()), 0);
 }
 
 // Security review 2, M10: a run whose id another run already has (two --out directories, one

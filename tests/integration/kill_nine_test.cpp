@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/host_firewall.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {
@@ -154,6 +155,9 @@ TEST_P(KillNineTest, AtRandomPointsOfTheFaultCleanupRevertsAndRemovesEverything)
     EXPECT_EQ(left.volumes, 0);
     EXPECT_EQ(size_limited_mounts(run_id), 0) << read_file("/proc/mounts");
     EXPECT_EQ(kill_case.fault_traces(run_id), 0);
+    if (can_change_host_firewall()) {
+      EXPECT_EQ(count_egress_rules(run_id), 0) << "the run's egress rule stayed";
+    }
   }
   // Most points land while the fault is in force; at least one must, or the test proved little.
   EXPECT_GT(active_when_killed, 0);

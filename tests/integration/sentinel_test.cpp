@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
+#include "harness/runtime/host_firewall.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {
@@ -86,6 +87,10 @@ class SentinelTest : public testing::EngineTest {
       auto volumes = testing::run_command(
           {"docker", "volume", "ls", "-q", "--filter", "label=io.firedrill.run=" + run_id_}, std::chrono::seconds(30));
       EXPECT_EQ(volumes.output, "") << "volumes of run " << run_id_ << " were left behind";
+      // `down` also deletes what the engine does not label: the run's egress rule.
+      if (can_change_host_firewall()) {
+        EXPECT_EQ(count_egress_rules(run_id_), 0) << "the egress rule of run " << run_id_;
+      }
     }
     testing::EngineTest::TearDown();
   }
