@@ -294,8 +294,10 @@ TEST(DockerRuntime, RedisContainerLifecycle) {
   ASSERT_EQ(info.host_ports.count(6379), 1u);
   const int port = info.host_ports.at(6379);
   EXPECT_GT(port, 0);
-  const std::vector<std::string> expected_journal{"network fd-" + run.id(), "volume fd-" + run.id() + "-cache-0",
-                                                  "container fd-" + run.id() + "-cache"};
+  std::vector<std::string> expected_journal{"network fd-" + run.id(), "volume fd-" + run.id() + "-cache-0",
+                                            "container fd-" + run.id() + "-cache"};
+  // As root, the run's egress rule follows its network (host_firewall.hpp).
+  if (can_change_host_firewall()) expected_journal.insert(expected_journal.begin() + 1, "egress-rule " + runtime.subnet());
   EXPECT_EQ(journal, expected_journal);
 
   const auto api = docker::EngineApi::from_environment();
