@@ -49,8 +49,9 @@ TEST(SqlWriter, EveryAckedWriteIsReadBackAndTheRateIsKept) {
   const std::vector<Ack> acks = rec.acks.snapshot();
   EXPECT_EQ(workload.failed(), 0);
   EXPECT_EQ(workload.acked(), static_cast<std::int64_t>(acks.size()));
-  // 200/s for 1.5 s, open loop: about 300 writes, never a burst.
-  EXPECT_GE(acks.size(), 270u);
+  // 200/s for 1.5 s, open loop: about 300 writes, never a burst. A write that outlasts its slot
+  // (a loaded machine) makes the writer skip the slots it missed, so fewer is allowed, more never.
+  EXPECT_GE(acks.size(), 240u);
   EXPECT_LE(acks.size(), 310u);
 
   const Readback readback = read_back_sql(db.conninfo(), "orders");

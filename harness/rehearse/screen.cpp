@@ -284,7 +284,16 @@ std::vector<std::string> render_screen(const ScreenState& state, int width_in, i
   std::vector<std::string> lines = top;
   lines.insert(lines.end(), middle.begin(), middle.end());
   lines.push_back(std::string(bold) + "Events" + reset);
-  const std::size_t first = state.last_events.size() > event_room ? state.last_events.size() - event_room : 0;
+  // The incident stays in view once it happened: the RTO clock above counts from it, and later
+  // events (probes flapping, the harness's own scheduling) must not scroll it away.
+  const auto incident = std::find_if(state.last_events.begin(), state.last_events.end(),
+                                     [](const std::string& line) { return line.find("INCIDENT (T0)") != std::string::npos; });
+  std::size_t first = state.last_events.size() > event_room ? state.last_events.size() - event_room : 0;
+  const auto incident_at = static_cast<std::size_t>(incident - state.last_events.begin());
+  if (incident != state.last_events.end() && incident_at < first && event_room > 1) {
+    lines.push_back(clip(*incident, width));
+    ++first;
+  }
   for (std::size_t i = first; i < state.last_events.size(); ++i) lines.push_back(clip(state.last_events[i], width));
   while (lines.size() < height - bottom.size() - 1) lines.push_back("");
   lines.insert(lines.end(), bottom.begin(), bottom.end());

@@ -46,6 +46,17 @@ TEST(Screen, FillsExactly80By24) {
   for (const auto& line : lines) EXPECT_LE(visible_width(line), 80u) << strip_ansi(line);
 }
 
+// Under load the harness's own events and flapping probes come fast: the incident, which the RTO
+// clock counts from, stays in view however many follow it.
+TEST(Screen, TheIncidentStaysInViewWhenLaterEventsWouldScrollItAway) {
+  ScreenState state = promoting_by_hand();
+  state.last_events.insert(state.last_events.begin() + 2, "   0:17.9 INCIDENT (T0): the RTO clock starts");
+  const auto text = plain_screen(render_screen(state, 80, 24));
+  EXPECT_NE(text.find("INCIDENT (T0)"), std::string::npos) << text;
+  EXPECT_NE(text.find("event number 11"), std::string::npos) << text;
+  EXPECT_EQ(text.find("event number 2\n"), std::string::npos) << text;
+}
+
 TEST(Screen, ShowsTheRtoClockTheStepAndItsBudget) {
   auto text = plain_screen(render_screen(promoting_by_hand(), 80, 24));
   EXPECT_NE(text.find("RTO 0:42.3"), std::string::npos) << text;

@@ -198,6 +198,14 @@ CleanupReport cleanup_docker(const std::string& run_id, bool all) {
   CleanupReport report =
       docker::remove_labelled(api, all ? std::string(labels::run) : fmt::format("{}={}", labels::run, run_id));
   report.removed.mounts += release_size_limited_mounts(run_id, all, report.errors);
+  // The run's egress rule carries no engine label: found by its comment.
+  if (!all && can_change_host_firewall()) {
+    try {
+      delete_egress_rules_of(run_id);
+    } catch (const EnvironmentError& error) {
+      report.errors.push_back(error.what());
+    }
+  }
   return report;
 }
 

@@ -206,9 +206,25 @@ TEST(DockerRuntime, NetworkGetsABenchmarkSubnetWithoutMasquerade) {
   }
 }
 
-/// The packets the run's egress rule has rejected (-1 when it is not in FORWARD).
+// `down` and `cleanup RUN_ID` remove a run by its labels; its egress rule has none, and is found by
+// its comment.
+TEST(DockerRuntime, RemovingARunByItsLabelsAlsoDeletesItsEgressRule) {
+  REQUIRE_DOCKER_ENGINE();
+  if (!can_change_host_firewall()) GTEST_SKIP() << "needs root and iptables";
+  RunGuard run(unique_run_id("labels"));
+  DockerRuntime runtime;
+  runtime.begin_run(run.id(), "labels-test", Owner::self(), nullptr);
+  runtime.create_network();
+  ASSERT_EQ(count_egress_rules(run.id()), 1);
+  const CleanupReport removed = cleanup_docker(run.id(), false);
+  EXPECT_EQ(removed.errors, std::vector<std::string>{});
+  EXPECT_EQ(removed.removed.networks, 1);
+  EXPECT_EQ(count_egress_rules(run.id()), 0);
+}
+
+/// The packets the run's egress rule has rejected (-1 when it is in neither chain).
 long packets_rejected_by_run_rule(const std::string& run_id) {
-  FILE* listing = ::popen("iptables -w -L FORWARD -v -n -x 2>/dev/null", "r");
+  FILE* listing = ::popen("{ iptables -w -L DOCKER-USER -v -n -x; iptables -w -L FORWARD -v -n -x; } 2>/dev/null", "r");
   if (listing == nullptr) return -1;
   long packets = -1;
   char line[1024];
@@ -219,9 +235,10 @@ long packets_rejected_by_run_rule(const std::string& run_id) {
 }
 
 // Security review 2, M13: without ci/setup's DOCKER-USER rule, an engine forwards what a container
-// sends past this machine. The run's own rule comes first in FORWARD and rejects a container's
-// connection to outside 198.18.0.0/15 at once (setup's rule, after it, never sees the packet), so
-// no packet leaves (the address is TEST-NET-3's, which nothing routes anyway).
+// sends past this machine. The run's own rule comes first in DOCKER-USER and rejects a container's
+// connection to outside 198.18.0.0/15 at once (setup's rule, after it, never sees the packet, even
+// once other runs' networks made Docker put its jump first in FORWARD again), so no packet leaves
+// (the address is TEST-NET-3's, which nothing routes anyway).
 TEST(DockerRuntime, TheRunsOwnRuleKeepsItsContainersOnThisMachine) {
   REQUIRE_DOCKER_ENGINE();
   if (!can_change_host_firewall()) GTEST_SKIP() << "needs root and iptables";

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -81,6 +82,14 @@ std::string comment_of(const std::string& run_id) { return "firedrill-run:" + ru
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// Docker's DOCKER-USER chain when the engine made one: Docker puts its jump to that chain first in
+// FORWARD again whenever it creates a network, so a rule of FORWARD's own would end up behind
+// Docker's. FORWARD itself on an engine that manages no iptables rules.
+std::vector<std::string> chains_for_rules() {
+  if (run_iptables({"-S", "DOCKER-USER"}).exit_code == 0) return {"DOCKER-USER", "FORWARD"};
+  return {"FORWARD"};
+}
+
 }  // namespace
 
 std::vector<std::string> egress_rule_spec(const std::string& subnet, const std::string& run_id) {
@@ -100,46 +109,73 @@ bool can_change_host_firewall() { return ::geteuid() == 0 && ::access(iptables, 
 
 void insert_egress_rule(const std::string& subnet, const std::string& run_id) {
   if (!is_run_subnet(subnet)) throw EnvironmentError(fmt::format("{} is not a run's subnet: no rule is made for it", subnet));
+  const std::string chain = chains_for_rules().front();
   auto check = egress_rule_spec(subnet, run_id);
-  check.insert(check.begin(), {"-C", "FORWARD"});
+  check.insert(check.begin(), {"-C", chain});
   if (run_iptables(check).exit_code == 0) return;
   auto insert = egress_rule_spec(subnet, run_id);
-  insert.insert(insert.begin(), {"-I", "FORWARD", "1"});
+  insert.insert(insert.begin(), {"-I", chain, "1"});
   const Outcome inserted = run_iptables(insert);
   if (inserted.exit_code != 0)
     throw EnvironmentError(fmt::format("cannot add the rule that keeps the run's containers on this machine "
-                                       "(iptables -I FORWARD -s {} ! -d 198.18.0.0/15 -j REJECT): {}",
-                                       subnet, first_line(inserted.output)));
+                                       "(iptables -I {} -s {} ! -d 198.18.0.0/15 -j REJECT): {}",
+                                       chain, subnet, first_line(inserted.output)));
 }
 
 bool delete_egress_rule(const std::string& subnet, const std::string& run_id) {
   if (!is_run_subnet(subnet)) throw EnvironmentError(fmt::format("{} is not a run's subnet: no rule of it is deleted", subnet));
-  auto remove = egress_rule_spec(subnet, run_id);
-  remove.insert(remove.begin(), {"-D", "FORWARD"});
   bool deleted = false;
-  // One delete removes one copy; a rule inserted twice (two runs of the harness) goes too.
-  for (int copies = 0; copies < 16; ++copies) {
-    const Outcome outcome = run_iptables(remove);
-    if (outcome.exit_code == 0) {
-      deleted = true;
-      continue;
+  for (const auto& chain : chains_for_rules()) {
+    auto remove = egress_rule_spec(subnet, run_id);
+    remove.insert(remove.begin(), {"-D", chain});
+    // One delete removes one copy; a rule inserted twice (two runs of the harness) goes too.
+    for (int copies = 0; copies < 16; ++copies) {
+      const Outcome outcome = run_iptables(remove);
+      if (outcome.exit_code == 0) {
+        deleted = true;
+        continue;
+      }
+      // Exit code 1 with "does a matching rule exist": none is left in this chain.
+      if (outcome.exit_code == 1) break;
+      throw EnvironmentError(fmt::format("cannot delete the egress rule of {}: {}", subnet, first_line(outcome.output)));
     }
-    // Exit code 1 with "does a matching rule exist": none is left.
-    if (outcome.exit_code == 1) return deleted;
-    throw EnvironmentError(fmt::format("cannot delete the egress rule of {}: {}", subnet, first_line(outcome.output)));
   }
   return deleted;
 }
 
+int delete_egress_rules_of(const std::string& run_id) {
+  std::vector<std::string> subnets;
+  const std::string comment = "\"" + comment_of(run_id) + "\"";
+  for (const auto& chain : chains_for_rules()) {
+    const Outcome listed = run_iptables({"-S", chain});
+    if (listed.exit_code != 0) throw EnvironmentError(fmt::format("cannot list {}: {}", chain, first_line(listed.output)));
+    std::size_t start = 0;
+    while (start < listed.output.size()) {
+      const std::size_t end = std::min(listed.output.find('\n', start), listed.output.size());
+      const std::string line = listed.output.substr(start, end - start);
+      start = end + 1;
+      const auto source = line.find(" -s ");
+      if (line.find(comment) == std::string::npos || source == std::string::npos) continue;
+      const std::string subnet = line.substr(source + 4, line.find(' ', source + 4) - source - 4);
+      if (is_run_subnet(subnet) && std::find(subnets.begin(), subnets.end(), subnet) == subnets.end())
+        subnets.push_back(subnet);
+    }
+  }
+  for (const auto& subnet : subnets) delete_egress_rule(subnet, run_id);
+  return static_cast<int>(subnets.size());
+}
+
 int count_egress_rules(const std::string& run_id) {
-  const Outcome listed = run_iptables({"-S", "FORWARD"});
-  if (listed.exit_code != 0) throw EnvironmentError(fmt::format("cannot list FORWARD: {}", first_line(listed.output)));
   int count = 0;
-  const std::string comment = comment_of(run_id);
-  std::size_t at = 0;
-  while ((at = listed.output.find(comment, at)) != std::string::npos) {
-    ++count;
-    at += comment.size();
+  for (const auto& chain : chains_for_rules()) {
+    const Outcome listed = run_iptables({"-S", chain});
+    if (listed.exit_code != 0) throw EnvironmentError(fmt::format("cannot list {}: {}", chain, first_line(listed.output)));
+    const std::string comment = comment_of(run_id);
+    std::size_t at = 0;
+    while ((at = listed.output.find(comment, at)) != std::string::npos) {
+      ++count;
+      at += comment.size();
+    }
   }
   return count;
 }

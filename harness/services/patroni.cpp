@@ -67,35 +67,17 @@ std::size_t append_body(char* data, std::size_t size, std::size_t count, void* b
   return size * count;
 }
 
-/// GET http://127.0.0.1:port/path; the body of a 2xx answer, or nothing.
-std::optional<std::string> http_get(int port, const std::string& path, std::chrono::milliseconds timeout) {
+/// A request to http://127.0.0.1:port/path: a POST of `request` when given, else a GET. The
+/// status and body of the answer, or nothing when no answer came.
+std::optional<std::pair<long, std::string>> http_request(int port, const std::string& path,
+                                                         const std::optional<std::string>& request,
+                                                         std::chrono::milliseconds timeout) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);
   if (!handle) return std::nullopt;
   const std::string url = fmt::format("http://127.0.0.1:{}{}", port, path);
   std::string body;
   curl_easy_setopt(handle.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(handle.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(handle.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle.get(), CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &body);
-  if (curl_easy_perform(handle.get()) != CURLE_OK) return std::nullopt;
-  long status = 0;
-  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200 || status >= 300) return std::nullopt;
-  return body;
-}
-
-/// POST http://127.0.0.1:port/path with a JSON body; the status and body of the answer, or
-/// nothing when no answer came.
-std::optional<std::pair<long, std::string>> http_post(int port, const std::string& path, const std::string& request,
-                                                      std::chrono::milliseconds timeout) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);
-  if (!handle) return std::nullopt;
-  const std::string url = fmt::format("http://127.0.0.1:{}{}", port, path);
-  std::string body;
-  curl_easy_setopt(handle.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(handle.get(), CURLOPT_POSTFIELDS, request.c_str());
+  if (request) curl_easy_setopt(handle.get(), CURLOPT_POSTFIELDS, request->c_str());
   curl_easy_setopt(handle.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(handle.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle.get(), CURLOPT_NOPROXY, "*");
@@ -106,6 +88,19 @@ std::optional<std::pair<long, std::string>> http_post(int port, const std::strin
   long status = 0;
   curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
   return std::make_pair(status, body);
+}
+
+/// GET http://127.0.0.1:port/path; the body of a 2xx answer, or nothing.
+std::optional<std::string> http_get(int port, const std::string& path, std::chrono::milliseconds timeout) {
+  const auto answer = http_request(port, path, std::nullopt, timeout);
+  if (!answer || answer->first < 200 || answer->first >= 300) return std::nullopt;
+  return answer->second;
+}
+
+/// POST http://127.0.0.1:port/path with a JSON body; the status and body of the answer.
+std::optional<std::pair<long, std::string>> http_post(int port, const std::string& path, const std::string& request,
+                                                      std::chrono::milliseconds timeout) {
+  return http_request(port, path, request, timeout);
 }
 
 }  // namespace
