@@ -10,7 +10,7 @@
 
 #include "checks/history.hpp"
 #include "checks/measure/analysis.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "checks/utf8.hpp"
+#include "core/utf8.hpp"
 
 namespace firedrill {
 

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checks/secrets.hpp"
-#include "harness/engine/clock.hpp"
+#include "core/secrets.hpp"
+#include "core/clock.hpp"
 
 namespace firedrill {
 

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/measure/analysis.hpp"
-#include "harness/scenario/model.hpp"
-#include "harness/scenario/vocabulary.hpp"
+#include "core/model.hpp"
+#include "core/vocabulary.hpp"
 
 namespace firedrill {
 

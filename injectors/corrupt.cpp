@@ -44,7 +44,7 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "checks/workload/workload.hpp"
+#include "clients/workload/workload.hpp"
 
 namespace firedrill {
 namespace corrupt {

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "injectors/confined_file.hpp"
+#include "core/confined_file.hpp"
 #include "injectors/injector.hpp"
 
 namespace firedrill {

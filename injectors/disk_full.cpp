@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "injectors/confined_file.hpp"
-#include "harness/scenario/byte_size.hpp"
+#include "core/confined_file.hpp"
+#include "core/byte_size.hpp"
 
 namespace firedrill {
 namespace {

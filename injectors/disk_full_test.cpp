@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "harness/scenario/byte_size.hpp"
+#include "core/byte_size.hpp"
 #include "harness/services/service.hpp"
 #include "injectors/disk_stress_test.hpp"
 #include "injectors/registry.hpp"

@@ -17,7 +17,7 @@
 #include <pqxx/pqxx>
 
 #include "checks/history.hpp"
-#include "harness/engine/clock.hpp"
+#include "core/clock.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 #include "injectors/injector.hpp"

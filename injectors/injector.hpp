@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/runtime/runtime.hpp"
-#include "harness/scenario/model.hpp"
-#include "harness/scenario/vocabulary.hpp"
+#include "core/model.hpp"
+#include "core/vocabulary.hpp"
 
 namespace firedrill {
 

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "checks/history.hpp"
-#include "harness/engine/clock.hpp"
+#include "core/clock.hpp"
 #include "harness/runtime/process_runtime.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/loss.hpp"

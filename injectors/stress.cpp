@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "harness/scenario/byte_size.hpp"
+#include "core/byte_size.hpp"
 
 namespace firedrill {
 namespace {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "reports/registry.hpp"
 #include "reports/writers.hpp"
 
 namespace firedrill {

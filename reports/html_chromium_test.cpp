@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "reports/html.hpp"
+#include "reports/registry.hpp"
 
 namespace firedrill {
 namespace {

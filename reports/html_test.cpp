@@ -1,4 +1,5 @@
 #include "reports/html.hpp"
+#include "reports/registry.hpp"
 
 #include <unistd.h>
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "reports/registry.hpp"
 #include "reports/writers.hpp"
 
 namespace firedrill {

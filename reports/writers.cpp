@@ -1,8 +1,7 @@
 #include "reports/writers.hpp"
 
 #include "checks/measure/analysis.hpp"
-#include "harness/scenario/vocabulary.hpp"
-#include "reports/html.hpp"
+#include "core/vocabulary.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -28,22 +27,6 @@ std::string objective_cell(const nlohmann::json& objective) {
   return fmt::format("{} / {} {}", format_seconds(objective.value("measured_seconds", nlohmann::json())),
                      format_seconds(objective.value("target_seconds", nlohmann::json())),
                      objective.value("met", false) ? "✅" : "❌");
-}
-
-std::map<std::string, ReportWriter> build_writers() {
-  std::map<std::string, ReportWriter> writers;
-  auto add = [&](const std::string& format, ReportWriter writer) {
-    register_unique(writers, format, std::move(writer), "report format");
-  };
-  add("html", {"report.html", render_html});
-  add("json", {"report.json", [](const RunRecord& run) {
-    // Bytes from a container may be anything; a report must still be written.
-    return run.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  }});
-  add("markdown", {"summary.md", [](const RunRecord& run) { return render_markdown_summary(run.report); }});
-  add("junit", {"junit.xml", [](const RunRecord& run) { return render_junit(run.report); }});
-  add("openmetrics", {"metrics.prom", [](const RunRecord& run) { return render_openmetrics(run.report); }});
-  return writers;
 }
 
 bool expects_failure(const nlohmann::json& report) { return report.value("expected", "pass") == "fail"; }
@@ -160,11 +143,6 @@ std::string format_seconds(const nlohmann::json& seconds) {
 
 std::string format_count(const nlohmann::json& count) { return count.is_number() ? count.dump() : "–"; }
 
-const std::map<std::string, ReportWriter>& report_writers() {
-  static const std::map<std::string, ReportWriter> writers = build_writers();
-  return writers;
-}
-
 void write_file_atomically(const std::filesystem::path& file, const std::string& content) {
   auto temporary = file;
   temporary += ".tmp";
@@ -190,17 +168,6 @@ RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json r
     }
   }
   return run;
-}
-
-void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report) {
-  RunRecord run;
-  try {
-    run = load_run_record(run_dir, report);
-  } catch (const std::exception&) {
-    // A damaged history must not cost the run its report: the writers render without it.
-    run = RunRecord{report, {}, {}, {}};
-  }
-  for (const auto& [format, writer] : report_writers()) write_file_atomically(run_dir / writer.file_name, writer.render(run));
 }
 
 std::string render_unfinished_junit(const std::string& scenario, const std::string& run_id) {

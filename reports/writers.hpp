@@ -28,18 +28,6 @@ struct RunRecord {
 /// where they exist. A malformed line throws std::runtime_error naming path:line.
 RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json report);
 
-struct ReportWriter {
-  std::string file_name;
-  std::function<std::string(const RunRecord& run)> render;
-};
-
-/// Every writer by format name (html, json, markdown, junit, openmetrics); a duplicate aborts.
-const std::map<std::string, ReportWriter>& report_writers();
-
-/// Writes every registered format into run_dir, each atomically (a temporary file renamed over
-/// the old one), so a reader — node_exporter's textfile collector, a CI step — never sees half.
-/// The history is read from run_dir (load_run_record).
-void write_report_files(const std::filesystem::path& run_dir, const nlohmann::json& report);
 void write_file_atomically(const std::filesystem::path& file, const std::string& content);
 
 /// The junit.xml a run writes when it starts: well-formed and failing, so a harness that dies

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
-#include "checks/utf8.hpp"
+#include "core/utf8.hpp"
 #include "harness/actions/backup_repository.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/postgres.hpp"

@@ -25,10 +25,10 @@
 
 #include "checks/history.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/scenario/host_paths.hpp"
+#include "core/host_paths.hpp"
 #include "harness/services/service.hpp"
-#include "injectors/confined_file.hpp"
-#include "reports/artifacts.hpp"
+#include "core/confined_file.hpp"
+#include "core/hashing.hpp"
 
 namespace firedrill {
 namespace {

@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "harness/actions/restore_basebackup.hpp"
-#include "harness/engine/clock.hpp"
-#include "harness/engine/journal.hpp"
-#include "harness/runtime/cleanup.hpp"
+#include "core/clock.hpp"
+#include "harness/runtime/journal.hpp"
+#include "harness/engine/run_cleanup.hpp"
 
 namespace firedrill {
 namespace {

@@ -12,10 +12,11 @@
 #include "harness/actions/backup_repository.hpp"
 #include "harness/actions/restore.hpp"
 #include "harness/actions/verify_backup.hpp"
-#include "harness/engine/clock.hpp"
+#include "core/clock.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 #include "harness/services/postgres.hpp"
+#include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"
 #include "reports/artifacts.hpp"
 

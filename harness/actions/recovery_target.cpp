@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "harness/actions/action.hpp"
-#include "harness/scenario/duration.hpp"
+#include "core/duration.hpp"
 
 namespace firedrill {
 namespace {

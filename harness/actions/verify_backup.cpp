@@ -11,6 +11,7 @@
 #include "harness/actions/backup_repository.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/postgres.hpp"
+#include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

@@ -7,7 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/scenario/loader.hpp"
-#include "harness/scenario/vocabulary.hpp"
+#include "core/vocabulary.hpp"
 #include "reports/attestation/keys.hpp"
 
 namespace firedrill {

@@ -8,14 +8,14 @@
 
 #include <fmt/format.h>
 
-#include "checks/transport.hpp"
+#include "clients/transport.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
-#include "harness/engine/interrupt.hpp"
-#include "harness/engine/journal.hpp"
+#include "core/interrupt.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/rehearse/commands.hpp"
 #include "harness/rehearse/console.hpp"
-#include "harness/runtime/cleanup.hpp"
+#include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"

@@ -7,9 +7,9 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
-#include "harness/engine/interrupt.hpp"
-#include "harness/engine/journal.hpp"
-#include "harness/runtime/cleanup.hpp"
+#include "core/interrupt.hpp"
+#include "harness/runtime/journal.hpp"
+#include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/process_runtime.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/writers.hpp"

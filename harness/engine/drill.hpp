@@ -9,13 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/engine/clock.hpp"
+#include "core/clock.hpp"
 #include "harness/runtime/runtime.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
+#include "harness/rehearse/progress.hpp"
 
 namespace firedrill {
-
-enum class ProgressStyle { none, lines, live };
 
 class Operator;  // harness/rehearse/operator.hpp
 

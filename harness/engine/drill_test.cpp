@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/engine/interrupt.hpp"
-#include "harness/engine/journal.hpp"
+#include "core/interrupt.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/fake_runtime.hpp"
 #include "harness/scenario/loader.hpp"
 #include "checks/registry.hpp"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "harness/rehearse/operator.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/engine/interrupt.hpp"
+#include "core/interrupt.hpp"
 
 namespace firedrill {
 namespace {

@@ -5,10 +5,10 @@
 #include <memory>
 #include <ostream>
 
-#include "harness/engine/clock.hpp"
+#include "core/clock.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/rehearse/screen.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

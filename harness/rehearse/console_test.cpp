@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/engine/interrupt.hpp"
+#include "core/interrupt.hpp"
 
 namespace firedrill {
 namespace {

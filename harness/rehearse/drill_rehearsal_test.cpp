@@ -9,7 +9,7 @@
 #include "checks/registry.hpp"
 #include "harness/actions/action.hpp"
 #include "harness/engine/drill.hpp"
-#include "harness/engine/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/runtime/fake_runtime.hpp"
 #include "harness/scenario/loader.hpp"

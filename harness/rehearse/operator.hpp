@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "checks/history.hpp"
-#include "harness/engine/progress.hpp"
-#include "harness/scenario/model.hpp"
+#include "harness/rehearse/progress.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "checks/history.hpp"
-#include "harness/engine/clock.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/clock.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

@@ -1,13 +1,15 @@
 #pragma once
-// Removing what runs left behind: what is in the Docker engine, found by the labels every resource
-// carries (runtime.hpp labels::*), and what a run's journal names (faults, processes of the process
-// runtime, size-limited filesystems), so it works for runs whose process died.
+// Removing what runs left behind, the parts every runtime shares: what is in the Docker engine,
+// found by the labels every resource carries (runtime.hpp labels::*), and the size-limited
+// filesystems and staging directories a run's journal names. Undoing a whole dead run (its
+// faults, processes and rules too) is engine/run_cleanup.hpp, which knows every runtime and fault.
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "harness/engine/journal.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/engine_api.hpp"
 #include "harness/runtime/runtime.hpp"
 
@@ -24,31 +26,6 @@ struct CleanupReport {
 /// label when all=true), then releases the run's size-limited filesystems. Throws
 /// EnvironmentError when the engine cannot be reached.
 CleanupReport cleanup_docker(const std::string& run_id, bool all);
-
-/// Removes what runs whose owner process is gone (same host, pid dead or reused) left behind: the
-/// engine's labelled resources, and for every such run the index of live runs lists, what its
-/// journal names, undone as `firedrill cleanup` does (cleanup_journalled_run); those runs are then
-/// forgotten. Runs owned by a live process or another host, or with no readable owner, are left
-/// alone; so are runs in `spared` (left up on purpose with `--keep` or `up`) and runs whose journal
-/// says they were kept. Called at the start of every `firedrill run` and `rehearse`, whatever the
-/// runtime: an unusable engine (unreachable, or a refused DOCKER_HOST) is neither an error nor
-/// waited for; runs that need it are left for `firedrill cleanup`.
-CleanupReport reap_orphaned_runs(const std::set<std::string>& spared = {});
-
-/// Reverts the faults the run's journal says are still applied, newest first, through the runtime
-/// the run used (process when it journalled processes, else docker). One that cannot be reverted
-/// is noted, not an error: removing the run's resources undoes it.
-void revert_journalled_faults(const JournalState& run, CleanupReport& report);
-
-/// Stops the processes the run's journal names (by their pid files: the recorded group only while
-/// its start time matches, never a reused pid) and releases every size-limited filesystem it
-/// journalled (kind "mount"). What could not be undone goes to report.errors.
-void release_journalled_resources(const JournalState& run, CleanupReport& report);
-
-/// Undoes one dead run from its journal: revert_journalled_faults, its labelled engine resources
-/// (when it journalled any; `api` null means no engine answers, an error for such a run), then
-/// release_journalled_resources. Does not forget the run: the caller does once it is satisfied.
-CleanupReport cleanup_journalled_run(const JournalState& run, const docker::EngineApi* api);
 
 /// Counts what is labelled with run_id (any run when run_id is empty). Throws EnvironmentError
 /// when the engine cannot be reached.
@@ -100,6 +77,9 @@ CleanupReport remove_labelled(const EngineApi& api, const std::string& label);
 
 /// count_labelled() against an explicit engine.
 ResourceCounts count_labelled(const EngineApi& api, const std::string& label);
+/// Every run that has a labelled resource in the engine -> true when each of its resources names
+/// an owner on this host and none of them is alive (the run is orphaned).
+std::map<std::string, bool> labelled_runs_by_owner_death(const EngineApi& api);
 
 }  // namespace docker
 }  // namespace firedrill

@@ -1,4 +1,4 @@
-#include "harness/runtime/cleanup.hpp"
+#include "harness/engine/run_cleanup.hpp"
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/engine/journal.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/process_group.hpp"
 
 namespace firedrill {

@@ -22,7 +22,7 @@
 #include "harness/runtime/freezer.hpp"
 #include "harness/runtime/host_firewall.hpp"
 #include "harness/runtime/tar_archive.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 namespace {

@@ -21,7 +21,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "harness/runtime/cleanup.hpp"
+#include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
 #include "harness/runtime/host_firewall.hpp"
 

@@ -12,16 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "injectors/confined_file.hpp"
+#include "core/confined_file.hpp"
+#include "core/errors.hpp"
 
 namespace firedrill {
-
-/// The environment is not usable (engine unreachable, image missing, service never healthy):
-/// exit code 3.
-class EnvironmentError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 /// Labels every resource of a run carries; cleanup and the reaper find resources by them.
 namespace labels {

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/scenario/byte_size.hpp"
-#include "harness/scenario/host_paths.hpp"
+#include "core/byte_size.hpp"
+#include "core/host_paths.hpp"
 #include "harness/services/patroni.hpp"
 
 namespace firedrill {
@@ -624,13 +624,13 @@ class ScenarioReader {
     for (std::size_t i = 0; i < scenario_.services.size(); ++i) {
       const ServiceSpec& service = scenario_.services[i];
       for (int n = 1; n <= service.standbys; ++n)
-        claim(fmt::format("{}-standby-{}", service.name, n), "a standby", i, service.kind);
+        claim(derived_service_name(service.name, "standby", n), "a standby", i, service.kind);
       for (const auto& name : patroni_member_names(service)) claim(name, "a member of the Patroni cluster", i, "postgres");
       if (!service.ha.empty()) claim(patroni_etcd_name(service.name), "the etcd of the Patroni cluster", i, "container");
       for (int n = 1; n <= service.replicas; ++n)
-        claim(fmt::format("{}-replica-{}", service.name, n), "a replica", i, "redis");
+        claim(derived_service_name(service.name, "replica", n), "a replica", i, "redis");
       for (int n = 1; n <= service.sentinels; ++n)
-        claim(fmt::format("{}-sentinel-{}", service.name, n), "a sentinel", i, "sentinel");
+        claim(derived_service_name(service.name, "sentinel", n), "a sentinel", i, "sentinel");
     }
     for (const auto& [text, where] : references_) check_references(text, where);
   }

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/scenario/duration.hpp"
-#include "harness/scenario/model.hpp"
-#include "harness/scenario/vocabulary.hpp"
+#include "core/duration.hpp"
+#include "core/model.hpp"
+#include "core/vocabulary.hpp"
 
 namespace firedrill {
 

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "checks/probes/prober.hpp"
+#include "clients/probes/prober.hpp"
 
 namespace firedrill {
 

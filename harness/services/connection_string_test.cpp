@@ -7,8 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "checks/secrets.hpp"
+#include "core/secrets.hpp"
 #include "harness/services/patroni.hpp"
+#include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

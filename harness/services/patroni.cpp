@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "checks/probes/prober.hpp"
+#include "clients/probes/prober.hpp"
 #include "harness/services/connection_string.hpp"
 #include "harness/services/standby.hpp"
 

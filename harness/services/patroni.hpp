@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "harness/scenario/loader.hpp"
+#include "harness/services/registry.hpp"
 #include "harness/services/standby.hpp"
 
 namespace firedrill {

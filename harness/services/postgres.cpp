@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "checks/probes/prober.hpp"
-#include "harness/scenario/host_paths.hpp"
+#include "clients/probes/prober.hpp"
+#include "core/host_paths.hpp"
 #include "harness/services/connection_string.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/standby.hpp"

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "checks/probes/prober.hpp"
+#include "clients/probes/prober.hpp"
 #include "harness/services/connection_string.hpp"
-#include "harness/services/sentinel.hpp"
 
 namespace firedrill {
 namespace {
@@ -73,6 +72,14 @@ ProbeConfig RedisService::readiness_probe(const ContainerInfo& info) const {
   probe.password = password_;
   probe.timeout = std::chrono::milliseconds(500);
   return probe;
+}
+
+std::string sentinel_url(const ServiceSpec& master, const std::string& password) {
+  std::vector<std::string> hosts;
+  for (int i = 1; i <= master.sentinels; ++i)
+    hosts.push_back(fmt::format("${{{0}.host}}:${{{0}.port}}", derived_service_name(master.name, "sentinel", i)));
+  const std::string credentials = password.empty() ? "" : ":" + percent_encoded(password) + "@";
+  return fmt::format("redis-sentinel://{}{}/{}", credentials, fmt::join(hosts, ","), master.name);
 }
 
 }  // namespace firedrill

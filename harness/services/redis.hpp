@@ -41,4 +41,13 @@ std::vector<std::string> redis_persistence_arguments(const std::string& persiste
 /// The environment variable a Redis server, its replicas and its sentinels take their password from.
 inline constexpr const char* redis_password_env = "REDIS_PASSWORD";
 
+/// What `${name.url}` of a sentinel-managed redis gives other services, before the engine resolves
+/// the sentinels' addresses in it:
+/// `redis-sentinel://${<master>-sentinel-1.host}:${<master>-sentinel-1.port},.../<master>`, the
+/// last segment being the master name the sentinels know it by. In containers that becomes
+/// `<master>-sentinel-1:26379,...`; on the process runtime `127.0.0.1:<port>,...`.
+/// With a password, `redis-sentinel://:PASSWORD@…` (percent-encoded): clients authenticate to the
+/// master with it; the sentinels tell anyone where the master is.
+std::string sentinel_url(const ServiceSpec& master, const std::string& password = {});
+
 }  // namespace firedrill

@@ -45,7 +45,7 @@ exec redis-sentinel /data/sentinel.conf
 
 std::vector<std::string> group_names(const ServiceSpec& master, const char* role, int count) {
   std::vector<std::string> names;
-  for (int i = 1; i <= count; ++i) names.push_back(fmt::format("{}-{}-{}", master.name, role, i));
+  for (int i = 1; i <= count; ++i) names.push_back(derived_service_name(master.name, role, i));
   return names;
 }
 
@@ -128,14 +128,6 @@ Scenario with_sentinel_services(const Scenario& scenario) {
     }
   }
   return expanded;
-}
-
-std::string sentinel_url(const ServiceSpec& master, const std::string& password) {
-  std::vector<std::string> hosts;
-  for (const auto& name : group_names(master, "sentinel", master.sentinels))
-    hosts.push_back(fmt::format("${{{0}.host}}:${{{0}.port}}", name));
-  const std::string credentials = password.empty() ? "" : ":" + percent_encoded(password) + "@";
-  return fmt::format("redis-sentinel://{}{}/{}", credentials, fmt::join(hosts, ","), master.name);
 }
 
 std::vector<std::string> sentinels_to_start_first(const Scenario& scenario, const ServiceSpec& spec) {

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "checks/redis_master.hpp"
+#include "clients/redis_master.hpp"
 #include "harness/runtime/runtime.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -32,15 +32,6 @@ inline constexpr int sentinel_failover_timeout_ms = 5000;
 /// The scenario with every sentinel-managed redis followed by its replicas, then its sentinels.
 /// The sentinels' quorum is a majority of them. A scenario without sentinels comes back unchanged.
 Scenario with_sentinel_services(const Scenario& scenario);
-
-/// What `${name.url}` of a sentinel-managed redis gives other services, before the engine resolves
-/// the sentinels' addresses in it:
-/// `redis-sentinel://${<master>-sentinel-1.host}:${<master>-sentinel-1.port},.../<master>`, the
-/// last segment being the master name the sentinels know it by. In containers that becomes
-/// `<master>-sentinel-1:26379,...`; on the process runtime `127.0.0.1:<port>,...`.
-/// With a password, `redis-sentinel://:PASSWORD@…` (percent-encoded): clients authenticate to the
-/// master with it; the sentinels tell anyone where the master is.
-std::string sentinel_url(const ServiceSpec& master, const std::string& password = {});
 
 /// The sentinels that must be ready before `spec` starts: those of every sentinel-managed redis
 /// its env or command refers to, so that it can ask them for the master at once. Empty for the

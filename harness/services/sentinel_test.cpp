@@ -1,3 +1,4 @@
+#include "harness/services/redis.hpp"
 #include "harness/services/sentinel.hpp"
 
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

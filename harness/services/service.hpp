@@ -1,6 +1,6 @@
 #pragma once
 // A service of the scenario (postgres, redis, app, container): how to run it, when it is ready,
-// and how other services and the harness reach it. One file per kind, chosen by make_service.
+// and how other services and the harness reach it. One file per kind, chosen by make_service (registry.hpp).
 #include <chrono>
 #include <functional>
 #include <map>
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "checks/probes/prober.hpp"
+#include "clients/probes/prober.hpp"
 #include "harness/runtime/runtime.hpp"
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 
@@ -89,8 +89,6 @@ class Service {
 /// random source fails.
 std::string random_secret();
 
-/// Builds the Service of a spec's kind.
-std::unique_ptr<Service> make_service(const ServiceSpec& spec);
 
 /// Polls `attempt` every 50 ms until it returns true or `timeout` passes; `last_error` receives
 /// the reason of the last failed attempt.

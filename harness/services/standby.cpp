@@ -62,7 +62,7 @@ Scenario with_standby_services(const Scenario& scenario) {
     ServiceSpec primary = declared;
     if (!primary.env.count("POSTGRES_PASSWORD")) primary.env["POSTGRES_PASSWORD"] = random_secret();
     std::vector<std::string> names;
-    for (int i = 1; i <= declared.standbys; ++i) names.push_back(fmt::format("{}-standby-{}", declared.name, i));
+    for (int i = 1; i <= declared.standbys; ++i) names.push_back(derived_service_name(declared.name, "standby", i));
     if (declared.sync) {
       std::vector<std::string> quoted;
       for (const auto& name : names) quoted.push_back(fmt::format("\"{}\"", standby_application_name(name)));

@@ -6,7 +6,7 @@
 // `pg_basebackup -R` as a replication role created on first use, and streams from it.
 #include <string>
 
-#include "harness/scenario/model.hpp"
+#include "core/model.hpp"
 
 namespace firedrill {
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

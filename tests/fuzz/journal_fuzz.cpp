@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "harness/engine/journal.hpp"
+#include "harness/runtime/journal.hpp"
 #include "reports/attestation/chain.hpp"
 
 namespace {

@@ -9,9 +9,9 @@
 #include <string_view>
 
 #include "harness/runtime/process_group.hpp"
-#include "harness/scenario/byte_size.hpp"
-#include "harness/scenario/duration.hpp"
-#include "harness/scenario/host_paths.hpp"
+#include "core/byte_size.hpp"
+#include "core/duration.hpp"
+#include "core/host_paths.hpp"
 #include "reports/attestation/dsse.hpp"
 #include "reports/attestation/rollup.hpp"
 

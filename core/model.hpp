@@ -1,0 +1,164 @@
+#pragma once
+// The in-memory form of a scenario file (format v1, DESIGN.md). Built only by the loader, which
+// has already checked every field, so the engine can trust what it reads here.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firedrill {
+
+using Duration = std::chrono::microseconds;
+
+/// Suffixes of the containers firedrill starts beside a service and names after it: the
+/// scratch container of verify-backup and the network sidecar of the network faults. The loader
+/// refuses service names that end in one, since the runtime removes those containers by name.
+inline constexpr std::string_view verify_scratch_suffix = "-verify";
+inline constexpr std::string_view network_sidecar_suffix = "-netadmin";
+
+/// Where something was written: file, 1-based line and column.
+struct SourceLocation {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+/// A parameter value as written in the scenario, kept as text with its location; its type was
+/// checked against the ParamSpec of the fault/action/check that owns it.
+struct ParamValue {
+  std::string text;                // scalar text; empty for a list; a percent without its '%'
+  std::vector<std::string> items;  // list items when the value is a sequence
+  bool is_list = false;
+  std::optional<Duration> duration;  // set by the loader when the param's type is duration
+  SourceLocation where;
+};
+using Params = std::map<std::string, ParamValue>;
+
+struct Objective {
+  std::optional<Duration> rto;
+  std::optional<Duration> rpo;
+  SourceLocation where;
+};
+
+struct ServiceSpec {
+  std::string name;
+  std::string kind;   // postgres | redis | app | container
+  std::string image;  // as written, else the kind's default (firedrill/postgres:15, ...)
+  std::map<std::string, std::string> env;  // ${...} still unsubstituted
+  std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
+  std::optional<int> port;                 // app/container: the port it listens on
+  std::string health;                      // app: HTTP health path
+  int standbys = 0;                        // postgres: streaming standbys <name>-standby-1..N
+  bool sync = false;                       // postgres with standbys: synchronous replication
+  std::string standby_of;                  // set on the standbys/replicas the engine adds: the primary's name
+  int sentinels = 0;                       // redis: Sentinel processes <name>-sentinel-1..N watching it
+  int replicas = 0;                        // redis with sentinels: replicas <name>-replica-1..N (default 1)
+  std::string sentinel_of;                 // set on the sentinels the engine adds: the master's name
+  std::string ha;                          // postgres: "patroni" — a Patroni cluster with etcd, failing over by itself
+  int members = 0;                         // postgres with ha: Patroni members <name>-1..N (default 3)
+  std::string member_of;                   // set on the Patroni members and the etcd the engine adds: the cluster's name
+  std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
+  std::vector<std::string> volumes;        // "name:/path" or "/path"
+  std::optional<std::uint64_t> disk;       // postgres/redis: bytes of the data directory's own filesystem
+  SourceLocation where;
+};
+
+struct WorkloadSpec {
+  std::string name;
+  std::string through;  // the service written to: an app (HTTP), a postgres (SQL) or a redis (SET)
+  double rate_per_second = 0;
+  int concurrency = 1;
+  std::optional<Duration> timeout;  // per write; default chosen by the writer
+  SourceLocation where;
+};
+
+struct ProbeSpec {
+  std::string name;
+  std::string type;     // http | sql | redis | tcp
+  std::string service;  // the service probed; its component for RTO is this service
+  std::string path;     // http
+  std::string query;    // sql (default SELECT 1)
+  Duration interval = std::chrono::milliseconds(20);
+  std::optional<Duration> timeout;
+  SourceLocation where;
+};
+
+enum class StepVerb { wait, fault, action, await, manual };
+
+/// How `firedrill rehearse` tells by itself that a manual step is done: `healthy` (every probe of
+/// that service succeeds) or `sql` (the query's first value is true or a non-zero number on
+/// `service`).
+struct UntilSpec {
+  std::string healthy;
+  std::string sql;
+  std::string service;
+  SourceLocation where;
+};
+
+struct StepSpec {
+  std::string name;
+  StepVerb verb = StepVerb::wait;
+  std::string what;  // fault or action name; await condition ("recovered"); manual text
+  std::string target;          // a service name, when the verb takes one
+  bool incident = false;       // this step's fault marks T0
+  std::optional<Duration> duration;  // wait: how long; fault: revert after
+  std::optional<Duration> timeout;   // await/action bound
+  std::optional<Duration> stable;    // await recovered
+  Params params;               // the fault's/action's own parameters
+  std::string manual;                // action: what a person does instead in `firedrill rehearse`
+  std::optional<Duration> budget;    // manual, or action with `manual`: the phase budget of a rehearsal
+  std::optional<UntilSpec> until;    // manual, or action with `manual`: done by itself once true
+  SourceLocation where;
+
+  /// The text of a parameter as written, or `fallback` when the step does not set it.
+  std::string param_text(const std::string& param, const std::string& fallback = "") const {
+    auto found = params.find(param);
+    return found == params.end() ? fallback : found->second.text;
+  }
+};
+
+struct CheckSpec {
+  std::string kind;     // rto | rpo | lost_acked_writes | integrity | ...
+  std::string subject;  // the component/service the check is about
+  Params params;        // e.g. max, sql, expect
+  SourceLocation where;
+};
+
+struct Scenario {
+  int version = 1;
+  std::string name;
+  std::string description;
+  std::string runbook;
+  /// Labels a roll-up's controls select runs by (`tags:` of a control); signed in the predicate.
+  std::vector<std::string> tags;
+  /// The verdict this drill is meant to reach: "pass", or "fail" for a drill proving that a
+  /// fault is caught (it exits 0 when it fails and 1 when it passes).
+  std::string expect = "pass";
+  std::string file;    // path as given
+  std::string sha256;  // of the file's bytes
+  std::map<std::string, Objective> targets;  // "overall" or a service name
+  std::vector<ServiceSpec> services;         // in file order
+  std::vector<WorkloadSpec> workload;
+  std::vector<ProbeSpec> probes;             // after defaults were added
+  std::vector<StepSpec> steps;
+  std::vector<CheckSpec> checks;
+  std::map<std::string, std::string> vars;   // --var KEY=VALUE
+
+  const ServiceSpec* service(const std::string& service_name) const {
+    for (const auto& s : services)
+      if (s.name == service_name) return &s;
+    return nullptr;
+  }
+};
+
+/// The name of the n-th (from 1) service firedrill derives from a declared one, by role:
+/// `db-standby-1`, `cache-replica-2`, `cache-sentinel-1`. The loader claims these names (so a
+/// scenario cannot declare one twice) and the services create them: one rule for both.
+inline std::string derived_service_name(std::string_view declared, std::string_view role, int n) {
+  return std::string(declared) + "-" + std::string(role) + "-" + std::to_string(n);
+}
+
+}  // namespace firedrill
