@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/secrets.hpp"
 #include "core/clock.hpp"
+#include "core/secrets.hpp"
 
 namespace firedrill {
 

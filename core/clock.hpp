@@ -8,6 +8,9 @@ namespace firedrill {
 /// Microseconds since the Unix epoch: the unit of every timestamp in events.jsonl and acks.jsonl.
 using Micros = std::int64_t;
 
+/// Seconds from one timestamp to another, as reports give them.
+inline double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
+
 /// The harness's time source. Timestamps are wall time anchored once when the clock is made and
 /// advanced by the monotonic clock, so an NTP step during a drill cannot distort a measured RTO.
 class Clock {

@@ -72,4 +72,10 @@ nlohmann::json replace_invalid_utf8_json(nlohmann::json value) {
   return cleaned;
 }
 
+bool has_control_character(std::string_view text) {
+  for (const char c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == '\x7f') return true;
+  return false;
+}
+
 }  // namespace firedrill

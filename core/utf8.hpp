@@ -17,4 +17,8 @@ std::string replace_invalid_utf8(std::string_view text);
 /// `value` with every string in it (object keys included) passed through replace_invalid_utf8.
 nlohmann::json replace_invalid_utf8_json(nlohmann::json value);
 
+/// True when `text` holds a C0 control character (a line break, a tab, NUL) or DEL: what may not
+/// reach a configuration file firedrill writes line by line.
+bool has_control_character(std::string_view text);
+
 }  // namespace firedrill

@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "core/confined_file.hpp"
 #include "core/byte_size.hpp"
+#include "core/confined_file.hpp"
 
 namespace firedrill {
 namespace {

@@ -9,7 +9,6 @@
 
 namespace firedrill {
 
-
 /// [{path, sha256}] for the named files of the run directory that exist, then every file under
 /// logs/, in a stable order.
 nlohmann::json artifact_digests(const std::filesystem::path& run_dir, const std::vector<std::string>& names);

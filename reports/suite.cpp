@@ -11,8 +11,6 @@
 namespace firedrill {
 namespace {
 
-double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
-
 std::string verdict_of(const SuiteRun& run) {
   if (!run.report.is_object()) return "error";
   return run.report.value("verdict", "fail");

@@ -24,10 +24,6 @@ constexpr Micros late_factor = 3;
 // CPUs waited for this share of the time or more: the services' answers are the machine's too.
 constexpr double contended_cpu_percent = 10;
 
-double seconds_between(Micros from, Micros to) {
-  return static_cast<double>(to - from) / micros_per_second;
-}
-
 std::string seconds_text(Duration d) { return fmt::format("{:.3f}s", static_cast<double>(d.count()) / 1e6); }
 
 const std::string* string_detail(const Event& event, const char* key) {

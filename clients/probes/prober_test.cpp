@@ -396,7 +396,6 @@ TEST(Prober, SqlProbeSeesARestartedPostgresAtOnce) {
   prober.stop();
 }
 
-
 int loopback_socket_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "checks/history.hpp"
-#include "core/stop_signal.hpp"
 #include "core/clock.hpp"
+#include "core/stop_signal.hpp"
 
 namespace firedrill {
 

@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
-#include "harness/runtime/runtime.hpp"
 #include "core/model.hpp"
 #include "core/vocabulary.hpp"
+#include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
 

@@ -330,7 +330,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
     else
       produced = kind == "postgres" ? dump_postgres(context, *service, step.target, method, backup_id, deadline)
                                     : dump_redis(context, step.target, deadline);
-    phases["dump_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["dump_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     for (const auto& [container_path, name] : produced.files) {
@@ -341,7 +341,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
       }
     }
     if (kind == "postgres") remove_container_files(context.runtime, step.target, backup_id);
-    phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["copy_seconds"] = seconds_between(phase_start, context.clock.now());
 
     if (key) {
       phase_start = context.clock.now();
@@ -350,7 +350,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
         std::filesystem::remove(folder / name);
         name += ".enc";
       }
-      phases["encrypt_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+      phases["encrypt_seconds"] = seconds_between(phase_start, context.clock.now());
     }
 
     phase_start = context.clock.now();
@@ -367,7 +367,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
       total += bytes;
       files.push_back({{"name", name}, {"bytes", bytes}, {"sha256", file_sha256(path)}});
     }
-    phases["checksum_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["checksum_seconds"] = seconds_between(phase_start, context.clock.now());
     const Micros finished = context.clock.now();
 
     // `image` records what was backed up; a verification or restore never takes it from here.
@@ -391,7 +391,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
                                                       : ManifestKey::of_machine(context.manifest_key_file, true));
     write_manifest(folder, manifest);
 
-    phases["total_seconds"] = seconds_between_micros(started, finished);
+    phases["total_seconds"] = seconds_between(started, finished);
     // The record a later "latest" is checked against: in the run's events, outside the repository.
     context.events.record("backup.finished", {{"backup_id", backup_id},
                                               {"service", step.target},

@@ -24,11 +24,11 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "harness/runtime/cleanup.hpp"
-#include "core/host_paths.hpp"
-#include "harness/services/service.hpp"
 #include "core/confined_file.hpp"
 #include "core/hashing.hpp"
+#include "core/host_paths.hpp"
+#include "harness/runtime/cleanup.hpp"
+#include "harness/services/service.hpp"
 
 namespace firedrill {
 namespace {
@@ -495,7 +495,7 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
   }
   Micros phase_start = clock.now();
   check_files(folder, manifest_);
-  phases["checksum_seconds"] = seconds_between_micros(phase_start, clock.now());
+  phases["checksum_seconds"] = seconds_between(phase_start, clock.now());
   if (manifest_["files"].empty()) throw ActionFailed(fmt::format("backup {}: the manifest lists no files", backup_id));
   if (!manifest_.contains("encryption")) {
     for (const auto& file : manifest_["files"]) files_[file.value("name", "")] = backup_files_folder(folder, manifest_) / file.value("name", "");
@@ -536,7 +536,7 @@ StagedBackup::StagedBackup(const std::filesystem::path& folder, const std::strin
     std::filesystem::remove_all(staging_, ignored);
     throw;
   }
-  phases["decrypt_seconds"] = seconds_between_micros(phase_start, clock.now());
+  phases["decrypt_seconds"] = seconds_between(phase_start, clock.now());
 }
 
 StagedBackup::~StagedBackup() {
@@ -548,8 +548,6 @@ StagedBackup::~StagedBackup() {
 std::string file_sha256(const std::filesystem::path& file) { return sha256_file(file); }
 
 std::string rfc3339(Micros t) { return format_rfc3339_micros(t); }
-
-double seconds_between_micros(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
 
 PostgresLogin postgres_login(const std::string& conninfo) {
   char* error = nullptr;

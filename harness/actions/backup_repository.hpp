@@ -160,9 +160,6 @@ std::string file_sha256(const std::filesystem::path& file);
 /// RFC 3339 UTC with microseconds, as events.jsonl writes times.
 std::string rfc3339(Micros t);
 
-/// Seconds between two clock readings.
-double seconds_between_micros(Micros from, Micros to);
-
 /// The Postgres user and database of a libpq conninfo string.
 struct PostgresLogin {
   std::string user;

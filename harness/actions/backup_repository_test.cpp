@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "harness/actions/restore_basebackup.hpp"
 #include "core/clock.hpp"
-#include "harness/runtime/journal.hpp"
+#include "harness/actions/restore_basebackup.hpp"
 #include "harness/engine/run_cleanup.hpp"
+#include "harness/runtime/journal.hpp"
 
 namespace firedrill {
 namespace {
@@ -205,7 +205,6 @@ TEST_F(BackupRepositoryTest, DecryptedFilesAreStagedInAFreshPrivateJournalledDir
   ASSERT_EQ(report.errors.size(), 1u);
   EXPECT_NE(report.errors[0].find("not a staging directory"), std::string::npos) << report.errors[0];
 }
-
 
 /// A finished set as `backup` leaves it: one file and a manifest sealed with `key`.
 nlohmann::json make_set(const std::filesystem::path& repository, const std::string& id, const std::string& method,

@@ -8,11 +8,11 @@
 #include <pqxx/pqxx>
 
 #include "checks/history.hpp"
+#include "core/clock.hpp"
 #include "harness/actions/backup.hpp"
 #include "harness/actions/backup_repository.hpp"
 #include "harness/actions/restore.hpp"
 #include "harness/actions/verify_backup.hpp"
-#include "core/clock.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/docker_runtime.hpp"
 #include "harness/services/postgres.hpp"

@@ -7,8 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "harness/actions/action.hpp"
 #include "core/duration.hpp"
+#include "core/utf8.hpp"
+#include "harness/actions/action.hpp"
 
 namespace firedrill {
 namespace {
@@ -133,7 +134,7 @@ std::string recovery_settings(const RecoveryTarget& target, const std::string& r
   const auto quoted = [](const std::string& value) {
     // The settings go into a shell heredoc and postgresql.auto.conf, one per line: a line break
     // in a value would end either early.
-    if (std::any_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    if (has_control_character(value))
       throw std::invalid_argument(fmt::format("a recovery setting may not hold control characters: {}", nlohmann::json(value).dump()));
     std::string text = "'";
     for (char c : value) text += c == '\'' ? std::string("''") : std::string(1, c);

@@ -109,7 +109,7 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
     } catch (const EnvironmentError& failure) {
       throw ActionFailed(failure.what());
     }
-    phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["copy_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     exec_checked(context.runtime, step.target,
@@ -120,16 +120,16 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
     exec_checked(context.runtime, step.target,
                  {"pg_restore", "-U", user, "-d", database, "--no-owner", "--exit-on-error", container_file},
                  time_left(context.clock, deadline), "pg_restore");
-    phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["restore_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     const auto counts = postgres_row_counts(context.runtime, step.target, user, database, time_left(context.clock, deadline));
     const auto differences = row_count_differences(facts.value("row_counts", nlohmann::json::object()), counts);
     if (!differences.empty())
       throw ActionFailed(fmt::format("the restored database differs from the backup: {}", fmt::join(differences, "; ")));
-    phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
     context.runtime.exec(step.target, {"rm", "-f", container_file}, time_left(context.clock, deadline));
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},
                                                {"database", database},
@@ -142,7 +142,7 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
     } catch (const std::exception&) {
       // The target may be what failed; its file goes with it.
     }
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},
                                                {"outcome", "failed"},

@@ -266,7 +266,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
                                        "replay cannot pass it",
                                        archive.string(), missing.size(), backup_id, missing.front()));
     }
-    phases["archive_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["archive_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     const std::map<int, int> ports = context.runtime.inspect(step.target).host_ports;
@@ -305,7 +305,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
     try {
       context.runtime.remove(step.target);
       context.runtime.start(fresh);
-      phases["container_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+      phases["container_seconds"] = seconds_between(phase_start, context.clock.now());
       phase_start = context.clock.now();
       exec_checked(context.runtime, step.target, {"mkdir", "-p", staging}, time_left(context.clock, deadline), "mkdir");
       for (const auto& [path, where] : to_copy) context.runtime.copy_to(step.target, path, where);
@@ -319,7 +319,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
     } catch (const EnvironmentError& failure) {
       throw ActionFailed(fmt::format("the fresh container of '{}' could not be prepared: {}", step.target, failure.what()));
     }
-    phases["fetch_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["fetch_seconds"] = seconds_between(phase_start, context.clock.now());
 
     // The server's log says when each phase ends; polled, so each is known within 20 ms.
     phase_start = context.clock.now();
@@ -337,7 +337,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
               throw ActionFailed(failure.what());
             }
           }
-          phases[phase] = seconds_between_micros(phase_start, context.clock.now());
+          phases[phase] = seconds_between(phase_start, context.clock.now());
           phase_start = context.clock.now();
         },
         [&](const std::string& logs) { return why_recovery_failed(logs, target, archive.string()); });
@@ -349,8 +349,8 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
     const std::string timeline = after_marker(logs, "selected new timeline ID: ");
     const auto counts = postgres_row_counts(context.runtime, step.target, service->user(), service->database(),
                                             time_left(context.clock, deadline));
-    phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     nlohmann::json target_json = {{"description", target.description}};
     if (target.kind == RecoveryTarget::Kind::time) target_json["time"] = rfc3339(target.time);
     if (target.kind == RecoveryTarget::Kind::transaction) target_json["xid"] = target.xid;
@@ -372,7 +372,7 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
                                                {"phases", phases}});
     return details;
   } catch (const std::exception& failure) {
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},
                                                {"method", method},

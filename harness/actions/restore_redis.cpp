@@ -111,7 +111,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
 
     Micros phase_start = context.clock.now();
     const bool found_running = stop_redis(context, step.target, deadline);
-    phases["stop_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["stop_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     // The directory comes from the manifest and the container: it is opened inside the
@@ -143,7 +143,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
     const auto manifest_file = aof_directory / fmt::format("{}.manifest", aof_file_name);
     place_bytes(fmt::format("file {} seq 1 type b\n", base), manifest_file, owner);
     place_file(rdb->second, rdb_file, owner);
-    phases["copy_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["copy_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     context.runtime.start_again(step.target);
@@ -160,7 +160,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
         throw ActionFailed(fmt::format("'{}' did not answer after the restore: {}", step.target, last_reply));
       context.clock.sleep_for(milliseconds(50));
     }
-    phases["start_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+    phases["start_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
     std::vector<std::string> missing;
@@ -173,8 +173,8 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
       throw ActionFailed(fmt::format("sampled keys are missing after the restore: {}", fmt::join(missing, ", ")));
     const long long keys = std::stoll(without_trailing_newlines(
         exec_checked(context.runtime, step.target, {"redis-cli", "DBSIZE"}, time_left(context.clock, deadline), "redis-cli DBSIZE")));
-    phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},
                                                {"outcome", "ok"},
@@ -185,7 +185,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
             {"found_running", found_running},
             {"damaged_aof_kept_as", damaged.filename().string()}, {"phases", phases}};
   } catch (const std::exception& failure) {
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("restore.finished", {{"backup_id", backup_id},
                                                {"service", step.target},
                                                {"outcome", "failed"},

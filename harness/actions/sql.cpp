@@ -64,12 +64,12 @@ nlohmann::json SqlAction::run(ActionContext& context, const StepSpec& step) {
             {"xid", xid},
             {"rows_affected", result.affected_rows()},
             {"rows_returned", result.size()},
-            {"duration_seconds", seconds_between_micros(started, committed)}};
+            {"duration_seconds", seconds_between(started, committed)}};
   } catch (const pqxx::failure& failure) {
     const std::string error = without_trailing_newlines(failure.what());
     if (!expected_error.empty() && error.find(expected_error) != std::string::npos) {
       context.events.record("sql.failed_as_expected", {{"step", step.name}, {"service", step.target}, {"error", error}});
-      return {{"error", error}, {"duration_seconds", seconds_between_micros(started, context.clock.now())}};
+      return {{"error", error}, {"duration_seconds", seconds_between(started, context.clock.now())}};
     }
     throw ActionFailed(fmt::format("'{}' on '{}' failed: {}", statement, step.target, without_trailing_newlines(failure.what())));
   }

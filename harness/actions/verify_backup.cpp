@@ -106,7 +106,7 @@ nlohmann::json verify_pg_dump(ActionContext& context, const StepSpec& step, cons
       time_left(context.clock, deadline));
   if (restored.exit_code != 0)
     throw ActionFailed(fmt::format("{}: pg_restore failed: {}", staged.begin()->first, tail_lines(restored.output, 5)));
-  phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["restore_seconds"] = seconds_between(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
   const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, time_left(context.clock, deadline));
@@ -116,7 +116,7 @@ nlohmann::json verify_pg_dump(ActionContext& context, const StepSpec& step, cons
     throw ActionFailed(fmt::format("the restored database differs from the source at backup time: {}",
                                    fmt::join(differences, "; ")));
   const std::string amcheck = run_amcheck(context, scratch.service(), user, database, deadline);
-  phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}};
 }
 
@@ -157,12 +157,12 @@ nlohmann::json verify_basebackup(ActionContext& context, const StepSpec& step, c
                 "runuser -u postgres -- pg_ctl -D \"$PGDATA\" -w -t 300 -l /tmp/restore/postgres.log "
                 "-o \"-c listen_addresses=''\" start || { tail -n 20 /tmp/restore/postgres.log; exit 1; }"},
                time_left(context.clock, deadline), "starting postgres on the restored base backup");
-  phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["restore_seconds"] = seconds_between(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
   const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, time_left(context.clock, deadline));
   const std::string amcheck = run_amcheck(context, scratch.service(), user, database, deadline);
-  phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}, {"pg_verifybackup", "ok"}};
 }
 
@@ -207,7 +207,7 @@ nlohmann::json verify_pgbackrest(ActionContext& context, const StepSpec& step, c
       verified.output.find(" ERROR: ") != std::string::npos ||
       verified.output.find("completed successfully") == std::string::npos)
     throw ActionFailed(fmt::format("pgbackrest verify rejects the repository of '{}': {}", stanza, tail_lines(verified.output, 4)));
-  phases["pgbackrest_verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["pgbackrest_verify_seconds"] = seconds_between(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
   exec_checked(context.runtime, scratch.service(),
@@ -228,12 +228,12 @@ nlohmann::json verify_pgbackrest(ActionContext& context, const StepSpec& step, c
     if (context.clock.now() >= until) throw ActionFailed(fmt::format("set {} restored but its recovery did not end", label));
     context.clock.sleep_for(milliseconds(50));
   }
-  phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["restore_seconds"] = seconds_between(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
   const nlohmann::json counts = postgres_row_counts(context.runtime, scratch.service(), user, database, time_left(context.clock, deadline));
   const std::string amcheck = run_amcheck(context, scratch.service(), user, database, deadline);
-  phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}, {"pgbackrest_verify", "ok"}, {"label", label}};
 }
 
@@ -268,7 +268,7 @@ nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const Sc
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("{}: redis did not start on it: {}", name, failure.what()));
   }
-  phases["restore_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["restore_seconds"] = seconds_between(phase_start, context.clock.now());
 
   phase_start = context.clock.now();
   const long long dbsize = std::stoll(redis_cli(context, scratch.service(), {"DBSIZE"}, deadline));
@@ -286,7 +286,7 @@ nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const Sc
   }
   if (!missing.empty())
     throw ActionFailed(fmt::format("{}: sampled keys differ after the restore: {}", name, fmt::join(missing, ", ")));
-  phases["verify_seconds"] = seconds_between_micros(phase_start, context.clock.now());
+  phases["verify_seconds"] = seconds_between(phase_start, context.clock.now());
   return {{"dbsize", dbsize}, {"sampled_keys", facts.value("sampled_keys", nlohmann::json::array()).size()}};
 }
 
@@ -329,12 +329,12 @@ nlohmann::json VerifyBackupAction::run(ActionContext& context, const StepSpec& s
       checks = verify_rdb(context, step, scratch, manifest, staged, deadline, phases);
     else
       throw ActionFailed(fmt::format("backup {}: method '{}' cannot be verified", backup_id, method));
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("backup.verify.finished",
                           {{"backup_id", backup_id}, {"service", step.target}, {"outcome", "ok"}, {"phases", phases}});
     return {{"backup_id", backup_id}, {"path", folder.string()}, {"method", method}, {"checks", checks}, {"phases", phases}};
   } catch (const std::exception& failure) {
-    phases["total_seconds"] = seconds_between_micros(started, context.clock.now());
+    phases["total_seconds"] = seconds_between(started, context.clock.now());
     context.events.record("backup.verify.finished", {{"backup_id", backup_id},
                                                      {"service", step.target},
                                                      {"outcome", "failed"},

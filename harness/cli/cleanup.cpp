@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/journal.hpp"
 #include "harness/runtime/runtime.hpp"
-#include "harness/engine/run_cleanup.hpp"
 #include "reports/writers.hpp"
 
 namespace firedrill {

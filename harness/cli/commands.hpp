@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "harness/scenario/loader.hpp"
 #include "core/vocabulary.hpp"
+#include "harness/scenario/loader.hpp"
 #include "reports/attestation/keys.hpp"
 
 namespace firedrill {

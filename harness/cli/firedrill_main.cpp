@@ -5,10 +5,10 @@
 #include "checks/registry.hpp"
 #include "harness/actions/action.hpp"
 #include "harness/cli/commands.hpp"
+#include "harness/runtime/runtime.hpp"
 #include "injectors/registry.hpp"
 #include "reports/attestation/keys.hpp"
 #include "reports/writers.hpp"
-#include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
 

@@ -9,13 +9,13 @@
 #include <fmt/format.h>
 
 #include "clients/transport.hpp"
+#include "core/interrupt.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
-#include "core/interrupt.hpp"
-#include "harness/runtime/journal.hpp"
+#include "harness/engine/run_cleanup.hpp"
 #include "harness/rehearse/commands.hpp"
 #include "harness/rehearse/console.hpp"
-#include "harness/engine/run_cleanup.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"

@@ -12,14 +12,14 @@
 
 #include <fmt/format.h>
 
-#include "core/secrets.hpp"
 #include "clients/transport.hpp"
+#include "core/interrupt.hpp"
+#include "core/secrets.hpp"
 #include "core/utf8.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
-#include "core/interrupt.hpp"
-#include "harness/runtime/journal.hpp"
 #include "harness/engine/run_cleanup.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/attestation/chain.hpp"
 #include "reports/attestation/keys.hpp"

@@ -5,11 +5,11 @@
 
 #include <fmt/format.h>
 
+#include "core/interrupt.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/engine/drill.hpp"
-#include "core/interrupt.hpp"
-#include "harness/runtime/journal.hpp"
 #include "harness/engine/run_cleanup.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/process_runtime.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/writers.hpp"

@@ -15,23 +15,23 @@
 #include <fmt/format.h>
 
 #include "checks/evaluate.hpp"
-#include "clients/scalar_query.hpp"
 #include "checks/history.hpp"
 #include "clients/probes/prober.hpp"
 #include "clients/probes/scheduling_monitor.hpp"
+#include "clients/scalar_query.hpp"
 #include "clients/workload/workload.hpp"
-#include "harness/actions/action.hpp"
 #include "core/interrupt.hpp"
-#include "harness/runtime/journal.hpp"
-#include "harness/rehearse/progress.hpp"
 #include "core/secrets.hpp"
+#include "harness/actions/action.hpp"
 #include "harness/rehearse/commands.hpp"
 #include "harness/rehearse/operator.hpp"
+#include "harness/rehearse/progress.hpp"
+#include "harness/runtime/journal.hpp"
+#include "harness/services/patroni.hpp"
 #include "harness/services/postgres.hpp"
 #include "harness/services/registry.hpp"
-#include "harness/services/service.hpp"
-#include "harness/services/patroni.hpp"
 #include "harness/services/sentinel.hpp"
+#include "harness/services/service.hpp"
 #include "harness/services/standby.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/proxy/fault_proxy.hpp"
@@ -58,8 +58,6 @@ std::vector<std::string> service_names_of(const Scenario& scenario) {
   for (const auto& service : scenario.services) names.push_back(service.name);
   return names;
 }
-
-double seconds_between(Micros from, Micros to) { return static_cast<double>(to - from) / 1e6; }
 
 const char* verb_name(StepVerb verb) {
   switch (verb) {

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
-#include "harness/runtime/runtime.hpp"
 #include "core/model.hpp"
 #include "harness/rehearse/progress.hpp"
+#include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
 

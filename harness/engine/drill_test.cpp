@@ -7,12 +7,12 @@
 
 #include <gtest/gtest.h>
 
-#include "core/interrupt.hpp"
-#include "harness/runtime/journal.hpp"
-#include "harness/runtime/fake_runtime.hpp"
-#include "harness/scenario/loader.hpp"
 #include "checks/registry.hpp"
+#include "core/interrupt.hpp"
 #include "harness/actions/action.hpp"
+#include "harness/runtime/fake_runtime.hpp"
+#include "harness/runtime/journal.hpp"
+#include "harness/scenario/loader.hpp"
 #include "injectors/registry.hpp"
 
 namespace firedrill {

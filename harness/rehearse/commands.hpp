@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/rehearse/operator.hpp"
 #include "core/model.hpp"
+#include "harness/rehearse/operator.hpp"
 
 namespace firedrill {
 

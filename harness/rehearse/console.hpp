@@ -6,9 +6,9 @@
 #include <ostream>
 
 #include "core/clock.hpp"
+#include "core/model.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/rehearse/screen.hpp"
-#include "core/model.hpp"
 
 namespace firedrill {
 

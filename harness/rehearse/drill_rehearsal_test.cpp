@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "checks/registry.hpp"
+#include "core/interrupt.hpp"
 #include "harness/actions/action.hpp"
 #include "harness/engine/drill.hpp"
-#include "core/interrupt.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/runtime/fake_runtime.hpp"
 #include "harness/scenario/loader.hpp"

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "checks/history.hpp"
-#include "harness/rehearse/progress.hpp"
 #include "core/model.hpp"
+#include "harness/rehearse/progress.hpp"
 
 namespace firedrill {
 

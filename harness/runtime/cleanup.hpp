@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/runtime/journal.hpp"
 #include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/journal.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {

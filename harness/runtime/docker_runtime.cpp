@@ -18,11 +18,12 @@
 
 #include <fmt/format.h>
 
+#include "core/model.hpp"
+#include "core/ports.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/freezer.hpp"
 #include "harness/runtime/host_firewall.hpp"
 #include "harness/runtime/tar_archive.hpp"
-#include "core/model.hpp"
 
 namespace firedrill {
 namespace {
@@ -68,23 +69,6 @@ std::string address_in_subnet(const std::string& cidr, std::size_t n) {
   auto subnet = parse_ipv4_subnet(cidr);
   if (!subnet) throw EnvironmentError(fmt::format("the run's network has no usable subnet ('{}')", cidr));
   return format_ipv4(subnet->base + static_cast<uint32_t>(n));
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago; the caller retries if it is taken by the
-/// time the engine binds it.
-int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw EnvironmentError("cannot create a socket to find a free port");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof address;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  close(fd);
-  if (!ok) throw EnvironmentError("cannot bind 127.0.0.1:0 to find a free port");
-  return ntohs(address.sin_port);
 }
 
 bool is_port_conflict(const std::string& message) {

@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "core/ports.hpp"
 #include "harness/runtime/child_reaper.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/service_cgroup.hpp"
@@ -122,21 +123,6 @@ std::string value_or(const std::map<std::string, std::string>& map, const std::s
   return found == map.end() || found->second.empty() ? fallback : found->second;
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw EnvironmentError("cannot create a socket to find a free port");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  ::close(fd);
-  if (!ok) throw EnvironmentError("cannot bind 127.0.0.1:0 to find a free port");
-  return ntohs(address.sin_port);
-}
-
 int signal_number(const std::string& name) {
   std::string bare = name;
   if (bare.starts_with("SIG")) bare.erase(0, 3);
@@ -176,16 +162,6 @@ std::pair<std::string, std::uintmax_t> read_file_tail(const fs::path& path, std:
   const std::uintmax_t skipped = size > max_bytes ? size - max_bytes : 0;
   in.seekg(static_cast<std::streamoff>(skipped));
   return {std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), skipped};
-}
-
-std::string last_lines(const std::string& text, int count) {
-  std::size_t position = text.size();
-  for (int line = 0; line <= count && position > 0; ++line) {
-    const auto newline = text.rfind('\n', position - 1);
-    if (newline == std::string::npos) return text;
-    if (line < count) position = newline;
-  }
-  return text.substr(position == text.size() ? 0 : position);
 }
 
 std::vector<std::string> split_words(const std::string& text) {
@@ -786,7 +762,7 @@ void ProcessRuntime::run_to_completion(ServiceProcess& state, const std::vector<
     throw EnvironmentError(fmt::format("{} of '{}' {}\nlast log lines:\n{}", what, state.spec.service,
                                        code ? fmt::format("failed (exit code {})", *code)
                                             : fmt::format("did not finish within {} s", timeout.count()),
-                                       last_lines(read_whole_file(state.log_file()), 10)));
+                                       tail_lines(read_whole_file(state.log_file()), 10)));
 }
 
 void ProcessRuntime::initialise_postgres(ServiceProcess& state) {
@@ -1073,7 +1049,7 @@ std::string ProcessRuntime::logs(const std::string& service) {
 std::string ProcessRuntime::recent_logs(const std::string& service, int lines) {
   require_run();
   // A poll needs a few lines: a megabyte of the end holds them, however long the log has grown.
-  return last_lines(read_file_tail(service_directory(service) / "log", std::uintmax_t{1} << 20).first, lines);
+  return tail_lines(read_file_tail(service_directory(service) / "log", std::uintmax_t{1} << 20).first, lines);
 }
 
 ConfinedPath ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "clients/redis_master.hpp"
-#include "harness/runtime/runtime.hpp"
 #include "core/model.hpp"
+#include "harness/runtime/runtime.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-
 namespace firedrill {
 
 ContainerSpec Service::container_spec(const std::function<std::string(const std::string&)>& resolve) const {

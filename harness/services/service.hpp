@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "clients/probes/prober.hpp"
-#include "harness/runtime/runtime.hpp"
 #include "core/model.hpp"
+#include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
 
@@ -88,7 +88,6 @@ class Service {
 /// unless the scenario sets one, a replication role's). Throws EnvironmentError when the system's
 /// random source fails.
 std::string random_secret();
-
 
 /// Polls `attempt` every 50 ms until it returns true or `timeout` passes; `last_error` receives
 /// the reason of the last failed attempt.

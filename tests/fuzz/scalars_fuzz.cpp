@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include "harness/runtime/process_group.hpp"
 #include "core/byte_size.hpp"
 #include "core/duration.hpp"
 #include "core/host_paths.hpp"
+#include "harness/runtime/process_group.hpp"
 #include "reports/attestation/dsse.hpp"
 #include "reports/attestation/rollup.hpp"
 
