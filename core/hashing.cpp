@@ -30,7 +30,7 @@ class Sha256 {
 
 }  // namespace
 
-std::string sha256_hex(const std::string& bytes) {
+std::string sha256_hex(std::string_view bytes) {
   Sha256 hash;
   hash.update(bytes.data(), bytes.size());
   return hash.hex();

@@ -1,11 +1,6 @@
 #include "harness/scenario/loader.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,354 +16,17 @@
 #include <vector>
 
 #include "core/byte_size.hpp"
+#include "core/hashing.hpp"
 #include "core/host_paths.hpp"
+#include "core/utf8.hpp"
+#include "harness/scenario/diagnostics.hpp"
+#include "harness/scenario/yaml_tree.hpp"
 #include "harness/services/patroni.hpp"
 
 namespace firedrill {
 namespace {
 
-constexpr int max_nesting = 64;
-constexpr std::size_t max_nodes = 100'000;
-// Longer source lines are shown as a window around the column.
-constexpr std::size_t max_shown_chars = 160;
-constexpr std::size_t max_message_bytes = 400;
-
-/// 1-based line and column (the column counts bytes, as YAML marks do).
-struct Pos {
-  int line = 1;
-  int column = 1;
-};
-
-/// The first problem found; turned into a ScenarioError::Diagnostic by parse_scenario.
-struct Failure {
-  Pos where;
-  std::string message;
-};
-
-[[noreturn]] void fail(Pos where, std::string message) { throw Failure{where, std::move(message)}; }
-
-Pos to_pos(const YAML::Mark& mark) {
-  if (mark.is_null()) return Pos{};
-  return Pos{mark.line + 1, mark.column + 1};
-}
-
-// The YAML tree is built from parser events, so every limit is enforced before it is exceeded and
-// no alias is ever expanded.
-struct Entry;
-
-struct Node {
-  enum class Kind { null, scalar, sequence, map };
-  Kind kind = Kind::null;
-  std::string value;           // scalar
-  std::vector<Node> items;     // sequence
-  std::vector<Entry> entries;  // map, in file order
-  Pos where;
-};
-
-struct Entry {
-  std::string key;
-  Pos key_where;
-  Node value;
-};
-
-class TreeBuilder : public YAML::EventHandler {
- public:
-  /// The single document's root; throws Failure for any construct a scenario may not use.
-  Node build(YAML::Parser& parser) {
-    if (!parser.HandleNextDocument(*this))
-      fail(Pos{}, "the scenario is empty: expected a map with version, name, services and steps");
-    // Reading on finds a second document; OnDocumentStart rejects it.
-    parser.HandleNextDocument(*this);
-    return std::move(root_);
-  }
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    if (documents_++ > 0) fail(to_pos(mark), "a scenario file holds one YAML document; found a second one");
-    document_start_ = to_pos(mark);
-  }
-  void OnDocumentEnd() override {}
-
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    Node node;
-    node.where = to_pos(mark);
-    start_node(mark, "", anchor);
-    add(std::move(node));
-  }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { reject_anchor(mark); }
-  void OnAnchor(const YAML::Mark& mark, const std::string&) override { reject_anchor(mark); }
-
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    start_node(mark, tag, anchor);
-    Node node;
-    node.kind = Node::Kind::scalar;
-    node.value = value;
-    node.where = to_pos(mark);
-    add(std::move(node));
-  }
-
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    open(mark, tag, anchor, Node::Kind::sequence);
-  }
-  void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    open(mark, tag, anchor, Node::Kind::map);
-  }
-  void OnMapEnd() override { close(); }
-
- private:
-  struct Frame {
-    Node node;
-    bool expecting_key = true;
-    std::string key;
-    Pos key_where;
-    std::map<std::string, Pos> keys_seen;
-  };
-
-  [[noreturn]] static void reject_anchor(const YAML::Mark& mark) {
-    fail(to_pos(mark), "anchors and aliases are not supported in scenarios");
-  }
-
-  void start_node(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor) {
-    if (anchor != 0) reject_anchor(mark);
-    // "?" is an untagged plain node and "!" a quoted scalar; anything else was written as a tag.
-    if (!tag.empty() && tag != "?" && tag != "!") fail(to_pos(mark), "YAML tags are not supported in scenarios");
-    if (++nodes_ > max_nodes) fail(to_pos(mark), fmt::format("the scenario has more than {} YAML nodes", max_nodes));
-  }
-
-  void open(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, Node::Kind kind) {
-    start_node(mark, tag, anchor);
-    if (stack_.size() >= max_nesting) fail(to_pos(mark), fmt::format("nesting deeper than {} levels", max_nesting));
-    Frame frame;
-    frame.node.kind = kind;
-    frame.node.where = to_pos(mark);
-    stack_.push_back(std::move(frame));
-  }
-
-  void close() {
-    Node node = std::move(stack_.back().node);
-    stack_.pop_back();
-    add(std::move(node));
-  }
-
-  void add(Node node) {
-    if (stack_.empty()) {
-      root_ = std::move(node);
-      // An empty document is marked at whatever follows it.
-      if (root_.kind == Node::Kind::null) root_.where = document_start_;
-      return;
-    }
-    Frame& parent = stack_.back();
-    if (parent.node.kind == Node::Kind::sequence) {
-      parent.node.items.push_back(std::move(node));
-      return;
-    }
-    if (parent.expecting_key) {
-      if (node.kind != Node::Kind::scalar) fail(node.where, "map keys must be plain words");
-      auto [seen, inserted] = parent.keys_seen.emplace(node.value, node.where);
-      if (!inserted)
-        fail(node.where, fmt::format("duplicate key '{}' (first given at line {}, column {})", node.value,
-                                     seen->second.line, seen->second.column));
-      parent.key = std::move(node.value);
-      parent.key_where = node.where;
-      parent.expecting_key = false;
-      return;
-    }
-    // An empty value is reported where its key is: the parser marks it at the next token.
-    if (node.kind == Node::Kind::null) node.where = parent.key_where;
-    parent.node.entries.push_back(Entry{std::move(parent.key), parent.key_where, std::move(node)});
-    parent.expecting_key = true;
-  }
-
-  Node root_;
-  std::vector<Frame> stack_;
-  std::size_t nodes_ = 0;
-  int documents_ = 0;
-  Pos document_start_;
-};
-
-/// Length of the valid UTF-8 sequence starting at text[i], or 0 when it is not one.
-std::size_t utf8_length(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char lead = byte(i);
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;
-  if (lead < 0x80) return 1;
-  if (lead >= 0xC2 && lead <= 0xDF)
-    length = 2;
-  else if (lead >= 0xE0 && lead <= 0xEF)
-    length = 3;
-  else if (lead >= 0xF0 && lead <= 0xF4)
-    length = 4;
-  else
-    return 0;
-  // Reject overlong forms, UTF-16 surrogates and code points past U+10FFFF.
-  if (lead == 0xE0) low = 0xA0;
-  if (lead == 0xED) high = 0x9F;
-  if (lead == 0xF0) low = 0x90;
-  if (lead == 0xF4) high = 0x8F;
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    const unsigned char b = byte(i + k);
-    const unsigned char lo = k == 1 ? low : 0x80, hi = k == 1 ? high : 0xBF;
-    if (b < lo || b > hi) return 0;
-  }
-  return length;
-}
-
-void check_bytes(std::string_view text) {
-  Pos where;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '\0') fail(where, "NUL byte in the scenario (is this a binary file?)");
-    const std::size_t length = utf8_length(text, i);
-    if (length == 0)
-      fail(where, fmt::format("invalid UTF-8 (byte 0x{:02x}); a scenario must be UTF-8 text",
-                              static_cast<unsigned char>(text[i])));
-    if (text[i] == '\n') {
-      ++where.line;
-      where.column = 1;
-    } else {
-      where.column += static_cast<int>(length);
-    }
-    i += length;
-  }
-}
-
-/// Turns the parser's exception into a Failure. yaml-cpp reports a tab in indentation as whatever
-/// construct it then failed to close, so the first tab-indented line up to the error is named instead.
-[[noreturn]] void fail_on_yaml_error(std::string_view text, const YAML::Exception& error) {
-  const Pos where = to_pos(error.mark);
-  Pos line_start;
-  for (std::size_t i = 0; i < text.size() && line_start.line <= where.line; ++line_start.line) {
-    std::size_t end = text.find('\n', i);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(i, end - i);
-    const std::size_t content = line.find_first_not_of(" \t");
-    const std::size_t tab = line.substr(0, content).find('\t');
-    if (content != std::string_view::npos && line[content] != '#' && tab != std::string_view::npos)
-      fail(Pos{line_start.line, static_cast<int>(tab) + 1}, "tab used for indentation; indent with spaces");
-    i = end + 1;
-  }
-  // Aliases are refused when their anchor is defined; one without an anchor fails in the parser first.
-  if (error.msg == YAML::ErrorMsg::UNKNOWN_ANCHOR) fail(where, "anchors and aliases are not supported in scenarios");
-  fail(where, error.msg);
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
-
-std::string_view line_of(std::string_view text, int line) {
-  std::size_t begin = 0;
-  for (int n = 1; n < line; ++n) {
-    const std::size_t newline = text.find('\n', begin);
-    if (newline == std::string_view::npos) return {};
-    begin = newline + 1;
-  }
-  std::size_t end = text.find('\n', begin);
-  if (end == std::string_view::npos) end = text.size();
-  std::string_view result = text.substr(begin, end - begin);
-  if (!result.empty() && result.back() == '\r') result.remove_suffix(1);
-  return result;
-}
-
-/// The diagnostic for `failure`: its source line made printable (tabs and control characters as one
-/// character each, at most max_shown_chars around the column) and the caret under the column.
-ScenarioError::Diagnostic make_diagnostic(std::string_view text, const std::string& file, const Failure& failure) {
-  ScenarioError::Diagnostic diagnostic;
-  diagnostic.where = SourceLocation{file, failure.where.line, failure.where.column};
-  diagnostic.message = failure.message;
-  // A message quoting a huge value would bury the line it is about.
-  if (diagnostic.message.size() > max_message_bytes) {
-    std::size_t cut = max_message_bytes;
-    while (cut > 0 && (static_cast<unsigned char>(diagnostic.message[cut]) & 0xC0) == 0x80) --cut;
-    diagnostic.message = diagnostic.message.substr(0, cut) + "...";
-  }
-  const std::string_view line = line_of(text, failure.where.line);
-  std::vector<std::string> chars;
-  std::size_t caret = 0;
-  const std::size_t column_byte = static_cast<std::size_t>(std::max(failure.where.column, 1) - 1);
-  for (std::size_t i = 0; i < line.size();) {
-    if (i <= column_byte) caret = chars.size();
-    const std::size_t length = utf8_length(line, i);
-    const unsigned char c = static_cast<unsigned char>(line[i]);
-    if (length == 0 || c < 0x20 || c == 0x7f) {
-      chars.emplace_back(c == '\t' ? " " : "?");
-      i += std::max<std::size_t>(length, 1);
-    } else {
-      chars.emplace_back(line.substr(i, length));
-      i += length;
-    }
-  }
-  if (column_byte >= line.size()) caret = chars.size();
-  std::size_t first = 0, last = chars.size();
-  if (chars.size() > max_shown_chars) {
-    const std::size_t width = max_shown_chars - 6;  // room for an ellipsis on each side
-    first = caret > width / 2 ? std::min(caret - width / 2, chars.size() - width) : 0;
-    last = first + width;
-  }
-  std::string shown = first > 0 ? "..." : "";
-  for (std::size_t k = first; k < last; ++k) shown += chars[k];
-  if (last < chars.size()) shown += "...";
-  diagnostic.source_line = shown;
-  diagnostic.caret = caret - first + (first > 0 ? 3 : 0);
-  return diagnostic;
-}
-
-/// Levenshtein distance where swapping two adjacent letters counts as one edit, the commonest typo.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i)
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.size()][b.size()];
-}
-
-/// " (did you mean 'x'?)" for the closest candidate within two edits, else "".
-std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
-  const std::string* best = nullptr;
-  std::size_t best_distance = 3;
-  for (const auto& candidate : candidates) {
-    const std::size_t longer = std::max(word.size(), candidate.size());
-    const std::size_t shorter = std::min(word.size(), candidate.size());
-    if (longer - shorter > 2) continue;
-    const std::size_t distance = edit_distance(word, candidate);
-    if (distance < best_distance && distance < longer) {
-      best = &candidate;
-      best_distance = distance;
-    }
-  }
-  return best ? fmt::format(" (did you mean '{}'?)", *best) : std::string();
-}
-
-std::string join(const std::vector<std::string>& words, std::string_view last_separator) {
-  std::string text;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) text += i + 1 == words.size() ? last_separator : ", ";
-    text += words[i];
-  }
-  return text;
-}
-
-template <typename Map>
-std::vector<std::string> keys_of(const Map& map) {
-  std::vector<std::string> keys;
-  for (const auto& [key, value] : map) keys.push_back(key);
-  return keys;
-}
+using namespace scenario_yaml;
 
 bool matches_name(std::string_view name, bool letter_first) {
   if (name.empty() || name.size() > 63) return false;
@@ -402,42 +60,6 @@ std::optional<long long> parse_integer(std::string_view text, bool& out_of_range
     return std::nullopt;
   }
   return value;
-}
-
-const char* describe(const Node& node) {
-  switch (node.kind) {
-    case Node::Kind::null: return "nothing";
-    case Node::Kind::scalar: return "a single value";
-    case Node::Kind::sequence: return "a list";
-    case Node::Kind::map: return "a map";
-  }
-  return "something else";
-}
-
-const Entry* find(const Node& map, std::string_view key) {
-  for (const auto& entry : map.entries)
-    if (entry.key == key) return &entry;
-  return nullptr;
-}
-
-void substitute_vars(Node& node, const std::map<std::string, std::string>& vars) {
-  if (node.kind == Node::Kind::scalar && node.value.find("${var.") != std::string::npos) {
-    const std::string& text = node.value;
-    std::string substituted;
-    std::size_t done = 0;
-    for (std::size_t at = text.find("${var."); at != std::string::npos; at = text.find("${var.", done)) {
-      const std::size_t close = text.find('}', at);
-      if (close == std::string::npos) fail(node.where, fmt::format("unterminated '${{' in '{}'", text));
-      const std::string name = text.substr(at + 6, close - at - 6);
-      const auto found = vars.find(name);
-      if (found == vars.end()) fail(node.where, fmt::format("undefined variable '{}' (pass --var {}=...)", name, name));
-      substituted.append(text, done, at - done).append(found->second);
-      done = close + 1;
-    }
-    node.value = substituted.append(text, done);
-  }
-  for (auto& item : node.items) substitute_vars(item, vars);
-  for (auto& entry : node.entries) substitute_vars(entry.value, vars);
 }
 
 const std::vector<std::string> top_level_keys = {"version",  "name",     "description", "runbook", "expect",
@@ -691,9 +313,7 @@ class ScenarioReader {
                                           variable.key == "PGDATA" || variable.key == "REDIS_PASSWORD";
           if (variable.key == "REDIS_PASSWORD" && text.empty())
             fail(variable.value.where, "env 'REDIS_PASSWORD' may not be empty: leave it out and firedrill generates one for the run");
-          if (written_into_files && std::any_of(text.begin(), text.end(), [](char c) {
-                return static_cast<unsigned char>(c) < 0x20 || c == '\x7f';
-              }))
+          if (written_into_files && has_control_character(text))
             fail(variable.value.where, fmt::format("env '{}' may not hold a line break or another control character",
                                                    variable.key));
           service.env[variable.key] = text;
@@ -1267,24 +887,6 @@ class ScenarioReader {
 
 }  // namespace
 
-ScenarioError::ScenarioError(std::vector<Diagnostic> diagnostics)
-    : std::runtime_error([&] {
-        std::string text;
-        for (const auto& diagnostic : diagnostics) {
-          if (!text.empty()) text += '\n';
-          text += format(diagnostic);
-        }
-        return text;
-      }()),
-      diagnostics_(std::move(diagnostics)) {}
-
-std::string ScenarioError::format(const Diagnostic& diagnostic) {
-  const SourceLocation& where = diagnostic.where;
-  if (where.line <= 0) return fmt::format("{}: {}", where.file, diagnostic.message);
-  return fmt::format("{}:{}:{}: {}\n    {}\n    {}^", where.file, where.line, where.column, diagnostic.message,
-                     diagnostic.source_line, std::string(diagnostic.caret, ' '));
-}
-
 Scenario parse_scenario(std::string_view text, const std::string& file_name, const LoadOptions& options) {
   Scenario scenario;
   scenario.file = file_name;
@@ -1293,15 +895,7 @@ Scenario parse_scenario(std::string_view text, const std::string& file_name, con
       throw ScenarioError(
           {ScenarioError::Diagnostic{SourceLocation{file_name, 0, 0},
                                      fmt::format("the scenario is larger than 1 MiB ({} bytes)", text.size()), "", 0}});
-    check_bytes(text);
-    Node root;
-    try {
-      std::istringstream stream{std::string(text)};
-      YAML::Parser parser(stream);
-      root = TreeBuilder().build(parser);
-    } catch (const YAML::Exception& e) {
-      fail_on_yaml_error(text, e);
-    }
+    Node root = read_tree(text);
     substitute_vars(root, options.vars);
     scenario.sha256 = sha256_hex(text);
     scenario.vars = options.vars;
