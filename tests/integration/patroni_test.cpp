@@ -135,13 +135,16 @@ TEST_F(PatroniDrill, LeaderLossFailsOverOnItsOwnWithinPatronisWindowLosingNothin
   // new leader's server leaving recovery: under a second on a quiet machine, up to two beside
   // other drills); it cannot be shorter than the dead leader's key takes to expire (ttl less one
   // renewal interval, less slack). The app follows the cluster: a write caught on a connection to
-  // the dead leader fails after the app's 2 s budget, and the next one connects to the new leader,
-  // so the whole recovers at most that budget and one connection later than the cluster.
+  // the dead leader fails after the app's 2 s budget, and the next connection races the members
+  // within the app's 2 s connect deadline, the dead one among them; under full CPU pressure (three
+  // drills beside this one on two cores) SCRAM authentication alone can take most of that
+  // deadline. So the whole recovers at most that budget and one connect deadline after the cluster
+  // (3.5 s measured at 97 % CPU pressure).
   const auto& measured = report["measured"];
   const double rto = measured["rto_seconds"].get<double>();
   const double db_rto = report["components"]["db"]["rto"]["measured_seconds"].get<double>();
   const double promotion = 2.0;
-  const double app_follows = 2.0 + 1.0;
+  const double app_follows = 2.0 + 2.0;
   EXPECT_LE(db_rto, window + promotion) << report["components"].dump(2);
   EXPECT_LE(rto, db_rto + app_follows) << report["components"].dump(2);
   EXPECT_GT(db_rto, cluster["ttl_seconds"].get<double>() - cluster["loop_wait_seconds"].get<double>() - 2.0);
