@@ -60,3 +60,27 @@ function(firedrill_optimise_test_lightly target)
     target_compile_options(${target} PRIVATE $<$<CONFIG:Release,RelWithDebInfo>:-O1>)
   endif()
 endfunction()
+
+# The headers every test compiles (GoogleTest, nlohmann/json, fmt, the standard library's
+# heaviest) are parsed once, into firedrill_test_pch's precompiled header, which every test
+# target reuses: a third of a test file's compile time. The test targets share its flags (-O1,
+# the warnings); were one to differ, GCC would parse the headers as text, never miscompile.
+function(firedrill_add_test_pch)
+  if(NOT FIREDRILL_BUILD_TESTS)
+    return()
+  endif()
+  file(WRITE "${PROJECT_BINARY_DIR}/firedrill_test_pch.cpp" "// The translation unit of the tests' shared precompiled header.\n")
+  add_library(firedrill_test_pch STATIC "${PROJECT_BINARY_DIR}/firedrill_test_pch.cpp")
+  target_link_libraries(firedrill_test_pch PRIVATE GTest::gtest GTest::gmock nlohmann_json::nlohmann_json fmt::fmt)
+  target_precompile_headers(firedrill_test_pch PRIVATE
+    <gtest/gtest.h> <gmock/gmock.h> <nlohmann/json.hpp> <fmt/format.h>
+    <algorithm> <chrono> <filesystem> <fstream> <functional> <map> <optional> <set> <string> <thread> <vector>)
+  firedrill_warnings(firedrill_test_pch)
+endfunction()
+
+function(firedrill_reuse_test_pch target)
+  if(TARGET firedrill_test_pch AND NOT target STREQUAL "firedrill_test_pch"
+     AND target MATCHES "_test$|^firedrill_test_command$")
+    target_precompile_headers(${target} REUSE_FROM firedrill_test_pch)
+  endif()
+endfunction()
