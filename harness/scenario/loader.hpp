@@ -10,19 +10,10 @@
 #include "core/duration.hpp"
 #include "core/model.hpp"
 #include "core/vocabulary.hpp"
+#include "harness/scenario/load_options.hpp"
 #include "harness/scenario/scenario_error.hpp"
 
 namespace firedrill {
-
-struct LoadOptions {
-  Vocabulary vocabulary;                    // what faults, actions and checks may be named
-  std::map<std::string, std::string> vars;  // values of ${var.NAME}
-  /// Directories outside the run directory a step's `repository:` may name (--repository-root).
-  std::vector<std::filesystem::path> repository_roots = {};
-  /// The chosen runtime would run a service's `command:` on this machine as root (the process
-  /// runtime under root): a scenario's command is then refused, not run with the harness's rights.
-  bool commands_would_run_as_root = false;
-};
 
 /// The largest scenario file accepted.
 inline constexpr std::size_t max_scenario_bytes = 1024 * 1024;

@@ -1,0 +1,22 @@
+#pragma once
+// What the loader checks a scenario against, beyond the format.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/vocabulary.hpp"
+
+namespace firedrill {
+
+struct LoadOptions {
+  Vocabulary vocabulary;                    // what faults, actions and checks may be named
+  std::map<std::string, std::string> vars;  // values of ${var.NAME}
+  /// Directories outside the run directory a step's `repository:` may name (--repository-root).
+  std::vector<std::filesystem::path> repository_roots = {};
+  /// The chosen runtime would run a service's `command:` on this machine as root (the process
+  /// runtime under root): a scenario's command is then refused, not run with the harness's rights.
+  bool commands_would_run_as_root = false;
+};
+
+}  // namespace firedrill

@@ -1,0 +1,77 @@
+#pragma once
+// The scenario reader: a checked YAML tree (yaml_tree.hpp) into the model, section by section:
+// reader.cpp the top level, targets, workload, probes and checks; reader_services.cpp the
+// services; reader_steps.cpp the steps and their parameters. Private to the loader.
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/duration.hpp"
+#include "core/model.hpp"
+#include "core/vocabulary.hpp"
+#include "harness/scenario/diagnostics.hpp"
+#include "harness/scenario/load_options.hpp"
+#include "harness/scenario/yaml_tree.hpp"
+
+namespace firedrill::scenario_yaml {
+
+/// Lowercase letters, digits and '-', at most 63 (a DNS label); a letter first when asked.
+bool matches_name(std::string_view name, bool letter_first);
+
+/// A whole decimal integer, or nothing (out_of_range set when it has too many digits).
+std::optional<long long> parse_integer(std::string_view text, bool& out_of_range);
+
+class ScenarioReader {
+ public:
+  ScenarioReader(const LoadOptions& options, Scenario& scenario) : options_(options), scenario_(scenario) {}
+  void read(const Node& root);
+ private:
+  SourceLocation location(Pos where) const { return SourceLocation{scenario_.file, where.line, where.column}; }
+  static void check_keys(const Node& map, const std::vector<std::string>& allowed, std::string_view context);
+  static const Node& expect(const Node& node, Node::Kind kind, std::string_view subject);
+  static std::string scalar(const Node& node, std::string_view subject);
+  /// The required `name` of a list item (a workload, a probe), unique among its kind.
+  std::string unique_name(const Node& spec, std::set<std::string>& names, std::string_view kind);
+  static std::string non_empty(const Node& node, std::string_view subject);
+  static int integer(const Node& node, std::string_view subject, long long low, long long high);
+  static bool boolean(const Node& node, std::string_view subject);
+  static Duration duration(const Node& node, std::string_view subject);
+  static std::vector<std::string> scalar_list(const Node& node, std::string_view subject);
+  std::vector<std::string> service_names() const { return keys_of(kinds_); }
+  std::vector<std::string> component_names() const;
+  /// The kind of the named service (declared or a postgres standby); fails where `node` is.
+  const std::string& existing_service(const Node& node, std::string_view subject);
+  std::string existing_component(const Node& node, std::string_view subject);
+  void read_version(const Node& root);
+  void read_name(const Node& root);
+  void read_services(const Node& node);
+  ServiceSpec read_service(const Entry& entry);
+  /// Checks every ${service.field} in an env or command value; ${var.NAME} are already replaced.
+  void check_references(const std::string& text, Pos where);
+  void read_targets(const Node& node);
+  void read_workload(const Node& node);
+  void read_probes(const Node& node);
+  void read_probe_type(const Entry& type, ProbeSpec& probe);
+  void add_default_probes();
+  ParamValue read_param(const ParamSpec& spec, const Node& node);
+  static void check_number(const Node& node, const std::string& subject, const std::string& text);
+  static const ParamSpec* param_spec(const VerbSpec& verb, std::string_view name);
+  static void check_required(const VerbSpec& verb, const Params& params, std::string_view what, Pos where);
+  void read_steps(const Node& node);
+  /// `until: { healthy: SERVICE }` or `until: { sql: QUERY, service: POSTGRES }`.
+  UntilSpec read_until(const Node& node);
+  StepSpec read_step(const Node& spec);
+  void read_checks(const Node& node);
+  const LoadOptions& options_;
+  Scenario& scenario_;
+  std::map<std::string, std::string> kinds_;  // service name (standbys included) -> kind
+  std::vector<std::pair<std::string, Pos>> references_;
+  std::optional<StepSpec> incident_step_;
+  Pos name_where_;
+};
+
+}  // namespace firedrill::scenario_yaml
