@@ -2,6 +2,7 @@
 // WAL archiving, pg_basebackup and app. The bad-migration drill's "nothing acknowledged before the
 // drop is lost" is counted a second time here, independently of the engine: the test reads the
 // restored database itself and compares it with acks.jsonl.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -271,8 +272,16 @@ TEST_F(DrDrill, PitrToIncidentMinusOneSecondLosesThatSecondAndMeasuresIt) {
     if (ack.outcome == WriteOutcome::ok && *ack.acked >= incident && *ack.acked <= committed) ++acked_before_commit;
   EXPECT_LE(measured["lost_acked_after_incident"].get<long>(), acked_before_commit)
       << "T0 " << format_rfc3339_micros(incident) << ", migration committed " << format_rfc3339_micros(committed);
-  // The earliest lost write was acknowledged just after the target: T0 - 1 s.
-  EXPECT_GT(measured["rpo_seconds"].get<double>(), 0.85);
+  // The earliest lost write was acknowledged just after the target, T0 - 1 s: no later than the
+  // first write acknowledged a quarter of a second after it (a write committed before the target
+  // may be acknowledged after it, and a loaded machine may leave a gap in the writes).
+  const Micros target = incident - 1'000'000;
+  Micros surely_after_target = incident;
+  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl"))
+    if (ack.outcome == WriteOutcome::ok && *ack.acked >= target + 250'000)
+      surely_after_target = std::min(surely_after_target, *ack.acked);
+  EXPECT_GE(measured["rpo_seconds"].get<double>(), static_cast<double>(incident - surely_after_target) / 1e6 - 0.001);
+  EXPECT_GT(measured["rpo_seconds"].get<double>(), 0.5);
   EXPECT_LE(measured["rpo_seconds"].get<double>(), 1.0);
 }
 
