@@ -170,7 +170,7 @@ void revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
   // Without its file the service's container is gone too: nothing to start.
   if (outcome != RestoreOutcome::missing && inverse.value("start_service", false) && !service.empty() &&
       !runtime.is_running(service))
-    runtime.start_again(service);
+    process_control(runtime).start_again(service);
 }
 
 }  // namespace corrupt
@@ -299,7 +299,7 @@ DamagedFile whole_file(std::string file, ConfinedPath host_path) {
 /// timeline at 48) have kept their place in every pg_control version since 9.x.
 DamagedFile wal_target(Runtime& runtime, const std::string& service, const std::string& data_directory,
                   std::uint64_t segment_size) {
-  const auto host_directory = runtime.host_path(service, data_directory);
+  const auto host_directory = file_access(runtime).host_path(service, data_directory);
   const auto control = read_prefix(below(host_directory, "global/pg_control"), 56);
   const std::uint64_t checkpoint = little_endian(control, 32, 8);
   const auto timeline = static_cast<std::uint32_t>(little_endian(control, 48, 4));
@@ -428,14 +428,14 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
   Runtime& runtime = context.runtime;
   const std::string& service = step.target;
   if (what == "relation") {
-    const auto host = runtime.host_path(service, facts.relation_file);
+    const auto host = file_access(runtime).host_path(service, facts.relation_file);
     DamagedFile target{facts.relation_file, host, corrupt::relation_regions(size_of(host))};
     if (target.regions.empty()) throw EnvironmentError(fmt::format("{} has no data page yet", facts.relation_file));
     return target;
   }
   if (what == "wal") return wal_target(runtime, service, facts.data_directory, facts.wal_segment_size);
   if (what == "rdb") {
-    const auto host = runtime.host_path(service, facts.redis_rdb);
+    const auto host = file_access(runtime).host_path(service, facts.redis_rdb);
     if (!is_regular_file(host))
       throw EnvironmentError(fmt::format("'{}' has no RDB file at {} (is RDB persistence off?)", service, facts.redis_rdb));
     return whole_file(facts.redis_rdb, host);
@@ -444,12 +444,12 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
     std::string file = joined(facts.redis_directory, facts.redis_aof_name);
     if (!facts.redis_aof_directory.empty()) {
       const std::string directory = joined(facts.redis_directory, facts.redis_aof_directory);
-      const auto manifest = runtime.host_path(service, joined(directory, facts.redis_aof_name + ".manifest"));
+      const auto manifest = file_access(runtime).host_path(service, joined(directory, facts.redis_aof_name + ".manifest"));
       if (!is_regular_file(manifest))
         throw EnvironmentError(fmt::format("'{}' has no AOF manifest in {} (is appendonly off?)", service, directory));
       file = joined(directory, aof_from_manifest(manifest));
     }
-    return whole_file(file, runtime.host_path(service, file));
+    return whole_file(file, file_access(runtime).host_path(service, file));
   }
   if (what == "backup") {
     if (context.run_directory.empty()) throw EnvironmentError("the run has no directory, so no backup repository");
@@ -461,7 +461,7 @@ DamagedFile locate(const FaultContext& context, const StepSpec& step, const std:
     return whole_file(path.shown().string(), path);
   }
   const std::string path = step.param_text("path");
-  return whole_file(path, runtime.host_path(service, path));
+  return whole_file(path, file_access(runtime).host_path(service, path));
 }
 
 struct StopPlan {
@@ -490,11 +490,11 @@ StopPlan stop_plan(const std::string& what) {
 /// shutdown), KILL after `grace`. Returns whether it had to be killed.
 bool stop_gracefully(Runtime& runtime, const std::string& service, const std::string& signal,
                      std::chrono::milliseconds grace) {
-  runtime.kill(service, signal);
+  process_control(runtime).kill(service, signal);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (runtime.is_running(service)) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      runtime.kill(service, "KILL");
+      process_control(runtime).kill(service, "KILL");
       const auto killed_deadline = std::chrono::steady_clock::now() + 30s;
       while (runtime.is_running(service) && std::chrono::steady_clock::now() < killed_deadline)
         std::this_thread::sleep_for(20ms);
@@ -579,7 +579,7 @@ std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, cons
   }
   const auto start_if_stopped = [&] {
     if (!stopped) return;
-    if (!runtime.is_running(service)) runtime.start_again(service);
+    if (!runtime.is_running(service)) process_control(runtime).start_again(service);
     context.mark_reverted(start_journal_id);
     context.events.record("fault.corrupt.started_service", {{"service", service}});
   };
@@ -625,7 +625,7 @@ std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, cons
     const auto outcome = corrupt::restore(host_path, changes);
     events.record("fault.corrupt.reverted", {{"file", file}, {"outcome", corrupt::to_string(outcome)}});
     if (stopped && outcome != corrupt::RestoreOutcome::missing && !runtime.is_running(service))
-      runtime.start_again(service);
+      process_control(runtime).start_again(service);
   };
   return std::make_unique<JournalledFault>(context, corrupt_journal_id, std::move(undo), std::move(description));
 }

@@ -21,7 +21,7 @@ std::unique_ptr<ActiveFault> DestroyInjector::inject(FaultContext& context, cons
     for (const auto& service : also->second.items)
       if (std::find(destroyed.begin(), destroyed.end(), service) == destroyed.end()) destroyed.push_back(service);
   for (const auto& service : destroyed) {
-    context.runtime.destroy(service);
+    storage(context.runtime).destroy(service);
     context.events.record("service.destroyed", {{"service", service}});
   }
   return std::make_unique<JournalledFault>(context, std::string(), [] {}, nlohmann::json{{"destroyed", destroyed}});

@@ -123,7 +123,7 @@ void DiskFullInjector::check_params(const StepSpec& step) { leave_of(step); }
 
 std::unique_ptr<ActiveFault> DiskFullInjector::inject(FaultContext& context, const StepSpec& step) {
   const std::uint64_t leave = leave_of(step);
-  const std::filesystem::path directory = context.runtime.size_limited_mount(step.target);
+  const std::filesystem::path directory = storage(context.runtime).size_limited_mount(step.target);
   const std::filesystem::path file = directory / disk_full::fill_file_name;
   const std::uint64_t free_before = disk_full::free_bytes(directory);
   const std::string journal_id =

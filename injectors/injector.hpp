@@ -22,6 +22,11 @@ namespace firedrill {
 class EventLog;
 class FaultProxy;
 
+/// Whether the run's network faults act on the fault proxies the engine places between services
+/// (its runtime cannot enter the services' network namespaces: they share this machine's) rather
+/// than as rules inside those namespaces.
+inline bool takes_network_faults_on_proxies(Runtime& runtime) { return runtime.capability<NetworkNamespaces>() == nullptr; }
+
 /// What an injector may touch while it runs.
 struct FaultContext {
   Runtime& runtime;
@@ -36,7 +41,7 @@ struct FaultContext {
   /// latency.hpp), or nullptr when that path has none.
   std::function<FaultProxy*(const std::string& client, const std::string& peer)> proxy_between = {};
   /// Every (client, peer) path that runs through such a proxy.
-  std::function<std::vector<std::pair<std::string, std::string>>()> proxied_paths = {};
+  std::function<std::vector<NetworkPath>()> proxied_paths = {};
 };
 
 /// An applied fault. revert() is idempotent; the destructor does not revert (the engine decides
@@ -101,7 +106,7 @@ inline std::optional<std::uint64_t> whole_number_param(const StepSpec& step, con
 /// The undo of a fault that stopped a service: start it again unless something already did.
 inline std::function<void()> start_again_if_stopped(Runtime& runtime, const std::string& service) {
   return [&runtime, service] {
-    if (!runtime.is_running(service)) runtime.start_again(service);
+    if (!runtime.is_running(service)) process_control(runtime).start_again(service);
   };
 }
 

@@ -22,7 +22,7 @@ std::unique_ptr<ActiveFault> KillInjector::inject(FaultContext& context, const S
   std::string journal_id;
   if (step.params.count("restart_after"))
     journal_id = context.journal_inverse({{"type", "start"}, {"service", step.target}});
-  context.runtime.kill(step.target, signal);
+  process_control(context.runtime).kill(step.target, signal);
   return std::make_unique<JournalledFault>(context, journal_id, start_again_if_stopped(context.runtime, step.target),
                                            nlohmann::json{{"signal", signal}});
 }

@@ -13,40 +13,15 @@
 #include <vector>
 
 #include "injectors/injector.hpp"
+#include "injectors/netem.hpp"
 
 namespace firedrill {
 
 enum class LatencyVia { netem, proxy };
 
-/// Whether this kernel offers the netem qdisc. Tried once per process (with `unshare --net`, so
-/// no interface of this machine is touched); false when that cannot be tried (not root, no tc).
-bool kernel_has_netem();
-
 /// How a `latency` step is applied: its `via` when it names one, else netem when the kernel has
 /// it, else the proxy.
 LatencyVia latency_via(const StepSpec& step);
-
-/// A path from a client service to a peer that must run through a fault proxy.
-struct ProxiedPath {
-  std::string client;
-  std::string peer;
-  auto operator<=>(const ProxiedPath&) const = default;
-};
-
-/// The paths a scenario's `latency` steps need proxies on (empty when netem serves them all). With
-/// every_network_fault (a runtime whose network faults act on proxies only), every latency step's
-/// path whatever its `via`, both directions of every pair a `partition` or `loss` step names, and
-/// every other service's path to the name a `repoint` action moves (the proxy is what it moves).
-std::vector<ProxiedPath> proxied_paths(const Scenario& scenario, bool every_network_fault = false);
-
-/// The tc commands (each run with `sh -c`) that delay the traffic to `peer_address` leaving
-/// `device` by `delay` ± `jitter` with netem, and the one that removes them.
-std::vector<std::string> netem_commands(const std::string& device, const std::string& peer_address, Duration delay,
-                                        Duration jitter);
-std::string netem_removal(const std::string& device);
-
-/// Reverts a journalled netem inverse (used by revert_from_journal).
-void revert_netem_inverse(Runtime& runtime, const nlohmann::json& inverse);
 
 class LatencyInjector final : public Injector {
  public:

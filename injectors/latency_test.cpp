@@ -1,9 +1,14 @@
 #include "injectors/latency.hpp"
+#include "injectors/registry.hpp"
 
 #include <gtest/gtest.h>
 
 namespace firedrill {
 namespace {
+
+std::vector<NetworkPath> proxied_paths(const Scenario& scenario, bool faults_on_proxies = false) {
+  return paths_needing_proxies(scenario, Vocabulary{fault_specs(), {}, {}}, faults_on_proxies);
+}
 
 StepSpec latency_step(const std::string& target, const std::string& towards, const std::string& via = "") {
   StepSpec step;
@@ -28,7 +33,7 @@ TEST(Latency, NetemDelaysOnlyTheTrafficToThePeerThroughItsOwnBand) {
             "tc qdisc add dev eth0 parent 1:4 handle 40: netem delay 1.500ms");
 }
 
-TEST(Latency, ProxiedPathsAreTheLatencyStepsNetemDoesNotServeEachOnce) {
+TEST(Latency, NetworkPathsAreTheLatencyStepsNetemDoesNotServeEachOnce) {
   Scenario scenario;
   scenario.steps = {latency_step("app", "db", "proxy"), latency_step("app", "db", "proxy"),
                     latency_step("app", "cache", "netem"), latency_step("worker", "db", "proxy")};
@@ -39,8 +44,8 @@ TEST(Latency, ProxiedPathsAreTheLatencyStepsNetemDoesNotServeEachOnce) {
   scenario.steps.push_back(other);
   auto paths = proxied_paths(scenario);
   ASSERT_EQ(paths.size(), 2u);
-  EXPECT_EQ(paths[0], (ProxiedPath{"app", "db"}));
-  EXPECT_EQ(paths[1], (ProxiedPath{"worker", "db"}));
+  EXPECT_EQ(paths[0], (NetworkPath{"app", "db"}));
+  EXPECT_EQ(paths[1], (NetworkPath{"worker", "db"}));
 }
 
 TEST(Latency, WhereNetworkFaultsActOnProxiesEveryLatencyAndPartitionPathGetsOne) {
@@ -60,7 +65,7 @@ TEST(Latency, WhereNetworkFaultsActOnProxiesEveryLatencyAndPartitionPathGetsOne)
   isolate.params["isolate"].text = "cache";
   scenario.steps = {latency_step("app", "db", "netem"), cut, isolate};
   EXPECT_EQ(proxied_paths(scenario, true),
-            (std::vector<ProxiedPath>{{"app", "db"}, {"db", "app"}, {"cache", "db"}, {"db", "cache"}, {"cache", "app"},
+            (std::vector<NetworkPath>{{"app", "db"}, {"db", "app"}, {"cache", "db"}, {"db", "cache"}, {"cache", "app"},
                                       {"app", "cache"}}));
   EXPECT_TRUE(proxied_paths(scenario).empty());
 }

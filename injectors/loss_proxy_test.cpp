@@ -22,12 +22,13 @@
 #include "injectors/loss.hpp"
 #include "injectors/proxy/fault_proxy.hpp"
 #include "injectors/proxy/loopback_echo_server.hpp"
+#include "injectors/registry.hpp"
 
 namespace firedrill {
 namespace {
 
 using namespace std::chrono_literals;
-using Path = std::pair<std::string, std::string>;
+using Path = NetworkPath;
 
 /// Whether 4 bytes sent through `port` come back within `timeout`.
 bool echoes_within(std::uint16_t port, std::chrono::milliseconds timeout) {
@@ -127,7 +128,7 @@ class LossThroughProxies : public ::testing::Test {
 
 TEST_F(LossThroughProxies, TowardsAPeerOnlyThePathsBetweenThemLose) {
   place_proxies({{"app", "db"}, {"db", "app"}, {"app", "cache"}, {"worker", "db"}});
-  ASSERT_TRUE(runtime_.network_faults_through_proxies());
+  ASSERT_TRUE(takes_network_faults_on_proxies(runtime_));
   auto context = this->context();
   LossInjector injector;
   auto fault = injector.inject(context, loss_step("app", "100", "db"));
@@ -168,7 +169,7 @@ TEST_F(LossThroughProxies, WithoutAPeerEveryPathToOrFromTheTargetLoses) {
   EXPECT_EQ(proxy("worker", "db").faults().loss, 0.0);
   EXPECT_FALSE(fault->describe().contains("towards"));
   fault->revert();
-  for (const auto& [path, placed] : proxies_) EXPECT_EQ(placed->faults().loss, 0.0) << path.first << "->" << path.second;
+  for (const auto& [path, placed] : proxies_) EXPECT_EQ(placed->faults().loss, 0.0) << path.client << "->" << path.peer;
 }
 
 TEST_F(LossThroughProxies, ALatencyOnTheSameProxyStaysThroughTheLossAndItsRevert) {
@@ -223,11 +224,12 @@ TEST(LossSpec, WhereNetworkFaultsActOnProxiesTheLossPathsGetThemBothWays) {
     scenario.services.push_back(service);
   }
   scenario.steps = {loss_step("app", "20", "db")};
-  EXPECT_EQ(proxied_paths(scenario, true), (std::vector<ProxiedPath>{{"app", "db"}, {"db", "app"}}));
+  const Vocabulary vocabulary{fault_specs(), {}, {}};
+  EXPECT_EQ(paths_needing_proxies(scenario, vocabulary, true), (std::vector<NetworkPath>{{"app", "db"}, {"db", "app"}}));
   scenario.steps = {loss_step("cache", "20")};
-  EXPECT_EQ(proxied_paths(scenario, true),
-            (std::vector<ProxiedPath>{{"cache", "db"}, {"db", "cache"}, {"cache", "app"}, {"app", "cache"}}));
-  EXPECT_TRUE(proxied_paths(scenario).empty()) << "iptables serves loss where it can";
+  EXPECT_EQ(paths_needing_proxies(scenario, vocabulary, true),
+            (std::vector<NetworkPath>{{"cache", "db"}, {"db", "cache"}, {"cache", "app"}, {"app", "cache"}}));
+  EXPECT_TRUE(paths_needing_proxies(scenario, vocabulary, false).empty()) << "iptables serves loss where it can";
 }
 
 }  // namespace

@@ -4,8 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "injectors/netfilter.hpp"
-#include "injectors/proxy/fault_proxy.hpp"
+#include "injectors/network_faults.hpp"
 
 namespace firedrill {
 namespace {
@@ -15,61 +14,19 @@ bool flag(const StepSpec& step, const std::string& name) {
   return found != step.params.end() && found->second.text == "true";
 }
 
-/// Where the services share this machine's network (the process runtime), a partition blackholes
-/// the fault proxies on the paths it cuts: what is sent is held, as dropped packets are, and
-/// delivered once it heals, as TCP retransmits would.
-std::unique_ptr<ActiveFault> partition_through_proxies(FaultContext& context, const StepSpec& step) {
-  std::vector<std::pair<std::pair<std::string, std::string>, Direction>> cut;
-  nlohmann::json described;
-  const auto paths = context.proxied_paths ? context.proxied_paths() : std::vector<std::pair<std::string, std::string>>{};
-  if (step.params.count("isolate")) {
-    const std::string service = step.params.at("isolate").text;
-    if (flag(step, "include_clients"))
-      throw EnvironmentError(fmt::format(
-          "step '{}': the {} runtime cuts only the fault proxies between services, not the harness's own path "
-          "(include_clients needs --runtime docker)",
-          step.name, context.runtime.name()));
-    for (const auto& path : paths)
-      if (path.first == service || path.second == service) cut.push_back({path, Direction::both});
-    described = {{"isolate", service}, {"include_clients", false}};
-  } else {
-    const auto& pair = step.params.at("between").items;
-    const bool one_way = flag(step, "one_way");
-    for (const auto& path : paths) {
-      if (path.first == pair[0] && path.second == pair[1])
-        cut.push_back({path, one_way ? Direction::upstream_only : Direction::both});
-      if (path.first == pair[1] && path.second == pair[0])
-        cut.push_back({path, one_way ? Direction::downstream_only : Direction::both});
+/// Every path between the services the step cuts apart, both ways.
+StepPaths cut_paths(const StepSpec& step, const Scenario& scenario) {
+  StepPaths cut;
+  if (auto between = step.params.find("between"); between != step.params.end() && between->second.items.size() == 2) {
+    cut.paths.push_back({between->second.items[0], between->second.items[1]});
+    cut.paths.push_back({between->second.items[1], between->second.items[0]});
+  }
+  if (auto isolate = step.params.find("isolate"); isolate != step.params.end())
+    for (const auto& other : scenario.services) {
+      cut.paths.push_back({isolate->second.text, other.name});
+      cut.paths.push_back({other.name, isolate->second.text});
     }
-    described = {{"between", pair}, {"one_way", one_way}};
-  }
-  if (cut.empty())
-    throw EnvironmentError(fmt::format(
-        "step '{}': the {} runtime cuts services apart on the fault proxies between them, and none of the services "
-        "it names reaches another through ${{peer.url}}, ${{peer.host}} or ${{peer.port}}",
-        step.name, context.runtime.name()));
-  // The proxies live in this process and end with it; the inverse only records that they existed.
-  const std::string id = context.journal_inverse({{"type", "proxy"}, {"fault", "partition"}});
-  std::vector<std::pair<FaultProxy*, ProxyFaults>> before;
-  nlohmann::json cut_paths = nlohmann::json::array();
-  for (const auto& [path, direction] : cut) {
-    FaultProxy* proxy = context.proxy_between(path.first, path.second);
-    if (proxy == nullptr) continue;
-    ProxyFaults faults = proxy->faults();
-    before.emplace_back(proxy, faults);
-    faults.blackhole = true;
-    faults.direction = direction;
-    proxy->set_faults(faults);
-    cut_paths.push_back(fmt::format("{}->{}", path.first, path.second));
-  }
-  described["via"] = "proxy";
-  described["paths"] = cut_paths;
-  return std::make_unique<JournalledFault>(
-      context, id,
-      [before] {
-        for (const auto& [proxy, faults] : before) proxy->set_faults(faults);
-      },
-      std::move(described));
+  return cut;
 }
 
 }  // namespace
@@ -83,7 +40,13 @@ VerbSpec PartitionInjector::spec() {
            {"one_way", ParamType::boolean, false, "with between [A, B]: drop A→B only; B→A still arrives"},
            {"include_clients", ParamType::boolean, false,
             "with isolate: also cut the harness's own path through the published ports (default false)"}},
-          check_params};
+          check_params,
+          [](const StepSpec& step) {
+            // The harness's own path reaches a service only where its network namespace can be entered.
+            return flag(step, "include_clients") ? std::vector<Capability>{Capability::network_namespaces}
+                                                 : std::vector<Capability>{};
+          },
+          cut_paths};
 }
 
 void PartitionInjector::check_params(const StepSpec& step) {
@@ -103,42 +66,16 @@ void PartitionInjector::check_params(const StepSpec& step) {
 
 std::unique_ptr<ActiveFault> PartitionInjector::inject(FaultContext& context, const StepSpec& step) {
   check_params(step);
-  if (context.runtime.network_faults_through_proxies()) return partition_through_proxies(context, step);
-  const netfilter::Rule drop{"-j", "DROP"};
-  std::map<std::string, std::vector<netfilter::Rule>> rules;
-  auto add_proxied = [&](const std::string& a, const std::string& b, netfilter::Directions directions) {
-    for (auto& [service, extra] : netfilter::proxied_path_rules(context, a, b, directions, drop))
-      rules[service].insert(rules[service].end(), extra.begin(), extra.end());
-  };
-  nlohmann::json described;
+  auto network = network_faults_for(context);
   if (step.params.count("isolate")) {
     const std::string service = step.params.at("isolate").text;
     const bool include_clients = flag(step, "include_clients");
-    // Paths through a fault proxy reach the service from the gateway, which the rules below
-    // leave alone for the harness's sake: they are cut first, by the proxy's port.
-    for (const auto& peer : netfilter::proxied_peers(context, service)) add_proxied(service, peer, {});
-    auto& own = rules[service];
-    const auto view = netfilter::network_view(context.runtime, service);
-    // Its own address is in the subnet too: talking to itself must keep working.
-    own.push_back({"-s", view.address, "-d", view.address, "-j", "RETURN"});
-    if (!include_clients) {
-      own.push_back({"-s", view.gateway, "-j", "RETURN"});
-      own.push_back({"-d", view.gateway, "-j", "RETURN"});
-    }
-    own.push_back({"-s", view.subnet, "-j", "DROP"});
-    own.push_back({"-d", view.subnet, "-j", "DROP"});
-    described = {{"isolate", service}, {"include_clients", include_clients}};
-  } else {
-    const auto& pair = step.params.at("between").items;
-    const bool one_way = flag(step, "one_way");
-    add_proxied(pair[0], pair[1], {true, !one_way});
-    const std::string peer = netfilter::address_of(context.runtime, pair[1]);
-    auto& own = rules[pair[0]];
-    if (!one_way) own.push_back({"-s", peer, "-j", "DROP"});
-    own.push_back({"-d", peer, "-j", "DROP"});
-    described = {{"between", pair}, {"one_way", one_way}};
+    return network->cut(step, {service, "", true, true, include_clients},
+                        {{"isolate", service}, {"include_clients", include_clients}});
   }
-  return netfilter::apply_chains(context, "partition", rules, std::move(described));
+  const auto& pair = step.params.at("between").items;
+  const bool one_way = flag(step, "one_way");
+  return network->cut(step, {pair[0], pair[1], true, !one_way, false}, {{"between", pair}, {"one_way", one_way}});
 }
 
 }  // namespace firedrill

@@ -8,9 +8,9 @@ VerbSpec PauseInjector::spec() {
 
 std::unique_ptr<ActiveFault> PauseInjector::inject(FaultContext& context, const StepSpec& step) {
   auto journal_id = context.journal_inverse({{"type", "unpause"}, {"service", step.target}});
-  context.runtime.pause(step.target);
+  process_control(context.runtime).pause(step.target);
   Runtime& runtime = context.runtime;
-  return std::make_unique<JournalledFault>(context, journal_id, [&runtime, service = step.target] { runtime.unpause(service); });
+  return std::make_unique<JournalledFault>(context, journal_id, [&runtime, service = step.target] { process_control(runtime).unpause(service); });
 }
 
 }  // namespace firedrill

@@ -6,6 +6,7 @@
 #include "injectors/kill.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/loss.hpp"
+#include "injectors/netem.hpp"
 #include "injectors/netfilter.hpp"
 #include "injectors/partition.hpp"
 #include "injectors/pause.hpp"
@@ -16,30 +17,33 @@
 namespace firedrill {
 namespace {
 
+/// Registers InjectorType; `needs` is what it asks of the runtime beyond the core, whatever its
+/// parameters (a step's own needs stay in its spec).
 template <typename InjectorType>
-void add(std::map<std::string, FaultEntry>& registry) {
+void add(std::map<std::string, FaultEntry>& registry, std::vector<Capability> needs = {}) {
   VerbSpec spec = InjectorType::spec();
+  if (!needs.empty()) spec.needs = always_needs(std::move(needs));
   std::string word = spec.name;
   register_unique(registry, word, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }}, "fault");
 }
 
 std::map<std::string, FaultEntry> build_registry() {
   std::map<std::string, FaultEntry> registry;
-  add<KillInjector>(registry);
-  add<PauseInjector>(registry);
-  add<StopInjector>(registry);
-  add<RestartInjector>(registry);
-  add<ResumeStep>(registry);
+  add<KillInjector>(registry, {Capability::process_control});
+  add<PauseInjector>(registry, {Capability::process_control});
+  add<StopInjector>(registry, {Capability::process_control});
+  add<RestartInjector>(registry, {Capability::process_control});
+  add<ResumeStep>(registry, {Capability::process_control});
   add<HealStep>(registry);
   add<PartitionInjector>(registry);
   add<LossInjector>(registry);
-  add<DiskFullInjector>(registry);
+  add<DiskFullInjector>(registry, {Capability::storage});
   add<CpuStressInjector>(registry);
   add<MemoryStressInjector>(registry);
-  add<CorruptInjector>(registry);
+  add<CorruptInjector>(registry, {Capability::process_control, Capability::file_access});
   add<LatencyInjector>(registry);
   add<ReplicationLagInjector>(registry);
-  add<DestroyInjector>(registry);
+  add<DestroyInjector>(registry, {Capability::storage});
   return registry;
 }
 
@@ -59,8 +63,8 @@ std::map<std::string, VerbSpec> fault_specs() {
 void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   const std::string type = inverse.value("type", "");
   const std::string service = inverse.value("service", "");
-  if (type == "unpause") runtime.unpause(service);
-  else if (type == "start") runtime.start_again(service);
+  if (type == "unpause") process_control(runtime).unpause(service);
+  else if (type == "start") process_control(runtime).start_again(service);
   else if (type == "netfilter") netfilter::revert_inverse(runtime, inverse);
   else if (type == "unfill") disk_full::unfill(inverse.value("file", ""));
   else if (type == "stress") stress::stop(runtime, service, inverse.value("marker", ""));

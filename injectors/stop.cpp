@@ -16,11 +16,11 @@ std::chrono::milliseconds grace_of(const StepSpec& step) {
 
 /// TERM, then KILL once `grace` has passed with the target still running.
 void stop_gracefully(Runtime& runtime, const std::string& service, std::chrono::milliseconds grace) {
-  runtime.kill(service, "TERM");
+  process_control(runtime).kill(service, "TERM");
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (runtime.is_running(service)) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      runtime.kill(service, "KILL");
+      process_control(runtime).kill(service, "KILL");
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -59,7 +59,7 @@ VerbSpec RestartInjector::spec() {
 
 std::unique_ptr<ActiveFault> RestartInjector::inject(FaultContext& context, const StepSpec& step) {
   auto grace = grace_of(step);
-  context.runtime.restart(step.target, std::chrono::duration_cast<std::chrono::seconds>(grace));
+  process_control(context.runtime).restart(step.target, std::chrono::duration_cast<std::chrono::seconds>(grace));
   return std::make_unique<NothingApplied>();
 }
 

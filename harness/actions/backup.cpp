@@ -335,7 +335,7 @@ nlohmann::json BackupAction::run(ActionContext& context, const StepSpec& step) {
     phase_start = context.clock.now();
     for (const auto& [container_path, name] : produced.files) {
       try {
-        context.runtime.copy_from(step.target, container_path, folder / name);
+        file_access(context.runtime).copy_from(step.target, container_path, folder / name);
       } catch (const EnvironmentError& failure) {
         throw ActionFailed(failure.what());
       }

@@ -11,19 +11,22 @@
 namespace firedrill {
 namespace {
 
+/// Registers ActionType; `needs` is what it asks of the runtime beyond the core, whatever its
+/// parameters.
 template <typename ActionType>
-void add(std::map<std::string, ActionEntry>& registry) {
+void add(std::map<std::string, ActionEntry>& registry, std::vector<Capability> needs = {}) {
   VerbSpec spec = ActionType::spec();
+  if (!needs.empty()) spec.needs = always_needs(std::move(needs));
   std::string word = spec.name;
   register_unique(registry, word, ActionEntry{std::move(spec), [] { return std::make_unique<ActionType>(); }}, "action");
 }
 
 std::map<std::string, ActionEntry> build_registry() {
   std::map<std::string, ActionEntry> registry;
-  add<RestartAction>(registry);
-  add<BackupAction>(registry);
-  add<VerifyBackupAction>(registry);
-  add<RestoreAction>(registry);
+  add<RestartAction>(registry, {Capability::process_control});
+  add<BackupAction>(registry, {Capability::file_access});
+  add<VerifyBackupAction>(registry, {Capability::process_control, Capability::file_access, Capability::storage});
+  add<RestoreAction>(registry, {Capability::process_control, Capability::file_access, Capability::storage});
   add<PromoteAction>(registry);
   add<RepointAction>(registry);
   add<SqlAction>(registry);

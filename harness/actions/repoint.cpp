@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/services/service.hpp"
+#include "injectors/injector.hpp"
 
 namespace firedrill {
 namespace {
@@ -34,7 +35,17 @@ VerbSpec RepointAction::spec() {
           "resolves `service` to `to`'s address.",
           false,
           {{"service", ParamType::service, true, "the name that moves (e.g. db)"},
-           {"to", ParamType::service, true, "the service that answers to it from now on (e.g. db-standby-1)"}}};
+           {"to", ParamType::service, true, "the service that answers to it from now on (e.g. db-standby-1)"}},
+          {},
+          {},
+          [](const StepSpec& step, const Scenario& scenario) {
+            // Where services share this machine's hosts file, what moves is the proxy every
+            // other service reaches the name through.
+            StepPaths moved;
+            for (const auto& other : scenario.services)
+              if (other.name != step.param_text("to")) moved.paths.push_back({other.name, step.param_text("service")});
+            return moved;
+          }};
 }
 
 nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) {
@@ -42,7 +53,7 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
   const std::string& to = param(step, "to");
   if (name == to) throw ActionFailed(fmt::format("repoint '{}' to itself changes nothing", name));
   const Micros started = context.clock.now();
-  if (context.runtime.network_faults_through_proxies()) {
+  if (takes_network_faults_on_proxies(context.runtime)) {
     // The services share this machine's network and its hosts file: what moves is the fault proxy
     // every client reaches `name` through.
     if (!context.repoint_proxies)
@@ -73,7 +84,7 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
     if (result.exit_code != 0) {
       via = "network sidecar";
       try {
-        result = context.runtime.exec_in_network_namespace(client, argv, exec_timeout);
+        result = network_namespaces(context.runtime).exec_in_network_namespace(client, argv, exec_timeout);
       } catch (const EnvironmentError& error) {
         throw ActionFailed(fmt::format("cannot rewrite the hosts file of '{}': {}", client, error.what()));
       }

@@ -19,9 +19,9 @@ nlohmann::json RestartAction::run(ActionContext& context, const StepSpec& step) 
   bool was_running = context.runtime.is_running(step.target);
   try {
     if (was_running)
-      context.runtime.restart(step.target, grace);
+      process_control(context.runtime).restart(step.target, grace);
     else
-      context.runtime.start_again(step.target);
+      process_control(context.runtime).start_again(step.target);
   } catch (const std::exception& error) {
     throw ActionFailed(fmt::format("could not restart '{}': {}", step.target, error.what()));
   }

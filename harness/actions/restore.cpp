@@ -105,7 +105,7 @@ nlohmann::json RestoreAction::run(ActionContext& context, const StepSpec& step) 
 
     Micros phase_start = context.clock.now();
     try {
-      context.runtime.copy_to(step.target, staged.files().begin()->second, container_file);
+      file_access(context.runtime).copy_to(step.target, staged.files().begin()->second, container_file);
     } catch (const EnvironmentError& failure) {
       throw ActionFailed(failure.what());
     }

@@ -303,12 +303,12 @@ nlohmann::json restore_basebackup(ActionContext& context, const StepSpec& step, 
     ContainerSpec fresh = service->container_spec_with_prelude([](const std::string& text) { return text; }, prelude);
     fresh.host_ports = ports;
     try {
-      context.runtime.remove(step.target);
+      storage(context.runtime).remove(step.target);
       context.runtime.start(fresh);
       phases["container_seconds"] = seconds_between(phase_start, context.clock.now());
       phase_start = context.clock.now();
       exec_checked(context.runtime, step.target, {"mkdir", "-p", staging}, time_left(context.clock, deadline), "mkdir");
-      for (const auto& [path, where] : to_copy) context.runtime.copy_to(step.target, path, where);
+      for (const auto& [path, where] : to_copy) file_access(context.runtime).copy_to(step.target, path, where);
       // pgbackrest fetches as it restores; what comes first is finding the set through the
       // repository's mount and reading its manifest there.
       if (pgbackrest)

@@ -28,7 +28,7 @@ constexpr const char* aof_file_name = "appendonly.aof";
 bool stop_redis(ActionContext& context, const std::string& target, Micros deadline) {
   if (!context.runtime.is_running(target)) return false;
   try {
-    context.runtime.kill(target, "KILL");
+    process_control(context.runtime).kill(target, "KILL");
   } catch (const EnvironmentError&) {
     // A Redis that refuses its files exits by itself, maybe between the two calls.
     if (context.runtime.is_running(target)) throw;
@@ -118,7 +118,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
     // container's data, and only plain names are used below it.
     std::optional<OpenDirectory> opened;
     try {
-      opened.emplace(context.runtime.host_path(step.target, rdb_path.parent_path().string()));
+      opened.emplace(file_access(context.runtime).host_path(step.target, rdb_path.parent_path().string()));
     } catch (const std::runtime_error& failure) {
       throw ActionFailed(failure.what());
     }
@@ -146,7 +146,7 @@ nlohmann::json restore_redis(ActionContext& context, const StepSpec& step, const
     phases["copy_seconds"] = seconds_between(phase_start, context.clock.now());
 
     phase_start = context.clock.now();
-    context.runtime.start_again(step.target);
+    process_control(context.runtime).start_again(step.target);
     std::string last_reply;
     while (true) {
       if (context.runtime.is_running(step.target)) {

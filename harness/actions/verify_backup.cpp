@@ -43,7 +43,7 @@ class ScratchContainer {
   ScratchContainer& operator=(const ScratchContainer&) = delete;
   ~ScratchContainer() {
     try {
-      runtime_.remove(service_);
+      storage(runtime_).remove(service_);
     } catch (const std::exception&) {
       // The run's teardown removes it with everything else of the run.
     }
@@ -96,7 +96,7 @@ nlohmann::json verify_pg_dump(ActionContext& context, const StepSpec& step, cons
   start_scratch(context, scratch, spec, deadline);
   const auto& dump = staged.begin()->second;
   try {
-    context.runtime.copy_to(scratch.service(), dump, "/tmp/restore.dump");
+    file_access(context.runtime).copy_to(scratch.service(), dump, "/tmp/restore.dump");
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(failure.what());
   }
@@ -135,7 +135,7 @@ nlohmann::json verify_basebackup(ActionContext& context, const StepSpec& step, c
   try {
     context.runtime.start(container);
     exec_checked(context.runtime, scratch.service(), {"mkdir", "-p", "/tmp/restore"}, time_left(context.clock, deadline), "mkdir");
-    for (const auto& [name, path] : staged) context.runtime.copy_to(scratch.service(), path, "/tmp/restore/" + name);
+    for (const auto& [name, path] : staged) file_access(context.runtime).copy_to(scratch.service(), path, "/tmp/restore/" + name);
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("the scratch container '{}' could not be prepared: {}", scratch.service(), failure.what()));
   }
@@ -255,7 +255,7 @@ nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const Sc
   auto service = start_scratch(context, scratch, spec, deadline);
   const auto& [name, rdb] = *staged.begin();
   try {
-    context.runtime.copy_to(scratch.service(), rdb, "/data/dump.rdb");
+    file_access(context.runtime).copy_to(scratch.service(), rdb, "/data/dump.rdb");
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(failure.what());
   }
@@ -263,7 +263,7 @@ nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const Sc
   if (checked.exit_code != 0)
     throw ActionFailed(fmt::format("{}: redis-check-rdb rejects it: {}", name, tail_lines(checked.output, 3)));
   try {
-    context.runtime.restart(scratch.service(), std::chrono::seconds(2));
+    process_control(context.runtime).restart(scratch.service(), std::chrono::seconds(2));
     service->wait_ready(context.runtime, context.runtime.inspect(scratch.service()), time_left(context.clock, deadline));
   } catch (const EnvironmentError& failure) {
     throw ActionFailed(fmt::format("{}: redis did not start on it: {}", name, failure.what()));

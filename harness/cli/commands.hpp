@@ -50,6 +50,10 @@ std::optional<attestation::SigningKey> signing_key_from(const std::string& optio
 /// CLI::ValidationError.
 std::string choose_runtime_or_refuse(const std::string& requested, bool say);
 
+/// Makes the loader check scenarios against the runtime called `runtime_name`: the steps it
+/// cannot serve, and commands it would run on this machine as root.
+void check_for_runtime(LoadOptions& load, const std::string& runtime_name);
+
 /// Parses KEY=VALUE options; a malformed one throws CLI::ValidationError.
 std::map<std::string, std::string> parse_vars(const std::vector<std::string>& assignments);
 

@@ -58,7 +58,7 @@ int rehearse_command(const RehearseOptions& options) {
   load.vars = parse_vars(options.vars);
   load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
   const std::string runtime_name = choose_runtime_or_refuse(options.runtime, true);
-  load.commands_would_run_as_root = runtime_name == "process" && ::geteuid() == 0;
+  check_for_runtime(load, runtime_name);
   const Scenario scenario = load_scenario(options.scenario, load);
 
   std::optional<attestation::SigningKey> key;

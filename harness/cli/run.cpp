@@ -152,7 +152,7 @@ int run_command(RunOptions options) {
   load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
   // Chosen before the scenarios are read: what they may contain depends on where they run.
   options.runtime = choose_runtime_or_refuse(options.runtime, !options.quiet);
-  load.commands_would_run_as_root = options.runtime == "process" && ::geteuid() == 0;
+  check_for_runtime(load, options.runtime);
   // Every scenario is checked before anything starts: a typo in the last file must not leave
   // the first drill's containers half-built.
   std::vector<Scenario> scenarios;
@@ -248,6 +248,11 @@ std::optional<attestation::SigningKey> signing_key_from(const std::string& optio
     if (const char* from_environment = std::getenv("FIREDRILL_SIGNING_KEY")) key_path = from_environment;
   if (key_path.empty()) return std::nullopt;
   return attestation::SigningKey::load(key_path);
+}
+
+void check_for_runtime(LoadOptions& load, const std::string& runtime_name) {
+  load.commands_would_run_as_root = runtime_name == "process" && ::geteuid() == 0;
+  load.runtime = LoadOptions::RuntimeCapabilities{runtime_name, runtime_entry(runtime_name).capabilities};
 }
 
 std::string choose_runtime_or_refuse(const std::string& requested, bool say) {

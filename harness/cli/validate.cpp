@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "harness/runtime/runtime_choice.hpp"
 
 namespace firedrill {
 namespace {
@@ -11,6 +12,7 @@ struct ValidateOptions {
   std::vector<std::string> scenarios;
   std::vector<std::string> vars;
   std::vector<std::string> repository_roots;  // --repository-root: where `repository:` may point
+  std::string runtime;                        // --runtime: also check what the scenario asks of it
 };
 
 int validate_command(const ValidateOptions& options) {
@@ -18,6 +20,7 @@ int validate_command(const ValidateOptions& options) {
   load.vocabulary = registered_vocabulary();
   load.vars = parse_vars(options.vars);
   load.repository_roots.assign(options.repository_roots.begin(), options.repository_roots.end());
+  if (!options.runtime.empty()) check_for_runtime(load, choose_runtime_or_refuse(options.runtime, false));
   int exit = exit_code::ok;
   for (const auto& file : options.scenarios) {
     try {
@@ -42,6 +45,8 @@ void setup_validate(CLI::App& app, CommandResult& result) {
   validate->add_option("--repository-root", options->repository_roots,
                        "a directory outside the run directory that a step's repository: may name (repeatable)")
       ->check(CLI::ExistingDirectory);
+  validate->add_option("--runtime", options->runtime,
+                       std::string("also check that this runtime can do what the steps ask (") + runtime_choices + ")");
   validate->callback([options, &result] { result.exit_code = validate_command(*options); });
 }
 

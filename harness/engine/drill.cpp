@@ -138,8 +138,8 @@ class Drill {
   std::map<std::string, ContainerInfo> containers_;
   std::vector<std::unique_ptr<AppliedFault>> faults_;
   std::unique_ptr<FaultContext> fault_context_;
-  std::vector<ProxiedPath> proxied_paths_;
-  std::map<ProxiedPath, std::unique_ptr<FaultProxy>> proxies_;
+  std::vector<NetworkPath> proxied_paths_;
+  std::map<NetworkPath, std::unique_ptr<FaultProxy>> proxies_;
   nlohmann::json steps_ = nlohmann::json::array();
   std::vector<std::string> failures_;
   Micros started_at_ = 0, bringup_done_at_ = 0, steps_done_at_ = 0, teardown_started_at_ = 0, finished_at_ = 0;
@@ -169,12 +169,12 @@ void Drill::prepare_run_directory() {
       runtime_, *events_, [this](const nlohmann::json& inverse) { return journal_->record_inverse(inverse); },
       [this](const std::string& id) { journal_->mark_reverted(id); }, result_.run_dir,
       [this](const std::string& client, const std::string& peer) {
-        auto found = proxies_.find(ProxiedPath{client, peer});
+        auto found = proxies_.find(NetworkPath{client, peer});
         return found == proxies_.end() ? nullptr : found->second.get();
       },
       [this] {
-        std::vector<std::pair<std::string, std::string>> paths;
-        for (const auto& [path, proxy] : proxies_) paths.emplace_back(path.client, path.peer);
+        std::vector<NetworkPath> paths;
+        for (const auto& [path, proxy] : proxies_) paths.push_back(path);
         return paths;
       }});
 }
@@ -213,7 +213,7 @@ std::string Drill::resolve(const std::string& viewer, const std::string& text) {
 }
 
 FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& peer) {
-  const ProxiedPath path{client, peer};
+  const NetworkPath path{client, peer};
   if (std::find(proxied_paths_.begin(), proxied_paths_.end(), path) == proxied_paths_.end()) return nullptr;
   auto existing = proxies_.find(path);
   if (existing != proxies_.end()) return existing->second.get();
@@ -226,7 +226,8 @@ FaultProxy* Drill::proxy_on_path(const std::string& client, const std::string& p
   auto proxy = std::make_unique<FaultProxy>(upstream.gateway, 0, upstream.ip, static_cast<std::uint16_t>(upstream_port));
   // On a bridge the proxy listens on an address of this machine, which every local user can
   // reach: only the client's own connections are proxied.
-  if (const std::string source = runtime_.source_address(client); !source.empty()) proxy->accept_only_from({source});
+  if (auto* namespaces = runtime_.capability<NetworkNamespaces>())
+    if (const std::string source = namespaces->source_address(client); !source.empty()) proxy->accept_only_from({source});
   proxy->on_first_refusal([events = events_.get(), client, peer](Refusal reason, const std::string& from) {
     events->record("proxy.refused", {{"client", client}, {"peer", peer}, {"reason", refusal_word(reason)}, {"from", from}});
   });
@@ -271,8 +272,8 @@ void Drill::bring_up() {
     for (const auto& secret : service->secrets()) secrets_.add(secret);
     services_.emplace(spec.name, std::move(service));
   }
-  runtime_.create_network();
-  proxied_paths_ = proxied_paths(scenario_, runtime_.network_faults_through_proxies());
+  proxied_paths_ = paths_needing_proxies(scenario_, Vocabulary{fault_specs(), action_specs(), {}},
+                                         takes_network_faults_on_proxies(runtime_));
 
   // A service starts after the services its env/command refer to (${db.url} → after db). Those
   // of one level start together and become ready in parallel, as a hand-written script would.
@@ -609,7 +610,7 @@ bool Drill::run_step(std::size_t index, const StepSpec& step) {
         if (journal_)
           context.journal_create = [this](const std::string& kind, const std::string& name) { journal_->record_create(kind, name); };
         context.manifest_key_file = state_directory() / "backup-manifest.key";
-        if (runtime_.network_faults_through_proxies())
+        if (takes_network_faults_on_proxies(runtime_))
           context.repoint_proxies = [this](const std::string& name, const std::string& to) { return repoint_proxies(name, to); };
         details = action_registry().at(step.what).make()->run(context, step);
         // Only a destructive action (sql) may be the incident: T0 is when its step started.

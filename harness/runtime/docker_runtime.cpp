@@ -519,8 +519,12 @@ bool DockerRuntime::is_running(const std::string& service) {
   }
 }
 
-std::string DockerRuntime::logs(const std::string& service) {
+std::string DockerRuntime::read_logs(const std::string& service, std::optional<int> last_lines) {
   require_run();
+  if (last_lines)
+    return docker::demux_stream(
+        api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}", container_name(service), *last_lines))
+            .body);
   const std::string path = fmt::format("/containers/{}/logs?stdout=1&stderr=1", container_name(service));
   try {
     return docker::demux_stream(api_.request("GET", path).body);
@@ -531,13 +535,7 @@ std::string DockerRuntime::logs(const std::string& service) {
   constexpr int kept_lines = 100000;
   return fmt::format("[firedrill: this log is larger than {} MiB; only its last {} lines follow]\n",
                      docker::max_response_bytes >> 20, kept_lines) +
-         recent_logs(service, kept_lines);
-}
-
-std::string DockerRuntime::recent_logs(const std::string& service, int lines) {
-  require_run();
-  return docker::demux_stream(
-      api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}", container_name(service), lines)).body);
+         read_logs(service, kept_lines);
 }
 
 ConfinedPath DockerRuntime::host_path(const std::string& service, const std::string& container_path) {

@@ -13,7 +13,11 @@
 
 namespace firedrill {
 
-class DockerRuntime final : public Runtime {
+class DockerRuntime final : public Runtime,
+                            public ProcessControl,
+                            public NetworkNamespaces,
+                            public FileAccess,
+                            public Storage {
  public:
   /// Talks to the engine DOCKER_HOST names (default unix:///var/run/docker.sock).
   DockerRuntime();
@@ -27,7 +31,7 @@ class DockerRuntime final : public Runtime {
   /// Picks a /24 from 198.18.0.0/15 that no engine network uses (never 198.18.0.0/24, the
   /// engine's default bridge), with IP masquerading off; retries the next /24 when a concurrent
   /// run took it first. before_create hears the network's name once, however many tries it takes.
-  void create_network() override;
+  void create_network();
 
   /// Creates the network first if needed. Never pulls: a missing image is an EnvironmentError.
   /// Each container port is published on an explicit free 127.0.0.1 port, so it stays the same
@@ -51,8 +55,8 @@ class DockerRuntime final : public Runtime {
   /// True while the container's process exists (a paused container counts as running); false
   /// for a stopped or missing container.
   bool is_running(const std::string& service) override;
-  std::string logs(const std::string& service) override;
-  std::string recent_logs(const std::string& service, int lines) override;
+  /// The container's log; a whole log larger than the engine's answers may be is cut to its end.
+  std::string read_logs(const std::string& service, std::optional<int> last_lines) override;
   /// A path under one of the container's mounts maps to the mount's source (a volume's _data
   /// folder); any other path to the container's own overlay2 filesystem: its merged view while it
   /// runs, its upper layer while it is stopped (only for files the container already changed).

@@ -12,7 +12,11 @@
 
 namespace firedrill {
 
-class FakeRuntime final : public Runtime {
+class FakeRuntime final : public Runtime,
+                          public ProcessControl,
+                          public NetworkNamespaces,
+                          public FileAccess,
+                          public Storage {
  public:
   std::string name() const override { return "fake"; }
 
@@ -21,12 +25,13 @@ class FakeRuntime final : public Runtime {
     before_create_ = std::move(before_create);
     record("begin_run");
   }
-  void create_network() override {
-    if (before_create_) before_create_("network", "fd-" + run_id_);
-    record("create_network");
-  }
   ContainerInfo start(const ContainerSpec& spec) override {
     if (fail_start_of == spec.service) throw EnvironmentError(fail_start_message);
+    if (!network_created_) {
+      network_created_ = true;
+      if (before_create_) before_create_("network", "fd-" + run_id_);
+      record("create_network");
+    }
     if (before_create_) before_create_("container", "fd-" + run_id_ + "-" + spec.service);
     record("start " + spec.service);
     std::lock_guard lock(mutex_);
@@ -43,6 +48,7 @@ class FakeRuntime final : public Runtime {
     record("exec_in_network_namespace " + service);
     return {0, ""};
   }
+  std::string source_address(const std::string&) override { return ""; }
   void kill(const std::string& service, const std::string& signal) override {
     record("kill " + service + " " + signal);
     std::lock_guard lock(mutex_);
@@ -60,14 +66,26 @@ class FakeRuntime final : public Runtime {
     std::lock_guard lock(mutex_);
     return running_.count(service) != 0;
   }
-  std::string logs(const std::string& service) override {
-    ++whole_log_reads;
-    return log_of ? log_of(service) : "log of " + service + "\n";
-  }
-  std::string recent_logs(const std::string& service, int lines) override {
-    return log_of ? tail_lines(log_of(service), lines) : "log of " + service + "\n";
+  std::string read_logs(const std::string& service, std::optional<int> last_lines) override {
+    if (!last_lines) ++whole_log_reads;
+    if (!log_of) return "log of " + service + "\n";
+    return last_lines ? tail_lines(log_of(service), *last_lines) : log_of(service);
   }
   void teardown() override { record("teardown"); }
+  ConfinedPath host_path(const std::string& service, const std::string&) override {
+    throw EnvironmentError("the fake runtime keeps no files of '" + service + "'");
+  }
+  void copy_from(const std::string& service, const std::string&, const std::filesystem::path&) override {
+    throw EnvironmentError("the fake runtime keeps no files of '" + service + "'");
+  }
+  void copy_to(const std::string& service, const std::filesystem::path&, const std::string&) override {
+    throw EnvironmentError("the fake runtime keeps no files of '" + service + "'");
+  }
+  std::filesystem::path size_limited_mount(const std::string& service) override {
+    throw EnvironmentError("the fake runtime gives '" + service + "' no size-limited filesystem");
+  }
+  void remove(const std::string& service) override { record("remove " + service); }
+  void destroy(const std::string& service) override { record("destroy " + service); }
 
   std::vector<std::string> calls() const {
     std::lock_guard lock(mutex_);
@@ -97,6 +115,7 @@ class FakeRuntime final : public Runtime {
   std::set<std::string> running_;
   std::string run_id_;
   BeforeCreate before_create_;
+  bool network_created_ = false;
 };
 
 }  // namespace firedrill

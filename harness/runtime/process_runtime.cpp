@@ -958,14 +958,6 @@ ExecResult ProcessRuntime::exec(const std::string& service, const std::vector<st
   return result;
 }
 
-ExecResult ProcessRuntime::exec_in_network_namespace(const std::string& service, const std::vector<std::string>&,
-                                                     std::chrono::milliseconds) {
-  throw EnvironmentError(fmt::format(
-      "the process runtime cannot change the network of '{}': its services share this machine's network namespace "
-      "(partition, latency and loss act on the fault proxies between services)",
-      service));
-}
-
 void ProcessRuntime::kill(const std::string& service, const std::string& signal) {
   std::lock_guard lock(mutex_);
   require_run();
@@ -1035,8 +1027,10 @@ bool ProcessRuntime::is_running(const std::string& service) {
   return false;
 }
 
-std::string ProcessRuntime::logs(const std::string& service) {
+std::string ProcessRuntime::read_logs(const std::string& service, std::optional<int> last_lines) {
   require_run();
+  // A poll needs a few lines: a megabyte of the end holds them, however long the log has grown.
+  if (last_lines) return tail_lines(read_file_tail(service_directory(service) / "log", std::uintmax_t{1} << 20).first, *last_lines);
   // As much as the Docker runtime keeps of a container's log, with the same note when it is more.
   constexpr std::uintmax_t kept_bytes = std::uintmax_t{64} << 20;
   auto [text, skipped] = read_file_tail(service_directory(service) / "log", kept_bytes);
@@ -1044,12 +1038,6 @@ std::string ProcessRuntime::logs(const std::string& service) {
   return fmt::format("[firedrill: this log is larger than {} MiB; only its last {} bytes follow]\n", kept_bytes >> 20,
                      kept_bytes) +
          text;
-}
-
-std::string ProcessRuntime::recent_logs(const std::string& service, int lines) {
-  require_run();
-  // A poll needs a few lines: a megabyte of the end holds them, however long the log has grown.
-  return tail_lines(read_file_tail(service_directory(service) / "log", std::uintmax_t{1} << 20).first, lines);
 }
 
 ConfinedPath ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {

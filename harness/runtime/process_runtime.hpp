@@ -57,7 +57,7 @@ namespace firedrill {
 /// EnvironmentError naming the places it looked.
 std::filesystem::path fixture_app_binary();
 
-class ProcessRuntime final : public Runtime {
+class ProcessRuntime final : public Runtime, public ProcessControl, public FileAccess, public Storage {
  public:
   /// Runs are written where the drill writes them: <out_dir>/<run-id> is the run directory.
   explicit ProcessRuntime(std::filesystem::path out_dir);
@@ -67,9 +67,6 @@ class ProcessRuntime final : public Runtime {
 
   void begin_run(const std::string& run_id, const std::string& scenario, const Owner& owner,
                  BeforeCreate before_create) override;
-
-  /// Nothing to create: the services meet on loopback.
-  void create_network() override {}
 
   /// Initialises the data directory on first start (postgres), then starts the program on the
   /// spec's host_ports or free 127.0.0.1 ports. Refuses (EnvironmentError) an unknown image, a
@@ -88,11 +85,6 @@ class ProcessRuntime final : public Runtime {
   /// connection as in the image; for redis, `redis-cli` gets `-p <port>` unless it names one.
   ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                   std::chrono::milliseconds timeout) override;
-  /// Refused: the services share this machine's network namespace.
-  ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
-                                       std::chrono::milliseconds timeout) override;
-  /// True: partition, latency and loss act on the fault proxies between services.
-  bool network_faults_through_proxies() override { return true; }
 
   /// KILL goes to the whole process group, as a container's processes all die with it; any
   /// other signal to the service's main process only, as the engine delivers it.
@@ -107,9 +99,8 @@ class ProcessRuntime final : public Runtime {
   /// True while the main process exists (a stopped one counts); once it is gone, whatever is left
   /// of its group is killed, as a container's processes die with its first one.
   bool is_running(const std::string& service) override;
-  /// The service's log file.
-  std::string logs(const std::string& service) override;
-  std::string recent_logs(const std::string& service, int lines) override;
+  /// The service's log file (its last 64 MiB at most; its last megabyte for a few lines).
+  std::string read_logs(const std::string& service, std::optional<int> last_lines) override;
   /// The data path of the image (PGDATA, /data) maps to data/, /tmp to tmp/, a host_directories
   /// mount to its source, a path already in the service directory to itself; anything else is
   /// refused.

@@ -116,6 +116,9 @@ inline std::string tail_lines(const std::string& text, int lines) {
   return text.substr(position);
 }
 
+/// Where services run: the core every runtime has. What only some runtimes can do is a capability
+/// (below), asked for by type with `capability<T>()`; a fault or action that needs one it lacks
+/// is refused when the scenario is checked, naming the step and the runtime.
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -127,15 +130,13 @@ class Runtime {
   using BeforeCreate = std::function<void(const std::string& kind, const std::string& name)>;
 
   /// Binds this runtime to one run: every later resource carries the run's labels. Must be
-  /// called before anything is created.
+  /// called before anything is created; creates nothing itself, so it also binds a runtime to a
+  /// run whose owner died, for `firedrill cleanup`.
   virtual void begin_run(const std::string& run_id, const std::string& scenario, const Owner& owner,
                          BeforeCreate before_create) = 0;
 
-  /// Creates the run's network (a bridge with a subnet from 198.18.0.0/15). Idempotent.
-  virtual void create_network() = 0;
-
-  /// Creates and starts a container on the run's network. Throws EnvironmentError when the image
-  /// is missing or the engine refuses.
+  /// Creates and starts a service (the run's network first, with the first service). Throws
+  /// EnvironmentError when the image is missing or the engine refuses.
   virtual ContainerInfo start(const ContainerSpec& spec) = 0;
 
   /// Refreshes what start() returned (ports change after a restart).
@@ -148,98 +149,115 @@ class Runtime {
     return {service, container_port};
   }
 
-  /// The address connections from `service` come from as its peers see them, fixed before it
-  /// starts, so a fault proxy can admit that client alone; "" when the runtime cannot tell its
-  /// services apart by address (the process runtime's all come from 127.0.0.1).
-  virtual std::string source_address(const std::string& /*service*/) { return ""; }
-
   /// Runs argv in the service's container; bounded by timeout (exit_code -1 and a note on timeout).
   virtual ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout) = 0;
 
-  /// Runs argv with NET_ADMIN inside the service's network namespace (its interfaces and its
-  /// iptables rules), with tools the service's own image need not have; bounded by timeout like
-  /// exec(). Works for a run whose owner died once begin_run() bound this runtime to it. Throws
-  /// EnvironmentError when the service is not running or the runtime cannot enter namespaces.
-  virtual ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
-                                               std::chrono::milliseconds timeout) {
-    (void)argv;
-    (void)timeout;
-    throw EnvironmentError("the " + name() + " runtime cannot change the network of '" + service + "'");
-  }
-
-  /// True when network faults cannot reach the services' own network (they share this machine's)
-  /// and act instead on the fault proxies the engine places between services (injectors/proxy/).
-  virtual bool network_faults_through_proxies() { return false; }
-
-  /// The host directory holding the service's size-limited filesystem (ContainerSpec::size_limited),
-  /// for a fault to fill from outside the container. Throws EnvironmentError when the service has
-  /// none or the runtime cannot reach it from the host.
-  virtual std::filesystem::path size_limited_mount(const std::string& service) {
-    throw EnvironmentError("the " + name() + " runtime gives '" + service + "' no size-limited filesystem");
-  }
-
-  /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
-  virtual void kill(const std::string& service, const std::string& signal) = 0;
-  virtual void pause(const std::string& service) = 0;
-  virtual void unpause(const std::string& service) = 0;
-  /// Starts a stopped/killed container again (same volumes, same network identity).
-  virtual void start_again(const std::string& service) = 0;
-  /// Stop (TERM, then KILL after grace) and start.
-  virtual void restart(const std::string& service, std::chrono::seconds grace) = 0;
+  /// True while the service's process exists (a paused one counts as running); false for a
+  /// stopped or missing one.
   virtual bool is_running(const std::string& service) = 0;
 
-  /// The container's stdout+stderr so far (the whole log, for the run's logs/ folder).
-  virtual std::string logs(const std::string& service) = 0;
-
-  /// The last `lines` lines of the container's stdout+stderr: what a check polled every few
-  /// milliseconds reads, so that a long log is not fetched whole at every poll.
-  virtual std::string recent_logs(const std::string& service, int lines) { return tail_lines(logs(service), lines); }
-
-  /// Where on this machine the harness can read and write the file the service sees at
-  /// container_path (absolute), so a fault can change a service's files from outside: a root the
-  /// runtime chose (a mount's source, the container's filesystem, the service's directory) and the
-  /// rest of the path below it, which the service controls and must be opened with open_confined.
-  /// Throws EnvironmentError when the runtime cannot give one (the files live elsewhere).
-  virtual ConfinedPath host_path(const std::string& service, const std::string& container_path) {
-    (void)container_path;
-    throw EnvironmentError("the " + name() + " runtime cannot reach the files of '" + service + "'");
-  }
-
-  /// Copies the regular file container_path out of the service's container to host_path
-  /// (replaced; written beside it first, so a failed copy never leaves a partial file). Throws
-  /// EnvironmentError when the file is missing or the runtime cannot copy files.
-  virtual void copy_from(const std::string& service, const std::string& container_path,
-                         const std::filesystem::path& host_path) {
-    (void)container_path;
-    (void)host_path;
-    throw EnvironmentError("the " + name() + " runtime cannot copy files out of '" + service + "'");
-  }
-
-  /// Copies the host file host_path into the service's container as container_path (mode 0644;
-  /// its directory must exist). Throws EnvironmentError when the runtime cannot copy files.
-  virtual void copy_to(const std::string& service, const std::filesystem::path& host_path,
-                       const std::string& container_path) {
-    (void)host_path;
-    (void)container_path;
-    throw EnvironmentError("the " + name() + " runtime cannot copy files into '" + service + "'");
-  }
-
-  /// Removes the service's container (running or not) and its anonymous volumes, before the
-  /// run's teardown; a container that is already gone is not an error.
-  virtual void remove(const std::string& service) {
-    throw EnvironmentError("the " + name() + " runtime cannot remove '" + service + "' alone");
-  }
-
-  /// Destroys the service as a lost machine would be: its container, its anonymous and named
-  /// volumes and the content of its size-limited filesystem. start() may bring it back, empty.
-  virtual void destroy(const std::string& service) {
-    throw EnvironmentError("the " + name() + " runtime cannot destroy '" + service + "'");
-  }
+  /// The service's stdout+stderr so far: the whole log, or its last `last_lines` lines (what a
+  /// check polled every few milliseconds reads, so that a long log is not fetched whole each time).
+  virtual std::string read_logs(const std::string& service, std::optional<int> last_lines) = 0;
 
   /// Removes every container, volume and network of this run. Throws listing what it could not
   /// remove; removing what is already gone is not an error.
   virtual void teardown() = 0;
+
+  std::string logs(const std::string& service) { return read_logs(service, std::nullopt); }
+  std::string recent_logs(const std::string& service, int lines) { return read_logs(service, lines); }
+
+  /// This runtime as the capability C, or nullptr when it has not got it.
+  template <class C>
+  C* capability() {
+    return dynamic_cast<C*>(this);
+  }
 };
+
+/// Capability: signals, freezing and restarting the services' processes.
+class ProcessControl {
+ public:
+  static constexpr const char* ability = "signal, pause or restart its services";
+  virtual ~ProcessControl() = default;
+  /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
+  virtual void kill(const std::string& service, const std::string& signal) = 0;
+  virtual void pause(const std::string& service) = 0;
+  virtual void unpause(const std::string& service) = 0;
+  /// Starts a stopped/killed service again (same volumes, same network identity).
+  virtual void start_again(const std::string& service) = 0;
+  /// Stop (TERM, then KILL after grace) and start.
+  virtual void restart(const std::string& service, std::chrono::seconds grace) = 0;
+};
+
+/// Capability: entering each service's own network namespace. A runtime with it takes network
+/// faults as rules in those namespaces; one without it (its services share this machine's
+/// network) takes them on the fault proxies the engine places between services.
+class NetworkNamespaces {
+ public:
+  static constexpr const char* ability = "enter the network namespaces of its services";
+  virtual ~NetworkNamespaces() = default;
+  /// Runs argv with NET_ADMIN inside the service's network namespace (its interfaces and its
+  /// iptables rules), with tools the service's own image need not have; bounded by timeout like
+  /// exec(). Works for a run whose owner died once begin_run() bound the runtime to it. Throws
+  /// EnvironmentError when the service is not running.
+  virtual ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
+                                               std::chrono::milliseconds timeout) = 0;
+  /// The address connections from `service` come from as its peers see them, fixed before it
+  /// starts, so a fault proxy can admit that client alone.
+  virtual std::string source_address(const std::string& service) = 0;
+};
+
+/// Capability: the services' files, from this machine.
+class FileAccess {
+ public:
+  static constexpr const char* ability = "reach the files of its services";
+  virtual ~FileAccess() = default;
+  /// Where on this machine the harness can read and write the file the service sees at
+  /// container_path (absolute), so a fault can change a service's files from outside: a root the
+  /// runtime chose (a mount's source, the container's filesystem, the service's directory) and the
+  /// rest of the path below it, which the service controls and must be opened with open_confined.
+  /// Throws EnvironmentError when the files live elsewhere.
+  virtual ConfinedPath host_path(const std::string& service, const std::string& container_path) = 0;
+  /// Copies the regular file container_path out of the service to host_path (replaced; written
+  /// beside it first, so a failed copy never leaves a partial file). Throws EnvironmentError when
+  /// the file is missing.
+  virtual void copy_from(const std::string& service, const std::string& container_path,
+                         const std::filesystem::path& host_path) = 0;
+  /// Copies the host file host_path into the service as container_path (mode 0644; its directory
+  /// must exist).
+  virtual void copy_to(const std::string& service, const std::filesystem::path& host_path,
+                       const std::string& container_path) = 0;
+};
+
+/// Capability: the services' storage — filesystems of a fixed size, and losing it all.
+class Storage {
+ public:
+  static constexpr const char* ability = "size, remove or destroy the storage of its services";
+  virtual ~Storage() = default;
+  /// The host directory holding the service's size-limited filesystem (ContainerSpec::size_limited),
+  /// for a fault to fill from outside. Throws EnvironmentError when the service has none.
+  virtual std::filesystem::path size_limited_mount(const std::string& service) = 0;
+  /// Removes the service (running or not) and its anonymous volumes, before the run's teardown; a
+  /// service already gone is not an error.
+  virtual void remove(const std::string& service) = 0;
+  /// Destroys the service as a lost machine would be: its container, its anonymous and named
+  /// volumes and the content of its size-limited filesystem. start() may bring it back, empty.
+  virtual void destroy(const std::string& service) = 0;
+};
+
+/// The capability C of `runtime`. Throws EnvironmentError naming the runtime and what it cannot
+/// do, for `who` (a step, say) — validation refuses such a scenario before this is reached.
+template <class C>
+C& require_capability(Runtime& runtime, const std::string& who = "") {
+  if (C* found = runtime.capability<C>()) return *found;
+  throw EnvironmentError((who.empty() ? std::string() : who + ": ") + "the " + runtime.name() + " runtime cannot " +
+                         C::ability);
+}
+
+inline ProcessControl& process_control(Runtime& runtime) { return require_capability<ProcessControl>(runtime); }
+inline FileAccess& file_access(Runtime& runtime) { return require_capability<FileAccess>(runtime); }
+inline Storage& storage(Runtime& runtime) { return require_capability<Storage>(runtime); }
+inline NetworkNamespaces& network_namespaces(Runtime& runtime) { return require_capability<NetworkNamespaces>(runtime); }
 
 }  // namespace firedrill

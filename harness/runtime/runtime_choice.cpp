@@ -21,16 +21,49 @@ bool container_engine_answers() {
 
 }  // namespace
 
+const std::map<std::string, RuntimeEntry>& runtime_registry() {
+  static const std::map<std::string, RuntimeEntry> registry = [] {
+    std::map<std::string, RuntimeEntry> entries;
+    const auto add = [&entries](RuntimeEntry entry) {
+      std::string name = entry.name;
+      register_unique(entries, name, std::move(entry), "runtime");
+    };
+    add({"docker",
+         {Capability::process_control, Capability::network_namespaces, Capability::file_access, Capability::storage},
+         [](const std::filesystem::path&) { return std::make_unique<DockerRuntime>(); }});
+    add({"process",
+         {Capability::process_control, Capability::file_access, Capability::storage},
+         [](const std::filesystem::path& out_dir) { return std::make_unique<ProcessRuntime>(out_dir); }});
+    return entries;
+  }();
+  return registry;
+}
+
+const RuntimeEntry& runtime_entry(const std::string& name) {
+  const auto& registry = runtime_registry();
+  if (auto found = registry.find(name); found != registry.end()) return found->second;
+  std::string names;
+  for (const auto& [known, entry] : registry) names += (names.empty() ? "" : " or ") + known;
+  throw std::invalid_argument(fmt::format("runtime '{}' is not available in this version (choose {})", name, names));
+}
+
+std::set<Capability> capabilities_of(Runtime& runtime) {
+  std::set<Capability> found;
+  if (runtime.capability<ProcessControl>()) found.insert(Capability::process_control);
+  if (runtime.capability<NetworkNamespaces>()) found.insert(Capability::network_namespaces);
+  if (runtime.capability<FileAccess>()) found.insert(Capability::file_access);
+  if (runtime.capability<Storage>()) found.insert(Capability::storage);
+  return found;
+}
+
 std::string choose_runtime(const std::string& requested) {
-  if (requested == "docker" || requested == "process") return requested;
   if (requested == "auto") return container_engine_answers() ? "docker" : "process";
+  if (runtime_registry().count(requested)) return requested;
   throw std::invalid_argument(fmt::format("runtime '{}' is not available in this version (choose {})", requested, runtime_choices));
 }
 
 std::unique_ptr<Runtime> make_runtime(const std::string& name, const std::filesystem::path& out_dir) {
-  if (name == "docker") return std::make_unique<DockerRuntime>();
-  if (name == "process") return std::make_unique<ProcessRuntime>(out_dir);
-  throw std::invalid_argument(fmt::format("runtime '{}' is not available in this version (choose docker or process)", name));
+  return runtime_entry(name).make(out_dir);
 }
 
 }  // namespace firedrill

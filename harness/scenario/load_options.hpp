@@ -2,6 +2,8 @@
 // What the loader checks a scenario against, beyond the format.
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,13 @@ struct LoadOptions {
   /// The chosen runtime would run a service's `command:` on this machine as root (the process
   /// runtime under root): a scenario's command is then refused, not run with the harness's rights.
   bool commands_would_run_as_root = false;
+  /// The runtime the scenario will run on, when it is known: a step needing a capability it has
+  /// not got is refused at its line.
+  struct RuntimeCapabilities {
+    std::string name;
+    std::set<Capability> capabilities;
+  };
+  std::optional<RuntimeCapabilities> runtime = std::nullopt;
 };
 
 }  // namespace firedrill

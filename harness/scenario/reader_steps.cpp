@@ -267,6 +267,11 @@ StepSpec ScenarioReader::read_step(const Node& spec) {
         fail(verb->value.where, e.what());
       }
     }
+    if (verb_spec->needs && options_.runtime)
+      for (const Capability needed : verb_spec->needs(step))
+        if (!options_.runtime->capabilities.count(needed))
+          fail(verb->value.where, fmt::format("{} '{}' needs a runtime that can {}; the {} runtime cannot", verb_word,
+                                              step.what, to_string(needed), options_.runtime->name));
   }
   if (step.verb == StepVerb::action && step.manual.empty() && (step.budget || step.until))
     fail(find(spec, step.budget ? "budget" : "until")->key_where,

@@ -42,7 +42,6 @@ class PublishedPortsRuntime final : public Runtime {
  public:
   std::string name() const override { return "published-ports"; }
   void begin_run(const std::string&, const std::string&, const Owner&, BeforeCreate) override {}
-  void create_network() override {}
   ContainerInfo start(const ContainerSpec& spec) override { return inspect(spec.service); }
   ContainerInfo inspect(const std::string& service) override {
     ContainerInfo info;
@@ -53,13 +52,8 @@ class PublishedPortsRuntime final : public Runtime {
     return info;
   }
   ExecResult exec(const std::string&, const std::vector<std::string>&, std::chrono::milliseconds) override { return {}; }
-  void kill(const std::string&, const std::string&) override {}
-  void pause(const std::string&) override {}
-  void unpause(const std::string&) override {}
-  void start_again(const std::string&) override {}
-  void restart(const std::string&, std::chrono::seconds) override {}
   bool is_running(const std::string&) override { return true; }
-  std::string logs(const std::string&) override { return {}; }
+  std::string read_logs(const std::string&, std::optional<int>) override { return {}; }
   void teardown() override {}
 };
 
