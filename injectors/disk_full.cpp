@@ -116,7 +116,13 @@ VerbSpec DiskFullInjector::spec() {
           "128MiB one unless it sets `disk:`); reverting frees it.",
           true,
           {{"leave", ParamType::string, false, "bytes left free, like 1MiB; default 0"}},
-          check_params};
+          check_params,
+          {},
+          {},
+          [](const StepSpec& step, ServiceSpec& service) {
+            // A filesystem small enough to fill, unless the scenario sized it with `disk:`.
+            if (service.name == step.target && !service.disk) service.disk = std::uint64_t{128} << 20;
+          }};
 }
 
 void DiskFullInjector::check_params(const StepSpec& step) { leave_of(step); }

@@ -11,25 +11,10 @@
 
 #include "core/clock.hpp"
 #include "core/model.hpp"
-#include "harness/rehearse/progress.hpp"
+#include "harness/engine/drill_options.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
-
-class Operator;  // harness/rehearse/operator.hpp
-
-struct DrillOptions {
-  std::filesystem::path out_dir = "firedrill-runs";
-  bool keep = false;  // leave the environment up after the drill (for inspection)
-  ProgressStyle progress = ProgressStyle::lines;
-  std::string progress_prefix;  // before every progress line, e.g. "[app-crash #2] " when drills run at once
-  std::chrono::milliseconds ready_timeout{90'000};  // per service
-  std::string mode = "run";                         // run | rehearsal
-  /// Rehearsal: the person who performs the manual steps (and the actions that carry `manual:`),
-  /// also the drill's progress view. Null in `run`: manual steps are recorded as skipped.
-  Operator* human = nullptr;
-  bool auto_actions = false;  // rehearsal: actions run by themselves even when they carry `manual:`
-};
 
 struct DrillResult {
   std::string run_id;

@@ -20,4 +20,14 @@ std::unique_ptr<Service> make_service(const ServiceSpec& spec) {
   return std::make_unique<ContainerService>(spec);
 }
 
+ServiceSpec prepared_for_run(const Scenario& scenario, const ServiceSpec& declared,
+                             const std::filesystem::path& run_directory) {
+  ServiceSpec spec = declared;
+  if (auto repository = wal_archive_repository(scenario, spec, run_directory)) {
+    spec.env[wal_archive_repository_env] = repository->string();
+    if (archives_wal_with_pgbackrest(scenario, spec)) spec.env[wal_archiver_env] = "pgbackrest";
+  }
+  return spec;
+}
+
 }  // namespace firedrill
