@@ -1,68 +1,29 @@
+// The recovery of a component after the incident, by the definitions in analysis.hpp: T0, the
+// probes and writers of a scope, when the incident was detected and when the component recovered,
+// its RTO and downtime, and when the incident's fault ended. What was lost is measured in
+// data_loss.cpp; the late rule, write statistics and the quality of the timing in timing.cpp.
 #include "checks/measure/analysis.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "checks/measure/analysis_internal.hpp"
+
 namespace firedrill {
 namespace {
 
 constexpr double micros_per_second = 1e6;
-// Ids with a larger numeric suffix than this go to the hash set, bounding a bitmap to 16 MiB.
-constexpr std::uint64_t max_bitmap_suffix = std::uint64_t{1} << 27;
-// Beyond this many distinct stems, a linear scan would cost more than hashing.
-constexpr std::size_t max_stems = 16;
-constexpr std::size_t lost_sample_size = 20;
-// A write answered later than max(late_at_least, late_factor × the p99 of the writes answered
-// before T0) was down from when it was sent: a short freeze delays answers rather than failing them.
-constexpr Micros late_at_least = 10'000;
-constexpr Micros late_factor = 3;
-// CPUs waited for this share of the time or more: the services' answers are the machine's too.
-constexpr double contended_cpu_percent = 10;
 
 std::string seconds_text(Duration d) { return fmt::format("{:.3f}s", static_cast<double>(d.count()) / 1e6); }
-
-const std::string* string_detail(const Event& event, const char* key) {
-  if (!event.details.is_object()) return nullptr;
-  const auto it = event.details.find(key);
-  if (it == event.details.end() || !it->is_string()) return nullptr;
-  return it->get_ptr<const std::string*>();
-}
 
 bool ok_detail(const Event& event) {
   if (!event.details.is_object()) return false;
   const auto it = event.details.find("ok");
   return it != event.details.end() && it->is_boolean() && it->get<bool>();
-}
-
-// Splits `<stem>-<n>` where n is a canonical decimal below max_bitmap_suffix.
-struct NumberedId {
-  std::string_view stem;
-  std::uint64_t n = 0;
-};
-
-std::optional<NumberedId> split_numbered(std::string_view id) {
-  const auto dash = id.rfind('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  const std::string_view digits = id.substr(dash + 1);
-  if (digits.empty() || digits.size() > 10 || (digits.size() > 1 && digits[0] == '0')) {
-    return std::nullopt;
-  }
-  std::uint64_t n = 0;
-  for (const char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (n >= max_bitmap_suffix) return std::nullopt;
-  return NumberedId{id.substr(0, dash), n};
-}
-
-bool in_list(const std::vector<std::string>& names, const std::string& name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 struct Transition {
@@ -262,6 +223,17 @@ std::string join(const std::vector<std::string>& names) {
 
 }  // namespace
 
+const std::string* string_detail(const Event& event, const char* key) {
+  if (!event.details.is_object()) return nullptr;
+  const auto it = event.details.find(key);
+  if (it == event.details.end() || !it->is_string()) return nullptr;
+  return it->get_ptr<const std::string*>();
+}
+
+bool in_list(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 std::optional<Micros> incident_time(const std::vector<Event>& events) {
   std::optional<Micros> t0;
   for (const Event& event : events) {
@@ -362,59 +334,6 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
   return m;
 }
 
-Micros nearest_rank_percentile(std::span<Micros> values, double p) {
-  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
-  rank = std::clamp<std::size_t>(rank, 1, values.size()) - 1;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(rank), values.end());
-  return values[rank];
-}
-
-Micros late_after(std::span<Micros> usual_latencies) {
-  if (usual_latencies.empty()) return late_at_least;
-  return std::max<Micros>(late_at_least, late_factor * nearest_rank_percentile(usual_latencies, 0.99));
-}
-
-MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros from, Micros to,
-                                       std::optional<double> rto_seconds) {
-  MeasurementQuality quality;
-  quality.tolerance_ms = std::max(10.0, 5.0 * rto_seconds.value_or(0));  // 0.5 % of the RTO, in ms
-  for (const Event& event : events) {
-    if (event.kind != event_kind::harness_scheduling || !event.details.is_object()) continue;
-    const std::string* window_from = string_detail(event, "from");
-    if (window_from == nullptr || event.t < from) continue;
-    Micros starts = 0;
-    try {
-      starts = parse_rfc3339(*window_from);
-    } catch (const std::invalid_argument&) {
-      continue;
-    }
-    if (starts > to) continue;
-    const double max_delay = event.details.value("max_delay_ms", 0.0);
-    const double p99_delay = event.details.value("p99_delay_ms", 0.0);
-    quality.max_delay_ms = std::max(quality.max_delay_ms.value_or(0.0), max_delay);
-    quality.p99_delay_ms = std::max(quality.p99_delay_ms.value_or(0.0), p99_delay);
-    if (const auto pressure = event.details.find("cpu_pressure_percent");
-        pressure != event.details.end() && pressure->is_number())
-      quality.cpu_pressure_percent = std::max(quality.cpu_pressure_percent.value_or(0.0), pressure->get<double>());
-  }
-  if (!quality.max_delay_ms) {
-    quality.note = "the harness's scheduling delay was not recorded";
-    return quality;
-  }
-  const bool woke_on_time = *quality.max_delay_ms <= quality.tolerance_ms;
-  const bool cpus_free = quality.cpu_pressure_percent.value_or(0.0) < contended_cpu_percent;
-  quality.verdict = woke_on_time && cpus_free ? "exact" : "degraded";
-  const std::string pressure =
-      quality.cpu_pressure_percent ? fmt::format(", CPUs contended {:.0f} % of the time", *quality.cpu_pressure_percent) : "";
-  quality.note = quality.verdict == "exact"
-                     ? fmt::format("from the incident to recovery the harness woke within {:.1f} ms of its timers{}",
-                                   *quality.max_delay_ms, pressure)
-                     : fmt::format("the machine was too loaded to measure to {:.0f} ms: from the incident to recovery the "
-                                   "harness woke up to {:.1f} ms late{}, so times may be off by more than that",
-                                   quality.tolerance_ms, *quality.max_delay_ms, pressure);
-  return quality;
-}
-
 std::optional<Micros> incident_fault_ended_at(const std::vector<Event>& events) {
   const std::optional<Micros> t0 = incident_time(events);
   if (!t0) return std::nullopt;
@@ -438,190 +357,6 @@ std::optional<Micros> incident_fault_ended_at(const std::vector<Event>& events) 
     if (!ended || at < *ended) ended = at;
   }
   return ended;
-}
-
-std::size_t IdSet::stem_index(std::string_view stem) const {
-  for (std::size_t i = 0; i < stems_.size(); ++i) {
-    if (stems_[i].text.size() == stem.size() && stems_[i].text == stem) return i;
-  }
-  return stems_.size();
-}
-
-void IdSet::insert(std::string_view id) {
-  if (const auto numbered = split_numbered(id)) {
-    std::size_t index = stem_index(numbered->stem);
-    if (index == stems_.size() && stems_.size() < max_stems) stems_.push_back({std::string(numbered->stem), {}});
-    if (index < stems_.size()) {
-      Stem* stem = &stems_[index];
-      const std::size_t word = numbered->n / 64;
-      const std::uint64_t bit = std::uint64_t{1} << (numbered->n % 64);
-      if (word >= stem->bits.size()) stem->bits.resize(std::max(word + 1, stem->bits.size() * 2));
-      if ((stem->bits[word] & bit) == 0) {
-        stem->bits[word] |= bit;
-        ++size_;
-      }
-      return;
-    }
-  }
-  if (others_.emplace(id).second) ++size_;
-}
-
-bool IdSet::contains(std::string_view id) const {
-  if (const auto numbered = split_numbered(id)) {
-    const std::size_t index = stem_index(numbered->stem);
-    if (index < stems_.size()) {
-      const Stem* stem = &stems_[index];
-      const std::size_t word = numbered->n / 64;
-      return word < stem->bits.size() && (stem->bits[word] >> (numbered->n % 64) & 1U) != 0;
-    }
-  }
-  if (others_.empty()) return false;
-  return others_.count(std::string(id)) != 0;
-}
-
-std::vector<std::string> IdSet::ids() const {
-  std::vector<std::string> all;
-  all.reserve(size_);
-  for (const Stem& stem : stems_) {
-    for (std::size_t word = 0; word < stem.bits.size(); ++word) {
-      for (std::uint64_t bits = stem.bits[word]; bits != 0; bits &= bits - 1) {
-        const auto n = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
-        all.push_back(fmt::format("{}-{}", stem.text, n));
-      }
-    }
-  }
-  std::vector<std::string> others(others_.begin(), others_.end());
-  std::sort(others.begin(), others.end());
-  all.insert(all.end(), std::make_move_iterator(others.begin()), std::make_move_iterator(others.end()));
-  return all;
-}
-
-void write_readback(const std::filesystem::path& path, const Readback& readback) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw std::runtime_error(fmt::format("{}: cannot open for writing", path.string()));
-  for (const auto& [writer, data] : readback.writers) {
-    // Streamed id by id: a readback of millions of ids need not exist twice in memory as JSON.
-    out << "{\"writer\":" << nlohmann::json(writer).dump() << ",\"t\":\""
-        << format_rfc3339_micros(data.t) << "\",\"present\":[";
-    bool first = true;
-    for (const std::string& id : data.present.ids()) {
-      out << (first ? "" : ",") << nlohmann::json(id).dump();
-      first = false;
-    }
-    out << "]}\n";
-  }
-  out.flush();
-  if (!out) throw std::runtime_error(fmt::format("{}: write failed", path.string()));
-}
-
-Readback read_readback(const std::filesystem::path& path) {
-  Readback readback;
-  for_each_jsonl_line(path, [&](const nlohmann::json& line) {
-    if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
-    if (!line.contains("writer") || !line["writer"].is_string()) throw std::invalid_argument("missing 'writer'");
-    if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
-    if (!line.contains("present") || !line["present"].is_array()) throw std::invalid_argument("missing 'present' array");
-    WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
-    data.t = parse_rfc3339(line["t"].get<std::string>());
-    for (const auto& id : line["present"]) {
-      if (!id.is_string()) throw std::invalid_argument("a present id is not a string");
-      data.present.insert(id.get_ref<const std::string&>());
-    }
-  });
-  return readback;
-}
-
-DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& readback,
-                                  std::optional<Micros> incident_at,
-                                  const std::vector<std::string>& writers) {
-  DataLossMeasure m;
-  struct WriterEntry {
-    const std::string* name;
-    bool in_scope;
-    const WriterReadback* readback;
-  };
-  // Few writers, many acks: a short list of the writers seen replaces a map lookup per ack.
-  std::vector<WriterEntry> seen;
-  auto entry_of = [&](const std::string& name) -> const WriterEntry& {
-    for (const WriterEntry& entry : seen) {
-      if (*entry.name == name) return entry;
-    }
-    const auto found = readback.writers.find(name);
-    seen.push_back({&name, writers.empty() || in_list(writers, name),
-                    found == readback.writers.end() ? nullptr : &found->second});
-    return seen.back();
-  };
-
-  bool readback_complete = true;
-  std::optional<Micros> earliest_lost_before;
-  std::vector<std::pair<Micros, const Ack*>> sample;  // sorted by ack time, at most lost_sample_size
-  for (const Ack& ack : acks) {
-    const WriterEntry& writer = entry_of(ack.writer);
-    if (!writer.in_scope) continue;
-    ++m.writes_sent;
-    if (ack.outcome != WriteOutcome::ok || !ack.acked) {
-      ++m.failed;
-      continue;
-    }
-    ++m.acked;
-    if (writer.readback == nullptr) {
-      readback_complete = false;
-      continue;
-    }
-    if (writer.readback->present.contains(ack.id)) continue;
-    ++m.lost_acked;
-    const Micros acked = *ack.acked;
-    if (incident_at) {
-      if (acked < *incident_at) {
-        ++m.lost_acked_before_incident;
-        if (!earliest_lost_before || acked < *earliest_lost_before) earliest_lost_before = acked;
-      } else {
-        ++m.lost_acked_after_incident;
-      }
-    }
-    if (sample.size() < lost_sample_size || acked < sample.back().first) {
-      const auto at = std::upper_bound(sample.begin(), sample.end(), acked,
-                                       [](Micros t, const auto& entry) { return t < entry.first; });
-      sample.insert(at, {acked, &ack});
-      if (sample.size() > lost_sample_size) sample.pop_back();
-    }
-  }
-
-  m.readback_available = readback_complete && (m.acked > 0 || !readback.writers.empty());
-  if (!m.readback_available) {
-    m.lost_acked = m.lost_acked_before_incident = m.lost_acked_after_incident = 0;
-    return m;
-  }
-  for (const auto& [t, ack] : sample) m.lost_sample.push_back(ack->id);
-  if (incident_at) {
-    m.rpo_seconds = earliest_lost_before ? seconds_between(*earliest_lost_before, *incident_at) : 0.0;
-  }
-  return m;
-}
-
-WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to) {
-  WriteStats stats;
-  std::vector<Micros> latencies;
-  for (const Ack& ack : acks) {
-    if (ack.sent < from || ack.sent >= to) continue;
-    ++stats.sent;
-    if (ack.outcome == WriteOutcome::ok && ack.acked) {
-      ++stats.ok;
-      latencies.push_back(*ack.acked - ack.sent);
-    } else {
-      ++stats.failed;
-    }
-  }
-  if (stats.sent > 0) stats.error_rate = static_cast<double>(stats.failed) / static_cast<double>(stats.sent);
-  if (to > from) stats.ok_per_second = static_cast<double>(stats.ok) / seconds_between(from, to);
-  if (!latencies.empty()) {
-    auto percentile = [&](double p) { return static_cast<double>(nearest_rank_percentile(latencies, p)) / 1000.0; };
-    stats.p50_latency_ms = percentile(0.50);
-    stats.p90_latency_ms = percentile(0.90);
-    stats.p99_latency_ms = percentile(0.99);
-    stats.max_latency_ms = static_cast<double>(*std::max_element(latencies.begin(), latencies.end())) / 1000.0;
-  }
-  return stats;
 }
 
 }  // namespace firedrill

@@ -1,6 +1,9 @@
 #pragma once
 // RTO, RPO and lost acknowledged writes as pure functions of a recorded history (events + acks +
-// what was read back after recovery). Nothing here does I/O except the readback.jsonl functions.
+// what was read back after recovery), with the write statistics and the measurement quality shown
+// beside them. Nothing here does I/O except the readback.jsonl functions. analysis.cpp measures
+// recovery, data_loss.cpp what was lost (and reads and writes readback.jsonl), timing.cpp the
+// late rule, the write statistics and the measurement quality.
 //
 // Definitions (DESIGN.md "Measurement"):
 // * T0 is the time of the `incident` event. Without one, every measure is null.
