@@ -5,32 +5,40 @@
 // recovery, data_loss.cpp what was lost (and reads and writes readback.jsonl), timing.cpp the
 // late rule, the write statistics and the measurement quality.
 //
-// Definitions (DESIGN.md "Measurement"):
-// * T0 is the time of the `incident` event. Without one, every measure is null.
-// * A `probe` event is a state change of one probe (details: probe, service, ok), stamped when the
-//   probe's answer arrived. The state of a probe at time t is that of its last event at or before
-//   t; a probe without an event yet is unknown, which counts as down.
+// Definitions:
+// * T0 is the time of the earliest `incident` event. Without one, the recovery measures and the
+//   RPO are null.
+// * A `probe` event is a state change of one probe (details: probe, service, ok, latency_ms). An
+//   up event is stamped when the good answer arrived; a down event when the request that failed
+//   was sent, its latency_ms saying when the failure came back. The state of a probe at time t is
+//   that of its last event at or before t; a probe without an event yet is unknown, which counts
+//   as down.
 // * A component is "overall" (every probe, every writer) or a service (the probes whose `service`
 //   is it, the writers whose `through` is it); ComponentScope lists them explicitly.
 // * probes recovered at: the earliest t >= T0 such that every probe of the scope is up throughout
 //   [t, t + stable) and t + stable <= the end of the history. t is T0 when all are up at T0 and
 //   stay up, else the time of an up transition. A scope without probes recovers at T0.
-// * writes recovered at: the earliest ack time a >= T0 of an ok write of the scope's writers such
-//   that no write of those writers sent in [a, a + stable] failed (error or timeout), with
-//   a + stable <= the end of the history. A scope without writers recovers at T0.
+// * writes recovered at: the earliest ack time a of an ok write of the scope's writers sent at or
+//   after T0 (the answer to a write sent before may have left the service just before the fault
+//   took effect) such that no write of those writers sent in [a, a + stable] failed (error or
+//   timeout), with a + stable <= the end of the history. A scope without writers recovers at T0.
 // * recovered at = max(probes recovered at, writes recovered at); RTO = recovered at - T0.
 // * A write of the scope is late when it was answered more than max(10 ms, 3 × the p99 latency of
 //   the scope's writes answered before T0) after it was sent. A probe sample is late by the same
-//   rule against that probe's own recent answers (the prober records it as a down event stamped
-//   when the sample was sent, with `late: true`, then an up event when the answer came). Late
-//   answers count as down for detection and downtime only: recovery (below) is judged on answers,
-//   so a slow moment inside the stable window does not restart it.
+//   rule against that probe's own last 100 answers in time, three late answers in a row becoming
+//   its usual (the prober records a late sample as a down event stamped when the sample was sent,
+//   with `late: true`, then an up event when the answer came). Late answers count as down for
+//   detection and downtime only: recovery (above) is judged on answers, so a slow moment inside
+//   the stable window does not restart it.
 // * A writer is down from the sending of a write that failed until the writer's next
 //   acknowledgement (the end of the history when none came), and from the sending of a late write
 //   until its answer. A probe is down from its down event to its next up event.
 // * detected at: the first moment at or after the incident's `requested_at` (T0 when the event
-//   has none) at which a probe or writer of the scope is down because of a failed or late request;
-//   a request sent before that moment and still unanswered or failing then detects it at once.
+//   has none) at which a probe or writer of the scope goes down because of a failed or late
+//   request. A request sent before that moment and answered only after it (failed or late)
+//   detects the incident at once, and so does a writer still down then; a probe that had been
+//   failing for longer detects nothing new. Nothing after recovered at (the end of the history
+//   when never recovered) detects the incident: detected at is null when nothing failed before.
 //   detect is never negative.
 // * downtime: the total time in [T0, recovered at] during which at least one probe of the scope
 //   was down (or unknown) or one writer of the scope was down; when never recovered, measured up
@@ -74,7 +82,7 @@ std::vector<std::string> probes_of_service(const std::vector<Event>& events, con
 /// When and whether a component came back after the incident. Times are µs since the epoch.
 struct RecoveryMeasure {
   std::optional<Micros> incident_at;   // T0
-  std::optional<Micros> detected_at;   // first failed or late request of the scope at/after T0
+  std::optional<Micros> detected_at;   // first failed or late request of the scope (see above)
   std::optional<Micros> recovered_at;  // max(probes recovered, writes recovered)
   std::optional<Micros> probes_recovered_at;
   std::optional<Micros> writes_recovered_at;
@@ -85,7 +93,8 @@ struct RecoveryMeasure {
   std::string reason;  // how it was computed, or what never came back
 };
 
-/// Measures recovery of one component. history_end defaults to the last event or ack time.
+/// Measures recovery of one component. history_end defaults to the last event or ack time (and
+/// is never before T0).
 /// Events and acks need not be sorted.
 RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::vector<Ack>& acks,
                                  const ComponentScope& scope,
@@ -119,8 +128,8 @@ MeasurementQuality measurement_quality(const std::vector<Event>& events, Micros 
 std::optional<Micros> incident_fault_ended_at(const std::vector<Event>& events);
 
 /// A set of write ids with fast membership. Ids of the form `<stem>-<n>` (n a decimal without
-/// leading zeros) are kept as one bitmap per stem, so testing millions of acks costs no hashing;
-/// any other id goes to a hash set.
+/// leading zeros, below 2^27) are kept as one bitmap per stem, for up to 16 stems, so testing
+/// millions of acks costs no hashing; any other id goes to a hash set.
 class IdSet {
  public:
   void insert(std::string_view id);
