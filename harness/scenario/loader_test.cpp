@@ -692,5 +692,32 @@ TEST(ScenarioErrors, ADiskSizeMustBeASizeInRangeOnADataService) {
             diagnostic(4, 21, "'disk' applies only to postgres and redis services", "  app: { kind: app, disk: 64MiB }"));
 }
 
+TEST(LoadScenario, AStepTheChosenRuntimeCannotServeIsRefusedAtItsLineNamingTheRuntime) {
+  LoadOptions options = test_options();
+  options.vocabulary.faults["pause"].needs = always_needs({Capability::process_control});
+  options.vocabulary.faults["partition"].needs = [](const StepSpec& step) {
+    return step.params.count("from") ? std::vector<Capability>{Capability::network_namespaces}
+                                     : std::vector<Capability>{};
+  };
+  const std::string with_steps = head + "steps:\n";
+  const std::string cut = with_steps + "  - { name: cut, fault: partition, target: db, from: [app] }\n";
+  const std::string frozen = with_steps + "  - { name: freeze, fault: pause, target: db }\n";
+  // Without a runtime named, only the format and the registries are checked.
+  EXPECT_EQ(error_of(cut, options), "no error");
+  options.runtime = LoadOptions::RuntimeCapabilities{"process", {Capability::process_control}};
+  const std::string refused = error_of(cut, options);
+  EXPECT_NE(refused.find("scenarios/x.yaml:7:"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("fault 'partition' needs a runtime that can enter the network namespaces of its services; "
+                         "the process runtime cannot"),
+            std::string::npos)
+      << refused;
+  EXPECT_EQ(error_of(frozen, options), "no error");
+  // What a step needs may depend on its parameters: the same fault without them is served.
+  EXPECT_EQ(error_of(with_steps + "  - { name: cut, fault: partition, target: db }\n", options), "no error");
+  options.runtime->capabilities.clear();
+  EXPECT_NE(error_of(frozen, options).find("needs a runtime that can signal, pause or restart its services"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace firedrill
