@@ -3,17 +3,13 @@
 #include <fmt/format.h>
 
 #include "harness/services/service.hpp"
+#include "injectors/hosts_file.hpp"
 #include "injectors/injector.hpp"
 
 namespace firedrill {
 namespace {
 
 constexpr auto exec_timeout = std::chrono::seconds(15);
-
-// Drops every line naming the host (the name as a whole word, not a prefix of db-standby-1) and
-// appends the new one, writing the file in place.
-constexpr const char* rewrite_hosts =
-    R"SH(kept=$(grep -Ev "[[:space:]]$1([[:space:]]|\$)" /etc/hosts || true); printf '%s\n%s\t%s\n' "$kept" "$2" "$1" >/etc/hosts)SH";
 
 bool resolves_to(Runtime& runtime, const std::string& client, const std::string& name, const std::string& address) {
   ExecResult resolved = runtime.exec(client, {"getent", "hosts", name}, exec_timeout);
@@ -78,7 +74,7 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
       clients.push_back({{"service", client}, {"rewritten", false}, {"reason", "not running"}});
       continue;
     }
-    const std::vector<std::string> argv = {"sh", "-c", rewrite_hosts, "repoint", name, address};
+    const std::vector<std::string> argv = hosts_file::replacing(name, address + "\t" + name);
     std::string via = "exec";
     ExecResult result = context.runtime.exec(client, argv, exec_timeout);
     if (result.exit_code != 0) {
