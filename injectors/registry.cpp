@@ -3,6 +3,7 @@
 #include "injectors/corrupt.hpp"
 #include "injectors/destroy.hpp"
 #include "injectors/disk_full.hpp"
+#include "injectors/dns.hpp"
 #include "injectors/kill.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/loss.hpp"
@@ -44,6 +45,7 @@ std::map<std::string, FaultEntry> build_registry() {
   add<LatencyInjector>(registry);
   add<ReplicationLagInjector>(registry);
   add<DestroyInjector>(registry, {Capability::storage});
+  add<DnsInjector>(registry, {Capability::network_namespaces});
   return registry;
 }
 
@@ -71,6 +73,7 @@ void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   else if (type == "corrupt") corrupt::revert_inverse(runtime, inverse);
   else if (type == "netem") revert_netem_inverse(runtime, inverse);
   else if (type == "replication-lag") replication_lag::revert_inverse(runtime, inverse);
+  else if (type == "dns") dns::revert_inverse(runtime, inverse);
   else if (type == "proxy") return;  // the proxy ran in the harness's process and ended with it
   else throw std::runtime_error("unknown journalled inverse '" + type + "'");
 }

@@ -388,6 +388,22 @@ TEST_F(DrillTest, AnUnknownRuntimeIsInvalidInput) {
   EXPECT_NE(outcome.output.find("kubernetes"), std::string::npos);
 }
 
+TEST_F(DrillTest, AStepTheRuntimeCannotServeIsRefusedAtItsLineBeforeAnythingStarts) {
+  const std::string scenario = (source_dir / "scenarios/dns-failure-app.yaml").string();
+  auto checked = firedrill({"validate", scenario, "--runtime", "process"});
+  EXPECT_EQ(checked.exit_code, 2) << checked.output;
+  EXPECT_NE(checked.output.find("dns-failure-app.yaml:29:"), std::string::npos) << checked.output;
+  EXPECT_NE(checked.output.find("fault 'dns' needs a runtime that can enter the network namespaces of its services; "
+                                "the process runtime cannot"),
+            std::string::npos)
+      << checked.output;
+  EXPECT_EQ(firedrill({"validate", scenario, "--runtime", "docker"}).exit_code, 0);
+  EXPECT_EQ(firedrill({"validate", scenario}).exit_code, 0) << "without a runtime, only the format is checked";
+  auto refused = firedrill({"run", scenario, "--runtime", "process", "--out", (out_ / "none").string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_FALSE(fs::exists(out_ / "none"));
+}
+
 }  // namespace
 }  // namespace firedrill
 

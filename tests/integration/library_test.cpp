@@ -102,4 +102,22 @@ TEST_F(LibraryDrill, FullEnvironmentLossIsRebuiltFromTheBackupRepositoryAlone) {
 }
 
 }  // namespace
+TEST_F(LibraryDrill, DnsFailureKeepsTheAppFromReconnectingUntilDbResolvesAgain) {
+  auto [outcome, report] = library_drill("dns-failure-app.yaml");
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.output;
+  const auto& fault = report["faults"][0];
+  EXPECT_EQ(fault["type"], "dns");
+  EXPECT_EQ(fault["details"]["host"], "db");
+  EXPECT_EQ(fault["details"]["mode"], "fail");
+  EXPECT_TRUE(fault["reverted_at"].is_string());
+  // The resolver failing alone changes nothing; the restart (T0) breaks the pool, no order is
+  // taken until db resolves again 6 s later, and the pool reconnects by itself soon after.
+  const double rto = report["measured"]["rto_seconds"].get<double>();
+  EXPECT_GE(rto, 5.5);
+  EXPECT_LT(rto, 15.0);
+  EXPECT_GT(report["measured"]["failed_writes"].get<long>(), 100);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  expect_nothing_left(report["run_id"]);
+}
+
 }  // namespace firedrill
