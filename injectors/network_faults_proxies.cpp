@@ -2,6 +2,8 @@
 // the steps declared): where the services share this machine's network (the process runtime),
 // and for a latency `via: proxy` anywhere. The proxies live in the harness's process and end with
 // it, so each inverse journalled here only records that they existed.
+#include <functional>
+
 #include <fmt/format.h>
 
 #include "injectors/network_faults.hpp"
@@ -42,20 +44,10 @@ class ProxyFabric final : public NetworkFaults {
           "it names reaches another through ${{peer.url}}, ${{peer.host}} or ${{peer.port}}",
           step.name, context_.runtime.name()));
     const std::string id = journal(step, traffic);
-    std::vector<std::pair<FaultProxy*, ProxyFaults>> before;
-    nlohmann::json paths = nlohmann::json::array();
-    for (const auto& [path, direction] : cut) {
-      FaultProxy* proxy = context_.proxy_between(path.client, path.peer);
-      if (proxy == nullptr) continue;
-      ProxyFaults faults = proxy->faults();
-      before.emplace_back(proxy, faults);
+    const auto before = change_proxies(cut, described, [](ProxyFaults& faults, Direction direction, std::size_t) {
       faults.blackhole = true;
       faults.direction = direction;
-      proxy->set_faults(faults);
-      paths.push_back(fmt::format("{}->{}", path.client, path.peer));
-    }
-    described["via"] = "proxy";
-    described["paths"] = paths;
+    });
     return std::make_unique<JournalledFault>(
         context_, id,
         [before] {
@@ -76,24 +68,14 @@ class ProxyFabric final : public NetworkFaults {
           "${{peer.port}} in its env or command)",
           step.name, context_.runtime.name(), traffic.service,
           traffic.peer.empty() ? "another service" : "'" + traffic.peer + "'"));
-    described["via"] = "proxy";
     described["seed"] = seed;
     const std::string id = journal(step, traffic);
-    std::vector<std::pair<FaultProxy*, ProxyFaults>> before;
-    nlohmann::json paths = nlohmann::json::array();
-    for (const auto& [path, direction] : lossy) {
-      FaultProxy* proxy = context_.proxy_between(path.client, path.peer);
-      if (proxy == nullptr) continue;
-      ProxyFaults faults = proxy->faults();
-      before.emplace_back(proxy, faults);
+    const auto before = change_proxies(lossy, described, [share, seed](ProxyFaults& faults, Direction direction, std::size_t index) {
       faults.loss = share;
       faults.loss_direction = direction;
       // Each proxy draws from its own generator: seeded apart, so two paths do not lose in step.
-      faults.seed = seed + before.size() - 1;
-      proxy->set_faults(faults);
-      paths.push_back(fmt::format("{}->{}", path.client, path.peer));
-    }
-    described["paths"] = paths;
+      faults.seed = seed + index;
+    });
     return std::make_unique<JournalledFault>(
         context_, id,
         [before] {
@@ -150,6 +132,28 @@ class ProxyFabric final : public NetworkFaults {
       if (auto direction = direction_on(path, traffic)) caught.emplace_back(path, *direction);
     }
     return caught;
+  }
+
+  /// Changes the faults of the proxy on each selected path with `change` (given the direction
+  /// caught there and the proxy's index among those changed); what each proxy had before, for
+  /// the revert. `described` gets the paths changed.
+  std::vector<std::pair<FaultProxy*, ProxyFaults>> change_proxies(
+      const std::vector<std::pair<NetworkPath, Direction>>& selected, nlohmann::json& described,
+      const std::function<void(ProxyFaults&, Direction, std::size_t)>& change) const {
+    std::vector<std::pair<FaultProxy*, ProxyFaults>> before;
+    nlohmann::json paths = nlohmann::json::array();
+    for (const auto& [path, direction] : selected) {
+      FaultProxy* proxy = context_.proxy_between(path.client, path.peer);
+      if (proxy == nullptr) continue;
+      ProxyFaults faults = proxy->faults();
+      before.emplace_back(proxy, faults);
+      change(faults, direction, before.size() - 1);
+      proxy->set_faults(faults);
+      paths.push_back(fmt::format("{}->{}", path.client, path.peer));
+    }
+    described["via"] = "proxy";
+    described["paths"] = paths;
+    return before;
   }
 
   std::string journal(const StepSpec& step, const TrafficSelection& traffic) {
