@@ -17,7 +17,7 @@
 
 #include "checks/history.hpp"
 #include "core/clock.hpp"
-#include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
 #include "injectors/latency.hpp"
 #include "injectors/loss.hpp"
 #include "injectors/proxy/fault_proxy.hpp"

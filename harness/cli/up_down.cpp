@@ -10,7 +10,7 @@
 #include "harness/engine/drill.hpp"
 #include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/journal.hpp"
-#include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/writers.hpp"
 

@@ -8,8 +8,8 @@
 
 #include "harness/runtime/docker_runtime.hpp"
 #include "harness/runtime/host_firewall.hpp"
-#include "harness/runtime/process_runtime.hpp"
-#include "harness/runtime/service_cgroup.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 #include "injectors/registry.hpp"
 
 namespace firedrill {

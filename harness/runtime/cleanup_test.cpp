@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/runtime/journal.hpp"
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 
 namespace firedrill {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/process_files.hpp"
+#include "harness/runtime/process/process_files.hpp"
 
 namespace firedrill {
 namespace {

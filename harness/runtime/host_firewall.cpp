@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/child_reaper.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/runtime/docker_runtime.hpp"
-#include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
 
 namespace firedrill {
 namespace {

@@ -11,7 +11,7 @@
 #include "core/byte_size.hpp"
 #include "core/duration.hpp"
 #include "core/host_paths.hpp"
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 #include "reports/attestation/dsse.hpp"
 #include "reports/attestation/rollup.hpp"
 

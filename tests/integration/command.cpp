@@ -14,8 +14,8 @@
 #include <pqxx/pqxx>
 
 #include "checks/history.hpp"
-#include "harness/runtime/child_reaper.hpp"
 #include "harness/runtime/cleanup.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
 
 namespace firedrill::testing {
 namespace {

@@ -21,11 +21,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "harness/runtime/child_reaper.hpp"
-#include "harness/runtime/process_files.hpp"
-#include "harness/runtime/process_group.hpp"
-#include "harness/runtime/process_runtime.hpp"
-#include "harness/runtime/service_cgroup.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
+#include "harness/runtime/process/process_files.hpp"
+#include "harness/runtime/process/process_group.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {

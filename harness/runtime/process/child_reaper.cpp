@@ -1,4 +1,4 @@
-#include "harness/runtime/child_reaper.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
 
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "harness/runtime/process_files.hpp"
+#include "harness/runtime/process/process_files.hpp"
 
 namespace firedrill {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/runtime/process_files.hpp"
+#include "harness/runtime/process/process_files.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,9 +13,9 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/child_reaper.hpp"
-#include "harness/runtime/process_files.hpp"
-#include "harness/runtime/service_cgroup.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
+#include "harness/runtime/process/process_files.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 
 namespace firedrill {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/runtime/service_cgroup.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "harness/runtime/process_runtime.hpp"
+#include "harness/runtime/process/process_runtime.hpp"
 
 #include <arpa/inet.h>
 #include <linux/close_range.h>
@@ -27,9 +27,9 @@
 #include <fmt/format.h>
 
 #include "core/ports.hpp"
-#include "harness/runtime/child_reaper.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/service_cgroup.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 
 namespace firedrill {
 namespace {

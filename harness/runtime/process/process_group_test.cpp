@@ -1,4 +1,4 @@
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,10 +12,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "harness/runtime/child_reaper.hpp"
-#include "harness/runtime/process_files.hpp"
+#include "harness/runtime/process/child_reaper.hpp"
+#include "harness/runtime/process/process_files.hpp"
+#include "harness/runtime/process/service_cgroup.hpp"
 #include "harness/runtime/runtime.hpp"
-#include "harness/runtime/service_cgroup.hpp"
 
 namespace firedrill {
 namespace {

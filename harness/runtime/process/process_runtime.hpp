@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/runtime/process_group.hpp"
+#include "harness/runtime/process/process_group.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
