@@ -13,7 +13,7 @@ namespace {
 // redis-server as its own user with `-` last: the configuration lines on standard input, here
 // the password, which is never an argument (any user of the machine may read those in `ps`).
 // printf is the shell's own. The process runtime runs the same script with its own stand-in for
-// the entrypoint (harness/runtime/process/process_runtime.cpp).
+// the entrypoint (harness/runtime/process/recipes/redis.cpp).
 constexpr const char* server_script = R"SH(set -eu
 password=$(printf '%s' "$REDIS_PASSWORD" | sed 's/[\\"]/\\&/g')
 exec docker-entrypoint.sh "$@" - <<CONF

@@ -1,36 +1,26 @@
 #pragma once
 // The `process` runtime: each service is a process of this machine, in a process group of its
 // own, listening on a free 127.0.0.1 port; no container engine and no root needed. The image a
-// scenario names chooses the program: firedrill/postgres (or postgres) → the postgresql-15 server
-// from /usr/lib/postgresql/15/bin, initialised as the image does (POSTGRES_USER, _PASSWORD, _DB,
-// _INITDB_ARGS, _HOST_AUTH_METHOD, data checksums); firedrill/redis (or redis) → redis-server, or
-// for a sentinel's `sh -c` script ending in `exec redis-sentinel CONF` that script, whose
-// redis-sentinel is a stand-in adding this runtime's --port and --bind; firedrill/app → the
-// fixture app (fixture_app_binary()). Anything else is refused. Names of services do not resolve
-// here, so every redis service gets FIREDRILL_ANNOUNCE_IP=127.0.0.1 and FIREDRILL_ANNOUNCE_PORT=<its
-// port> (a sentinel's script announces those) and redis-server announces them to its master.
-// firedrill's redis server script (`sh -c` handing redis-server options to the entrypoint with the
-// password on standard input) runs as redis-server with those options and REDIS_PASSWORD in a
-// private redis.conf (0600) in the service directory, never as an argument.
+// scenario names chooses the program's recipe (program_recipe.hpp; recipes/: postgres, redis and
+// its sentinels, the fixture app); anything else is refused. The runtime does the same for every
+// program: its place (service_place.hpp), its ports, its user, its process group, cgroup and pid
+// file (spawn.hpp), its signals, files and logs; the recipe says what its program runs, how it
+// listens where the runtime placed it, what it needs before its first start and how an exec of
+// its client tools reaches it.
 //
-// Everything of a service lives in <run dir>/services/<service>/: data/ (what the image keeps in
-// its data volume), log (stdout and stderr, appended across restarts) and pid (process_group.hpp),
-// which the run's journal names (kind "process") before the process starts. As root, postgres
-// runs as the `postgres` user (it refuses root) and redis-server and redis-sentinel as `redis`;
-// the app as the harness's user.
+// Everything of a service lives in <run dir>/services/<service>/, which the run's journal names
+// (kind "process") before the process starts. As root, servers run as their own user (postgres
+// refuses root; a redis-server's client must not make root write files) and the app as the
+// harness's user.
 //
 // A service's commands see container paths as the image would: the image's data directory, /tmp
 // (the service's own tmp/, never this machine's), /etc/pgbackrest and the spec's host directories
 // are rewritten to their places in the service directory, in arguments and in `sh -c` scripts
 // alike, so the backup, verification, restore and WAL-archiving code runs unchanged on both
 // runtimes. exec runs as the harness's user (as `docker exec` runs as the image's root) in the
-// service's process group, so what it leaves running stops with the service. A postgres command
-// that prepares the data directory in a script and hands over to the image's entrypoint (a
-// standby's clone, a restore, WAL archiving) runs as such, the entrypoint being a stand-in that
-// starts this runtime's server; `sleep infinity` is an idle service to exec into (scratch
-// servers); pg_ctl is a stand-in whose `start` keeps the server in the service's group. Without
-// root, chown/setpriv/runuser are stand-ins that change nothing (every service runs as the
-// harness's user).
+// service's process group, so what it leaves running stops with the service. Without root,
+// chown/setpriv/runuser are stand-ins that change nothing (every service runs as the harness's
+// user).
 //
 // The services share this machine's network, so network faults act on the fault proxies the engine
 // places between services (partition blackholes them, latency delays them, loss delays chunks as
@@ -50,12 +40,6 @@
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
-
-/// The fixture app the process runtime runs for firedrill/app images: $FIREDRILL_APP_BINARY when
-/// set, else firedrill-app beside the running firedrill (an installation), else
-/// fixtures/app/firedrill-app under the running firedrill's directory (its build tree). Throws
-/// EnvironmentError naming the places it looked.
-std::filesystem::path fixture_app_binary();
 
 class ProcessRuntime final : public Runtime, public ProcessControl, public FileAccess, public Storage {
  public:
@@ -124,7 +108,6 @@ class ProcessRuntime final : public Runtime, public ProcessControl, public FileA
   std::filesystem::path size_limited_mount(const std::string& service) override;
 
  private:
-  struct Program;
   struct ServiceProcess;
 
   ServiceProcess& state_of(const std::string& service);
@@ -132,7 +115,6 @@ class ProcessRuntime final : public Runtime, public ProcessControl, public FileA
   /// The record of the service's process: this runtime's, else its pid file.
   std::optional<RecordedProcess> recorded(const std::string& service);
   void launch(ServiceProcess& state);
-  void initialise_postgres(ServiceProcess& state);
   /// Runs a program of the service to completion (initdb, single-user mode), recorded like a
   /// service process; throws EnvironmentError with its log tail when it fails.
   void run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const std::filesystem::path& input,
@@ -140,15 +122,13 @@ class ProcessRuntime final : public Runtime, public ProcessControl, public FileA
   /// Journals the service (its pid file, kind "process", and its cgroup) once; returns the cgroup.
   std::optional<std::filesystem::path> announce(const ServiceProcess& state);
   /// Starts argv as the service's process (as its user, or as the harness's when !as_service_user).
-  int spawn(ServiceProcess& state, const std::vector<std::string>& argv, const std::vector<std::string>& environment,
-            const std::filesystem::path& input, bool as_service_user = true);
+  int spawn(ServiceProcess& state, const std::vector<std::string>& argv, const std::filesystem::path& input,
+            bool as_service_user = true);
   bool reap(ServiceProcess& state);
   void stop_processes(ServiceProcess& state, std::vector<std::string>& errors);
   void require_run() const;
-  /// Journals (kind "mount") and mounts a tmpfs of the spec's size on state.data, once.
+  /// Journals (kind "mount") and mounts a tmpfs of the spec's size on the service's data/, once.
   void mount_size_limited(ServiceProcess& state);
-  /// Unmounts a tmpfs on <directory>/data, after its processes are stopped.
-  static void release_data_mount(const std::filesystem::path& directory, std::vector<std::string>& errors);
 
   std::filesystem::path out_dir_;
   std::string run_id_;
