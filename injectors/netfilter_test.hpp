@@ -18,7 +18,7 @@
 #include "checks/history.hpp"
 #include "core/clock.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
 #include "injectors/injector.hpp"
 #include "injectors/netfilter.hpp"
 

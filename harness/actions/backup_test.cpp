@@ -14,7 +14,7 @@
 #include "harness/actions/restore.hpp"
 #include "harness/actions/verify_backup.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
 #include "harness/services/postgres.hpp"
 #include "harness/services/registry.hpp"
 #include "harness/services/service.hpp"

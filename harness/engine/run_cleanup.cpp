@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/docker_runtime.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 #include "harness/runtime/process/process_runtime.hpp"
 #include "harness/runtime/process/service_cgroup.hpp"
 #include "injectors/registry.hpp"

@@ -1,6 +1,6 @@
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/freezer.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/freezer.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 
 #include <sys/mount.h>
 #include <sys/stat.h>

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
 #include "harness/runtime/journal.hpp"
 #include "harness/runtime/runtime.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
 #include "harness/runtime/process/process_runtime.hpp"
 
 namespace firedrill {

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <thread>
 
-#include "harness/runtime/engine_api.hpp"
-#include "harness/runtime/tar_archive.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
+#include "harness/runtime/docker/tar_archive.hpp"
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
 #include "harness/runtime/runtime.hpp"
 #include "tests/integration/command.hpp"
 

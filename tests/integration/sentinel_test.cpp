@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {

@@ -1,4 +1,4 @@
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,8 +22,8 @@
 #include <gtest/gtest.h>
 
 #include "harness/engine/run_cleanup.hpp"
-#include "harness/runtime/freezer.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/freezer.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 
 namespace firedrill {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/runtime/tar_archive.hpp"
+#include "harness/runtime/docker/tar_archive.hpp"
 
 #include <algorithm>
 #include <charconv>

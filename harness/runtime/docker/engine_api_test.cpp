@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
 
 namespace firedrill::docker {
 namespace {

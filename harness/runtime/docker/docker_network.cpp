@@ -11,8 +11,8 @@
 
 #include "core/model.hpp"
 #include "core/ports.hpp"
-#include "harness/runtime/docker_runtime.hpp"
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 
 namespace firedrill {
 namespace {

@@ -1,4 +1,4 @@
-#include "harness/runtime/docker_runtime.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 #include "core/model.hpp"
 #include "core/ports.hpp"
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/freezer.hpp"
-#include "harness/runtime/host_firewall.hpp"
-#include "harness/runtime/tar_archive.hpp"
+#include "harness/runtime/docker/freezer.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
+#include "harness/runtime/docker/tar_archive.hpp"
 
 namespace firedrill {
 namespace {

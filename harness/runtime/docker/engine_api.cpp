@@ -1,4 +1,4 @@
-#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -8,7 +8,7 @@
 // process that knows the run id can drive or remove them.
 #include <string>
 
-#include "harness/runtime/engine_api.hpp"
+#include "harness/runtime/docker/engine_api.hpp"
 #include "harness/runtime/runtime.hpp"
 
 namespace firedrill {

@@ -1,4 +1,4 @@
-#include "harness/runtime/freezer.hpp"
+#include "harness/runtime/docker/freezer.hpp"
 
 #include <unistd.h>
 

@@ -15,9 +15,9 @@
 #include <fmt/format.h>
 
 #include "harness/runtime/cleanup.hpp"
-#include "harness/runtime/docker_runtime.hpp"
-#include "harness/runtime/freezer.hpp"
-#include "harness/runtime/tar_archive.hpp"
+#include "harness/runtime/docker/docker_runtime.hpp"
+#include "harness/runtime/docker/freezer.hpp"
+#include "harness/runtime/docker/tar_archive.hpp"
 
 namespace firedrill {
 

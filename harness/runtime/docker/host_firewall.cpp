@@ -1,4 +1,4 @@
-#include "harness/runtime/host_firewall.hpp"
+#include "harness/runtime/docker/host_firewall.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
