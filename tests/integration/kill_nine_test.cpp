@@ -170,9 +170,15 @@ INSTANTIATE_TEST_SUITE_P(
                  {{"{ name: warm up, wait: 3s }", "{ name: warm up, wait: 1s }"}, {"duration: 10s", "duration: 20s"}},
                  "app cut from postgres",
                  firedrill_chains_in_namespaces},
-        KillCase{"disk-full-postgres.yaml", {}, "postgres disk full", disk_fill_files}),
+        KillCase{"disk-full-postgres.yaml", {}, "postgres disk full", disk_fill_files},
+        KillCase{"dns-failure-app.yaml",
+                 {{"{ name: warm up, wait: 3s }", "{ name: warm up, wait: 1s }"}, {"duration: 8s", "duration: 20s"}},
+                 "resolver down",
+                 firedrill_chains_in_namespaces}),
     [](const ::testing::TestParamInfo<KillCase>& instance) {
-      return instance.param.scenario.starts_with("network") ? std::string("Partition") : std::string("DiskFull");
+      if (instance.param.scenario.starts_with("network")) return std::string("Partition");
+      if (instance.param.scenario.starts_with("dns")) return std::string("Dns");
+      return std::string("DiskFull");
     });
 
 }  // namespace
