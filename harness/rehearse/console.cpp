@@ -198,8 +198,11 @@ class RehearsalOperator : public Operator {
         state.acked_per_second = static_cast<double>(telemetry->acked - oldest.acked) / seconds;
         state.failed_per_second = static_cast<double>(telemetry->failed - oldest.failed) / seconds;
       }
+      // The harness's notes on its own timing are for the report, not for the person acting: on a
+      // loaded machine they would push the steps' events off the screen.
       for (const auto& event : telemetry->events)
-        if (event.kind != event_kind::run_started) lines.emplace_back(event.t, event_line(event, origin));
+        if (event.kind != event_kind::run_started && event.kind != event_kind::harness_scheduling)
+          lines.emplace_back(event.t, event_line(event, origin));
       last_run_id_ = state.run_id;
       last_incident_ = state.incident_at;
       last_recovery_ = state.recovered_at;
