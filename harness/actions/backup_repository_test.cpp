@@ -199,7 +199,7 @@ TEST_F(BackupRepositoryTest, DecryptedFilesAreStagedInAFreshPrivateJournalledDir
   dead.run_id = "20261201-214547-a3f9";
   dead.created = {{staging_kind, staging.string()}, {staging_kind, directory_.string()}};
   CleanupReport report;
-  release_journalled_resources(dead, report);
+  release_journalled_files(dead, report);
   EXPECT_FALSE(std::filesystem::exists(staging));
   EXPECT_TRUE(std::filesystem::exists(directory_)) << "cleanup removed a directory that is no staging directory";
   ASSERT_EQ(report.errors.size(), 1u);

@@ -17,13 +17,6 @@ struct CleanupOptions {
   bool all = false;
 };
 
-/// True when the run's journal names a resource of the engine.
-bool uses_engine(const JournalState& run) {
-  for (const auto& [kind, name] : run.created)
-    if (kind == "container" || kind == "network" || kind == "volume") return true;
-  return false;
-}
-
 /// True when the run's owner is this host's process that is still running (or on another host,
 /// which this machine cannot judge): `cleanup --all` leaves such a run alone.
 bool may_be_live(const JournalState& run) {
@@ -55,30 +48,23 @@ int cleanup_command(const CleanupOptions& options) {
     runs.push_back(std::move(run));
   }
 
-  for (const auto& run : runs) revert_journalled_faults(run, report);
-  std::vector<std::string> run_ids;
-  if (!options.all) run_ids.push_back(options.run_id);
-  for (const auto& run : runs)
-    if (options.all) run_ids.push_back(run.run_id);
-  try {
-    for (const auto& run_id : run_ids) {
-      const CleanupReport removed = cleanup_docker(run_id, false);
-      report.removed.containers += removed.removed.containers;
-      report.removed.networks += removed.removed.networks;
-      report.removed.volumes += removed.removed.volumes;
-      report.removed.mounts += removed.removed.mounts;
-      report.errors.insert(report.errors.end(), removed.errors.begin(), removed.errors.end());
+  // Each run undone from its journal, through the runtime it used.
+  std::vector<std::string> undone;
+  for (const auto& run : runs) {
+    try {
+      report.merge(undo_run(run));
+      undone.push_back(run.run_id);
+    } catch (const EnvironmentError& error) {
+      report.errors.push_back(error.what());
     }
-  } catch (const EnvironmentError&) {
-    // Runs of the process runtime need no engine; a run that used one does.
-    const bool engine_needed = std::any_of(runs.begin(), runs.end(), uses_engine);
-    if (engine_needed || (!options.all && runs.empty())) throw;
   }
-  for (const auto& run : runs) release_journalled_resources(run, report);
-
+  // What runtimes find by label of a run named on the command line, journalled or not (its
+  // journal may be gone); `--all` never removes what no journal of a dead owner names.
+  // A run this runtime never served needs it not; one it served was reported above.
+  if (!options.all) report.merge(release_labelled_run(options.run_id, runs.empty()));
   for (const auto& note : report.notes) std::cout << note << "\n";
   for (const auto& error : report.errors) std::cerr << "firedrill: cleanup: " << terminal_text(error) << "\n";
-  for (const auto& run : runs) forget_run(run.run_id);
+  for (const auto& run_id : undone) forget_run(run_id);
   std::cout << fmt::format("removed {} containers, {} networks, {} volumes, {} mounts\n", report.removed.containers,
                            report.removed.networks, report.removed.volumes, report.removed.mounts);
   return report.errors.empty() ? exit_code::ok : exit_code::environment;

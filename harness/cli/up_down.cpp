@@ -1,7 +1,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <optional>
 
 #include <fmt/format.h>
 
@@ -10,7 +9,6 @@
 #include "harness/engine/drill.hpp"
 #include "harness/engine/run_cleanup.hpp"
 #include "harness/runtime/journal.hpp"
-#include "harness/runtime/process/process_runtime.hpp"
 #include "harness/runtime/runtime_choice.hpp"
 #include "reports/writers.hpp"
 
@@ -78,27 +76,15 @@ void setup_up_down(CLI::App& app, CommandResult& result) {
     if (!is_run_id(*run_id))
       throw CLI::ValidationError("down", fmt::format("'{}' is not a run id (like 20261201-214547-3f9a1c07b2e4d658)", *run_id));
     CleanupReport report;
-    bool processes = false;
-    std::optional<JournalState> journalled;
+    bool journalled = false;
     for (const auto& run : indexed_runs()) {
       if (run.run_id != *run_id) continue;
       if (!run.untrusted.empty()) throw EnvironmentError(fmt::format("run {}: not acted on: {}", run.run_id, run.untrusted));
-      journalled = run;
-      for (const auto& [kind, name] : run.created) processes = processes || kind == "process";
-      if (!processes) continue;
-      ProcessRuntime runtime(run.run_dir.parent_path());
-      runtime.begin_run(run.run_id, run.scenario, run.owner.value_or(Owner{}), {});
-      try {
-        runtime.teardown();
-      } catch (const std::exception& error) {
-        report.errors.push_back(error.what());
-      }
+      journalled = true;
+      report.merge(undo_run(run));
     }
-    if (!processes) {
-      report = cleanup_docker(*run_id, false);
-      // What carries no engine label: the run's egress rule, its mounts (from its journal).
-      if (journalled) release_journalled_resources(*journalled, report);
-    }
+    // A run whose journal is gone still has its labels.
+    if (!journalled) report = release_labelled_run(*run_id, true);
     forget_run(*run_id);
     std::cout << fmt::format("removed {} containers, {} networks, {} volumes\n", report.removed.containers,
                              report.removed.networks, report.removed.volumes);

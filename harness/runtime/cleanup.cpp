@@ -172,6 +172,34 @@ ResourceCounts count_labelled(const EngineApi& api, const std::string& label) {
 
 }  // namespace docker
 
+void CleanupReport::merge(const CleanupReport& part) {
+  runs.insert(runs.end(), part.runs.begin(), part.runs.end());
+  removed.containers += part.removed.containers;
+  removed.volumes += part.removed.volumes;
+  removed.networks += part.removed.networks;
+  removed.mounts += part.removed.mounts;
+  errors.insert(errors.end(), part.errors.begin(), part.errors.end());
+  notes.insert(notes.end(), part.notes.begin(), part.notes.end());
+}
+
+void release_journalled_files(const JournalState& run, CleanupReport& report) {
+  // Every mount the journal names, wherever it is: a runtime's own release looks only where it
+  // keeps them.
+  for (const auto& [kind, name] : run.created)
+    if (kind == "mount" && release_journalled_mount(run, name, report.errors)) ++report.removed.mounts;
+  for (const auto& [kind, name] : run.created) {
+    if (kind != staging_kind) continue;
+    if (!is_staging_directory(name)) {
+      report.errors.push_back(fmt::format("staging {}: not a staging directory of this machine, left alone", name));
+      continue;
+    }
+    std::error_code error;
+    if (std::filesystem::remove_all(name, error) > 0)
+      report.notes.push_back(fmt::format("{}: removed the staging directory {}", run.run_id, name));
+    if (error) report.errors.push_back(fmt::format("staging {}: cannot remove: {}", name, error.message()));
+  }
+}
+
 CleanupReport cleanup_docker(const std::string& run_id, bool all) {
   const auto api = docker::EngineApi::from_environment();
   CleanupReport report =

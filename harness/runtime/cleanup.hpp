@@ -20,6 +20,9 @@ struct CleanupReport {
   ResourceCounts removed;
   std::vector<std::string> errors;  // one line per resource that could not be removed
   std::vector<std::string> notes;   // one line per thing undone from a journal, for a person to read
+
+  /// Adds what `part` found, removed, failed and noted.
+  void merge(const CleanupReport& part);
 };
 
 /// Removes every container, volume and network labelled with run_id (or with any io.firedrill.run
@@ -63,6 +66,11 @@ bool unmount_stacked(const std::filesystem::path& directory, std::vector<std::st
 /// True when it was mounted or existed.
 bool release_journalled_mount(const JournalState& run, const std::filesystem::path& directory,
                               std::vector<std::string>& errors);
+
+/// Releases what a run's journal names on this machine's filesystem whatever its runtime: every
+/// journalled mount (release_journalled_mount) and every staging directory of decrypted backups,
+/// so no plaintext outlives the run. What could not be undone goes to report.errors.
+void release_journalled_files(const JournalState& run, CleanupReport& report);
 
 /// Releases every size-limited filesystem of run_id (of every run when all=true); returns how many.
 int release_size_limited_mounts(const std::string& run_id, bool all, std::vector<std::string>& errors);

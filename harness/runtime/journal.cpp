@@ -222,7 +222,6 @@ bool journal_names(const JournalState& run, std::initializer_list<const char*> k
 
 bool uses_processes(const JournalState& run) { return journal_names(run, {"process"}); }
 
-bool uses_engine(const JournalState& run) { return journal_names(run, {"container", "network", "volume"}); }
 
 bool owner_dead(const JournalState& run) {
   return run.owner && run.owner->host == Owner::self().host && !run.owner->alive();

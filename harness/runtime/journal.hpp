@@ -88,8 +88,6 @@ void forget_run(const std::string& run_id);
 bool journal_names(const JournalState& run, std::initializer_list<const char*> kinds);
 /// The run started processes (the process runtime).
 bool uses_processes(const JournalState& run);
-/// The run created containers, networks or volumes (an engine).
-bool uses_engine(const JournalState& run);
 /// The run's journal names an owner of this host that is gone.
 bool owner_dead(const JournalState& run);
 

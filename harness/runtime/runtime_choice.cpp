@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "harness/runtime/docker/docker_leftovers.hpp"
 #include "harness/runtime/docker/docker_runtime.hpp"
+#include "harness/runtime/process/process_leftovers.hpp"
 #include "harness/runtime/process/process_runtime.hpp"
 
 namespace firedrill {
@@ -30,10 +32,13 @@ const std::map<std::string, RuntimeEntry>& runtime_registry() {
     };
     add({"docker",
          {Capability::process_control, Capability::network_namespaces, Capability::file_access, Capability::storage},
-         [](const std::filesystem::path&) { return std::make_unique<DockerRuntime>(); }});
+         [](const std::filesystem::path&) { return std::make_unique<DockerRuntime>(); },
+         docker::made_by_docker, docker::release_docker_run, docker::orphaned_labelled_runs,
+         [](const std::string& run_id) { return cleanup_docker(run_id, false); }});
     add({"process",
          {Capability::process_control, Capability::file_access, Capability::storage},
-         [](const std::filesystem::path& out_dir) { return std::make_unique<ProcessRuntime>(out_dir); }});
+         [](const std::filesystem::path& out_dir) { return std::make_unique<ProcessRuntime>(out_dir); },
+         made_by_processes, release_process_run, nullptr, nullptr});
     return entries;
   }();
   return registry;
@@ -45,6 +50,12 @@ const RuntimeEntry& runtime_entry(const std::string& name) {
   std::string names;
   for (const auto& [known, entry] : registry) names += (names.empty() ? "" : " or ") + known;
   throw std::invalid_argument(fmt::format("runtime '{}' is not available in this version (choose {})", name, names));
+}
+
+const RuntimeEntry* runtime_of(const JournalState& run) {
+  for (const auto& [name, entry] : runtime_registry())
+    if (entry.made(run)) return &entry;
+  return nullptr;
 }
 
 std::set<Capability> capabilities_of(Runtime& runtime) {

@@ -60,5 +60,29 @@ TEST(RuntimeCapabilities, AMissingOneIsAnEnvironmentErrorNamingTheRuntimeAndWhat
   EXPECT_NE(fake.capability<NetworkNamespaces>(), nullptr);
 }
 
+TEST(RuntimeRegistry, EachEntryUndoesTheRunsWhoseJournalNamesWhatItMade) {
+  for (const auto& [name, entry] : runtime_registry()) {
+    EXPECT_TRUE(entry.made) << name;
+    EXPECT_TRUE(entry.release) << name;
+    // Leftovers found by label come as a pair: what is orphaned, and its removal.
+    EXPECT_EQ(static_cast<bool>(entry.orphaned_unjournalled_runs), static_cast<bool>(entry.release_unjournalled)) << name;
+  }
+  JournalState containers;
+  containers.created = {{"network", "fd-run"}, {"container", "fd-run-db"}};
+  JournalState processes;
+  processes.created = {{"mount", "/tmp/somewhere"}, {"process", "db"}};
+  JournalState cgroup_only;
+  cgroup_only.created = {{"cgroup", "/sys/fs/cgroup/firedrill/run/db"}};
+  JournalState files_only;
+  files_only.created = {{"mount", "/tmp/somewhere"}, {staging_kind, "/tmp/fd-staging-abcdef"}};
+  ASSERT_NE(runtime_of(containers), nullptr);
+  EXPECT_EQ(runtime_of(containers)->name, "docker");
+  ASSERT_NE(runtime_of(processes), nullptr);
+  EXPECT_EQ(runtime_of(processes)->name, "process");
+  ASSERT_NE(runtime_of(cgroup_only), nullptr);
+  EXPECT_EQ(runtime_of(cgroup_only)->name, "process");
+  EXPECT_EQ(runtime_of(files_only), nullptr) << "mounts and staging are released whatever the runtime";
+}
+
 }  // namespace
 }  // namespace firedrill
