@@ -1,10 +1,12 @@
 #include "harness/actions/repoint.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "harness/services/service.hpp"
 #include "injectors/hosts_file.hpp"
-#include "injectors/injector.hpp"
+#include "harness/runtime/runtime.hpp"
 
 namespace firedrill {
 namespace {
@@ -49,27 +51,36 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
   const std::string& to = param(step, "to");
   if (name == to) throw ActionFailed(fmt::format("repoint '{}' to itself changes nothing", name));
   const Micros started = context.clock.now();
-  if (takes_network_faults_on_proxies(context.runtime)) {
-    // The services share this machine's network and its hosts file: what moves is the fault proxy
-    // every client reaches `name` through.
-    if (!context.repoint_proxies)
-      throw ActionFailed(fmt::format("the {} runtime has no proxies in front of '{}' to repoint", context.runtime.name(), name));
-    const auto moved = context.repoint_proxies(name, to);
-    if (moved.empty()) throw ActionFailed(fmt::format("no service reaches '{}' through a proxy to repoint", name));
-    nlohmann::json clients = nlohmann::json::array();
-    for (const auto& client : moved) clients.push_back({{"service", client}, {"rewritten", true}, {"via", "proxy"}});
-    const double seconds = static_cast<double>(context.clock.now() - started) / 1e6;
-    nlohmann::json details = {{"service", name}, {"to", to}, {"clients", clients}, {"seconds", seconds}};
+  const auto completed = [&context, started](nlohmann::json details) {
+    details["seconds"] = static_cast<double>(context.clock.now() - started) / 1e6;
     context.events.record("repoint.completed", details);
     return details;
+  };
+  nlohmann::json clients = nlohmann::json::array();
+  // Clients that reach `name` through a fault proxy (all of them where services share this
+  // machine's network; those behind a latency `via: proxy` anywhere): what moves is the proxy.
+  std::set<std::string> behind_proxy;
+  if (context.repoint_proxies)
+    for (const auto& client : context.repoint_proxies(name, to)) {
+      behind_proxy.insert(client);
+      clients.push_back({{"service", client}, {"rewritten", true}, {"via", "proxy"}});
+    }
+  // The others look the name up in hosts files of their own, which exist only where each service
+  // has its own network namespace; elsewhere they share this machine's, which is not the drill's.
+  if (!context.runtime.capability<NetworkNamespaces>()) {
+    if (behind_proxy.empty()) {
+      if (!context.repoint_proxies)
+        throw ActionFailed(fmt::format("the {} runtime has no proxies in front of '{}' to repoint", context.runtime.name(), name));
+      throw ActionFailed(fmt::format("no service reaches '{}' through a proxy to repoint", name));
+    }
+    return completed({{"service", name}, {"to", to}, {"clients", clients}});
   }
   const std::string address = context.runtime.inspect(to).ip;
   if (address.empty())
     throw ActionFailed(fmt::format("the {} runtime gives '{}' no address to point '{}' at", context.runtime.name(), to, name));
 
-  nlohmann::json clients = nlohmann::json::array();
   for (const auto& client : context.service_names) {
-    if (client == name || client == to) continue;
+    if (client == name || client == to || behind_proxy.count(client)) continue;
     if (!context.runtime.is_running(client)) {
       clients.push_back({{"service", client}, {"rewritten", false}, {"reason", "not running"}});
       continue;
@@ -90,10 +101,7 @@ nlohmann::json RepointAction::run(ActionContext& context, const StepSpec& step) 
                                      tail_lines(result.output, 2)));
     clients.push_back({{"service", client}, {"rewritten", true}, {"via", via}});
   }
-  const double seconds = static_cast<double>(context.clock.now() - started) / 1e6;
-  nlohmann::json details = {{"service", name}, {"to", to}, {"address", address}, {"clients", clients}, {"seconds", seconds}};
-  context.events.record("repoint.completed", details);
-  return details;
+  return completed({{"service", name}, {"to", to}, {"address", address}, {"clients", clients}});
 }
 
 }  // namespace firedrill

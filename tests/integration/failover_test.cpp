@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -87,6 +88,27 @@ TEST_F(FailoverTest, SyncStandbyPromotedAndRepointedLosesNoAcknowledgedWrite) {
     }
   }
   EXPECT_TRUE(fs::exists(run_dir_ / "logs" / "db-standby-1.log"));
+}
+
+// The app reaches `db` through a fault proxy (a latency fault `via: proxy`, on a runtime that could
+// also rewrite hosts files): repoint moves that proxy to the promoted standby, or the app would
+// keep writing to the dead primary through it and never recover.
+TEST_F(FailoverTest, RepointMovesTheFaultProxyTheAppReachesTheDatabaseThrough) {
+  auto scenario = variant("pg-primary-kill-promote.yaml", "  - { name: warm up, wait: 3s }",
+                          "  - { name: slow link, fault: latency, target: app, towards: db, delay: 2ms, via: proxy }\n"
+                          "  - { name: warm up, wait: 3s }");
+  auto [outcome, report] = drill(scenario);
+  ASSERT_FALSE(report.is_null()) << outcome.output;
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output << report.dump(2);
+  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  const auto& repoint = step_named(report, "point db at the new primary");
+  EXPECT_EQ(repoint["outcome"], "ok");
+  std::map<std::string, std::string> via;
+  for (const auto& client : repoint["details"]["clients"])
+    if (client["rewritten"].get<bool>()) via[client["service"].get<std::string>()] = client["via"].get<std::string>();
+  EXPECT_EQ(via["app"], "proxy") << repoint.dump(2);
+  EXPECT_EQ(via["cache"], "exec") << "a client with no proxy has its hosts file rewritten: " << repoint.dump(2);
 }
 
 TEST_F(FailoverTest, AsyncFailoverLosesExactlyTheAcknowledgedWritesMissingFromThePromotedDatabase) {
