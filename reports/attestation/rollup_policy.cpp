@@ -19,8 +19,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// The text of a scalar; "" for anything else, a missing key included (asking a missing key's
+/// node what it is throws).
 std::string node_text(const YAML::Node& node) {
-  return node.IsScalar() ? node.as<std::string>() : std::string();
+  return node && node.IsScalar() ? node.as<std::string>() : std::string();
 }
 
 YAML::Node load_yaml(const fs::path& file) {
@@ -218,6 +220,7 @@ nlohmann::json load_controls(const fs::path& file) {
     }
     if (node_text(control["framework"]).empty() || node_text(control["id"]).empty())
       bad_entry(file, control, "a control needs a 'framework' and an 'id'");
+    if (control["title"] && !control["title"].IsScalar()) bad_entry(file, control["title"], "'title' is text");
     auto scenarios = string_list(file, control["scenarios"], "scenarios");
     auto tags = string_list(file, control["tags"], "tags");
     if (scenarios.empty() && tags.empty())

@@ -223,6 +223,34 @@ TEST(RollupPolicy, LoadsTheExampleAndRejectsUnknownKeys) {
   EXPECT_THROW(load_policy(dir.path() / "p.yaml"), RollupInputError);
 }
 
+// Every malformed controls file is refused naming the file and line, never with the YAML
+// library's own error.
+TEST(RollupControls, AMalformedEntryIsRefusedNamingTheFileAndLine) {
+  ScratchDirectory dir;
+  const auto file = dir.path() / "c.yaml";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"version: 1\ncontrols:\n  - id: CC7.5\n    scenarios: [quickstart]\n", ":3:5: a control needs a 'framework' and an 'id'"},
+      {"version: 1\ncontrols:\n  - framework: SOC2\n    scenarios: [quickstart]\n", ":3:5: a control needs a 'framework' and an 'id'"},
+      {"version: 1\ncontrols:\n  - framework: [SOC2]\n    id: CC7.5\n    tags: [dr]\n", ":3:5: a control needs a 'framework' and an 'id'"},
+      {"version: 1\ncontrols:\n  - framework: SOC2\n    id: CC7.5\n", ":3:5: control SOC2 CC7.5 names no scenarios and no tags"},
+      {"version: 1\ncontrols:\n  - framework: SOC2\n    id: CC7.5\n    title: {a: b}\n    tags: [dr]\n", ":5:12: 'title' is text"},
+      {"version: 1\ncontrols:\n  - framework: SOC2\n    id: CC7.5\n    tags: {a: b}\n", ":5:11: 'tags'"},
+      {"version: 1\ncontrols: {a: b}\n", ":1:1: expected 'controls' to be a list"},
+      {"version: 1\ncontrols:\n  - 7\n", ":3:5: a control is a mapping"},
+  };
+  for (const auto& [text, expected] : cases) {
+    write_file(file, text);
+    try {
+      load_controls(file);
+      ADD_FAILURE() << "accepted:\n" << text;
+    } catch (const RollupInputError& error) {
+      EXPECT_NE(std::string(error.what()).find(file.string() + expected), std::string::npos) << error.what();
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "not a clear refusal: " << error.what() << "\n" << text;
+    }
+  }
+}
+
 TEST(RollupControls, MapsScenariosAndStatuses) {
   auto controls = load_controls(FIREDRILL_SOURCE_DIR "/policies/controls.yaml");
   ASSERT_FALSE(controls["controls"].empty());
