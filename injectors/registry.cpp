@@ -1,5 +1,6 @@
 #include "injectors/registry.hpp"
 
+#include "injectors/clock_skew.hpp"
 #include "injectors/corrupt.hpp"
 #include "injectors/destroy.hpp"
 #include "injectors/disk_full.hpp"
@@ -46,6 +47,7 @@ std::map<std::string, FaultEntry> build_registry() {
   add<ReplicationLagInjector>(registry);
   add<DestroyInjector>(registry, {Capability::storage});
   add<DnsInjector>(registry, {Capability::network_namespaces});
+  add<ClockSkewInjector>(registry, {Capability::file_access});
   return registry;
 }
 
@@ -74,6 +76,7 @@ void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   else if (type == "netem") revert_netem_inverse(runtime, inverse);
   else if (type == "replication-lag") replication_lag::revert_inverse(runtime, inverse);
   else if (type == "dns") dns::revert_inverse(runtime, inverse);
+  else if (type == "clock-skew") clock_skew::revert_inverse(runtime, inverse);
   else if (type == "proxy") return;  // the proxy ran in the harness's process and ended with it
   else throw std::runtime_error("unknown journalled inverse '" + type + "'");
 }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
+#include "harness/runtime/cleanup.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {
@@ -69,6 +70,15 @@ class DrDrill : public testing::EngineTest {
       if (event.kind == "restore.finished" && event.details.value("outcome", "") == "ok")
         recorded = event.details["phases"] == phases;
     EXPECT_TRUE(recorded) << "no restore.finished event with the step's phases";
+  }
+
+  /// pg-pitr-clock-skew with a password the test knows (so it can read the restored server
+  /// itself) and the restore's target.
+  fs::path clock_skew_scenario(const std::string& target) {
+    return variant("pg-pitr-clock-skew.yaml",
+                   {{"db: { kind: postgres }", std::string("db: { kind: postgres, env: { POSTGRES_PASSWORD: ") +
+                                                   database_password + " } }"},
+                    {"to: \"incident - 2s\"", target}});
   }
 
   std::string kept_run_;
@@ -283,6 +293,84 @@ TEST_F(DrDrill, PitrToIncidentMinusOneSecondLosesThatSecondAndMeasuresIt) {
   EXPECT_GE(measured["rpo_seconds"].get<double>(), static_cast<double>(incident - surely_after_target) / 1e6 - 0.001);
   EXPECT_GT(measured["rpo_seconds"].get<double>(), 0.5);
   EXPECT_LE(measured["rpo_seconds"].get<double>(), 1.0);
+}
+
+// The server's clock ran 90 s ahead from just after the base backup: a restore to "incident - 2s"
+// in true time stops where the skew began, and every order acknowledged since is lost, counted
+// again here from the restored server.
+TEST_F(DrDrill, AClockAheadMakesATimeTargetLoseEveryWriteSinceTheSkewBegan) {
+  auto [outcome, report] = drill(clock_skew_scenario("to: \"incident - 2s\""), {"--keep"});
+  ASSERT_FALSE(report.is_null()) << outcome.output;
+  kept_run_ = run_id_;
+  EXPECT_EQ(outcome.exit_code, 0) << "the drill fails as it expects: " << outcome.output;
+  EXPECT_EQ(report["verdict"], "fail");
+  EXPECT_EQ(report["expected"], "fail");
+  ASSERT_EQ(report["faults"].size(), 1u) << report["faults"].dump(2);
+  const auto& fault = report["faults"][0];
+  EXPECT_EQ(fault["type"], "clock-skew");
+  EXPECT_NEAR(fault["details"]["shown_offset_seconds"].get<double>(), 90.0, 0.5) << fault.dump(2);
+  const auto& restore = step_named(report, "point-in-time restore");
+  ASSERT_EQ(restore["outcome"], "ok") << restore.dump(2);
+
+  const Micros skewed = parse_rfc3339(fault["injected_at"].get<std::string>());
+  const Micros incident = parse_rfc3339(report["incident_at"].get<std::string>());
+  const int port = testing::published_port(report, "db");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, database_password, "the restored server");
+  long acked = 0, missing = 0, missing_before_skew = 0, missing_since_skew = 0;
+  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
+    if (ack.outcome != WriteOutcome::ok) continue;
+    ++acked;
+    if (present.count(ack.id)) continue;
+    ++missing;
+    // The skew reaches the server's processes up to a second before the fault returns.
+    if (*ack.acked < skewed - 1'500'000) ++missing_before_skew;
+    else if (*ack.acked < incident - 2'000'000) ++missing_since_skew;
+  }
+  const auto& measured = report["measured"];
+  EXPECT_EQ(measured["acked_writes"].get<long>(), acked);
+  EXPECT_EQ(measured["lost_acked_writes"].get<long>(), missing);
+  EXPECT_EQ(missing_before_skew, 0) << "what was committed before the skew is restored";
+  EXPECT_GT(missing_since_skew, 100) << "the writes between the skew and the target were kept: the clock did not matter";
+  // Far more than the 2 s the target gives up: from the skew (5 s before the incident) on.
+  EXPECT_GT(measured["rpo_seconds"].get<double>(), 4.0);
+  RecordProperty("lost_acked_writes", std::to_string(missing));
+  RecordProperty("rpo_seconds", std::to_string(measured["rpo_seconds"].get<double>()));
+}
+
+// The same skew with a transaction-based target, which no clock moves: nothing acknowledged is lost.
+TEST_F(DrDrill, AClockAheadLeavesATransactionTargetLosingNothing) {
+  auto [outcome, report] = drill(clock_skew_scenario("before: bad migration"));
+  ASSERT_FALSE(report.is_null()) << outcome.output;
+  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+  EXPECT_EQ(outcome.exit_code, 1) << "pass where the scenario expects a failure: " << outcome.output;
+  EXPECT_EQ(report["measured"]["lost_acked_writes"], 0);
+  EXPECT_EQ(report["measured"]["rpo_seconds"], 0.0);
+}
+
+// Ctrl-C while the clock is skewed: the skew is reverted (teardown reverts faults first), and
+// nothing of the run is left.
+TEST_F(DrDrill, AnInterruptWhileTheClockIsSkewedRevertsItAndLeavesNothing) {
+  const fs::path scenario = clock_skew_scenario("to: \"incident - 2s\"");
+  const fs::path runs = out_ / "interrupted";
+  fs::create_directories(runs);
+  const fs::path log = out_ / "interrupted.log";
+  const int pid = testing::spawn_command({FIREDRILL_BINARY, "run", scenario.string(), "--out", runs.string()}, log.string());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_file(log).find("orders keep coming") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(testing::wait_command(pid), 130) << read_file(log);
+  fs::path run;
+  for (const auto& entry : fs::directory_iterator(runs))
+    if (entry.is_directory()) run = entry.path();
+  ASSERT_FALSE(run.empty());
+  bool reverted = false;
+  for (const Event& event : read_events(run / "events.jsonl"))
+    reverted = reverted || (event.kind == event_kind::fault_reverted && event.details.value("fault", "") == "clock-skew");
+  EXPECT_TRUE(reverted) << "the skew was not reverted";
+  const auto left = count_labelled(run.filename().string());
+  EXPECT_EQ(left.containers + left.networks + left.volumes, 0);
 }
 
 TEST_F(DrDrill, ATargetBeforeTheBaseBackupIsRefusedWithTheReason) {

@@ -79,6 +79,21 @@ int disk_fill_files(const std::string& run_id) {
   return files;
 }
 
+/// The run's services whose wall clock a clock-skew fault has moved now: their offset file holds
+/// anything but a zero offset.
+int skewed_clocks(const std::string& run_id) {
+  auto containers = testing::run_command(
+      {"docker", "ps", "--filter", "label=io.firedrill.run=" + run_id, "--format", "{{.Names}}"}, std::chrono::seconds(20));
+  std::istringstream names(containers.output);
+  int skewed = 0;
+  for (std::string name; std::getline(names, name);) {
+    if (name.ends_with("-netadmin")) continue;
+    auto offset = testing::run_command({"docker", "exec", name, "cat", "/tmp/firedrill-clock"}, std::chrono::seconds(20));
+    if (offset.exit_code == 0 && !offset.output.starts_with("+0\n")) ++skewed;
+  }
+  return skewed;
+}
+
 struct KillCase {
   std::string scenario;                                           // file in scenarios/
   std::vector<std::pair<std::string, std::string>> replacements;  // shorter waits for the test
@@ -174,10 +189,15 @@ INSTANTIATE_TEST_SUITE_P(
         KillCase{"dns-failure-app.yaml",
                  {{"{ name: warm up, wait: 3s }", "{ name: warm up, wait: 1s }"}, {"duration: 8s", "duration: 20s"}},
                  "resolver down",
-                 firedrill_chains_in_namespaces}),
+                 firedrill_chains_in_namespaces},
+        KillCase{"pg-pitr-clock-skew.yaml",
+                 {{"{ name: orders keep coming, wait: 5s }", "{ name: orders keep coming, wait: 20s }"}},
+                 "db clock runs ahead",
+                 skewed_clocks}),
     [](const ::testing::TestParamInfo<KillCase>& instance) {
       if (instance.param.scenario.starts_with("network")) return std::string("Partition");
       if (instance.param.scenario.starts_with("dns")) return std::string("Dns");
+      if (instance.param.scenario.starts_with("pg-pitr-clock")) return std::string("ClockSkew");
       return std::string("DiskFull");
     });
 

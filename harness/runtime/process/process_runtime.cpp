@@ -161,7 +161,8 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   state->main_process = state->recipe->place(place);
   std::map<std::string, std::string> environment = {
       {"PATH", place.stand_ins().string() + ":" + service_search_path}, {"HOME", place.directory.string()}, {"LANG", "C.UTF-8"}};
-  for (const auto& [key, value] : environment_map(spec.env)) environment[key] = value;
+  // A container path in a variable (a file in the service's /tmp, say) is where that file is here.
+  for (const auto& [key, value] : environment_map(spec.env)) environment[key] = place.on_host(value);
   for (const auto& [key, value] : state->main_process.environment) environment[key] = value;
   for (const auto& [key, value] : environment) state->environment.push_back(key + "=" + value);
 
@@ -359,15 +360,28 @@ std::string ProcessRuntime::read_logs(const std::string& service, std::optional<
 
 ConfinedPath ProcessRuntime::host_path(const std::string& service, const std::string& container_path) {
   std::lock_guard lock(mutex_);
-  ServiceProcess& state = state_of(service);
+  require_run();
+  ServicePlace found_place;
+  const ServicePlace* place = nullptr;
+  if (auto* state = find_state(service)) {
+    place = &state->place;
+  } else if (fs::is_directory(service_directory(service))) {
+    // A service of a run this runtime did not start (a fault reverted from the journal of a
+    // harness that died): the places of its directory (/tmp, ...), not the image's data directory,
+    // which only its spec names.
+    found_place.service = service;
+    found_place.directory = service_directory(service);
+    place = &found_place;
+  } else {
+    place = &state_of(service).place;
+  }
   const fs::path inside = fs::path(container_path).lexically_normal();
   if (!inside.is_absolute())
     throw EnvironmentError(fmt::format("'{}' is not an absolute path of '{}'", container_path, service));
   // The rest of the path is the service's to name, so it stays below the root it lies under.
-  if (auto found = state.place.host_path(inside)) return *found;
+  if (auto found = place->host_path(inside)) return *found;
   throw EnvironmentError(fmt::format("the process runtime keeps only the data directory ({}) and /tmp of '{}', not {}",
-                                     state.place.data_path.empty() ? "none" : state.place.data_path, service,
-                                     container_path));
+                                     place->data_path.empty() ? "none" : place->data_path, service, container_path));
 }
 
 void ProcessRuntime::copy_from(const std::string& service, const std::string& container_path, const fs::path& host_path) {
