@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -837,6 +839,27 @@ TEST(ProcessRuntimeAfterTheGroup, NoProcessOrZombieOfAnyRunIsLeft) {
     if (service_programs.contains(name)) zombies.push_back(fmt::format("{} ({}, parent {})", pid, name, stat->parent));
   }
   EXPECT_EQ(zombies, std::vector<std::string>{});
+
+  // Nor anything a Postgres killed outright keeps outside its data directory: a System V segment
+  // no process holds whose creator is gone, or dynamic shared memory in /dev/shm (containers have
+  // an IPC namespace and a /dev/shm of their own, so whatever is here was a local process's).
+  std::vector<std::string> segments;
+  std::istringstream listing(read_file("/proc/sysvipc/shm"));
+  std::string header;
+  std::getline(listing, header);
+  for (std::string line; std::getline(listing, line);) {
+    std::istringstream fields(line);
+    long key = 0, id = 0, perms = 0, size = 0, creator = 0, last = 0, attached = 0;
+    fields >> key >> id >> perms >> size >> creator >> last >> attached;
+    if (attached == 0 && creator > 0 && ::kill(static_cast<pid_t>(creator), 0) != 0 && errno == ESRCH)
+      segments.push_back(fmt::format("shmid {} (key {}, created by pid {})", id, key, creator));
+  }
+  EXPECT_EQ(segments, std::vector<std::string>{});
+  std::vector<std::string> dynamic;
+  std::error_code unreadable;
+  for (const auto& entry : fs::directory_iterator("/dev/shm", unreadable))
+    if (entry.path().filename().string().starts_with("PostgreSQL.")) dynamic.push_back(entry.path().string());
+  EXPECT_EQ(dynamic, std::vector<std::string>{});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "harness/runtime/process/process_group.hpp"
 
 #include <signal.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,6 +187,24 @@ bool freeze_recorded_processes(const RecordedProcess& process, bool frozen) {
   return signal_recorded_processes(process, SIGCONT);
 }
 
+void remove_segments_created_by(const std::vector<int>& pids) {
+  if (pids.empty()) return;
+  const std::set<long> creators(pids.begin(), pids.end());
+  std::ifstream listing("/proc/sysvipc/shm");
+  std::string line;
+  std::getline(listing, line);  // the header
+  while (std::getline(listing, line)) {
+    std::istringstream fields(line);
+    long key = 0, id = -1, perms = 0, size = 0, creator = 0, last = 0, attached = 0;
+    if (!(fields >> key >> id >> perms >> size >> creator >> last >> attached) || !creators.contains(creator) || attached != 0)
+      continue;
+    shmid_ds segment{};
+    // Checked again by id: the listing is a moment old.
+    if (::shmctl(static_cast<int>(id), IPC_STAT, &segment) == 0 && segment.shm_cpid == creator && segment.shm_nattch == 0)
+      ::shmctl(static_cast<int>(id), IPC_RMID, nullptr);
+  }
+}
+
 bool kill_recorded_processes(const RecordedProcess& process, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (!process.cgroup.empty()) {
@@ -193,6 +212,7 @@ bool kill_recorded_processes(const RecordedProcess& process, std::chrono::millis
     const std::vector<int> members = service_cgroup_processes(process.cgroup);
     const bool emptied = kill_service_cgroup(process.cgroup, timeout);
     reap_exited(members, 1000);
+    if (emptied) remove_segments_created_by(members);
     return emptied;
   }
   // pid -> start time: a pid that dies and is given to another process is not ours any more.
@@ -221,6 +241,7 @@ bool kill_recorded_processes(const RecordedProcess& process, std::chrono::millis
   std::vector<int> pids;
   for (const auto& [pid, started] : killed) pids.push_back(pid);
   reap_exited(pids, 1000);
+  remove_segments_created_by(pids);
   return true;
 }
 

@@ -64,9 +64,15 @@ bool signal_recorded_processes(const RecordedProcess& process, int signal);
 /// process appears. True when there was a process to freeze.
 bool freeze_recorded_processes(const RecordedProcess& process, bool frozen);
 
+/// Removes the System V shared memory segments any of `pids` created that no process holds any
+/// more: what a container's IPC namespace takes with it when it ends, and processes of this
+/// machine killed outright leave behind (a database server's interlock segment).
+void remove_segments_created_by(const std::vector<int>& pids);
+
 /// Kills every process of the record (thawed first: a frozen process cannot die on some kernels)
 /// and waits up to `timeout` until none is left, reaping the ones that were reparented to this
-/// process (see child_reaper.hpp). True when none is left.
+/// process (see child_reaper.hpp), then removes the shared memory they created that no one holds
+/// (remove_segments_created_by). True when none is left.
 bool kill_recorded_processes(const RecordedProcess& process, std::chrono::milliseconds timeout);
 
 /// Kills the processes the pid files record (kill_recorded_processes, 5 s each), removes their

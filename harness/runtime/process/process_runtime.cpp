@@ -421,6 +421,7 @@ void ProcessRuntime::remove(const std::string& service) {
   release_data_mount(directory, errors);
   if (!errors.empty()) throw EnvironmentError(fmt::format("cannot remove '{}': {}", service, errors.front()));
   remove_socket_directory(directory);
+  release_postgres_shared_memory(directory / "data");
   std::error_code ignored;
   fs::remove_all(directory / "data", ignored);
   fs::remove(directory / "pid", ignored);
@@ -447,7 +448,10 @@ void ProcessRuntime::teardown() {
     for (const auto& line : errors) listing += "\n  " + line;
     throw EnvironmentError(fmt::format("teardown of run {} could not stop:{}", run_id_, listing));
   }
-  for (const auto& entry : fs::directory_iterator(services, error)) remove_socket_directory(entry.path());
+  for (const auto& entry : fs::directory_iterator(services, error)) {
+    remove_socket_directory(entry.path());
+    release_postgres_shared_memory(entry.path() / "data");
+  }
   // The logs were collected into the run's logs/ folder; the data goes as a container's volumes do.
   fs::remove_all(services, error);
   services_.clear();

@@ -7,9 +7,14 @@
 // stand-in that starts this server; `sleep infinity` is an idle service to exec into (scratch
 // servers of the actions); pg_ctl is a stand-in whose `start` keeps the server in the service's
 // process group. pgBackRest finds its configuration, locks and spool in the service's place.
+// What a server killed outright leaves outside its data directory is released with it: dynamic
+// shared memory lives in the data directory (dynamic_shared_memory_type=mmap, not /dev/shm), and
+// the small System V segment it interlocks on is removed once no process holds it.
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -125,7 +130,8 @@ class PostgresRecipe final : public ProgramRecipe {
     place.write_stand_in("pg_ctl", pg_ctl_stand_in(socket_directory_.string()));
     if (idle_) return idle_launch(std::move(launch.environment));
     const std::vector<std::string> listening = {"-p", std::to_string(place.port), "-k", socket_directory_.string(),
-                                                "-c", "listen_addresses=127.0.0.1"};
+                                                "-c", "listen_addresses=127.0.0.1",
+                                                "-c", "dynamic_shared_memory_type=mmap"};
     if (script_) {
       // The script runs as root does in the image (as the harness's user) and hands over to the
       // stand-in entrypoint, which becomes the server.
@@ -173,6 +179,9 @@ class PostgresRecipe final : public ProgramRecipe {
     }
     fs::remove(password_file);
 
+    // Dynamic shared memory in the data directory rather than /dev/shm, where a server killed
+    // outright would leave it: every copy of this directory (clones, backups, restores) inherits it.
+    std::ofstream(place.data() / "postgresql.conf", std::ios::app) << "dynamic_shared_memory_type = mmap\n";
     {
       std::ofstream hba(place.data() / "pg_hba.conf", std::ios::trunc);
       hba << "# TYPE  DATABASE     USER  ADDRESS  METHOD\n"
@@ -216,5 +225,21 @@ class PostgresRecipe final : public ProgramRecipe {
 }  // namespace
 
 std::unique_ptr<ProgramRecipe> postgres_recipe(const ContainerSpec& spec) { return std::make_unique<PostgresRecipe>(spec); }
+
+bool release_postgres_shared_memory(const fs::path& data_directory) {
+  // postmaster.pid's seventh line: the segment's key and id ("  5432001     98305").
+  std::ifstream pid_file(data_directory / "postmaster.pid");
+  std::string line;
+  for (int number = 1; number <= 7 && std::getline(pid_file, line); ++number)
+    if (number < 7) line.clear();
+  long key = 0;
+  int id = -1;
+  if (line.empty() || std::sscanf(line.c_str(), "%ld %d", &key, &id) != 2 || id < 0) return false;
+  shmid_ds segment{};
+  // Only that segment, and only once no process holds it: a reused id is another's.
+  if (::shmctl(id, IPC_STAT, &segment) != 0 || segment.shm_perm.__key != static_cast<key_t>(key) || segment.shm_nattch != 0)
+    return false;
+  return ::shmctl(id, IPC_RMID, nullptr) == 0;
+}
 
 }  // namespace firedrill
