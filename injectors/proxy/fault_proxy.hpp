@@ -28,7 +28,8 @@ struct ProxyFaults {
   /// gains about 2 × latency. Stamped when the chunk is read.
   std::chrono::microseconds latency{0};
   std::chrono::microseconds jitter{0};
-  /// Caps each affected direction of each connection at this many bytes per second.
+  /// Caps each direction `bandwidth_direction` covers, of each connection, at this many bytes per
+  /// second.
   std::optional<double> bandwidth_bytes_per_second{};
   /// Accepts and reads but forwards nothing in the affected directions. Bytes read are held (up to
   /// the 64 KiB buffer, then the sender is back-pressured, as a window that never opens), and are
@@ -40,8 +41,8 @@ struct ProxyFaults {
   /// One-shot: every connection open when the faults are set is reset (RST) on both sides. Not
   /// retained: later connections are unaffected.
   bool reset_existing = false;
-  /// Where latency, jitter, bandwidth and blackhole apply; refuse and reset_existing apply to
-  /// whole connections.
+  /// Where latency, jitter and blackhole apply; refuse and reset_existing apply to whole
+  /// connections.
   Direction direction = Direction::both;
   /// Packet loss as a TCP stream carries it: each chunk read in a direction `loss_direction`
   /// covers is lost with this probability (0..1) and then held for a retransmission timeout —
@@ -55,6 +56,11 @@ struct ProxyFaults {
   /// One-shot: when set, the generator behind loss and jitter draws restarts from this seed as the
   /// faults are adopted, so the same traffic meets the same draws. Not retained.
   std::optional<std::uint64_t> seed{};
+  /// Where the bandwidth cap applies; apart from `direction`, so a cap can join a one-way latency.
+  Direction bandwidth_direction = Direction::both;
+  /// The depth of the cap's token bucket: how many bytes may leave at once after a quiet spell.
+  /// Unset, 20 ms of the rate and at least 4 KiB.
+  std::optional<double> bandwidth_burst_bytes{};
 };
 
 /// The first retransmission timeout of a chunk lost by ProxyFaults::loss (Linux's TCP_RTO_MIN).

@@ -184,7 +184,7 @@ class FaultProxy::Loop {
   inline bool read_into(Connection& connection, Flow& flow, int source);
   inline bool limited(const Flow& flow) const;
   inline void refill(Flow& flow, TimePoint now) const;
-  static inline double quantum(const Flow& flow, double rate);
+  static inline double quantum(const Flow& flow, const ProxyFaults& faults);
   inline bool blackholed(const Flow& flow) const;
   inline bool flush(Connection& connection, Flow& flow, int sink);
   inline std::optional<TimePoint> deadline(const Connection& connection, const Flow& flow, TimePoint now) const;

@@ -35,9 +35,13 @@ bool applies(Direction direction, bool toward_upstream) {
   return true;
 }
 
-// The token bucket's depth: 20 ms of traffic, at least 4 KiB, so a limited flow is smooth at
-// the scale of a test yet not written byte by byte.
-double bucket_depth(double rate) { return std::max(rate * 0.02, 4096.0); }
+// The token bucket's depth unless the faults give one: 20 ms of traffic, at least 4 KiB, so a
+// limited flow is smooth at the scale of a test yet not written byte by byte.
+double bucket_depth(const ProxyFaults& faults) {
+  const double rate = *faults.bandwidth_bytes_per_second;
+  if (faults.bandwidth_burst_bytes && *faults.bandwidth_burst_bytes > 0) return *faults.bandwidth_burst_bytes;
+  return std::max(rate * 0.02, 4096.0);
+}
 
 }  // namespace
 
@@ -202,12 +206,12 @@ inline bool FaultProxy::Loop::read_into(Connection& connection, Flow& flow, int 
 
 inline bool FaultProxy::Loop::limited(const Flow& flow) const {
   return faults_.bandwidth_bytes_per_second && *faults_.bandwidth_bytes_per_second > 0 &&
-         applies(faults_.direction, flow.toward_upstream);
+         applies(faults_.bandwidth_direction, flow.toward_upstream);
 }
 
 inline void FaultProxy::Loop::refill(Flow& flow, TimePoint now) const {
   const double rate = *faults_.bandwidth_bytes_per_second;
-  const double depth = bucket_depth(rate);
+  const double depth = bucket_depth(faults_);
   if (!flow.bucket_started) {
     flow.bucket_started = true;
     flow.tokens = depth;
@@ -219,10 +223,10 @@ inline void FaultProxy::Loop::refill(Flow& flow, TimePoint now) const {
 }
 
 // The fewest bytes a limited flow waits for before it writes, so it writes in slices.
-inline double FaultProxy::Loop::quantum(const Flow& flow, double rate) {
+inline double FaultProxy::Loop::quantum(const Flow& flow, const ProxyFaults& faults) {
   const auto& front = flow.queue.front();
   const double remaining = static_cast<double>(front.bytes.size() - front.offset);
-  return std::min(remaining, bucket_depth(rate) / 4);
+  return std::min(remaining, bucket_depth(faults) / 4);
 }
 
 inline bool FaultProxy::Loop::blackholed(const Flow& flow) const {
@@ -244,7 +248,7 @@ inline bool FaultProxy::Loop::flush(Connection& connection, Flow& flow, int sink
     const bool is_limited = limited(flow);
     if (is_limited) {
       refill(flow, now);
-      if (flow.tokens < quantum(flow, *faults_.bandwidth_bytes_per_second)) break;
+      if (flow.tokens < quantum(flow, faults_)) break;
       want = std::min(want, static_cast<std::size_t>(flow.tokens));
     }
     const ssize_t n = ::send(sink, front.bytes.data() + front.offset, want, MSG_NOSIGNAL);
@@ -281,7 +285,7 @@ inline std::optional<TimePoint> FaultProxy::Loop::deadline(const Connection& con
   if (front.release_at > now) return front.release_at;
   if (limited(flow)) {
     const double rate = *faults_.bandwidth_bytes_per_second;
-    const double missing = quantum(flow, rate) - flow.tokens;
+    const double missing = quantum(flow, faults_) - flow.tokens;
     if (missing > 0) {
       return now + std::chrono::duration_cast<SteadyClock::duration>(
                        std::chrono::duration<double>(missing / rate));

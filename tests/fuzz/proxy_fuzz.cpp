@@ -167,6 +167,7 @@ ProxyFaults faults_from(Input& input) {
   const std::uint8_t amount = input.byte();
   faults.direction = static_cast<Direction>(input.byte() % 3);
   faults.loss_direction = faults.direction;
+  faults.bandwidth_direction = faults.direction;
   switch (kind % 7) {
     case 0: break;
     case 1: faults.latency = std::chrono::microseconds(amount * 12); break;
