@@ -1,7 +1,11 @@
 #pragma once
-// Latency with the kernel's netem qdisc, in a service's network namespace: a prio qdisc with a
-// netem band and a u32 filter on the peer's address on the service's interface, so only the
-// traffic to that peer is delayed. Not every kernel has netem: it is detected, never assumed.
+// Latency and bandwidth with the kernel's queueing disciplines, in a service's network namespace,
+// each on the traffic to one peer only (a u32 filter on the peer's address on the service's
+// interface). Latency: a prio qdisc with a netem band. Bandwidth: an htb qdisc whose one class,
+// a token bucket of the rate and burst, takes the peer's traffic; the rest passes unshaped. htb
+// rather than tbf under prio: tbf is classless, so it needs prio to reach one peer only, and prio
+// is missing from some kernels that have htb. Neither netem nor htb is in every kernel: each is
+// detected, never assumed.
 #include <string>
 #include <vector>
 
@@ -23,9 +27,19 @@ bool kernel_has_netem();
 /// `device` by `delay` ± `jitter` with netem, and the one that removes them.
 std::vector<std::string> netem_commands(const std::string& device, const std::string& peer_address, Duration delay,
                                         Duration jitter);
+/// Removes what netem_commands or rate_limit_commands added: the device's root qdisc.
 std::string netem_removal(const std::string& device);
 
-/// Reverts a journalled netem inverse (used by revert_from_journal).
+/// Whether this kernel offers what rate_limit_commands uses (the htb qdisc and the u32 filter).
+/// Tried once per process, like kernel_has_netem.
+bool kernel_has_rate_limit();
+
+/// The tc commands that cap the traffic to `peer_address` leaving `device` at `bytes_per_second`,
+/// with a bucket of `burst_bytes` (what may leave at once after a quiet spell).
+std::vector<std::string> rate_limit_commands(const std::string& device, const std::string& peer_address,
+                                             double bytes_per_second, double burst_bytes);
+
+/// Reverts a journalled netem inverse, a latency's or a bandwidth's (used by revert_from_journal).
 void revert_netem_inverse(Runtime& runtime, const nlohmann::json& inverse);
 
 }  // namespace firedrill

@@ -1,7 +1,7 @@
 #pragma once
-// How the network faults (partition, loss, latency) take effect, decided in one place. A runtime
-// that can enter its services' network namespaces (Docker) takes them as iptables chains and
-// netem qdiscs there (netfilter.hpp); one whose services share this machine's network (the
+// How the network faults (partition, loss, latency, bandwidth) take effect, decided in one place.
+// A runtime that can enter its services' network namespaces (Docker) takes them as iptables
+// chains and tc qdiscs there (netfilter.hpp, netem.hpp); one whose services share this machine's network (the
 // process runtime) takes them on the fault proxies the engine placed between services at
 // bring-up (proxy/fault_proxy.hpp), on the paths the steps declared (VerbSpec::paths). A fault
 // says which traffic it acts on and what happens to it; it never asks which runtime it runs on.
@@ -44,6 +44,10 @@ class NetworkFaults {
   /// Delays what the service sends to traffic.peer by `delay` (± `jitter`).
   virtual std::unique_ptr<ActiveFault> delay(const StepSpec& step, const TrafficSelection& traffic, Duration delay,
                                              Duration jitter, nlohmann::json described) = 0;
+  /// Caps what it selects at `bytes_per_second`, through a token bucket `burst_bytes` deep (what
+  /// may pass at once after a quiet spell); what exceeds the rate queues, as on a saturated link.
+  virtual std::unique_ptr<ActiveFault> limit(const StepSpec& step, const TrafficSelection& traffic,
+                                             double bytes_per_second, double burst_bytes, nlohmann::json described) = 0;
 };
 
 /// Where the run's network faults take effect: rules in the services' namespaces when the

@@ -1,7 +1,7 @@
 // Network faults on the fault proxies the engine placed between services at bring-up (the paths
 // the steps declared): where the services share this machine's network (the process runtime),
-// and for a latency `via: proxy` anywhere. The proxies live in the harness's process and end with
-// it, so each inverse journalled here only records that they existed.
+// and for a latency or bandwidth `via: proxy` anywhere. The proxies live in the harness's process
+// and end with it, so each inverse journalled here only records that they existed.
 #include <functional>
 
 #include <fmt/format.h>
@@ -118,6 +118,37 @@ class ProxyFabric final : public NetworkFaults {
           now.jitter = before.jitter;
           now.direction = before.direction;
           proxy->set_faults(now);
+        },
+        std::move(described));
+  }
+
+  /// Each proxy's own token bucket, per connection: a stream several connections share (a pool)
+  /// gets the rate on each, not between them.
+  std::unique_ptr<ActiveFault> limit(const StepSpec& step, const TrafficSelection& traffic, double bytes_per_second,
+                                     double burst_bytes, nlohmann::json described) override {
+    const auto limited = selected(traffic);
+    if (limited.empty())
+      throw EnvironmentError(fmt::format(
+          "step '{}': bandwidth on the fault proxies needs a path between '{}' and '{}' through one, and neither "
+          "reaches the other through ${{peer.url}}, ${{peer.host}} or ${{peer.port}} in its env or command",
+          step.name, traffic.service, traffic.peer));
+    const std::string id = journal(step, traffic);
+    const auto before = change_proxies(limited, described, [bytes_per_second, burst_bytes](ProxyFaults& faults, Direction direction, std::size_t) {
+      faults.bandwidth_bytes_per_second = bytes_per_second;
+      faults.bandwidth_burst_bytes = burst_bytes;
+      faults.bandwidth_direction = direction;
+    });
+    return std::make_unique<JournalledFault>(
+        context_, id,
+        [before] {
+          for (const auto& [proxy, faults] : before) {
+            // Only the cap is this fault's: a latency, loss or partition set meanwhile stays.
+            ProxyFaults now = proxy->faults();
+            now.bandwidth_bytes_per_second = faults.bandwidth_bytes_per_second;
+            now.bandwidth_burst_bytes = faults.bandwidth_burst_bytes;
+            now.bandwidth_direction = faults.bandwidth_direction;
+            proxy->set_faults(now);
+          }
         },
         std::move(described));
   }

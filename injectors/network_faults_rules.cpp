@@ -1,5 +1,5 @@
 // Network faults as rules in the services' own network namespaces: iptables chains for cut and
-// lose (netfilter.hpp), a netem qdisc for delay (netem.hpp). A path that runs through a fault
+// lose (netfilter.hpp), a netem qdisc for delay, an htb qdisc for limit (netem.hpp). A path that runs through a fault
 // proxy (a latency `via: proxy`) reaches the peer at the client's gateway, where rules on the
 // peer's address never see it: such paths get rules of their own, on the proxy's port.
 #include <fmt/format.h>
@@ -33,22 +33,19 @@ class NamespaceRules final : public NetworkFaults {
                                      Duration jitter, nlohmann::json described) override {
     const std::string peer_address = netfilter::address_of(context_.runtime, traffic.peer);
     described["via"] = "netem";
-    const std::string id = context_.journal_inverse(
-        {{"type", "netem"}, {"service", traffic.service}, {"device", interface_in_container}});
-    std::string script = "set -e";
-    for (const auto& command : netem_commands(interface_in_container, peer_address, delay, jitter)) script += "; " + command;
-    Runtime& runtime = context_.runtime;
-    const auto result =
-        network_namespaces(runtime).exec_in_network_namespace(traffic.service, {"sh", "-c", script}, std::chrono::seconds(10));
-    if (result.exit_code != 0) {
-      revert_netem_inverse(runtime, {{"service", traffic.service}});
-      context_.mark_reverted(id);
-      throw EnvironmentError(
-          fmt::format("step '{}': cannot add netem latency in '{}': {}", step.name, traffic.service, result.output));
-    }
-    return std::make_unique<JournalledFault>(
-        context_, id, [&runtime, service = traffic.service] { revert_netem_inverse(runtime, {{"service", service}}); },
-        std::move(described));
+    return with_qdisc(step, traffic.service, netem_commands(interface_in_container, peer_address, delay, jitter),
+                      "netem latency", std::move(described));
+  }
+
+  /// What the service sends to the peer only (the filter matches the peer's address): a path
+  /// through a fault proxy is the proxy's to limit (a bandwidth `via: proxy`).
+  std::unique_ptr<ActiveFault> limit(const StepSpec& step, const TrafficSelection& traffic, double bytes_per_second,
+                                     double burst_bytes, nlohmann::json described) override {
+    const std::string peer_address = netfilter::address_of(context_.runtime, traffic.peer);
+    described["via"] = "tc";
+    return with_qdisc(step, traffic.service,
+                      rate_limit_commands(interface_in_container, peer_address, bytes_per_second, burst_bytes),
+                      "a tc rate limit", std::move(described));
   }
 
  private:
@@ -89,6 +86,28 @@ class NamespaceRules final : public NetworkFaults {
     auto& held = rules[traffic.service];
     held.insert(held.end(), own.begin(), own.end());
     return rules;
+  }
+
+  /// Runs `commands` in the service's namespace, their inverse (the root qdisc's removal)
+  /// journalled first; a failure removes whatever part of them took.
+  std::unique_ptr<ActiveFault> with_qdisc(const StepSpec& step, const std::string& service,
+                                          const std::vector<std::string>& commands, const std::string& what,
+                                          nlohmann::json described) {
+    const std::string id =
+        context_.journal_inverse({{"type", "netem"}, {"service", service}, {"device", interface_in_container}});
+    std::string script = "set -e";
+    for (const auto& command : commands) script += "; " + command;
+    Runtime& runtime = context_.runtime;
+    const auto result =
+        network_namespaces(runtime).exec_in_network_namespace(service, {"sh", "-c", script}, std::chrono::seconds(10));
+    if (result.exit_code != 0) {
+      revert_netem_inverse(runtime, {{"service", service}});
+      context_.mark_reverted(id);
+      throw EnvironmentError(fmt::format("step '{}': cannot add {} in '{}': {}", step.name, what, service, result.output));
+    }
+    return std::make_unique<JournalledFault>(
+        context_, id, [&runtime, service] { revert_netem_inverse(runtime, {{"service", service}}); },
+        std::move(described));
   }
 
   FaultContext& context_;
