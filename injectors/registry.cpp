@@ -1,5 +1,6 @@
 #include "injectors/registry.hpp"
 
+#include "injectors/bandwidth.hpp"
 #include "injectors/clock_skew.hpp"
 #include "injectors/corrupt.hpp"
 #include "injectors/destroy.hpp"
@@ -48,6 +49,7 @@ std::map<std::string, FaultEntry> build_registry() {
   add<DestroyInjector>(registry, {Capability::storage});
   add<DnsInjector>(registry, {Capability::network_namespaces});
   add<ClockSkewInjector>(registry, {Capability::file_access});
+  add<BandwidthInjector>(registry);
   return registry;
 }
 
