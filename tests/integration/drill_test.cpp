@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "checks/history.hpp"
 #include "harness/runtime/cleanup.hpp"
 #include "injectors/latency.hpp"
+#include "injectors/netem.hpp"
 #include "tests/integration/command.hpp"
 
 namespace firedrill {
@@ -236,6 +238,44 @@ TEST_F(DrillTest, InterruptRevertsTearsDownAndExits130) {
     expect_nothing_left(entry.path().filename().string());
   }
   EXPECT_EQ(runs, 1);
+}
+
+TEST_F(DrillTest, InterruptDuringABandwidthCapRemovesItsQdiscBeforeTearingDown) {
+  // The link stays starved until the interrupt: it must be undone by the harness, not by chance.
+  const auto scenario = variant("replication-bandwidth-starved.yaml",
+                                {{"{ name: warm up, wait: 3s }", "{ name: warm up, wait: 1s }"},
+                                 {"{ name: writes outrun the link, wait: 6s }", "{ name: writes outrun the link, wait: 60s }"}});
+  auto log = out_ / "interrupted.log";
+  int pid = testing::spawn_command({FIREDRILL_BINARY, "run", scenario.string(), "--out", out_.string()}, log.string());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (read_file(log).find("link to the standby starved") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_NE(read_file(log).find("link to the standby starved"), std::string::npos) << read_file(log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  fs::path run_dir;
+  for (const auto& entry : fs::directory_iterator(out_))
+    if (entry.is_directory()) run_dir = entry.path();
+  ASSERT_FALSE(run_dir.empty());
+  const std::string run_id = run_dir.filename().string();
+  if (kernel_has_rate_limit()) {
+    auto qdiscs = testing::run_command({"docker", "exec", "fd-" + run_id + "-db-netadmin", "tc", "qdisc", "show", "dev", "eth0"},
+                                       std::chrono::seconds(20));
+    EXPECT_NE(qdiscs.output.find("htb"), std::string::npos) << "the cap was not in force: " << qdiscs.output;
+  }
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(testing::wait_command(pid), 130) << read_file(log);
+  // Its journalled inverse is marked reverted: the harness removed the cap itself.
+  std::set<std::string> journalled, reverted;
+  std::istringstream lines(read_file(run_dir / "journal.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (!entry.is_object()) continue;
+    if (entry.value("op", "") == "fault") journalled.insert(entry.value("id", ""));
+    if (entry.value("op", "") == "reverted") reverted.insert(entry.value("id", ""));
+  }
+  EXPECT_FALSE(journalled.empty());
+  EXPECT_EQ(journalled, reverted);
+  expect_nothing_left(run_id);
 }
 
 TEST_F(DrillTest, EveryMalformedScenarioExitsTwoNamingFileLineAndColumn) {

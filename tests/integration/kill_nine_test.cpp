@@ -65,6 +65,21 @@ int firedrill_chains_in_namespaces(const std::string& run_id) {
   return chains;
 }
 
+/// The htb qdiscs (a bandwidth cap) now on the interfaces of the run's containers, read through
+/// the run's own network sidecars.
+int rate_limits_in_namespaces(const std::string& run_id) {
+  auto sidecars = testing::run_command(
+      {"docker", "ps", "--filter", "label=io.firedrill.run=" + run_id, "--format", "{{.Names}}"}, std::chrono::seconds(20));
+  int qdiscs = 0;
+  std::istringstream names(sidecars.output);
+  for (std::string name; std::getline(names, name);) {
+    if (!name.ends_with("-netadmin")) continue;
+    auto listing = testing::run_command({"docker", "exec", name, "tc", "qdisc", "show", "dev", "eth0"}, std::chrono::seconds(20));
+    qdiscs += count_lines_with(listing.output, "qdisc htb");
+  }
+  return qdiscs;
+}
+
 /// The size-limited filesystems mounted for the run now.
 int size_limited_mounts(const std::string& run_id) {
   return count_lines_with(read_file("/proc/mounts"), (size_limited_mount_root() / run_id).string() + "/");
@@ -193,11 +208,17 @@ INSTANTIATE_TEST_SUITE_P(
         KillCase{"pg-pitr-clock-skew.yaml",
                  {{"{ name: orders keep coming, wait: 5s }", "{ name: orders keep coming, wait: 20s }"}},
                  "db clock runs ahead",
-                 skewed_clocks}),
+                 skewed_clocks},
+        KillCase{"replication-bandwidth-starved.yaml",
+                 {{"{ name: warm up, wait: 3s }", "{ name: warm up, wait: 1s }"},
+                  {"{ name: writes outrun the link, wait: 6s }", "{ name: writes outrun the link, wait: 20s }"}},
+                 "link to the standby starved",
+                 rate_limits_in_namespaces}),
     [](const ::testing::TestParamInfo<KillCase>& instance) {
       if (instance.param.scenario.starts_with("network")) return std::string("Partition");
       if (instance.param.scenario.starts_with("dns")) return std::string("Dns");
       if (instance.param.scenario.starts_with("pg-pitr-clock")) return std::string("ClockSkew");
+      if (instance.param.scenario.starts_with("replication-bandwidth")) return std::string("Bandwidth");
       return std::string("DiskFull");
     });
 

@@ -1,6 +1,7 @@
 // The scenario library's drills through the real command line, against the real engine, images,
 // Postgres, Redis and app: each ends as its scenario says it must (pass, or fail as expected).
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -120,4 +121,73 @@ TEST_F(LibraryDrill, DnsFailureKeepsTheAppFromReconnectingUntilDbResolvesAgain) 
   expect_nothing_left(report["run_id"]);
 }
 
+}  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+TEST_F(LibraryDrill, ReplicationBandwidthStarvedLosesWhatTheLinkCouldNotShipAndReportsTheLagItSaw) {
+  // A known password, so the test can read the promoted database itself.
+  constexpr const char* password = "bandwidth-test-password";
+  std::string text = read_file(source_dir / "scenarios" / "replication-bandwidth-starved.yaml");
+  const std::string declared = "db: { kind: postgres, standbys: 1 }";
+  ASSERT_NE(text.find(declared), std::string::npos);
+  text.replace(text.find(declared), declared.size(),
+               std::string("db: { kind: postgres, standbys: 1, env: { POSTGRES_PASSWORD: ") + password + " } }");
+  const fs::path scenario = out_ / "replication-bandwidth-starved.yaml";
+  std::ofstream(scenario) << text;
+
+  auto [outcome, report] = drill(scenario, {"--keep"});
+  ASSERT_TRUE(report.is_object()) << outcome.output;
+  const std::string run_id = report["run_id"];
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+
+  // The cap, and the lag the primary showed under it, growing until it died.
+  ASSERT_GE(report["faults"].size(), 1u);
+  const auto& fault = report["faults"][0];
+  EXPECT_EQ(fault["type"], "bandwidth");
+  EXPECT_EQ(fault["details"]["rate"], "64kbit");
+  EXPECT_EQ(fault["details"]["bytes_per_second"], 8000.0);
+  const auto& lag = fault["details"]["replication_lag"];
+  ASSERT_TRUE(lag.is_object()) << fault.dump(2);
+  EXPECT_EQ(lag["standby"], "db-standby-1");
+  EXPECT_GE(lag["samples"].get<int>(), 5);
+  const Micros incident = parse_rfc3339(report["incident_at"].get<std::string>());
+  EXPECT_LT(parse_rfc3339(lag["last"]["at"].get<std::string>()), incident);
+  std::vector<std::int64_t> behind;
+  for (const Event& event : read_events(run_dir_ / "events.jsonl"))
+    if (event.kind == "replication.lag" && event.t < incident) behind.push_back(event.details.value("behind_bytes", std::int64_t{0}));
+  ASSERT_GE(behind.size(), 5u);
+  EXPECT_GT(behind.back(), behind.front() + 50'000) << "the lag did not grow under the cap";
+  EXPECT_EQ(lag["last"]["behind_bytes"].get<std::int64_t>(), behind.back());
+
+  // The lost writes, counted a second time from the promoted database against acks.jsonl.
+  const int port = testing::published_port(report, "db-standby-1");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, password, "the promoted standby");
+  long acked = 0, missing = 0, missing_before_incident = 0;
+  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
+    if (ack.outcome != WriteOutcome::ok) continue;
+    ++acked;
+    if (!present.count(ack.id)) {
+      ++missing;
+      if (*ack.acked < incident) ++missing_before_incident;
+    }
+  }
+  const auto& measured = report["measured"];
+  EXPECT_EQ(measured["acked_writes"].get<long>(), acked);
+  EXPECT_EQ(measured["lost_acked_writes"].get<long>(), missing);
+  EXPECT_GT(missing_before_incident, 50) << "the starved standby kept up: no RPO was produced";
+  EXPECT_GT(measured["rpo_seconds"].get<double>(), 1.0);
+  EXPECT_LT(measured["rpo_seconds"].get<double>(), 12.0);
+  RecordProperty("lost_acked_writes", std::to_string(missing));
+  RecordProperty("rpo_seconds", std::to_string(measured["rpo_seconds"].get<double>()));
+  RecordProperty("last_behind_bytes", std::to_string(behind.back()));
+
+  EXPECT_EQ(firedrill({"down", run_id}).exit_code, 0);
+  expect_nothing_left(run_id);
+}
+
+}  // namespace
 }  // namespace firedrill
