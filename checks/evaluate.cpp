@@ -10,12 +10,9 @@
 namespace firedrill {
 namespace {
 
-nlohmann::json optional_number(const std::optional<double>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
-nlohmann::json optional_time(const std::optional<Micros>& value) {
-  return value ? nlohmann::json(format_rfc3339_micros(*value)) : nlohmann::json(nullptr);
+std::optional<std::string> optional_time(const std::optional<Micros>& value) {
+  if (!value) return std::nullopt;
+  return format_rfc3339_micros(*value);
 }
 
 /// The stability window of a component: that of the await step about it, else of the first
@@ -32,34 +29,29 @@ Duration stable_window(const Scenario& scenario, const std::string& component) {
   return first.value_or(std::chrono::seconds(1));
 }
 
-nlohmann::json objective(const std::optional<double>& measured, const std::optional<Duration>& target) {
-  double target_seconds = static_cast<double>(target->count()) / 1e6;
-  return {{"measured_seconds", optional_number(measured)},
-          {"target_seconds", target_seconds},
-          {"met", measured && *measured <= target_seconds}};
-}
-
-nlohmann::json write_window(const std::vector<Ack>& acks, Micros from, Micros to) {
+WriteWindow write_window(const std::vector<Ack>& acks, Micros from, Micros to) {
   auto stats = write_stats(acks, from, std::max(to, from + 1));
-  return {{"from", format_rfc3339_micros(from)},
-          {"to", format_rfc3339_micros(to)},
-          {"writes_sent", stats.sent},
-          {"writes_failed", stats.failed},
-          {"error_rate", stats.error_rate},
-          {"p50_write_latency_ms", optional_number(stats.p50_latency_ms)},
-          {"p90_write_latency_ms", optional_number(stats.p90_latency_ms)},
-          {"p99_write_latency_ms", optional_number(stats.p99_latency_ms)},
-          {"max_write_latency_ms", optional_number(stats.max_latency_ms)}};
+  WriteWindow window;
+  window.from = format_rfc3339_micros(from);
+  window.to = format_rfc3339_micros(to);
+  window.writes_sent = stats.sent;
+  window.writes_failed = stats.failed;
+  window.error_rate = stats.error_rate;
+  window.p50_write_latency_ms = stats.p50_latency_ms;
+  window.p90_write_latency_ms = stats.p90_latency_ms;
+  window.p99_write_latency_ms = stats.p99_latency_ms;
+  window.max_write_latency_ms = stats.max_latency_ms;
+  return window;
 }
 
 /// The writes while each fault was in force (from injected to reverted, or to the last write),
 /// and before the first fault as the baseline they are compared with: a fault that degrades
 /// rather than breaks (loss, latency) shows here, not in the RTO.
-void measure_fault_windows(const std::vector<Event>& events, const std::vector<Ack>& acks, nlohmann::json& measured) {
+void measure_fault_windows(const std::vector<Event>& events, const std::vector<Ack>& acks, Measured& measured) {
   if (acks.empty()) return;
   Micros last_write = acks.front().sent;
   for (const Ack& ack : acks) last_write = std::max(last_write, ack.sent + 1);
-  nlohmann::json windows = nlohmann::json::array();
+  std::vector<WriteWindow> windows;
   std::optional<Micros> first_fault;
   for (const Event& injected : events) {
     if (injected.kind != event_kind::fault_injected) continue;
@@ -71,17 +63,17 @@ void measure_fault_windows(const std::vector<Event>& events, const std::vector<A
         break;
       }
     auto window = write_window(acks, injected.t, until);
-    window["step"] = step;
-    window["fault"] = injected.details.value("fault", "");
-    window["target"] = injected.details.value("target", "");
+    window.step = step;
+    window.fault = injected.details.value("fault", "");
+    window.target = injected.details.value("target", "");
     windows.push_back(window);
     first_fault = std::min(first_fault.value_or(injected.t), injected.t);
   }
   if (windows.empty()) return;
   Micros first_write = acks.front().sent;
   for (const Ack& ack : acks) first_write = std::min(first_write, ack.sent);
-  measured["before_faults"] = write_window(acks, first_write, *first_fault);
-  measured["during_faults"] = windows;
+  measured.before_faults = write_window(acks, first_write, *first_fault);
+  measured.during_faults = std::move(windows);
 }
 
 std::string seconds_text(const std::optional<double>& seconds) {
@@ -123,94 +115,88 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
 
   const auto& overall = recovery.at("overall");
   const auto& overall_loss = loss.at("overall");
-  nlohmann::json measured = {
-      {"rto_seconds", optional_number(overall.rto_seconds)},
-      {"rpo_seconds", optional_number(overall_loss.rpo_seconds)},
-      {"downtime_seconds", optional_number(overall.downtime_seconds)},
-      {"detect_seconds", optional_number(overall.detect_seconds)},
-      {"writes_sent", overall_loss.writes_sent},
-      {"acked_writes", overall_loss.acked},
-      {"failed_writes", overall_loss.failed},
-      {"lost_acked_writes", overall_loss.readback_available ? nlohmann::json(overall_loss.lost_acked) : nlohmann::json(nullptr)},
-      {"lost_acked_after_incident",
-       overall_loss.readback_available ? nlohmann::json(overall_loss.lost_acked_after_incident) : nlohmann::json(nullptr)},
-      {"phases",
-       {{"incident_at", optional_time(overall.incident_at)},
-        {"detected_at", optional_time(overall.detected_at)},
-        {"probes_recovered_at", optional_time(overall.probes_recovered_at)},
-        {"writes_recovered_at", optional_time(overall.writes_recovered_at)},
-        {"recovered_at", optional_time(overall.recovered_at)}}},
-      {"recovery", overall.reason},
-  };
+  Measured& measured = evaluation.measured;
+  measured.rto_seconds = overall.rto_seconds;
+  measured.rpo_seconds = overall_loss.rpo_seconds;
+  measured.downtime_seconds = overall.downtime_seconds;
+  measured.detect_seconds = overall.detect_seconds;
+  measured.writes_sent = overall_loss.writes_sent;
+  measured.acked_writes = overall_loss.acked;
+  measured.failed_writes = overall_loss.failed;
+  if (overall_loss.readback_available) {
+    measured.lost_acked_writes = overall_loss.lost_acked;
+    measured.lost_acked_after_incident = overall_loss.lost_acked_after_incident;
+  }
+  measured.phases = {{"incident_at", optional_time(overall.incident_at)},
+                     {"detected_at", optional_time(overall.detected_at)},
+                     {"probes_recovered_at", optional_time(overall.probes_recovered_at)},
+                     {"writes_recovered_at", optional_time(overall.writes_recovered_at)},
+                     {"recovered_at", optional_time(overall.recovered_at)}};
+  measured.recovery = overall.reason;
   if (evaluation.incident_at) {
     Micros until = overall.recovered_at.value_or(evaluation.incident_at.value());
     const MeasurementQuality quality = measurement_quality(events, *evaluation.incident_at, until, overall.rto_seconds);
-    measured["measurement_quality"] = {{"verdict", quality.verdict},
-                                       {"tolerance_ms", quality.tolerance_ms},
-                                       {"scheduling_delay_max_ms", optional_number(quality.max_delay_ms)},
-                                       {"scheduling_delay_p99_ms", optional_number(quality.p99_delay_ms)},
-                                       {"cpu_pressure_percent", optional_number(quality.cpu_pressure_percent)},
-                                       {"note", quality.note}};
+    measured.measurement_quality = QualityOfTiming{quality.verdict,          quality.tolerance_ms,
+                                                   quality.max_delay_ms,     quality.p99_delay_ms,
+                                                   quality.cpu_pressure_percent, quality.note};
     // The system's own part of the RTO: from the end of the incident's fault to recovery.
     if (const auto ended = incident_fault_ended_at(events)) {
-      measured["phases"]["fault_ended_at"] = optional_time(ended);
+      measured.phases["fault_ended_at"] = optional_time(ended);
       if (overall.recovered_at && *overall.recovered_at >= *ended)
-        measured["recovered_after_fault_ended_seconds"] = static_cast<double>(*overall.recovered_at - *ended) / 1e6;
+        measured.recovered_after_fault_ended_seconds = static_cast<double>(*overall.recovered_at - *ended) / 1e6;
     }
     auto stats = write_stats(acks, *evaluation.incident_at, std::max(until, *evaluation.incident_at + 1));
-    measured["during_incident"] = {{"writes_sent", stats.sent},
-                                   {"error_rate", stats.error_rate},
-                                   {"p50_write_latency_ms", optional_number(stats.p50_latency_ms)},
-                                   {"p99_write_latency_ms", optional_number(stats.p99_latency_ms)}};
+    measured.during_incident = IncidentWrites{stats.sent, stats.error_rate, stats.p50_latency_ms, stats.p99_latency_ms};
   }
   measure_fault_windows(events, acks, measured);
-  evaluation.measured = measured;
 
+  // Every target judged once: the implicit rto/rpo check of the component, which its objective,
+  // the reasons and a listed rto/rpo check all show.
+  std::map<std::string, CheckOutcome> judged;
   for (const auto& component : components) {
     const auto& measure = recovery.at(component);
-    nlohmann::json entry = {{"detect_seconds", optional_number(measure.detect_seconds)},
-                            {"downtime_seconds", optional_number(measure.downtime_seconds)},
-                            {"recovered", measure.recovered},
-                            {"recovery", measure.reason}};
-    bool met = true;
+    ComponentResult entry;
+    entry.detect_seconds = measure.detect_seconds;
+    entry.downtime_seconds = measure.downtime_seconds;
+    entry.recovered = measure.recovered;
+    entry.recovery = measure.reason;
     auto target = scenario.targets.find(component);
+    auto judge = [&](const char* word, const char* label, const std::optional<double>& value, const std::string& why_unknown,
+                     const Duration& limit) {
+      CheckOutcome outcome = judge_objective(word, component, value, why_unknown, limit);
+      const double target_seconds = static_cast<double>(limit.count()) / 1e6;
+      if (!outcome.passed())
+        evaluation.failures.push_back(
+            fmt::format("{}: {} {} missed the target {:.3f}s", component, label, seconds_text(value), target_seconds));
+      evaluation.verdict = worst(evaluation.verdict, outcome.verdict);
+      judged[outcome.name] = outcome;
+      evaluation.objectives.push_back(outcome);
+      return ObjectiveResult{value, target_seconds, outcome.passed()};
+    };
     if (target != scenario.targets.end()) {
-      if (target->second.rto) {
-        entry["rto"] = objective(measure.rto_seconds, target->second.rto);
-        if (!entry["rto"]["met"].get<bool>()) {
-          met = false;
-          evaluation.failures.push_back(fmt::format("{}: RTO {} missed the target {:.3f}s", component,
-                                                    seconds_text(measure.rto_seconds),
-                                                    static_cast<double>(target->second.rto->count()) / 1e6));
-        }
-      }
-      if (target->second.rpo) {
-        entry["rpo"] = objective(loss.at(component).rpo_seconds, target->second.rpo);
-        if (!entry["rpo"]["met"].get<bool>()) {
-          met = false;
-          evaluation.failures.push_back(fmt::format("{}: RPO {} missed the target {:.3f}s", component,
-                                                    seconds_text(loss.at(component).rpo_seconds),
-                                                    static_cast<double>(target->second.rpo->count()) / 1e6));
-        }
-      }
+      if (target->second.rto) entry.rto = judge("rto", "RTO", measure.rto_seconds, measure.reason, *target->second.rto);
+      if (target->second.rpo)
+        entry.rpo = judge("rpo", "RPO", loss.at(component).rpo_seconds,
+                          "no read-back of the writes (or no incident), so the loss is unknown", *target->second.rpo);
     }
-    entry["met"] = met;
+    entry.met = (!entry.rto || entry.rto->met) && (!entry.rpo || entry.rpo->met);
     evaluation.components[component] = entry;
   }
 
-  CheckInput input{scenario, events, recovery, loss};
+  CheckInput input{scenario, events, recovery, loss, judged};
   for (const auto& check : scenario.checks) {
-    CheckResult result;
+    CheckOutcome result;
     try {
       result = check_registry().at(check.kind).evaluate(check, input);
     } catch (const std::exception& error) {
       // A check that cannot decide is not a pass.
-      result = {fmt::format("{}({})", check.kind, check.subject), false, fmt::format("could not be evaluated: {}", error.what())};
+      result = {fmt::format("{}({})", check.kind, check.subject), Verdict::unknown,
+                fmt::format("could not be evaluated: {}", error.what())};
     }
-    evaluation.checks.push_back({{"name", result.name}, {"passed", result.passed}, {"detail", result.detail}});
-    if (!result.passed) evaluation.failures.push_back(fmt::format("check {} failed: {}", result.name, result.detail));
+    evaluation.checks.push_back(result);
+    evaluation.verdict = worst(evaluation.verdict, result.verdict);
+    if (!result.passed()) evaluation.failures.push_back(fmt::format("check {} failed: {}", result.name, result.detail));
   }
-  evaluation.passed = evaluation.failures.empty();
   return evaluation;
 }
 

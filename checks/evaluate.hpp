@@ -6,21 +6,25 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "checks/history.hpp"
 #include "checks/measure/analysis.hpp"
+#include "checks/report.hpp"
 #include "core/model.hpp"
 
 namespace firedrill {
 
+/// The measured and judged parts of a report. Every target is judged once, as an implicit
+/// `rto`/`rpo` check; the components' objectives and a listed `rto`/`rpo` check show that
+/// judgement.
 struct Evaluation {
   std::optional<Micros> incident_at;
-  nlohmann::json measured = nlohmann::json::object();    // report.json `measured` (overall)
-  nlohmann::json components = nlohmann::json::object();  // per component: rto/rpo measured vs target, met
-  nlohmann::json checks = nlohmann::json::array();       // [{name, passed, detail}]
-  bool passed = true;
+  Measured measured;                                   // report.json `measured` (overall)
+  std::map<std::string, ComponentResult> components;  // per component: rto/rpo measured vs target, met
+  std::vector<CheckOutcome> checks;                    // the scenario's checks, in its order
+  std::vector<CheckOutcome> objectives;                // the implicit checks of the targets
+  Verdict verdict = Verdict::pass;                     // the worst of the objectives and the checks
   std::vector<std::string> failures;  // each missed objective and failed check, as a sentence
+  bool passed() const { return verdict == Verdict::pass; }
 };
 
 /// The probes and writers of a component as the scenario defines them ("overall": all).

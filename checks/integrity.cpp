@@ -36,7 +36,7 @@ CheckEntry integrity_check() {
                 {{"sql", ParamType::string, true, "query whose first column of the first row is an integer"},
                  {"expect", ParamType::string, true, "'>= acked', '== 0', '> 100', ..."}}};
   auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
-    CheckResult result{fmt::format("integrity({})", check.subject), false, ""};
+    CheckOutcome result{fmt::format("integrity({})", check.subject), Verdict::fail, ""};
     const std::string sql = check.params.at("sql").text;
     const std::string expect = check.params.at("expect").text;
     const Event* answer = nullptr;
@@ -44,6 +44,7 @@ CheckEntry integrity_check() {
       if (event.kind == "check.sql" && event.details.value("subject", "") == check.subject && event.details.value("sql", "") == sql)
         answer = &event;
     if (!answer) {
+      result.verdict = Verdict::unknown;
       result.detail = "the query never ran (the drill did not reach read-back)";
       return result;
     }
@@ -60,7 +61,7 @@ CheckEntry integrity_check() {
     auto loss = input.loss.find(check.subject);
     long long acked = loss == input.loss.end() ? 0 : loss->second.acked;
     auto failure = compare_expectation(value, expect, acked);
-    result.passed = !failure;
+    result.verdict = failure ? Verdict::fail : Verdict::pass;
     result.detail = failure ? *failure : fmt::format("{} {} (acked {})", value, expect, acked);
     return result;
   };

@@ -7,7 +7,7 @@ namespace {
 
 std::string seconds_text(double seconds) { return fmt::format("{:.3f}s", seconds); }
 
-/// rto / rpo: the component's measure against its target.
+/// rto / rpo: the evaluation's judgement of the subject's target (judge_objective).
 CheckEntry objective_check(const std::string& word) {
   bool is_rto = word == "rto";
   VerbSpec spec{word,
@@ -15,40 +15,33 @@ CheckEntry objective_check(const std::string& word) {
                        : "Measured data-loss window of the subject is within its target (targets.<subject>.rpo).",
                 true,
                 {}};
-  auto evaluate = [is_rto, word](const CheckSpec& check, const CheckInput& input) {
-    CheckResult result{fmt::format("{}({})", word, check.subject), false, ""};
-    auto target = input.scenario.targets.find(check.subject);
-    std::optional<Duration> limit;
-    if (target != input.scenario.targets.end()) limit = is_rto ? target->second.rto : target->second.rpo;
-    if (!limit) {
-      result.detail = fmt::format("targets.{}.{} is not set", check.subject, word);
-      return result;
-    }
-    double limit_seconds = static_cast<double>(limit->count()) / 1e6;
-    std::optional<double> measured;
-    std::string why_unknown;
-    if (is_rto) {
-      auto recovery = input.recovery.find(check.subject);
-      if (recovery != input.recovery.end()) {
-        measured = recovery->second.rto_seconds;
-        why_unknown = recovery->second.reason;
-      }
-    } else {
-      auto loss = input.loss.find(check.subject);
-      if (loss != input.loss.end()) measured = loss->second.rpo_seconds;
-      why_unknown = "no read-back of the writes (or no incident), so the loss is unknown";
-    }
-    if (!measured) {
-      result.detail = fmt::format("not measured: {}", why_unknown);
-      return result;
-    }
-    result.passed = *measured <= limit_seconds;
-    result.detail = fmt::format("measured {} {} target {}", seconds_text(*measured), result.passed ? "<=" : ">",
-                                seconds_text(limit_seconds));
-    return result;
+  auto evaluate = [word](const CheckSpec& check, const CheckInput& input) {
+    const std::string name = fmt::format("{}({})", word, check.subject);
+    auto judged = input.objectives.find(name);
+    if (judged != input.objectives.end()) return judged->second;
+    return CheckOutcome{name, Verdict::fail, fmt::format("targets.{}.{} is not set", check.subject, word)};
   };
   return {spec, evaluate};
 }
+
+}  // namespace
+
+CheckOutcome judge_objective(const std::string& word, const std::string& component, const std::optional<double>& measured,
+                             const std::string& why_unknown, Duration target) {
+  CheckOutcome result{fmt::format("{}({})", word, component), Verdict::fail, ""};
+  if (!measured) {
+    result.verdict = Verdict::unknown;
+    result.detail = fmt::format("not measured: {}", why_unknown);
+    return result;
+  }
+  const double limit_seconds = static_cast<double>(target.count()) / 1e6;
+  result.verdict = *measured <= limit_seconds ? Verdict::pass : Verdict::fail;
+  result.detail = fmt::format("measured {} {} target {}", seconds_text(*measured), result.passed() ? "<=" : ">",
+                              seconds_text(limit_seconds));
+  return result;
+}
+
+namespace {
 
 CheckEntry lost_writes_check() {
   VerbSpec spec{"lost_acked_writes",
@@ -56,16 +49,17 @@ CheckEntry lost_writes_check() {
                 true,
                 {{"max", ParamType::integer, false, "largest acceptable number of lost acknowledged writes"}}};
   auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
-    CheckResult result{fmt::format("lost_acked_writes({})", check.subject), false, ""};
+    CheckOutcome result{fmt::format("lost_acked_writes({})", check.subject), Verdict::fail, ""};
     long long max = 0;
     if (auto configured = check.params.find("max"); configured != check.params.end()) max = std::stoll(configured->second.text);
     auto loss = input.loss.find(check.subject);
     if (loss == input.loss.end() || !loss->second.readback_available) {
+      result.verdict = Verdict::unknown;
       result.detail = "not measured: the writes could not be read back";
       return result;
     }
     const auto& measure = loss->second;
-    result.passed = measure.lost_acked <= max;
+    result.verdict = measure.lost_acked <= max ? Verdict::pass : Verdict::fail;
     result.detail = fmt::format("{} of {} acknowledged writes lost (max {}){}", measure.lost_acked, measure.acked, max,
                                 measure.lost_acked_after_incident > 0
                                     ? fmt::format(", {} of them acknowledged after the incident", measure.lost_acked_after_incident)
@@ -84,20 +78,21 @@ CheckEntry backup_valid_check() {
                 true,
                 {}};
   auto evaluate = [](const CheckSpec& check, const CheckInput& input) {
-    CheckResult result{fmt::format("backup_valid({})", check.subject), false, ""};
+    CheckOutcome result{fmt::format("backup_valid({})", check.subject), Verdict::fail, ""};
     const Event* last = nullptr;
     for (const Event& event : input.events)
       if (event.kind == event_kind::step_finished && event.details.value("verb", "") == "action" &&
           event.details.value("what", "") == "verify-backup" && event.details.value("target", "") == check.subject)
         last = &event;
     if (last == nullptr) {
+      result.verdict = Verdict::unknown;
       result.detail = fmt::format("not verified: no verify-backup step about '{}' ran", check.subject);
       return result;
     }
     const std::string step = last->details.value("step", "");
     const std::string outcome = last->details.value("outcome", "");
-    result.passed = outcome == "ok";
-    if (result.passed)
+    result.verdict = outcome == "ok" ? Verdict::pass : outcome == "failed" ? Verdict::fail : Verdict::unknown;
+    if (result.passed())
       result.detail = fmt::format("step '{}' verified the backup", step);
     else if (outcome == "failed")
       result.detail = fmt::format("step '{}' failed: {}", step, last->details.value("error", ""));

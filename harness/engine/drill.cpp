@@ -45,7 +45,7 @@ class Drill {
  private:
   void prepare_run_directory();
   void tear_down();
-  nlohmann::json build_report(const Evaluation& evaluation);
+  Report build_report(Evaluation evaluation);
 
   const Scenario& scenario_;
   Runtime& runtime_;
@@ -152,11 +152,11 @@ DrillResult Drill::run() {
   progress_->finish();
 
   result_.interrupted = interrupted();
-  auto evaluation = evaluate(scenario_, events_->snapshot(), acks_->snapshot(), readback);
+  const Report report = build_report(evaluate(scenario_, events_->snapshot(), acks_->snapshot(), readback));
   // The one sink every report format is rendered from (with the already scrubbed history).
-  result_.report = secrets_.scrub_json(build_report(evaluation));
+  result_.report = secrets_.scrub_json(report);
   write_report_files(result_.run_dir, result_.report);
-  result_.passed = evaluation.passed && failures_.empty() && result_.environment_error.empty() && !result_.interrupted;
+  result_.passed = report.passed();
   // A drill expected to fail proves that a fault is caught: it succeeds when its verdict is
   // fail, and passing means the fault did not bite. Interruptions and environment errors are
   // never what a drill expects.
@@ -168,43 +168,39 @@ DrillResult Drill::run() {
   return result_;
 }
 
-nlohmann::json Drill::build_report(const Evaluation& evaluation) {
+Report Drill::build_report(Evaluation evaluation) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  nlohmann::json failures = failures_;
-  if (!result_.environment_error.empty()) failures.push_back(result_.environment_error);
-  if (result_.interrupted) failures.push_back("interrupted by a signal; faults reverted and the environment torn down");
-  for (const auto& failure : evaluation.failures) failures.push_back(failure);
+  Report report;
+  report.reasons = failures_;
+  if (!result_.environment_error.empty()) report.reasons.push_back(result_.environment_error);
+  if (result_.interrupted) report.reasons.push_back("interrupted by a signal; faults reverted and the environment torn down");
+  // What stopped the harness outweighs any judgement of what it measured.
+  report.verdict = report.reasons.empty() ? evaluation.verdict : Verdict::fail;
+  for (auto& failure : evaluation.failures) report.reasons.push_back(std::move(failure));
 
-  nlohmann::json report = {
-      {"schema", "firedrill/report/v1"},
-      {"run_id", result_.run_id},
-      {"mode", options_.mode},
-      {"scenario", {{"name", scenario_.name}, {"file", scenario_.file}, {"sha256", scenario_.sha256},
-                    {"description", scenario_.description}, {"runbook", scenario_.runbook}, {"tags", scenario_.tags}}},
-      {"verdict", evaluation.passed && failures.empty() ? "pass" : "fail"},
-      {"reasons", failures},
-      {"started_at", format_rfc3339_micros(started_at_)},
-      {"finished_at", format_rfc3339_micros(finished_at_)},
-      {"incident_at", evaluation.incident_at ? nlohmann::json(format_rfc3339_micros(*evaluation.incident_at))
-                                             : nlohmann::json(nullptr)},
-      {"measured", evaluation.measured},
-      {"components", evaluation.components},
-      {"checks", evaluation.checks},
-      {"faults", faults_->describe()},
-      {"steps", steps_->steps()},
-      {"harness",
-       {{"bringup_seconds", bringup_done_at_ ? seconds_between(started_at_, bringup_done_at_) : 0.0},
-        {"drill_seconds", steps_done_at_ && bringup_done_at_ ? seconds_between(bringup_done_at_, steps_done_at_) : 0.0},
-        {"teardown_seconds", teardown_started_at_ ? seconds_between(teardown_started_at_, finished_at_) : 0.0}}},
-      {"environment",
-       {{"runtime", runtime_.name()},
-        {"services", environment_->describe_services()},
-        {"firedrill_version", FIREDRILL_VERSION},
-        {"host", host}}},
-  };
-  if (scenario_.expect == "fail") report["expected"] = "fail";
-  report["artifacts"] = artifact_digests(result_.run_dir, {"events.jsonl", "acks.jsonl", "readback.jsonl"});
+  report.run_id = result_.run_id;
+  report.mode = options_.mode;
+  report.scenario = {scenario_.name, scenario_.file, scenario_.sha256, scenario_.description, scenario_.runbook,
+                     scenario_.tags, nlohmann::json::object()};
+  report.started_at = format_rfc3339_micros(started_at_);
+  report.finished_at = format_rfc3339_micros(finished_at_);
+  if (evaluation.incident_at) report.incident_at = format_rfc3339_micros(*evaluation.incident_at);
+  report.measured = std::move(evaluation.measured);
+  report.components = std::move(evaluation.components);
+  report.checks = std::move(evaluation.checks);
+  report.faults = faults_->describe().get<std::vector<FaultRecord>>();
+  report.steps = steps_->steps().get<std::vector<StepRecord>>();
+  report.harness = HarnessTimes{
+      bringup_done_at_ ? seconds_between(started_at_, bringup_done_at_) : 0.0,
+      steps_done_at_ && bringup_done_at_ ? seconds_between(bringup_done_at_, steps_done_at_) : 0.0,
+      teardown_started_at_ ? seconds_between(teardown_started_at_, finished_at_) : 0.0};
+  report.environment = EnvironmentRecord{runtime_.name(), environment_->describe_services().get<std::vector<ServiceRecord>>(),
+                                         FIREDRILL_VERSION, host, nlohmann::json::object()};
+  if (scenario_.expect == "fail") report.expected = "fail";
+  report.artifacts.emplace();
+  for (const auto& artifact : artifact_digests(result_.run_dir, {"events.jsonl", "acks.jsonl", "readback.jsonl"}))
+    report.artifacts->push_back({artifact.value("path", ""), artifact.value("sha256", "")});
   return report;
 }
 
