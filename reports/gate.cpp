@@ -9,8 +9,6 @@
 namespace firedrill {
 namespace {
 
-constexpr const char* metrics[] = {"rto_seconds", "rpo_seconds", "lost_acked_writes"};
-
 nlohmann::json to_json(const Distribution& d) {
   return {{"count", d.count}, {"min", d.min}, {"median", d.median}, {"p95", d.p95}, {"max", d.max}};
 }
@@ -33,25 +31,26 @@ std::optional<Distribution> distribution_of(std::vector<double> values) {
   return d;
 }
 
-std::map<std::string, ScenarioFigures> figures_of(const std::vector<nlohmann::json>& reports) {
+std::map<std::string, ScenarioFigures> figures_of(const std::vector<Report>& reports) {
   std::map<std::string, std::map<std::string, std::vector<double>>> samples;
   std::map<std::string, ScenarioFigures> figures;
   for (const auto& report : reports) {
-    std::string scenario = report.at("scenario").at("name").get<std::string>();
+    const std::string& scenario = report.scenario.name;
     auto& entry = figures[scenario];
     ++entry.drills;
     // A drill expected to fail (`expect: fail`) holds the gate by failing, not by passing.
-    const bool expected_to_fail = report.value("expected", "pass") == "fail";
-    if ((report.value("verdict", "fail") == "pass") == expected_to_fail) {
+    const bool expected_to_fail = report.expects_failure();
+    if (report.passed() == expected_to_fail) {
       ++entry.failed;
       std::string why = expected_to_fail ? "passed, but it was expected to fail (the fault did not take effect)" : "failed";
-      const auto& reasons = report.value("reasons", nlohmann::json::array());
-      if (!expected_to_fail && !reasons.empty()) why = reasons.front().get<std::string>();
-      entry.failures.push_back(fmt::format("run {}: {}", report.value("run_id", "?"), why));
+      if (!expected_to_fail && !report.reasons.empty()) why = report.reasons.front();
+      entry.failures.push_back(fmt::format("run {}: {}", report.run_id.empty() ? "?" : report.run_id, why));
     }
-    const auto& measured = report.value("measured", nlohmann::json::object());
-    for (const char* metric : metrics)
-      if (measured.contains(metric) && measured[metric].is_number()) samples[scenario][metric].push_back(measured[metric].get<double>());
+    const Measured& measured = report.measured;
+    if (measured.rto_seconds) samples[scenario]["rto_seconds"].push_back(*measured.rto_seconds);
+    if (measured.rpo_seconds) samples[scenario]["rpo_seconds"].push_back(*measured.rpo_seconds);
+    if (measured.lost_acked_writes)
+      samples[scenario]["lost_acked_writes"].push_back(static_cast<double>(*measured.lost_acked_writes));
   }
   for (auto& [scenario, by_metric] : samples)
     for (auto& [metric, values] : by_metric)

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/report.hpp"
+
 namespace firedrill {
 
 /// min, median, p95 (nearest rank) and max of a sample; absent when the sample is empty.
@@ -26,7 +28,7 @@ struct ScenarioFigures {
 };
 
 /// Groups reports by scenario name and computes their figures.
-std::map<std::string, ScenarioFigures> figures_of(const std::vector<nlohmann::json>& reports);
+std::map<std::string, ScenarioFigures> figures_of(const std::vector<Report>& reports);
 
 /// The baseline file: {"schema": "firedrill/gate-baseline/v1", "scenarios": {name: {metric: {count, min, median, p95, max}}}}.
 nlohmann::json baseline_of(const std::map<std::string, ScenarioFigures>& figures);

@@ -5,12 +5,12 @@
 namespace firedrill {
 namespace {
 
-nlohmann::json report(const std::string& scenario, double rto, bool passed = true) {
-  return {{"run_id", scenario + "-" + std::to_string(rto)},
+Report report(const std::string& scenario, double rto, bool passed = true) {
+  return report_from_json({{"run_id", scenario + "-" + std::to_string(rto)},
           {"scenario", {{"name", scenario}}},
           {"verdict", passed ? "pass" : "fail"},
           {"reasons", passed ? nlohmann::json::array() : nlohmann::json::array({"overall: RTO 9.000s missed the target 5.000s"})},
-          {"measured", {{"rto_seconds", rto}, {"rpo_seconds", 0.0}, {"lost_acked_writes", 0}}}};
+          {"measured", {{"rto_seconds", rto}, {"rpo_seconds", 0.0}, {"lost_acked_writes", 0}}}});
 }
 
 TEST(GateDistribution, MedianAndNearestRankP95) {
@@ -36,10 +36,10 @@ TEST(Gate, AFailedDrillFailsTheGateWithItsReason) {
 
 TEST(Gate, ADrillExpectedToFailHoldsTheGateByFailing) {
   auto caught = report("backup-corruption", 1.0, false);
-  caught["expected"] = "fail";
+  caught.expected = "fail";
   EXPECT_TRUE(judge(figures_of({caught}), std::nullopt, 0.2).passed);
   auto missed = report("backup-corruption", 1.0, true);
-  missed["expected"] = "fail";
+  missed.expected = "fail";
   auto verdict = judge(figures_of({missed}), std::nullopt, 0.2);
   EXPECT_FALSE(verdict.passed);
   ASSERT_EQ(verdict.reasons.size(), 1u);

@@ -71,8 +71,13 @@ std::string escaped(const json& value) { return html_escape(text_of(value)); }
 
 std::optional<Micros> time_of(const json& value) {
   if (!value.is_string()) return std::nullopt;
+  return time_at(value.get<std::string>());
+}
+
+std::optional<Micros> time_at(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
   try {
-    return parse_rfc3339(value.get<std::string>());
+    return parse_rfc3339(*value);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -100,17 +105,17 @@ std::string html_escape(const std::string& text) {
 }
 
 std::string render_html(const RunRecord& run) {
-  const json& report = run.report;
-  auto incident = time_of(field(report, "incident_at"));
-  RelativeTime clock(incident ? incident : time_of(field(report, "started_at")), incident.has_value());
-  bool passed = report.value("verdict", "fail") == "pass";
+  const Report& report = run.report;
+  auto incident = time_at(report.incident_at);
+  RelativeTime clock(incident ? incident : time_at(report.started_at), incident.has_value());
+  const bool passed = report.passed();
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       // Nothing on this page may load from anywhere: it is read offline and archived as evidence.
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n"
       "<title>{} firedrill {}</title>\n<style>{}</style>\n</head>\n<body>\n",
-      passed ? "PASS" : "FAIL", escaped(field(field(report, "scenario"), "name")), css());
+      passed ? "PASS" : "FAIL", html_escape(report.scenario.name), css());
   html += verdict_banner(report);
   html += objectives_section(report);
   html += timeline_section(run);

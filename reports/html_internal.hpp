@@ -20,6 +20,7 @@ std::string text_of(const nlohmann::json& value);
 std::string escaped(const nlohmann::json& value);
 /// The time an RFC 3339 string gives; nothing for anything else.
 std::optional<Micros> time_of(const nlohmann::json& value);
+std::optional<Micros> time_at(const std::optional<std::string>& value);
 
 /// "+2.765s" / "−3.000s"; what rounds to 0 is "+0ms", however early by microseconds.
 std::string signed_seconds(Micros offset);
@@ -40,20 +41,20 @@ class RelativeTime {
 };
 
 /// The verdict, green when the drill ended as expected, with the scenario, the run and the reasons.
-std::string verdict_banner(const nlohmann::json& report);
-std::string objectives_section(const nlohmann::json& report);
+std::string verdict_banner(const Report& report);
+std::string objectives_section(const Report& report);
 /// The timeline of the recorded history, or a note that none was recorded.
 std::string timeline_section(const RunRecord& run);
-std::string steps_section(const nlohmann::json& report, const RelativeTime& clock);
-std::string checks_section(const nlohmann::json& report);
+std::string steps_section(const Report& report, const RelativeTime& clock);
+std::string checks_section(const Report& report);
 /// Nothing when no write latency was measured before or during a fault.
-std::string latency_section(const nlohmann::json& report, const RelativeTime& clock);
+std::string latency_section(const Report& report, const RelativeTime& clock);
 /// Nothing when the run made no backup.
 std::string backups_section(const RunRecord& run, const RelativeTime& clock);
 /// Nothing when no fault was injected.
-std::string faults_section(const nlohmann::json& report, const RelativeTime& clock);
-std::string environment_section(const nlohmann::json& report);
+std::string faults_section(const Report& report, const RelativeTime& clock);
+std::string environment_section(const Report& report);
 /// The recorded files with their SHA-256, and what the page was written from.
-std::string artifacts_footer(const nlohmann::json& report);
+std::string artifacts_footer(const Report& report);
 
 }  // namespace firedrill

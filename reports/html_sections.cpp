@@ -16,88 +16,77 @@ namespace {
 
 using nlohmann::json;
 
-std::string milliseconds(const json& value) { return value.is_number() ? fmt::format("{:.1f} ms", value.get<double>()) : "–"; }
+std::string milliseconds(const std::optional<double>& value) { return value ? fmt::format("{:.1f} ms", *value) : "–"; }
 
-std::string objective_cells(const json& objective) {
-  if (!objective.is_object()) return "<td class=\"muted\">–</td><td class=\"muted\">–</td>";
-  bool met = objective.value("met", false);
-  return fmt::format("<td class=\"num {}\">{}</td><td class=\"num\">{}</td>", met ? "ok" : "bad",
-                     format_seconds(field(objective, "measured_seconds")), format_seconds(field(objective, "target_seconds")));
+std::string objective_cells(const std::optional<ObjectiveResult>& objective) {
+  if (!objective) return "<td class=\"muted\">–</td><td class=\"muted\">–</td>";
+  return fmt::format("<td class=\"num {}\">{}</td><td class=\"num\">{}</td>", objective->met ? "ok" : "bad",
+                     format_seconds(objective->measured_seconds), format_seconds(std::optional<double>(objective->target_seconds)));
 }
 
 }  // namespace
 
-std::string verdict_banner(const json& report) {
-  bool passed = report.value("verdict", "fail") == "pass";
+std::string verdict_banner(const Report& report) {
+  const bool passed = report.passed();
   // A drill expected to fail is green when it failed: that is what it exists to show.
-  const bool expected_to_fail = report.value("expected", "pass") == "fail";
+  const bool expected_to_fail = report.expects_failure();
   const bool as_expected = passed != expected_to_fail;
-  const char* words = expected_to_fail ? (passed ? "PASS (expected FAIL)" : "FAIL (expected)") : (passed ? "PASS" : "FAIL");
-  const json& scenario = field(report, "scenario");
+  const ScenarioIdentity& scenario = report.scenario;
   std::string html = fmt::format("<header class=\"verdict {}\">\n<h1>{} — {}</h1>\n", as_expected ? "pass" : "fail",
-                                 words, escaped(field(scenario, "name")));
-  if (!text_of(field(scenario, "description")).empty()) html += fmt::format("<p>{}</p>\n", escaped(field(scenario, "description")));
-  html += fmt::format("<p class=\"meta\">run <code>{}</code> · mode {} · started {} · finished {}",
-                      escaped(field(report, "run_id")), escaped(field(report, "mode")), escaped(field(report, "started_at")),
-                      escaped(field(report, "finished_at")));
-  if (!text_of(field(scenario, "runbook")).empty()) html += fmt::format(" · runbook: {}", escaped(field(scenario, "runbook")));
+                                 verdict_words(report), html_escape(scenario.name));
+  if (!scenario.description.empty()) html += fmt::format("<p>{}</p>\n", html_escape(scenario.description));
+  html += fmt::format("<p class=\"meta\">run <code>{}</code> · mode {} · started {} · finished {}", html_escape(report.run_id),
+                      html_escape(report.mode), html_escape(report.started_at), html_escape(report.finished_at));
+  if (!scenario.runbook.empty()) html += fmt::format(" · runbook: {}", html_escape(scenario.runbook));
   html += "</p>\n";
-  const json& reasons = field(report, "reasons");
-  if (reasons.is_array() && !reasons.empty()) {
+  if (!report.reasons.empty()) {
     html += "<ul>\n";
-    for (const auto& reason : reasons) html += fmt::format("<li>{}</li>\n", escaped(reason));
+    for (const auto& reason : report.reasons) html += fmt::format("<li>{}</li>\n", html_escape(reason));
     html += "</ul>\n";
   }
   return html + "</header>\n";
 }
 
-std::string objectives_section(const json& report) {
+std::string objectives_section(const Report& report) {
   std::string html =
       "<section>\n<h2>Objectives vs measured</h2>\n<table>\n<tr><th>component</th><th>RTO measured</th><th>RTO target</th>"
       "<th>RPO measured</th><th>RPO target</th><th>detected after</th><th>downtime</th><th>result</th></tr>\n";
-  const json& components = field(report, "components");
-  if (components.is_object())
-    for (const auto& [name, component] : components.items()) {
-      bool met = component.value("met", false);
-      html += fmt::format("<tr><td>{}</td>{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>\n",
-                          html_escape(name), objective_cells(field(component, "rto")), objective_cells(field(component, "rpo")),
-                          format_seconds(field(component, "detect_seconds")), format_seconds(field(component, "downtime_seconds")),
-                          met ? "ok" : "bad", met ? "met" : "missed");
-    }
+  for (const auto& [name, component] : report.components)
+    html += fmt::format("<tr><td>{}</td>{}{}<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>\n",
+                        html_escape(name), objective_cells(component.rto), objective_cells(component.rpo),
+                        format_seconds(component.detect_seconds), format_seconds(component.downtime_seconds),
+                        component.met ? "ok" : "bad", component.met ? "met" : "missed");
   html += "</table>\n";
-  const json& measured = field(report, "measured");
+  const Measured& measured = report.measured;
   html += fmt::format(
       "<p class=\"summary\">Writes: {} sent, {} acknowledged, {} failed, <strong>{} acknowledged writes lost</strong>"
       " ({} of them acknowledged after the incident).</p>\n",
-      format_count(field(measured, "writes_sent")), format_count(field(measured, "acked_writes")),
-      format_count(field(measured, "failed_writes")), format_count(field(measured, "lost_acked_writes")),
-      format_count(field(measured, "lost_acked_after_incident")));
-  if (!text_of(field(measured, "recovery")).empty())
-    html += fmt::format("<p class=\"summary\">Recovery: {}</p>\n", escaped(field(measured, "recovery")));
+      format_count(measured.writes_sent), format_count(measured.acked_writes), format_count(measured.failed_writes),
+      format_count(measured.lost_acked_writes), format_count(measured.lost_acked_after_incident));
+  if (!measured.recovery.empty()) html += fmt::format("<p class=\"summary\">Recovery: {}</p>\n", html_escape(measured.recovery));
   return html + "</section>\n";
 }
 
-std::string steps_section(const json& report, const RelativeTime& clock) {
+std::string steps_section(const Report& report, const RelativeTime& clock) {
   std::string html =
       "<section>\n<h2>Steps</h2>\n<table>\n<tr><th>#</th><th>step</th><th>what</th><th>started</th><th>duration</th>"
       "<th>outcome</th><th>note</th></tr>\n";
   int index = 0;
-  bool rehearsal = report.value("mode", "") == "rehearsal";
-  for (const auto& step : field(report, "steps")) {
+  const bool rehearsal = report.mode == "rehearsal";
+  for (const auto& step : report.steps) {
     ++index;
-    std::string verb = text_of(field(step, "verb"));
-    std::string what = text_of(field(step, "what"));
-    std::string target = text_of(field(step, "target"));
+    const std::string& verb = step.verb;
+    const std::string what = step.what.value_or("");
+    const std::string target = step.target.value_or("");
     std::string description = html_escape(verb);
     if (!what.empty() && verb != "manual") description += " " + html_escape(what);
     if (!target.empty()) description += " → " + html_escape(target);
     if (verb == "manual") description += rehearsal ? " <span class=\"badge\">human step, timed</span>" : " <span class=\"badge\">human step</span>";
-    std::string outcome = text_of(field(step, "outcome"));
-    std::string note = text_of(field(step, "error"));
-    const json& details = field(step, "details");
-    if (note.empty() && details.is_object() && details.contains("instruction")) note = text_of(details["instruction"]);
+    const std::string& outcome = step.outcome;
+    std::string note = step.error.value_or("");
+    if (note.empty() && step.details.is_object() && step.details.contains("instruction")) note = text_of(step.details["instruction"]);
     if (note.empty() && verb == "manual") note = what;
-    if (const json& human = field(step, "human"); human.is_object()) {
+    if (const json& human = step.human; human.is_object()) {
       std::string timing = fmt::format("done by {}", text_of(field(human, "completed_by")));
       if (human.contains("budget_seconds"))
         timing += fmt::format(" · budget {} · {}", format_seconds(human["budget_seconds"]),
@@ -108,51 +97,47 @@ std::string steps_section(const json& report, const RelativeTime& clock) {
     html += fmt::format(
         "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td>"
         "<td>{}</td></tr>\n",
-        index, escaped(field(step, "name")), description, clock.at(time_of(field(step, "started_at"))),
-        format_seconds(field(step, "duration_seconds")), outcome == "ok" ? "ok" : outcome == "skipped" ? "muted" : "bad",
-        html_escape(outcome), html_escape(note));
+        index, html_escape(step.name), description, clock.at(time_at(step.started_at)), format_seconds(step.duration_seconds),
+        outcome == "ok" ? "ok" : outcome == "skipped" ? "muted" : "bad", html_escape(outcome), html_escape(note));
   }
   return html + "</table>\n</section>\n";
 }
 
-std::string checks_section(const json& report) {
+std::string checks_section(const Report& report) {
   std::string html = "<section>\n<h2>Checks</h2>\n<table>\n<tr><th>check</th><th>result</th><th>detail</th></tr>\n";
-  for (const auto& check : field(report, "checks")) {
-    bool passed = check.value("passed", false);
-    html += fmt::format("<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n", escaped(field(check, "name")),
-                        passed ? "ok" : "bad", passed ? "pass" : "FAIL", escaped(field(check, "detail")));
-  }
+  for (const auto& check : report.checks)
+    html += fmt::format("<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n", html_escape(check.name),
+                        check.passed() ? "ok" : "bad", check.passed() ? "pass" : "FAIL", html_escape(check.detail));
   return html + "</table>\n</section>\n";
 }
 
-std::string latency_section(const json& report, const RelativeTime& clock) {
-  const json& measured = field(report, "measured");
-  std::vector<std::pair<std::string, const json*>> windows;
-  if (field(measured, "before_faults").is_object()) windows.emplace_back("before faults", &field(measured, "before_faults"));
-  for (const auto& window : field(measured, "during_faults"))
-    windows.emplace_back(fmt::format("during {} {}", text_of(field(window, "fault")), text_of(field(window, "target"))), &window);
+std::string latency_section(const Report& report, const RelativeTime& clock) {
+  const Measured& measured = report.measured;
+  std::vector<std::pair<std::string, const WriteWindow*>> windows;
+  if (measured.before_faults) windows.emplace_back("before faults", &*measured.before_faults);
+  for (const auto& window : measured.during_faults)
+    windows.emplace_back(fmt::format("during {} {}", window.fault.value_or(""), window.target.value_or("")), &window);
   if (windows.empty()) return "";
   std::string html =
       "<section>\n<h2>Write latency</h2>\n<table>\n<tr><th>window</th><th>from</th><th>to</th><th>writes sent</th><th>failed</th>"
       "<th>error rate</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n";
   for (const auto& [name, window] : windows) {
-    const json& rate = field(*window, "error_rate");
     html += fmt::format(
         "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-        html_escape(name), clock.at(time_of(field(*window, "from"))), clock.at(time_of(field(*window, "to"))),
-        format_count(field(*window, "writes_sent")), format_count(field(*window, "writes_failed")),
-        rate.is_number() ? fmt::format("{:.1f} %", rate.get<double>() * 100) : "–", milliseconds(field(*window, "p50_write_latency_ms")),
-        milliseconds(field(*window, "p90_write_latency_ms")), milliseconds(field(*window, "p99_write_latency_ms")),
-        milliseconds(field(*window, "max_write_latency_ms")));
+        html_escape(name), clock.at(time_at(window->from)), clock.at(time_at(window->to)),
+        format_count(std::optional<std::int64_t>(window->writes_sent)), format_count(std::optional<std::int64_t>(window->writes_failed)),
+        fmt::format("{:.1f} %", window->error_rate * 100), milliseconds(window->p50_write_latency_ms),
+        milliseconds(window->p90_write_latency_ms), milliseconds(window->p99_write_latency_ms),
+        milliseconds(window->max_write_latency_ms));
   }
   return html + "</table>\n</section>\n";
 }
 
 std::string backups_section(const RunRecord& run, const RelativeTime& clock) {
   std::map<std::string, std::string> folders;  // backup id -> where the action put it
-  for (const auto& step : field(run.report, "steps")) {
-    const json& details = field(step, "details");
+  for (const auto& step : run.report.steps) {
+    const json& details = step.details;
     if (details.is_object() && details.contains("backup_id") && details.contains("path"))
       folders[text_of(details["backup_id"])] = text_of(details["path"]);
   }
@@ -176,61 +161,55 @@ std::string backups_section(const RunRecord& run, const RelativeTime& clock) {
          rows + "</table>\n</section>\n";
 }
 
-std::string faults_section(const json& report, const RelativeTime& clock) {
-  const json& faults = field(report, "faults");
-  if (!faults.is_array() || faults.empty()) return "";
+std::string faults_section(const Report& report, const RelativeTime& clock) {
+  if (report.faults.empty()) return "";
   std::string html =
       "<section>\n<h2>Faults</h2>\n<table>\n<tr><th>fault</th><th>target</th><th>step</th><th>injected</th><th>reverted</th>"
       "<th>details</th></tr>\n";
-  for (const auto& fault : faults) {
-    const json& details = field(fault, "details");
+  for (const auto& fault : report.faults)
     html += fmt::format("<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>\n",
-                        escaped(field(fault, "type")), fault.value("incident", false) ? " <span class=\"badge\">incident</span>" : "",
-                        escaped(field(fault, "target")), escaped(field(fault, "step")), clock.at(time_of(field(fault, "injected_at"))),
-                        field(fault, "reverted_at").is_string() ? clock.at(time_of(field(fault, "reverted_at"))) : "never",
-                        details.is_null() ? "" : html_escape(details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
-  }
+                        html_escape(fault.type), fault.incident ? " <span class=\"badge\">incident</span>" : "",
+                        html_escape(fault.target), html_escape(fault.step), clock.at(time_at(fault.injected_at)),
+                        fault.reverted_at ? clock.at(time_at(fault.reverted_at)) : "never",
+                        fault.details.is_null() ? "" : html_escape(fault.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   return html + "</table>\n</section>\n";
 }
 
-std::string environment_section(const json& report) {
-  const json& environment = field(report, "environment");
-  const json& scenario = field(report, "scenario");
-  const json& harness = field(report, "harness");
+std::string environment_section(const Report& report) {
+  const EnvironmentRecord environment = report.environment.value_or(EnvironmentRecord{});
   std::string html = fmt::format(
       "<section>\n<h2>Environment</h2>\n<table>\n<tr><th>runtime</th><td>{}</td></tr>\n<tr><th>firedrill version</th><td>{}</td></tr>\n"
       "<tr><th>host</th><td>{}</td></tr>\n<tr><th>scenario file</th><td><code>{}</code> (sha256 <code>{}</code>)</td></tr>\n",
-      escaped(field(environment, "runtime")), escaped(field(environment, "firedrill_version")), escaped(field(environment, "host")),
-      escaped(field(scenario, "file")), escaped(field(scenario, "sha256")));
-  if (harness.is_object())
+      html_escape(environment.runtime), html_escape(environment.firedrill_version), html_escape(environment.host),
+      html_escape(report.scenario.file), html_escape(report.scenario.sha256));
+  if (const auto& harness = report.harness)
     html += fmt::format("<tr><th>harness time</th><td>bring-up {}, drill {}, teardown {}</td></tr>\n",
-                        format_seconds(field(harness, "bringup_seconds")), format_seconds(field(harness, "drill_seconds")),
-                        format_seconds(field(harness, "teardown_seconds")));
+                        format_seconds(std::optional<double>(harness->bringup_seconds)),
+                        format_seconds(std::optional<double>(harness->drill_seconds)),
+                        format_seconds(std::optional<double>(harness->teardown_seconds)));
   html += "</table>\n";
-  const json& services = field(environment, "services");
-  if (services.is_array() && !services.empty()) {
+  if (!environment.services.empty()) {
     html += "<table>\n<tr><th>service</th><th>kind</th><th>image</th><th>image id</th><th>endpoint</th></tr>\n";
-    for (const auto& service : services)
+    for (const auto& service : environment.services)
       html += fmt::format("<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>\n",
-                          escaped(field(service, "name")), escaped(field(service, "kind")), escaped(field(service, "image")),
-                          escaped(field(service, "image_id")), escaped(field(service, "endpoint")));
+                          html_escape(service.name), html_escape(service.kind), html_escape(service.image),
+                          html_escape(service.image_id), html_escape(service.endpoint));
     html += "</table>\n";
   }
   return html + "</section>\n";
 }
 
-std::string artifacts_footer(const json& report) {
+std::string artifacts_footer(const Report& report) {
   std::string html = "<footer>\n";
-  const json& artifacts = field(report, "artifacts");
-  if (artifacts.is_array() && !artifacts.empty()) {
+  if (report.artifacts && !report.artifacts->empty()) {
     html += "<p>Recorded files (SHA-256):</p>\n<table>\n";
-    for (const auto& artifact : artifacts)
-      html += fmt::format("<tr><td><code>{}</code></td><td><code>{}</code></td></tr>\n", escaped(field(artifact, "path")),
-                          escaped(field(artifact, "sha256")));
+    for (const auto& artifact : *report.artifacts)
+      html += fmt::format("<tr><td><code>{}</code></td><td><code>{}</code></td></tr>\n", html_escape(artifact.path),
+                          html_escape(artifact.sha256));
     html += "</table>\n";
   }
   html += fmt::format("<p>Written by firedrill {} from report.json ({}), events.jsonl and acks.jsonl.</p>\n</footer>\n",
-                      escaped(field(field(report, "environment"), "firedrill_version")), escaped(field(report, "schema")));
+                      html_escape(report.environment ? report.environment->firedrill_version : ""), html_escape(report.schema));
   return html;
 }
 

@@ -27,16 +27,16 @@ std::size_t occurrences(const std::string& text, const std::string& what) {
 TEST(ReportHtml, ScenarioTextCannotInjectMarkup) {
   RunRecord run = fixture();
   const std::string attack = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
-  run.report["scenario"]["name"] = attack;
-  run.report["scenario"]["description"] = attack;
-  run.report["scenario"]["runbook"] = attack;
-  run.report["reasons"].push_back(attack);
-  run.report["checks"][0]["name"] = attack;
-  run.report["checks"][0]["detail"] = attack;
-  run.report["steps"][0]["name"] = attack;
-  run.report["faults"][0]["target"] = attack;
-  run.report["environment"]["services"][0]["image"] = attack;
-  run.report["components"][attack] = run.report["components"]["db"];
+  run.report.scenario.name = attack;
+  run.report.scenario.description = attack;
+  run.report.scenario.runbook = attack;
+  run.report.reasons.push_back(attack);
+  run.report.checks[0].name = attack;
+  run.report.checks[0].detail = attack;
+  run.report.steps[0].name = attack;
+  run.report.faults[0].target = attack;
+  run.report.environment->services[0].image = attack;
+  run.report.components[attack] = run.report.components["db"];
   for (auto& event : run.events)
     if (event.kind == event_kind::probe) event.details["probe"] = attack;
 
@@ -100,7 +100,7 @@ TEST(ReportHtml, TheTablesCarryObjectivesStepsChecksLatencyBackupsAndEnvironment
 
 TEST(ReportHtml, AReportWithoutHistoryStillRenders) {
   RunRecord run;
-  run.report = {{"verdict", "fail"}, {"scenario", {{"name", "early"}}}, {"reasons", {"never became ready"}}};
+  run.report = report_from_json({{"verdict", "fail"}, {"scenario", {{"name", "early"}}}, {"reasons", {"never became ready"}}});
   std::string html = render_html(run);
   EXPECT_NE(html.find("<h1>FAIL — early</h1>"), std::string::npos);
   EXPECT_NE(html.find("No history was recorded"), std::string::npos);
@@ -122,7 +122,7 @@ TEST(ReportHtml, EveryRunWritesReportHtml) {
 
 TEST(ReportHtml, AnHourLongDrillGetsWiderBarsNotAHugePage) {
   RunRecord run;
-  run.report = {{"verdict", "pass"}, {"scenario", {{"name", "long"}}}};
+  run.report = report_from_json({{"verdict", "pass"}, {"scenario", {{"name", "long"}}}});
   const Micros start = parse_rfc3339("2026-11-25T12:00:00Z");
   for (int i = 0; i < 3600 * 20; ++i) {
     Ack ack;

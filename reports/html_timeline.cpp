@@ -44,13 +44,13 @@ Span timeline_span(const RunRecord& run) {
     widen(ack.sent);
     widen(ack.acked);
   }
-  for (const auto& step : field(run.report, "steps")) {
-    widen(time_of(field(step, "started_at")));
-    widen(time_of(field(step, "finished_at")));
+  for (const auto& step : run.report.steps) {
+    widen(time_at(step.started_at));
+    widen(time_at(step.finished_at));
   }
   if (!begin) {
-    begin = time_of(field(run.report, "started_at"));
-    end = time_of(field(run.report, "finished_at"));
+    begin = time_at(run.report.started_at);
+    end = time_at(run.report.finished_at);
   }
   Span span{begin.value_or(0), end.value_or(0)};
   if (span.end <= span.begin) span.end = span.begin + 1'000'000;
@@ -70,7 +70,7 @@ Micros tick_spacing(Micros span) {
 class Timeline {
  public:
   explicit Timeline(const RunRecord& run) : run_(run), span_(timeline_span(run)) {
-    incident_ = time_of(field(run.report, "incident_at"));
+    incident_ = time_at(run.report.incident_at);
     origin_ = incident_.value_or(span_.begin);
   }
 
@@ -156,35 +156,35 @@ class Timeline {
   }
 
   void draw_faults() {
-    for (const auto& fault : field(run_.report, "faults")) {
-      auto injected = time_of(field(fault, "injected_at"));
+    for (const auto& fault : run_.report.faults) {
+      auto injected = time_at(fault.injected_at);
       if (!injected) continue;
-      Micros reverted = time_of(field(fault, "reverted_at")).value_or(span_.end);
+      Micros reverted = time_at(fault.reverted_at).value_or(span_.end);
       double from = x(*injected), to = std::max(x(reverted), from + 2);
-      std::string name = fmt::format("{} {}", text_of(field(fault, "type")), text_of(field(fault, "target")));
+      std::string name = fmt::format("{} {}", fault.type, fault.target);
       svg_ += fmt::format(
           "<rect class=\"fault\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#cf222e\" fill-opacity=\"0.10\" "
           "stroke=\"#cf222e\" stroke-opacity=\"0.35\"><title>fault {} from {} to {}</title></rect>\n",
           from, plot_top_ + 12, to - from, plot_bottom_ - plot_top_ - 12, html_escape(name), relative(*injected),
-          field(fault, "reverted_at").is_string() ? relative(reverted) : "the end (never reverted)");
+          fault.reverted_at ? relative(reverted) : "the end (never reverted)");
       label(from + 4, plot_top_ + 23, "fault: " + name, "start");
     }
   }
 
   void draw_steps(double top) {
     label(left_ - 8, top + 12, "steps");
-    for (const auto& step : field(run_.report, "steps")) {
-      auto started = time_of(field(step, "started_at"));
-      auto finished = time_of(field(step, "finished_at"));
+    for (const auto& step : run_.report.steps) {
+      auto started = time_at(step.started_at);
+      auto finished = time_at(step.finished_at);
       if (!started || !finished) continue;
       double from = x(*started), to = std::max(x(*finished), from + 2);
-      std::string outcome = text_of(field(step, "outcome"));
+      const std::string& outcome = step.outcome;
       // A person's step of a rehearsal stands out, outlined in red when it overran its budget.
-      const json& human = field(step, "human");
+      const json& human = step.human;
       const bool by_hand = human.is_object();
       const bool over_budget = by_hand && human.value("over_budget", false);
       const char* fill = outcome == "ok" ? (by_hand ? "#8250df" : "#8c959f") : outcome == "skipped" ? "#d0d7de" : "#cf222e";
-      std::string name = text_of(field(step, "name"));
+      const std::string& name = step.name;
       std::string budget = by_hand && human.contains("budget_seconds")
                                ? fmt::format(", budget {}{}", format_seconds(human["budget_seconds"]), over_budget ? " OVER" : "")
                                : "";
@@ -192,7 +192,7 @@ class Timeline {
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" rx=\"3\" fill=\"{}\" fill-opacity=\"0.45\" "
           "stroke=\"{}\"><title>{}step {}: {} ({}{}, {})</title></rect>\n",
           from, top, to - from, lane_height_, fill, over_budget ? "#cf222e" : "#fff", by_hand ? "human " : "",
-          html_escape(name), html_escape(outcome), format_seconds(field(step, "duration_seconds")), budget, relative(*started));
+          html_escape(name), html_escape(outcome), format_seconds(step.duration_seconds), budget, relative(*started));
       // Only as much of the name as fits the bar (about 6 px a character).
       std::size_t fits = static_cast<std::size_t>(std::max(0.0, (to - from - 8) / 6.2));
       if (fits >= 3) label(from + 4, top + 12, name.size() > fits ? name.substr(0, fits - 1) + "…" : name, "start");
@@ -274,7 +274,7 @@ class Timeline {
   }
 
   void draw_phases() {
-    const json& phases = field(field(run_.report, "measured"), "phases");
+    const auto& phases = run_.report.measured.phases;
     struct Phase {
       const char* key;
       const char* name;
@@ -286,7 +286,8 @@ class Timeline {
     double last_label_end = -1e9;
     int row = 0;
     for (const auto& phase : kinds) {
-      auto t = time_of(field(phases, phase.key));
+      auto recorded = phases.find(phase.key);
+      std::optional<Micros> t = recorded == phases.end() ? std::nullopt : time_at(recorded->second);
       if (phase.key == std::string("incident_at") && !t) t = incident_;
       if (!t) continue;
       double at = x(*t);
@@ -345,7 +346,7 @@ class Timeline {
 
 std::string timeline_section(const RunRecord& run) {
   std::string html = "<section>\n<h2>Timeline</h2>\n";
-  if (run.events.empty() && run.acks.empty() && field(run.report, "steps").empty())
+  if (run.events.empty() && run.acks.empty() && run.report.steps.empty())
     return html + "<p>No history was recorded (events.jsonl and acks.jsonl are missing).</p>\n</section>\n";
   return html + Timeline(run).render() + "</section>\n";
 }

@@ -12,37 +12,41 @@ namespace firedrill {
 namespace {
 
 std::string verdict_of(const SuiteRun& run) {
-  if (!run.report.is_object()) return "error";
-  return run.report.value("verdict", "fail");
+  if (!run.report) return "error";
+  return report_verdict_word(run.report->verdict);
 }
 
-nlohmann::json measured_value(const SuiteRun& run, const char* key) {
-  if (!run.report.is_object() || !run.report.contains("measured")) return nullptr;
-  return run.report["measured"].value(key, nlohmann::json());
+template <typename T>
+nlohmann::json null_or(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
-/// The overall objective {measured_seconds, target_seconds, met} for "rto" or "rpo", or null.
-nlohmann::json overall_objective(const SuiteRun& run, const char* objective) {
-  if (!run.report.is_object() || !run.report.contains("components")) return nullptr;
-  const auto& components = run.report["components"];
-  if (!components.contains("overall") || !components["overall"].contains(objective)) return nullptr;
-  return components["overall"][objective];
+/// The overall objective for "rto" or "rpo", when the run's scenario set one.
+std::optional<ObjectiveResult> overall_objective(const SuiteRun& run, bool rto) {
+  if (!run.report) return std::nullopt;
+  auto overall = run.report->components.find("overall");
+  if (overall == run.report->components.end()) return std::nullopt;
+  return rto ? overall->second.rto : overall->second.rpo;
 }
 
-std::string objective_cell(const SuiteRun& run, const char* objective, const char* measured_key) {
-  const auto target = overall_objective(run, objective);
-  if (!target.is_object()) return format_seconds(measured_value(run, measured_key));
-  return fmt::format("{} / {} {}", format_seconds(target.value("measured_seconds", nlohmann::json())),
-                     format_seconds(target.value("target_seconds", nlohmann::json())),
-                     target.value("met", false) ? "✅" : "❌");
+std::string objective_cell(const SuiteRun& run, bool rto) {
+  const auto target = overall_objective(run, rto);
+  if (!target) {
+    if (!run.report) return format_seconds(std::optional<double>());
+    return format_seconds(rto ? run.report->measured.rto_seconds : run.report->measured.rpo_seconds);
+  }
+  return fmt::format("{} / {} {}", format_seconds(target->measured_seconds),
+                     format_seconds(std::optional<double>(target->target_seconds)), target->met ? "✅" : "❌");
+}
+
+std::optional<std::int64_t> lost_acked_writes(const SuiteRun& run) {
+  return run.report ? run.report->measured.lost_acked_writes : std::nullopt;
 }
 
 std::vector<std::string> reasons_of(const SuiteRun& run) {
   std::vector<std::string> reasons;
   if (!run.error.empty()) reasons.push_back(run.error);
-  if (run.report.is_object())
-    for (const auto& reason : run.report.value("reasons", nlohmann::json::array()))
-      if (reason.is_string()) reasons.push_back(reason.get<std::string>());
+  if (run.report) reasons.insert(reasons.end(), run.report->reasons.begin(), run.report->reasons.end());
   return reasons;
 }
 
@@ -65,9 +69,9 @@ nlohmann::json suite_json(const Suite& suite) {
         {"dir", run.run_dir.string()},
         {"verdict", verdict},
         {"exit_code", run.exit_code},
-        {"rto_seconds", measured_value(run, "rto_seconds")},
-        {"rpo_seconds", measured_value(run, "rpo_seconds")},
-        {"lost_acked_writes", measured_value(run, "lost_acked_writes")},
+        {"rto_seconds", run.report ? null_or(run.report->measured.rto_seconds) : nlohmann::json(nullptr)},
+        {"rpo_seconds", run.report ? null_or(run.report->measured.rpo_seconds) : nlohmann::json(nullptr)},
+        {"lost_acked_writes", null_or(lost_acked_writes(run))},
         {"started_at", format_rfc3339_micros(run.started_at)},
         {"finished_at", format_rfc3339_micros(run.finished_at)},
         {"duration_seconds", seconds_between(run.started_at, run.finished_at)},
@@ -118,8 +122,7 @@ std::string render_suite_markdown(const Suite& suite) {
                         verdict == "pass" && run.exit_code == 0 ? "✅ pass"
                         : run.exit_code == 0                    ? fmt::format("✅ {} (expected)", verdict)
                                                                 : fmt::format("❌ {} (exit {})", verdict, run.exit_code),
-                        objective_cell(run, "rto", "rto_seconds"), objective_cell(run, "rpo", "rpo_seconds"),
-                        format_count(measured_value(run, "lost_acked_writes")),
+                        objective_cell(run, true), objective_cell(run, false), format_count(lost_acked_writes(run)),
                         seconds_between(run.started_at, run.finished_at));
   }
   bool any_reason = false;
@@ -163,40 +166,21 @@ std::string render_suite_junit(const Suite& suite) {
     for (const SuiteRun* run : runs) {
       time += seconds_between(run->started_at, run->finished_at);
       const std::string suffix = repeated ? fmt::format(" #{}", run->repetition) : "";
-      auto testcase = [&](const std::string& name, const std::string& body) {
+      if (!run->report) {
         ++tests;
-        cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n{}    </testcase>\n", xml_escape(scenario),
-                             xml_escape(name + suffix), body);
-      };
-      if (!run->report.is_object()) {
         ++errors;
-        testcase("drill completed", fmt::format("      <error message=\"{}\"/>\n",
-                                                xml_escape(run->error.empty() ? "the drill produced no report" : run->error)));
+        cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n      <error message=\"{}\"/>\n    </testcase>\n",
+                             xml_escape(scenario), xml_escape("drill completed" + suffix),
+                             xml_escape(run->error.empty() ? "the drill produced no report" : run->error));
         continue;
       }
-      // A drill expected to fail passes by failing (its exit code says which): its failed checks
-      // are written as skipped, with the reason, as in its own junit.xml.
-      const bool expected_to_fail = run->report.value("expected", "pass") == "fail";
-      std::string completed;
-      if (expected_to_fail && run->exit_code != 0)
-        completed = "      <failure message=\"the drill was expected to fail but passed: the fault did not take effect\"/>\n";
-      if (!expected_to_fail)
-        for (const auto& reason : run->report.value("reasons", nlohmann::json::array()))
-          if (reason.is_string())
-            completed += fmt::format("      <failure message=\"{}\"/>\n",
-                                     xml_escape(fmt::format("run {}: {}", run->run_id, reason.get<std::string>())));
-      if (!completed.empty()) ++failures;
-      testcase(expected_to_fail ? "drill failed as expected" : "drill completed", completed);
-      for (const auto& check : run->report.value("checks", nlohmann::json::array())) {
-        std::string body;
-        if (!check.value("passed", false)) {
-          if (!expected_to_fail) ++failures;
-          body = fmt::format("      <{} message=\"{}\"/>\n", expected_to_fail ? "skipped" : "failure",
-                             xml_escape(fmt::format("run {}: {}{}", run->run_id, expected_to_fail ? "failed as expected: " : "",
-                                                    check.value("detail", ""))));
-        }
-        testcase(check.value("name", ""), body);
-      }
+      // The testcases of the run's own junit.xml, each message naming the run; a drill expected to
+      // fail passes by failing, which its exit code says.
+      const JunitCases run_cases = junit_testcases(*run->report, scenario, run->exit_code != 0,
+                                                   fmt::format("run {}: ", run->run_id), suffix);
+      cases += run_cases.xml;
+      tests += run_cases.tests;
+      failures += run_cases.failures;
     }
     text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
                         xml_escape(scenario), tests, failures, errors, time,

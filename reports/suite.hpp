@@ -10,10 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
+#include "checks/report.hpp"
 
 namespace firedrill {
 
-/// One drill of a suite. `report` is the run's report.json; it is null when the drill could not
+/// One drill of a suite. `report` is the run's report; it is absent when the drill could not
 /// start at all (then `error` says why).
 struct SuiteRun {
   std::string scenario;
@@ -24,7 +25,7 @@ struct SuiteRun {
   int exit_code = 1;
   Micros started_at = 0;
   Micros finished_at = 0;
-  nlohmann::json report;
+  std::optional<Report> report;
   std::string error;
 };
 

@@ -44,7 +44,7 @@ SuiteRun run_of(const std::string& scenario, int repetition, const std::string& 
   run.exit_code = exit_code;
   run.started_at = started;
   run.finished_at = started + static_cast<Micros>(seconds * 1e6);
-  run.report = std::move(report);
+  if (!report.is_null()) run.report = report_from_json(report);
   return run;
 }
 

@@ -22,22 +22,15 @@ std::string label_value(const std::string& text) {
   return value;
 }
 
-std::string objective_cell(const nlohmann::json& objective) {
-  if (!objective.is_object()) return "–";
-  return fmt::format("{} / {} {}", format_seconds(objective.value("measured_seconds", nlohmann::json())),
-                     format_seconds(objective.value("target_seconds", nlohmann::json())),
-                     objective.value("met", false) ? "✅" : "❌");
+std::string objective_cell(const std::optional<ObjectiveResult>& objective, const char* met, const char* missed) {
+  if (!objective) return "–";
+  return fmt::format("{} / {} {}", format_seconds(objective->measured_seconds),
+                     format_seconds(std::optional<double>(objective->target_seconds)), objective->met ? met : missed);
 }
 
-bool expects_failure(const nlohmann::json& report) { return report.value("expected", "pass") == "fail"; }
-
-/// PASS or FAIL, and against a drill's expectation of failing: "FAIL (expected)", or
-/// "PASS (expected FAIL)" when the fault did not bite.
-std::string verdict_words(const nlohmann::json& report) {
-  const bool passed = report.value("verdict", "fail") == "pass";
-  if (!expects_failure(report)) return passed ? "PASS" : "FAIL";
-  return passed ? "PASS (expected FAIL)" : "FAIL (expected)";
-}
+/// A measured figure as OpenMetrics writes it: as JSON writes the number.
+nlohmann::json sample(const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(); }
+nlohmann::json sample(const std::optional<std::int64_t>& value) { return value ? nlohmann::json(*value) : nlohmann::json(); }
 
 }  // namespace
 
@@ -132,9 +125,18 @@ std::string terminal_text(const std::string& text) {
   return shown;
 }
 
+std::string verdict_words(const Report& report) {
+  if (!report.expects_failure()) return report.passed() ? "PASS" : "FAIL";
+  return report.passed() ? "PASS (expected FAIL)" : "FAIL (expected)";
+}
+
 std::string format_seconds(const nlohmann::json& seconds) {
-  if (!seconds.is_number()) return "–";
-  double value = seconds.get<double>();
+  return format_seconds(seconds.is_number() ? std::optional<double>(seconds.get<double>()) : std::nullopt);
+}
+
+std::string format_seconds(const std::optional<double>& seconds) {
+  if (!seconds) return "–";
+  const double value = *seconds;
   if (value < 1) return fmt::format("{:.0f}ms", value * 1000);
   if (value < 120) return fmt::format("{:.3f}s", value);
   const auto whole_seconds = static_cast<long long>(std::llround(value));
@@ -142,6 +144,8 @@ std::string format_seconds(const nlohmann::json& seconds) {
 }
 
 std::string format_count(const nlohmann::json& count) { return count.is_number() ? count.dump() : "–"; }
+
+std::string format_count(const std::optional<std::int64_t>& count) { return count ? std::to_string(*count) : "–"; }
 
 void write_file_atomically(const std::filesystem::path& file, const std::string& content) {
   auto temporary = file;
@@ -155,9 +159,9 @@ void write_file_atomically(const std::filesystem::path& file, const std::string&
   std::filesystem::rename(temporary, file);
 }
 
-RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json report) {
+RunRecord load_run_record(const std::filesystem::path& run_dir, const nlohmann::json& report) {
   RunRecord run;
-  run.report = std::move(report);
+  run.report = report_from_json(report);
   if (std::filesystem::exists(run_dir / "events.jsonl")) run.events = read_events(run_dir / "events.jsonl");
   if (std::filesystem::exists(run_dir / "acks.jsonl")) run.acks = read_acks(run_dir / "acks.jsonl");
   if (std::filesystem::exists(run_dir / "readback.jsonl")) {
@@ -168,16 +172,6 @@ RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json r
     }
   }
   return run;
-}
-
-std::string render_unfinished_junit(const std::string& scenario, const std::string& run_id) {
-  return fmt::format(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
-      "  <testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
-      "    <testcase classname=\"{0}\" name=\"drill completed\">\n"
-      "      <error message=\"run {1} did not finish: firedrill stopped before writing its report\"/>\n"
-      "    </testcase>\n  </testsuite>\n</testsuites>\n",
-      xml_escape(scenario), xml_escape(run_id));
 }
 
 std::string github_command_data(const std::string& text) {
@@ -192,37 +186,32 @@ std::string github_command_property(const std::string& text) {
   return escaped;
 }
 
-std::string render_github_annotations(const nlohmann::json& report) {
+std::string render_github_annotations(const Report& report) {
   std::string text;
-  const std::string file = github_command_property(report["scenario"].value("file", ""));
-  const std::string title = github_command_property("firedrill " + report["scenario"].value("name", ""));
-  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
-    text += fmt::format("::error file={},title={}::{}\n", file, title, github_command_data(reason.get<std::string>()));
+  const std::string file = github_command_property(report.scenario.file);
+  const std::string title = github_command_property("firedrill " + report.scenario.name);
+  for (const auto& reason : report.reasons)
+    text += fmt::format("::error file={},title={}::{}\n", file, title, github_command_data(reason));
   return text;
 }
 
-std::string render_markdown_summary(const nlohmann::json& report) {
-  const auto& scenario = report["scenario"];
-  bool passed = report.value("verdict", "fail") == "pass";
-  std::string text = fmt::format("### {} firedrill {} — {}\n\n", passed == !expects_failure(report) ? "✅" : "❌",
-                                 markdown_code(scenario.value("name", "")), verdict_words(report));
+std::string render_markdown_summary(const Report& report) {
+  std::string text = fmt::format("### {} firedrill {} — {}\n\n", report.passed() == !report.expects_failure() ? "✅" : "❌",
+                                 markdown_code(report.scenario.name), verdict_words(report));
   text += "| component | RTO measured / target | RPO measured / target |\n|---|---|---|\n";
-  for (const auto& [name, component] : report["components"].items())
-    text += fmt::format("| {} | {} | {} |\n", markdown_cell(name), objective_cell(component.value("rto", nlohmann::json())),
-                        objective_cell(component.value("rpo", nlohmann::json())));
-  const auto& measured = report["measured"];
+  for (const auto& [name, component] : report.components)
+    text += fmt::format("| {} | {} | {} |\n", markdown_cell(name), objective_cell(component.rto, "✅", "❌"),
+                        objective_cell(component.rpo, "✅", "❌"));
+  const Measured& measured = report.measured;
   text += fmt::format("\nDowntime {}, detected after {}, {} acknowledged writes, {} lost.\n\n",
-                      format_seconds(measured.value("downtime_seconds", nlohmann::json())),
-                      format_seconds(measured.value("detect_seconds", nlohmann::json())),
-                      format_count(measured.value("acked_writes", nlohmann::json())),
-                      format_count(measured.value("lost_acked_writes", nlohmann::json())));
+                      format_seconds(measured.downtime_seconds), format_seconds(measured.detect_seconds),
+                      format_count(measured.acked_writes), format_count(measured.lost_acked_writes));
   text += "| check | result | detail |\n|---|---|---|\n";
-  for (const auto& check : report["checks"])
-    text += fmt::format("| {} | {} | {} |\n", markdown_cell(check.value("name", "")), check.value("passed", false) ? "pass" : "FAIL",
-                        markdown_cell(check.value("detail", "")));
-  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
-    text += fmt::format("\n- {}", markdown_cell(reason.get<std::string>()));
-  text += fmt::format("\n\nRun {} ({}).\n", markdown_code(report.value("run_id", "")), markdown_cell(scenario.value("file", "")));
+  for (const auto& check : report.checks)
+    text += fmt::format("| {} | {} | {} |\n", markdown_cell(check.name), check.passed() ? "pass" : "FAIL",
+                        markdown_cell(check.detail));
+  for (const auto& reason : report.reasons) text += fmt::format("\n- {}", markdown_cell(reason));
+  text += fmt::format("\n\nRun {} ({}).\n", markdown_code(report.run_id), markdown_cell(report.scenario.file));
   // $GITHUB_STEP_SUMMARY refuses more than 1 MiB; a summary that long is cut, saying so.
   constexpr std::size_t step_summary_limit = 1 << 20;
   const std::string cut_note = "\n\n*(summary cut at 1 MiB; report.json has everything)*\n";
@@ -230,48 +219,8 @@ std::string render_markdown_summary(const nlohmann::json& report) {
   return text;
 }
 
-std::string render_junit(const nlohmann::json& report) {
-  const auto& checks = report["checks"];
-  // A drill expected to fail (`expect: fail`) is a passing test case when it fails: its failed
-  // checks are what it exists to show, written as skipped with the reason; it fails only when
-  // it passed (the fault did not bite). CI then agrees with the exit code.
-  const bool expected_to_fail = expects_failure(report);
-  const bool passed = report.value("verdict", "fail") == "pass";
-  int failures = 0;
-  if (!expected_to_fail)
-    for (const auto& check : checks)
-      if (!check.value("passed", false)) ++failures;
-  const auto& reasons = report.value("reasons", nlohmann::json::array());
-  const bool drill_failed = expected_to_fail ? passed : !reasons.empty();
-  std::string name = report["scenario"].value("name", "");
-  std::string text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
-  // JUnit's timestamp is an xs:dateTime: a report without a start time leaves it out.
-  std::string started = report.value("started_at", "");
-  text += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\"{}>\n", xml_escape(name),
-                      checks.size() + 1, failures + (drill_failed ? 1 : 0),
-                      started.empty() ? "" : fmt::format(" timestamp=\"{}\"", xml_escape(started)));
-  text += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(name),
-                      expected_to_fail ? "drill failed as expected" : "drill completed");
-  if (expected_to_fail && passed)
-    text += "      <failure message=\"the drill was expected to fail but passed: the fault did not take effect\"/>\n";
-  if (!expected_to_fail)
-    for (const auto& reason : reasons)
-      text += fmt::format("      <failure message=\"{}\"/>\n", xml_escape(reason.get<std::string>()));
-  text += "    </testcase>\n";
-  for (const auto& check : checks) {
-    text += fmt::format("    <testcase classname=\"{}\" name=\"{}\">\n", xml_escape(name), xml_escape(check.value("name", "")));
-    if (!check.value("passed", false))
-      text += fmt::format("      <{} message=\"{}{}\"/>\n", expected_to_fail ? "skipped" : "failure",
-                          expected_to_fail ? "failed as expected: " : "", xml_escape(check.value("detail", "")));
-    text += "    </testcase>\n";
-  }
-  text += "  </testsuite>\n</testsuites>\n";
-  return text;
-}
-
-std::string render_openmetrics(const nlohmann::json& report) {
-  std::string scenario = label_value(report["scenario"].value("name", ""));
-  const auto& measured = report["measured"];
+std::string render_openmetrics(const Report& report) {
+  std::string scenario = label_value(report.scenario.name);
   std::string text;
   auto gauge = [&](const std::string& metric, const std::string& help, const nlohmann::json& value) {
     text += fmt::format("# TYPE {} gauge\n", metric);
@@ -280,49 +229,34 @@ std::string render_openmetrics(const nlohmann::json& report) {
     text += fmt::format("# HELP {} {}\n", metric, help);
     if (value.is_number()) text += fmt::format("{}{{scenario=\"{}\"}} {}\n", metric, scenario, value.dump());
   };
-  gauge("firedrill_rto_seconds", "Measured recovery time of the whole system.", measured.value("rto_seconds", nlohmann::json()));
-  gauge("firedrill_rpo_seconds", "Measured recovery point (data loss window).", measured.value("rpo_seconds", nlohmann::json()));
-  gauge("firedrill_lost_acked_writes", "Acknowledged writes missing after recovery.",
-        measured.value("lost_acked_writes", nlohmann::json()));
-  gauge("firedrill_drill_passed", "1 when every objective and check held.", report.value("verdict", "") == "pass" ? 1 : 0);
+  gauge("firedrill_rto_seconds", "Measured recovery time of the whole system.", sample(report.measured.rto_seconds));
+  gauge("firedrill_rpo_seconds", "Measured recovery point (data loss window).", sample(report.measured.rpo_seconds));
+  gauge("firedrill_lost_acked_writes", "Acknowledged writes missing after recovery.", sample(report.measured.lost_acked_writes));
+  gauge("firedrill_drill_passed", "1 when every objective and check held.", report.passed() ? 1 : 0);
   return text + "# EOF\n";
 }
 
-std::string render_terminal_summary(const nlohmann::json& report, const std::filesystem::path& run_dir, bool color) {
-  bool passed = report.value("verdict", "fail") == "pass";
+std::string render_terminal_summary(const Report& report, const std::filesystem::path& run_dir, bool color) {
   auto paint = [&](const std::string& text, const char* code) {
     return color ? fmt::format("\033[{}m{}\033[0m", code, text) : text;
   };
-  const bool as_expected = passed == !expects_failure(report);
+  const bool as_expected = report.passed() == !report.expects_failure();
   // Names, details and reasons may carry bytes a container printed: shown without the escape
   // sequences a terminal would act on.
   std::string text = fmt::format("\n{}  {}\n", paint(verdict_words(report), as_expected ? "1;32" : "1;31"),
-                                 terminal_text(report["scenario"].value("name", "")));
+                                 terminal_text(report.scenario.name));
   text += fmt::format("  {:<12} {:>22} {:>22}\n", "component", "RTO measured/target", "RPO measured/target");
-  for (const auto& item : report["components"].items()) {
-    // Not a structured binding: clang before 16 cannot capture one in the lambda.
-    const auto& name = item.key();
-    const auto& component = item.value();
-    auto cell = [&](const char* key) {
-      const auto& objective = component.value(key, nlohmann::json());
-      if (!objective.is_object()) return std::string("–");
-      return fmt::format("{} / {} {}", format_seconds(objective.value("measured_seconds", nlohmann::json())),
-                         format_seconds(objective.value("target_seconds", nlohmann::json())),
-                         objective.value("met", false) ? "ok" : "MISSED");
-    };
-    text += fmt::format("  {:<12} {:>22} {:>22}\n", terminal_text(name), cell("rto"), cell("rpo"));
-  }
-  const auto& measured = report["measured"];
+  for (const auto& [name, component] : report.components)
+    text += fmt::format("  {:<12} {:>22} {:>22}\n", terminal_text(name), objective_cell(component.rto, "ok", "MISSED"),
+                        objective_cell(component.rpo, "ok", "MISSED"));
+  const Measured& measured = report.measured;
   text += fmt::format("  downtime {}, detected after {}; writes: {} acknowledged, {} lost\n",
-                      format_seconds(measured.value("downtime_seconds", nlohmann::json())),
-                      format_seconds(measured.value("detect_seconds", nlohmann::json())),
-                      format_count(measured.value("acked_writes", nlohmann::json())),
-                      format_count(measured.value("lost_acked_writes", nlohmann::json())));
-  for (const auto& check : report["checks"])
-    text += fmt::format("  {} {}: {}\n", check.value("passed", false) ? paint("✓", "32") : paint("✗", "31"),
-                        terminal_text(check.value("name", "")), terminal_text(check.value("detail", "")));
-  for (const auto& reason : report.value("reasons", nlohmann::json::array()))
-    text += fmt::format("  {} {}\n", paint("!", "31"), terminal_text(reason.get<std::string>()));
+                      format_seconds(measured.downtime_seconds), format_seconds(measured.detect_seconds),
+                      format_count(measured.acked_writes), format_count(measured.lost_acked_writes));
+  for (const auto& check : report.checks)
+    text += fmt::format("  {} {}: {}\n", check.passed() ? paint("✓", "32") : paint("✗", "31"), terminal_text(check.name),
+                        terminal_text(check.detail));
+  for (const auto& reason : report.reasons) text += fmt::format("  {} {}\n", paint("!", "31"), terminal_text(reason));
   text += fmt::format("  report: {}\n", (run_dir / "report.json").string());
   return text;
 }

@@ -11,22 +11,24 @@
 #include <nlohmann/json.hpp>
 
 #include "checks/history.hpp"
+#include "checks/report.hpp"
 
 namespace firedrill {
 
-/// What every writer renders from: the report and the run's recorded history. The history is
-/// empty when the run directory has no events.jsonl / acks.jsonl (a report rendered on its own).
+/// What every writer renders from: the report (read once from report.json) and the run's recorded
+/// history. The history is empty when the run directory has no events.jsonl / acks.jsonl (a
+/// report rendered on its own).
 struct RunRecord {
-  nlohmann::json report;
+  Report report;
   std::vector<Event> events;
   std::vector<Ack> acks;
   /// Ids of acknowledged writes that readback.jsonl does not hold (empty without a readback).
   std::set<std::string> lost_ack_ids;
 };
 
-/// The record of the run in run_dir: `report`, plus events.jsonl, acks.jsonl and readback.jsonl
+/// The record of the run in run_dir: `report` read into its type, plus events.jsonl, acks.jsonl and readback.jsonl
 /// where they exist. A malformed line throws std::runtime_error naming path:line.
-RunRecord load_run_record(const std::filesystem::path& run_dir, nlohmann::json report);
+RunRecord load_run_record(const std::filesystem::path& run_dir, const nlohmann::json& report);
 
 void write_file_atomically(const std::filesystem::path& file, const std::string& content);
 
@@ -35,19 +37,40 @@ void write_file_atomically(const std::filesystem::path& file, const std::string&
 std::string render_unfinished_junit(const std::string& scenario, const std::string& run_id);
 
 /// `::error` workflow commands for GitHub Actions, one per reason the drill failed.
-std::string render_github_annotations(const nlohmann::json& report);
+std::string render_github_annotations(const Report& report);
 
-std::string render_markdown_summary(const nlohmann::json& report);
-std::string render_junit(const nlohmann::json& report);
-std::string render_openmetrics(const nlohmann::json& report);
+std::string render_markdown_summary(const Report& report);
+std::string render_openmetrics(const Report& report);
 
 /// The terminal summary: objectives vs measured, verdict, where the files are.
-std::string render_terminal_summary(const nlohmann::json& report, const std::filesystem::path& run_dir, bool color);
+std::string render_terminal_summary(const Report& report, const std::filesystem::path& run_dir, bool color);
+
+/// A run's junit.xml: one testsuite, the testcases of junit_testcases.
+std::string render_junit(const Report& report);
+
+/// The testcases of one run, shared by its junit.xml and a suite's testsuite: "drill completed"
+/// (or "drill failed as expected") failing with each reason, then one per check. A drill expected
+/// to fail (`expect: fail`) is a passing test case when it fails: its failed checks are what it
+/// exists to show, written as skipped with the reason; it fails only when `fault_did_not_bite`.
+/// Every message starts with `message_prefix` ("run <id>: " in a suite), every name ends with
+/// `name_suffix` (" #2" for a repetition).
+struct JunitCases {
+  std::string xml;
+  int tests = 0, failures = 0;
+};
+JunitCases junit_testcases(const Report& report, const std::string& classname, bool fault_did_not_bite,
+                           const std::string& message_prefix, const std::string& name_suffix);
 
 /// "1.234s", "–" for null.
 std::string format_seconds(const nlohmann::json& seconds);
+std::string format_seconds(const std::optional<double>& seconds);
 /// "42", "–" for null.
 std::string format_count(const nlohmann::json& count);
+std::string format_count(const std::optional<std::int64_t>& count);
+
+/// PASS or FAIL, and against a drill's expectation of failing: "FAIL (expected)", or
+/// "PASS (expected FAIL)" when the fault did not bite.
+std::string verdict_words(const Report& report);
 
 /// Text safe inside an XML attribute or element (control characters XML 1.0 forbids dropped).
 std::string xml_escape(const std::string& text);

@@ -202,13 +202,13 @@ int gate_command(const GateOptions& options) {
     std::cout << "gate: refused: every run judged must verify (no Verification Summary written)\n";
     return exit_code::failed;
   }
-  std::vector<nlohmann::json> reports;
+  std::vector<Report> reports;
   for (const auto& input : inputs) {
     if (auto problem = figures_problem(input.figures)) {
       std::cout << fmt::format("gate: {}: {}; cannot judge it\n", input.evidence.string(), *problem);
       return exit_code::failed;
     }
-    reports.push_back(input.figures);
+    reports.push_back(report_from_json(input.figures));
   }
   std::size_t unsigned_count = 0;
   for (const auto& input : inputs) unsigned_count += input.signed_input ? 0 : 1;

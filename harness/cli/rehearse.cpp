@@ -107,7 +107,7 @@ int rehearse_command(const RehearseOptions& options) {
     std::cerr << fmt::format("firedrill: the report of rehearsal {} is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n",
                              result.run_id);
   }
-  std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO))
+  std::cout << render_terminal_summary(report_from_json(result.report), result.run_dir, ::isatty(STDOUT_FILENO))
             << human_step_summary(result.report) << std::flush;
   return result.exit_code;
 }

@@ -102,7 +102,7 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
     run.run_id = result.run_id;
     run.run_dir = result.run_dir;
     run.exit_code = result.exit_code;
-    run.report = result.report;
+    run.report = report_from_json(result.report);
     std::lock_guard lock(context.output_mutex);
     if (context.key) {
       // Signed and chained under the chain's lock, after completing what a run killed between
@@ -119,12 +119,12 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
       std::cerr << fmt::format("firedrill: the report of run {} is NOT signed (no --sign-key or FIREDRILL_SIGNING_KEY)\n",
                                result.run_id);
     }
-    std::cout << render_terminal_summary(result.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
-    if (std::getenv("GITHUB_ACTIONS")) std::cout << render_github_annotations(result.report) << std::flush;
+    std::cout << render_terminal_summary(*run.report, result.run_dir, ::isatty(STDOUT_FILENO)) << std::flush;
+    if (std::getenv("GITHUB_ACTIONS")) std::cout << render_github_annotations(*run.report) << std::flush;
     if (!context.options.pushgateway.empty()) {
       // The drill's result stands whether or not a metrics gateway took it.
       try {
-        push_metrics(context.options.pushgateway, scenario.name, render_openmetrics(result.report));
+        push_metrics(context.options.pushgateway, scenario.name, render_openmetrics(*run.report));
       } catch (const std::exception& push_error) {
         std::cerr << "firedrill: " << push_error.what() << "\n";
       }
