@@ -1,14 +1,12 @@
 // Every writer's output for a fixed fixture run (reports/testdata/run) against an approved copy
 // in reports/testdata/golden/, with timestamps and durations masked so that only what a reader
 // would call a change fails. FIREDRILL_UPDATE_GOLDEN=1 rewrites the approved copies.
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <regex>
+#include <set>
 
 #include <gtest/gtest.h>
 
+#include "reports/golden_support.hpp"
 #include "reports/registry.hpp"
 #include "reports/writers.hpp"
 
@@ -19,10 +17,7 @@ const std::filesystem::path source_dir = FIREDRILL_SOURCE_DIR;
 const std::filesystem::path fixture_run = source_dir / "reports/testdata/run";
 const std::filesystem::path golden_dir = source_dir / "reports/testdata/golden";
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using golden::read_file;
 
 RunRecord fixture() { return load_run_record(fixture_run, nlohmann::json::parse(read_file(fixture_run / "report.json"))); }
 
@@ -60,27 +55,7 @@ std::string shape(const nlohmann::json& report) {
   return text;
 }
 
-void expect_matches_golden(const std::string& name, const std::string& actual) {
-  auto golden = golden_dir / name;
-  if (const char* update = std::getenv("FIREDRILL_UPDATE_GOLDEN"); update && std::string(update) == "1") {
-    std::filesystem::create_directories(golden_dir);
-    std::ofstream(golden, std::ios::binary) << actual;
-    std::cout << "updated " << golden.string() << "\n";
-    return;
-  }
-  ASSERT_TRUE(std::filesystem::exists(golden)) << golden << " is missing; run with FIREDRILL_UPDATE_GOLDEN=1 to create it";
-  std::string expected = read_file(golden);
-  if (expected == actual) return;
-  auto actual_file = std::filesystem::temp_directory_path() / ("firedrill-golden-" + std::to_string(::getpid()) + "-" + name);
-  std::ofstream(actual_file, std::ios::binary) << actual;
-  std::string diff_file = actual_file.string() + ".diff";
-  std::string command = "diff -u '" + golden.string() + "' '" + actual_file.string() + "' | head -120 >'" + diff_file + "'";
-  [[maybe_unused]] int ignored = std::system(command.c_str());
-  std::string diff = read_file(diff_file);
-  std::filesystem::remove(actual_file);
-  std::filesystem::remove(diff_file);
-  ADD_FAILURE() << name << " differs from its golden copy (FIREDRILL_UPDATE_GOLDEN=1 approves the new output):\n" << diff;
-}
+void expect_matches_golden(const std::string& name, const std::string& actual) { golden::expect_matches(golden_dir, name, actual); }
 
 TEST(GoldenReports, EveryWriterHasAGoldenCopy) {
   for (const auto& [format, writer] : report_writers())
