@@ -41,7 +41,8 @@ CheckEntry integrity_check() {
     const std::string expect = check.params.at("expect").text;
     const Event* answer = nullptr;
     for (const auto& event : input.events)
-      if (event.kind == "check.sql" && event.details.value("subject", "") == check.subject && event.details.value("sql", "") == sql)
+      if (event.kind == gathered_event_kind({"sql", sql}) && event.details.value("subject", "") == check.subject &&
+          event.details.value("sql", "") == sql)
         answer = &event;
     if (!answer) {
       result.verdict = Verdict::unknown;
@@ -65,7 +66,9 @@ CheckEntry integrity_check() {
     result.detail = failure ? *failure : fmt::format("{} {} (acked {})", value, expect, acked);
     return result;
   };
-  return {spec, evaluate};
+  // The query runs on the subject while the environment is still up, after recovery.
+  auto gather = [](const CheckSpec& check) { return std::vector<Gathering>{{"sql", check.params.at("sql").text}}; };
+  return {spec, evaluate, gather};
 }
 
 }  // namespace firedrill

@@ -120,6 +120,18 @@ const std::map<std::string, CheckEntry>& check_registry() {
   return registry;
 }
 
+std::vector<GatherRequest> gatherings_of(const Scenario& scenario) {
+  std::vector<GatherRequest> requests;
+  for (const auto& check : scenario.checks) {
+    auto entry = check_registry().find(check.kind);
+    if (entry == check_registry().end() || !entry->second.gather) continue;
+    for (auto& gathering : entry->second.gather(check)) requests.push_back({check.subject, std::move(gathering)});
+  }
+  return requests;
+}
+
+std::string gathered_event_kind(const Gathering& gathering) { return "check." + gathering.language; }
+
 std::map<std::string, VerbSpec> check_specs() {
   std::map<std::string, VerbSpec> specs;
   for (const auto& [name, entry] : check_registry()) specs.emplace(name, entry.spec);

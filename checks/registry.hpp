@@ -24,11 +24,35 @@ struct CheckInput {
   const std::map<std::string, CheckOutcome>& objectives;   // by check name
 };
 
+/// What a check needs gathered from its subject while the environment is still up (after the
+/// steps and the read-back), for its judgement: a one-row query in the subject's own language.
+/// The engine runs it and records the answer as a `check.<language>` event — details `subject`,
+/// `<language>` (the query) and `value` or `error` — which the check's `evaluate` then reads.
+struct Gathering {
+  std::string language;  // "sql": a query on a Postgres subject
+  std::string query;
+};
+
 struct CheckEntry {
   VerbSpec spec;
   /// Pass, fail, or unknown when what it judges was not measured.
   std::function<CheckOutcome(const CheckSpec& check, const CheckInput& input)> evaluate;
+  /// What to gather for the check while the environment is up; unset for a check judged from the
+  /// history alone.
+  std::function<std::vector<Gathering>(const CheckSpec& check)> gather = {};
 };
+
+/// One gathering a scenario's checks declared, with the subject to gather it from.
+struct GatherRequest {
+  std::string subject;
+  Gathering gathering;
+};
+
+/// Everything the scenario's checks declare to gather, in the order of the checks.
+std::vector<GatherRequest> gatherings_of(const Scenario& scenario);
+
+/// The event a gathering's answer is recorded as: "check.sql".
+std::string gathered_event_kind(const Gathering& gathering);
 
 /// A target judged: the component's RTO or RPO (`word`) against `target`; unknown when it was
 /// not measured (`why_unknown` says why). The evaluation judges every target once this way; the

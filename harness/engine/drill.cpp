@@ -133,7 +133,7 @@ DrillResult Drill::run() {
     if (!interrupted()) {
       faults_->revert_all();
       readback = observers_->read_back();
-      observers_->run_integrity_queries();
+      observers_->gather_for_checks();
     }
     environment_->collect_logs();
   } catch (const EnvironmentError& error) {

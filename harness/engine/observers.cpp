@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "checks/registry.hpp"
 #include "clients/scalar_query.hpp"
 #include "core/interrupt.hpp"
 #include "harness/rehearse/operator.hpp"
@@ -170,16 +171,19 @@ Readback Observers::read_back() {
   return readback;
 }
 
-void Observers::run_integrity_queries() {
-  for (const auto& check : scenario_.checks) {
-    auto sql = check.params.find("sql");
-    if (sql == check.params.end()) continue;
-    const auto& service = environment_.service(check.subject);
-    auto value = run_scalar_query(service.harness_conninfo(environment_.containers().at(check.subject)), sql->second.text);
-    nlohmann::json details = {{"subject", check.subject}, {"sql", sql->second.text}};
-    if (value.value) details["value"] = *value.value;
-    if (!value.error.empty()) details["error"] = records_.secrets.scrub(value.error);
-    records_.events.record("check.sql", details);
+void Observers::gather_for_checks() {
+  for (const auto& request : gatherings_of(scenario_)) {
+    const Gathering& gathering = request.gathering;
+    nlohmann::json details = {{"subject", request.subject}, {gathering.language, gathering.query}};
+    if (gathering.language == "sql") {
+      const auto& service = environment_.service(request.subject);
+      auto value = run_scalar_query(service.harness_conninfo(environment_.containers().at(request.subject)), gathering.query);
+      if (value.value) details["value"] = *value.value;
+      if (!value.error.empty()) details["error"] = records_.secrets.scrub(value.error);
+    } else {
+      details["error"] = fmt::format("cannot gather a {} query", gathering.language);
+    }
+    records_.events.record(gathered_event_kind(gathering), details);
   }
 }
 

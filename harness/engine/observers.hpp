@@ -37,8 +37,9 @@ class Observers {
 
   /// What each writer's acknowledged writes left in the system, into <run>/readback.jsonl.
   Readback read_back();
-  /// Each check's `sql` query answered on its subject, as a check.sql event.
-  void run_integrity_queries();
+  /// What the scenario's checks declare to gather (checks/registry.hpp, `gather`), each answered
+  /// on its subject and recorded as a `check.<language>` event.
+  void gather_for_checks();
 
  private:
   const Scenario& scenario_;
