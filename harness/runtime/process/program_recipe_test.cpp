@@ -75,7 +75,7 @@ TEST_F(RecipeTest, PostgresRunsTheServerWithItsOptionsOnThePlacesPortAndSocket) 
   const Launch launch = postgres->place(place_);
   const std::vector<std::string> expected = {postgres->program().binary, "-D", place_.data().string(), "-c", "fsync=off",
                                              "-p", "15432", "-k", place_.directory.string(), "-c",
-                                             "listen_addresses=127.0.0.1"};
+                                             "listen_addresses=127.0.0.1", "-c", "dynamic_shared_memory_type=mmap"};
   EXPECT_EQ(launch.argv, expected);
   EXPECT_TRUE(launch.as_service_user);
   EXPECT_EQ(launch.environment.at("PGDATA"), place_.data().string());
