@@ -45,7 +45,7 @@ struct Objective {
 
 struct ServiceSpec {
   std::string name;
-  std::string kind;   // postgres | redis | app | container
+  std::string kind;   // postgres | redis | app | container, or sentinel (derived only)
   std::string image;  // as written, else the kind's default (firedrill/postgres:15, ...)
   std::map<std::string, std::string> env;  // ${...} still unsubstituted
   std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
@@ -53,13 +53,13 @@ struct ServiceSpec {
   std::string health;                      // app: HTTP health path
   int standbys = 0;                        // postgres: streaming standbys <name>-standby-1..N
   bool sync = false;                       // postgres with standbys: synchronous replication
-  std::string standby_of;                  // set on the standbys/replicas the engine adds: the primary's name
+  std::string standby_of;                  // set on the standbys/replicas the loader derives: the primary's name
   int sentinels = 0;                       // redis: Sentinel processes <name>-sentinel-1..N watching it
   int replicas = 0;                        // redis with sentinels: replicas <name>-replica-1..N (default 1)
-  std::string sentinel_of;                 // set on the sentinels the engine adds: the master's name
+  std::string sentinel_of;                 // set on the sentinels the loader derives: the master's name
   std::string ha;                          // postgres: "patroni" — a Patroni cluster with etcd, failing over by itself
   int members = 0;                         // postgres with ha: Patroni members <name>-1..N (default 3)
-  std::string member_of;                   // set on the Patroni members and the etcd the engine adds: the cluster's name
+  std::string member_of;                   // set on the Patroni members and the etcd the loader derives: the cluster's name
   std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
   std::vector<std::string> volumes;        // "name:/path" or "/path"
   std::optional<std::uint64_t> disk;       // postgres/redis: bytes of the data directory's own filesystem
@@ -140,12 +140,16 @@ struct Scenario {
   std::string file;    // path as given
   std::string sha256;  // of the file's bytes
   std::map<std::string, Objective> targets;  // "overall" or a service name
-  std::vector<ServiceSpec> services;         // in file order
+  std::vector<ServiceSpec> services;         // in file order, each followed by what it derives (its standbys, ...)
   std::vector<WorkloadSpec> workload;
   std::vector<ProbeSpec> probes;             // after defaults were added
   std::vector<StepSpec> steps;
   std::vector<CheckSpec> checks;
   std::map<std::string, std::string> vars;   // --var KEY=VALUE
+  /// The passwords the loader generated for derived services (a primary's and its standbys', a
+  /// Sentinel group's, a Patroni cluster's): each run replaces every one of them with a fresh
+  /// one (with_fresh_secrets), so runs of one loaded scenario share none.
+  std::vector<std::string> generated_secrets;
 
   const ServiceSpec* service(const std::string& service_name) const {
     for (const auto& s : services)
@@ -155,8 +159,9 @@ struct Scenario {
 };
 
 /// The name of the n-th (from 1) service firedrill derives from a declared one, by role:
-/// `db-standby-1`, `cache-replica-2`, `cache-sentinel-1`. The loader claims these names (so a
-/// scenario cannot declare one twice) and the services create them: one rule for both.
+/// `db-standby-1`, `cache-replica-2`, `cache-sentinel-1`. The service kinds derive them when
+/// the scenario is loaded (harness/services/registry.hpp), and the loader refuses a declared
+/// service of such a name: one rule for both.
 inline std::string derived_service_name(std::string_view declared, std::string_view role, int n) {
   return std::string(declared) + "-" + std::string(role) + "-" + std::to_string(n);
 }

@@ -15,9 +15,7 @@
 #include "harness/engine/run_records.hpp"
 #include "harness/engine/step_runner.hpp"
 #include "harness/rehearse/operator.hpp"
-#include "harness/services/patroni.hpp"
-#include "harness/services/sentinel.hpp"
-#include "harness/services/standby.hpp"
+#include "harness/services/registry.hpp"
 #include "reports/artifacts.hpp"
 #include "reports/registry.hpp"
 #include "reports/writers.hpp"
@@ -218,9 +216,10 @@ std::string new_run_id(const Clock& clock) {
 }
 
 DrillResult run_drill(const Scenario& scenario, Runtime& runtime, const DrillOptions& options, const Clock& clock) {
-  // Standbys become services of their own here (standby.hpp), so everything below sees them.
-  const Scenario expanded = with_patroni_services(with_sentinel_services(with_standby_services(scenario)));
-  Drill drill(expanded, runtime, options, clock);
+  // The loader derived the standbys, replicas, sentinels and Patroni members; their generated
+  // passwords are this run's own.
+  const Scenario this_run = with_fresh_secrets(scenario);
+  Drill drill(this_run, runtime, options, clock);
   return drill.run();
 }
 

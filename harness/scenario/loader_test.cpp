@@ -119,24 +119,27 @@ TEST(LoadScenario, ReadsTheDesignExampleWithEveryField) {
   EXPECT_EQ(s.targets.at("db").where.line, 7);
   EXPECT_EQ(s.targets.at("db").where.column, 3);
 
-  ASSERT_EQ(s.services.size(), 3u);
+  ASSERT_EQ(s.services.size(), 4u) << "db's standby is derived when the scenario is loaded";
   const ServiceSpec& db = s.services[0];
   EXPECT_EQ(db.name, "db");
   EXPECT_EQ(db.kind, "postgres");
   EXPECT_EQ(db.image, "firedrill/postgres:15");
   EXPECT_EQ(db.standbys, 1);
   EXPECT_FALSE(db.port);
-  EXPECT_TRUE(db.env.empty());
+  EXPECT_EQ(db.env.size(), 1u) << "only the generated password the standby shares";
+  EXPECT_EQ(db.env.count("POSTGRES_PASSWORD"), 1u);
   EXPECT_TRUE(db.command.empty());
+  EXPECT_EQ(s.services[1].name, "db-standby-1");
+  EXPECT_EQ(s.services[1].standby_of, "db");
   EXPECT_EQ(db.where.file, "scenarios/pg-primary-failover.yaml");
   EXPECT_EQ(db.where.line, 9);
   EXPECT_EQ(db.where.column, 3);
-  const ServiceSpec& cache = s.services[1];
+  const ServiceSpec& cache = s.services[2];
   EXPECT_EQ(cache.name, "cache");
   EXPECT_EQ(cache.kind, "redis");
   EXPECT_EQ(cache.image, "firedrill/redis:7");
   EXPECT_EQ(cache.persistence, "aof");
-  const ServiceSpec& app = s.services[2];
+  const ServiceSpec& app = s.services[3];
   EXPECT_EQ(app.kind, "app");
   EXPECT_EQ(app.image, "firedrill/app:latest");
   EXPECT_EQ(app.port, 8080);
@@ -299,6 +302,41 @@ TEST(LoadScenario, ReadsTagsAndRefusesAnEmptyOne) {
     EXPECT_NE(std::string(error.what()).find("t.yaml:3:11: a tag may not be empty"), std::string::npos) << error.what();
   }
   EXPECT_THROW(parse_scenario("version: 1\nname: t\ntags: failover\n", "t.yaml", test_options()), ScenarioError);
+}
+
+TEST(LoadScenario, DerivesEveryServiceOnceWhenLoaded) {
+  const Scenario s = parse_scenario(
+      "version: 1\nname: t\nservices:\n"
+      "  db: { kind: postgres, standbys: 2, sync: true }\n"
+      "  cache: { kind: redis, sentinels: 3 }\n"
+      "  ha: { kind: postgres, ha: patroni, members: 2 }\n"
+      "steps:\n"
+      "  - { name: standby dies, fault: kill, target: db-standby-2 }\n"
+      "  - { name: sentinel dies, fault: kill, target: cache-sentinel-3 }\n"
+      "  - { name: member dies, fault: kill, target: ha-2 }\n",
+      "scenarios/x.yaml", test_options());
+  std::vector<std::string> names;
+  for (const auto& service : s.services) names.push_back(service.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"db", "db-standby-1", "db-standby-2", "cache", "cache-replica-1",
+                                             "cache-sentinel-1", "cache-sentinel-2", "cache-sentinel-3", "ha-etcd",
+                                             "ha-1", "ha-2", "ha"}));
+  EXPECT_EQ(s.service("cache-sentinel-2")->kind, "sentinel");
+  EXPECT_EQ(s.service("ha-etcd")->member_of, "ha");
+  EXPECT_EQ(s.steps[0].target, "db-standby-2");
+  // The default probes are those of the declared services; a derived one is probed when asked.
+  ASSERT_EQ(s.probes.size(), 3u);
+  EXPECT_EQ(s.probes[2].service, "ha");
+  // Passwords of a primary and its standbys, of the group, of the cluster: each run renews them.
+  EXPECT_EQ(s.generated_secrets.size(), 2u + 1u + 4u);
+  EXPECT_EQ(s.service("db")->env.at("POSTGRES_PASSWORD"), s.generated_secrets[0]);
+  EXPECT_EQ(s.sha256.size(), 64u) << "the digest is the file's";
+}
+
+TEST(ScenarioErrors, AStepMayNameOnlyADerivedServiceThatExists) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, standbys: 1 }\n"
+                     "steps:\n  - { name: k, fault: kill, target: db-standby-2 }\n"),
+            diagnostic(6, 37, "unknown service 'db-standby-2' (did you mean 'db-standby-1'?)",
+                       "  - { name: k, fault: kill, target: db-standby-2 }"));
 }
 
 TEST(LoadScenario, HashesTheFileBytes) {

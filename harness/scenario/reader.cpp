@@ -74,6 +74,8 @@ void ScenarioReader::read(const Node& root) {
     add_default_probes();
   if (const Entry* e = find(root, "steps")) read_steps(e->value);
   if (const Entry* e = find(root, "checks")) read_checks(e->value);
+  scenario_.services = std::move(expanded_services_);
+  scenario_.generated_secrets = std::move(generated_secrets_);
 }
 
 void ScenarioReader::check_keys(const Node& map, const std::vector<std::string>& allowed, std::string_view context) {

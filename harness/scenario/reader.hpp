@@ -68,7 +68,11 @@ class ScenarioReader {
   void read_checks(const Node& node);
   const LoadOptions& options_;
   Scenario& scenario_;
-  std::map<std::string, std::string> kinds_;  // service name (standbys included) -> kind
+  std::map<std::string, std::string> kinds_;  // service name (derived ones included) -> kind
+  /// The declared services each followed by what it derives: the scenario's services once every
+  /// section has been read (the default probes are those of the declared services).
+  std::vector<ServiceSpec> expanded_services_;
+  std::vector<std::string> generated_secrets_;
   std::vector<std::pair<std::string, Pos>> references_;
   std::optional<StepSpec> incident_step_;
   Pos name_where_;

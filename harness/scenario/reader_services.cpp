@@ -16,7 +16,7 @@
 #include "core/byte_size.hpp"
 #include "core/host_paths.hpp"
 #include "core/utf8.hpp"
-#include "harness/services/patroni.hpp"
+#include "harness/services/registry.hpp"
 
 namespace firedrill::scenario_yaml {
 namespace {
@@ -49,28 +49,24 @@ void ScenarioReader::read_services(const Node& node) {
   // containers by name (verify-backup's scratch and the network sidecar included), so a second
   // owner of a name would lose its container to the first.
   std::map<std::string, std::string> derived_by;  // derived name -> the service that derives it
-  auto claim = [&](const std::string& name, const std::string& what, std::size_t owner, const std::string& kind) {
-    const std::string& owner_name = scenario_.services[owner].name;
-    if (const Entry* clash = find(node, name))
-      fail(clash->key_where, fmt::format("service '{}' has the name the engine gives {} of '{}'", name, what, owner_name));
-    if (auto other = derived_by.find(name); other != derived_by.end())
-      fail(node.entries[owner].key_where,
-           fmt::format("service '{}' would get a part named '{}' ({}), which '{}' already gets", owner_name, name, what,
-                       other->second));
-    derived_by[name] = owner_name;
-    kinds_[name] = kind;
-  };
+  GeneratedSecrets secrets;
   for (std::size_t i = 0; i < scenario_.services.size(); ++i) {
-    const ServiceSpec& service = scenario_.services[i];
-    for (int n = 1; n <= service.standbys; ++n)
-      claim(derived_service_name(service.name, "standby", n), "a standby", i, service.kind);
-    for (const auto& name : patroni_member_names(service)) claim(name, "a member of the Patroni cluster", i, "postgres");
-    if (!service.ha.empty()) claim(patroni_etcd_name(service.name), "the etcd of the Patroni cluster", i, "container");
-    for (int n = 1; n <= service.replicas; ++n)
-      claim(derived_service_name(service.name, "replica", n), "a replica", i, "redis");
-    for (int n = 1; n <= service.sentinels; ++n)
-      claim(derived_service_name(service.name, "sentinel", n), "a sentinel", i, "sentinel");
+    const std::string& owner = scenario_.services[i].name;
+    for (auto& part : expand_service(scenario_.services[i], secrets)) {
+      const std::string name = part.spec.name;
+      if (!part.role.empty()) {
+        if (const Entry* clash = find(node, name))
+          fail(clash->key_where, fmt::format("service '{}' has the name the engine gives {} of '{}'", name, part.role, owner));
+        if (auto other = derived_by.find(name); other != derived_by.end())
+          fail(node.entries[i].key_where, fmt::format("service '{}' would get a part named '{}' ({}), which '{}' already gets",
+                                                      owner, name, part.role, other->second));
+        derived_by[name] = owner;
+        kinds_[name] = part.spec.kind;
+      }
+      expanded_services_.push_back(std::move(part.spec));
+    }
   }
+  generated_secrets_ = secrets.all();
   for (const auto& [text, where] : references_) check_references(text, where);
 }
 

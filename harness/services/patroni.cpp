@@ -168,71 +168,64 @@ postgresql:
                      fmt::arg("replication", replication_role));
 }
 
-Scenario with_patroni_services(const Scenario& scenario) {
-  Scenario expanded = scenario;
-  expanded.services.clear();
-  for (const auto& declared : scenario.services) {
-    if (declared.kind != "postgres" || declared.ha != "patroni") {
-      expanded.services.push_back(declared);
-      continue;
-    }
-    ServiceSpec cluster = declared;
-    if (!cluster.env.count("POSTGRES_PASSWORD")) cluster.env["POSTGRES_PASSWORD"] = random_secret();
-    const auto members = patroni_member_names(cluster);
-    const std::string etcd_name = patroni_etcd_name(cluster.name);
+std::vector<ExpandedService> patroni_cluster_services(const ServiceSpec& declared, GeneratedSecrets& secrets) {
+  ServiceSpec cluster = declared;
+  if (!cluster.env.count("POSTGRES_PASSWORD")) cluster.env["POSTGRES_PASSWORD"] = secrets.make();
+  const auto members = patroni_member_names(cluster);
+  const std::string etcd_name = patroni_etcd_name(cluster.name);
+  std::vector<ExpandedService> expanded;
 
-    ServiceSpec etcd;
-    etcd.name = etcd_name;
-    etcd.kind = "container";
-    etcd.image = "firedrill/base:bookworm";
-    etcd.port = etcd_client_port;
-    etcd.env["FIREDRILL_ETCD_NAME"] = etcd_name;
-    // etcd holds the leader's key: whoever may write it can end the leader's lease.
-    const std::string etcd_password = random_secret();
-    etcd.env[etcd_password_env] = etcd_password;
-    etcd.command = {"/bin/bash", "-c", etcd_script};
-    etcd.member_of = cluster.name;
-    etcd.where = declared.where;
-    expanded.services.push_back(etcd);
+  ServiceSpec etcd;
+  etcd.name = etcd_name;
+  etcd.kind = "container";
+  etcd.image = "firedrill/base:bookworm";
+  etcd.port = etcd_client_port;
+  etcd.env["FIREDRILL_ETCD_NAME"] = etcd_name;
+  // etcd holds the leader's key: whoever may write it can end the leader's lease.
+  const std::string etcd_password = secrets.make();
+  etcd.env[etcd_password_env] = etcd_password;
+  etcd.command = {"/bin/bash", "-c", etcd_script};
+  etcd.member_of = cluster.name;
+  etcd.where = declared.where;
+  expanded.push_back({etcd, "the etcd of the Patroni cluster"});
 
-    const std::string replication_password = random_secret();
-    // The REST API's unsafe endpoints (switchover, restart, reinitialise, configuration) ask for
-    // it; its status (GET), which the harness reads, stays open.
-    const std::string rest_password = random_secret();
-    const std::string configuration = patroni_configuration(cluster);
-    std::vector<std::string> references;
-    for (const auto& name : members) {
-      ServiceSpec member;
-      member.name = name;
-      member.kind = "postgres";
-      member.image = cluster.image;
-      member.env = cluster.env;
-      member.env["FIREDRILL_MEMBER_NAME"] = name;
-      member.env["FIREDRILL_DATABASE"] = database_of(cluster);
-      member.env["FIREDRILL_PATRONI_CONFIG"] = configuration;
-      // The same hosts as patroni.yml's; the reference makes the engine start etcd first.
-      member.env["PATRONI_ETCD3_HOSTS"] = fmt::format("${{{}.host}}:{}", etcd_name, etcd_client_port);
-      member.env["PATRONI_SUPERUSER_USERNAME"] = user_of(cluster);
-      member.env["PATRONI_SUPERUSER_PASSWORD"] = cluster.env.at("POSTGRES_PASSWORD");
-      member.env["PATRONI_REPLICATION_USERNAME"] = replication_role;
-      member.env["PATRONI_REPLICATION_PASSWORD"] = replication_password;
-      member.env["PATRONI_RESTAPI_USERNAME"] = "firedrill";
-      member.env["PATRONI_RESTAPI_PASSWORD"] = rest_password;
-      member.env["PATRONI_ETCD3_USERNAME"] = "root";
-      member.env["PATRONI_ETCD3_PASSWORD"] = etcd_password;
-      member.command = {"/bin/bash", "-c", member_script};
-      member.member_of = cluster.name;
-      member.disk = cluster.disk;
-      member.where = declared.where;
-      expanded.services.push_back(member);
-      references.push_back(fmt::format("${{{}.host}}", name));
-    }
-    cluster.disk.reset();
-    // The cluster has no container; the references make the engine place it after its members,
-    // so whatever refers to the cluster starts once a leader accepts writes.
-    cluster.env["FIREDRILL_PATRONI_MEMBERS"] = fmt::format("{}", fmt::join(references, ","));
-    expanded.services.push_back(cluster);
+  const std::string replication_password = secrets.make();
+  // The REST API's unsafe endpoints (switchover, restart, reinitialise, configuration) ask for
+  // it; its status (GET), which the harness reads, stays open.
+  const std::string rest_password = secrets.make();
+  const std::string configuration = patroni_configuration(cluster);
+  std::vector<std::string> references;
+  for (const auto& name : members) {
+    ServiceSpec member;
+    member.name = name;
+    member.kind = "postgres";
+    member.image = cluster.image;
+    member.env = cluster.env;
+    member.env["FIREDRILL_MEMBER_NAME"] = name;
+    member.env["FIREDRILL_DATABASE"] = database_of(cluster);
+    member.env["FIREDRILL_PATRONI_CONFIG"] = configuration;
+    // The same hosts as patroni.yml's; the reference makes the engine start etcd first.
+    member.env["PATRONI_ETCD3_HOSTS"] = fmt::format("${{{}.host}}:{}", etcd_name, etcd_client_port);
+    member.env["PATRONI_SUPERUSER_USERNAME"] = user_of(cluster);
+    member.env["PATRONI_SUPERUSER_PASSWORD"] = cluster.env.at("POSTGRES_PASSWORD");
+    member.env["PATRONI_REPLICATION_USERNAME"] = replication_role;
+    member.env["PATRONI_REPLICATION_PASSWORD"] = replication_password;
+    member.env["PATRONI_RESTAPI_USERNAME"] = "firedrill";
+    member.env["PATRONI_RESTAPI_PASSWORD"] = rest_password;
+    member.env["PATRONI_ETCD3_USERNAME"] = "root";
+    member.env["PATRONI_ETCD3_PASSWORD"] = etcd_password;
+    member.command = {"/bin/bash", "-c", member_script};
+    member.member_of = cluster.name;
+    member.disk = cluster.disk;
+    member.where = declared.where;
+    expanded.push_back({member, "a member of the Patroni cluster"});
+    references.push_back(fmt::format("${{{}.host}}", name));
   }
+  cluster.disk.reset();
+  // The cluster has no container; the references make the engine place it after its members,
+  // so whatever refers to the cluster starts once a leader accepts writes.
+  cluster.env["FIREDRILL_PATRONI_MEMBERS"] = fmt::format("{}", fmt::join(references, ","));
+  expanded.push_back({cluster, ""});
   return expanded;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Postgres that fails over by itself: Patroni members coordinated through etcd. A scenario writes
 // `ha: patroni` (with `members: N`, default 3, and `sync: true` for Patroni's synchronous_mode) on
-// a postgres service; before a drill the engine turns it into an etcd service <name>-etcd and N
+// a postgres service; the loader turns it into an etcd service <name>-etcd and N
 // Patroni members <name>-1..N (ServiceSpec::member_of), each an ordinary service that probes,
 // steps, logs and the report know by its own name. The service <name> itself starts no container:
 // it stands for the cluster. Other containers get a multi-host URL over every member with
@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/model.hpp"
+#include "harness/services/derived.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -42,21 +43,20 @@ inline constexpr int etcd_client_port = 2379;
 /// expired, and the promotion (take the key, promote, update the key) is bounded by retry_timeout.
 std::chrono::seconds patroni_failover_window(const PatroniTimings& timings = patroni_timings);
 
-/// The Patroni members the engine adds for a cluster: <name>-1..N; empty unless `ha` is set.
+/// The Patroni members the loader adds for a cluster: <name>-1..N; empty unless `ha` is set.
 std::vector<std::string> patroni_member_names(const ServiceSpec& cluster);
 
-/// The etcd service the engine adds for the cluster `cluster`: <cluster>-etcd.
+/// The etcd service the loader adds for the cluster `cluster`: <cluster>-etcd.
 std::string patroni_etcd_name(const std::string& cluster);
 
 /// The patroni.yml every member of `cluster` runs with. It holds no secret and no address: each
 /// member's name, addresses and passwords reach Patroni through its PATRONI_* environment.
 std::string patroni_configuration(const ServiceSpec& cluster, const PatroniTimings& timings = patroni_timings);
 
-/// The scenario with every `ha: patroni` postgres followed by its etcd and its members. The
+/// The declared `ha: patroni` postgres `cluster` as its etcd, then its members, then itself. The
 /// cluster gets a generated POSTGRES_PASSWORD unless it sets one; the members share it as the
-/// superuser's, and a generated password for the replication role. A scenario without such a
-/// cluster comes back unchanged.
-Scenario with_patroni_services(const Scenario& scenario);
+/// superuser's, and a generated password for the replication role.
+std::vector<ExpandedService> patroni_cluster_services(const ServiceSpec& cluster, GeneratedSecrets& secrets);
 
 /// `postgresql://user:password@m1:p1,...,mN:pN/database?target_session_attrs=read-write&connect_timeout=2`:
 /// libpq (and the app) try every member and keep the one that accepts writes.

@@ -60,13 +60,13 @@ class PublishedPortsRuntime final : public Runtime {
 TEST(PatroniServices, AScenarioWithoutHaIsUnchanged) {
   Scenario plain = with_cluster(3, false);
   plain.services[0].ha.clear();
-  Scenario expanded = with_patroni_services(plain);
+  Scenario expanded = with_derived_services(plain);
   ASSERT_EQ(expanded.services.size(), 2u);
   EXPECT_FALSE(expanded.services[0].env.count("POSTGRES_PASSWORD"));
 }
 
 TEST(PatroniServices, TheClusterIsExpandedIntoEtcdThenItsMembersThenItself) {
-  Scenario expanded = with_patroni_services(with_cluster(3, false));
+  Scenario expanded = with_derived_services(with_cluster(3, false));
   std::vector<std::string> names;
   for (const auto& service : expanded.services) names.push_back(service.name);
   EXPECT_EQ(names, (std::vector<std::string>{"db-etcd", "db-1", "db-2", "db-3", "db", "app"}));
@@ -115,7 +115,7 @@ TEST(PatroniServices, TheClusterIsExpandedIntoEtcdThenItsMembersThenItself) {
 TEST(PatroniServices, AScenarioPasswordIsKept) {
   Scenario scenario = with_cluster(2, false);
   scenario.services[0].env["POSTGRES_PASSWORD"] = "chosen";
-  Scenario expanded = with_patroni_services(scenario);
+  Scenario expanded = with_derived_services(scenario);
   EXPECT_EQ(named(expanded, "db").env.at("POSTGRES_PASSWORD"), "chosen");
   EXPECT_EQ(named(expanded, "db-2").env.at("PATRONI_SUPERUSER_PASSWORD"), "chosen");
   EXPECT_EQ(expanded.service("db-3"), nullptr);
@@ -124,7 +124,7 @@ TEST(PatroniServices, AScenarioPasswordIsKept) {
 TEST(PatroniServices, TheConfigurationCarriesTheShortTimingsAndNoSecret) {
   static_assert(patroni_timings.loop_wait + 2 * patroni_timings.retry_timeout <= patroni_timings.ttl,
                 "Patroni requires loop_wait + 2 * retry_timeout <= ttl");
-  Scenario expanded = with_patroni_services(with_cluster(3, true));
+  Scenario expanded = with_derived_services(with_cluster(3, true));
   const ServiceSpec& cluster = named(expanded, "db");
   const std::string text = patroni_configuration(cluster);
   YAML::Node config = YAML::Load(text);
@@ -144,7 +144,7 @@ TEST(PatroniServices, TheConfigurationCarriesTheShortTimingsAndNoSecret) {
   const ServiceSpec& member = named(expanded, "db-1");
   EXPECT_EQ(text.find(member.env.at("PATRONI_REPLICATION_PASSWORD")), std::string::npos);
 
-  Scenario asynchronous = with_patroni_services(with_cluster(3, false));
+  Scenario asynchronous = with_derived_services(with_cluster(3, false));
   EXPECT_FALSE(YAML::Load(patroni_configuration(named(asynchronous, "db")))["bootstrap"]["dcs"]["synchronous_mode"].as<bool>());
 }
 
@@ -162,7 +162,7 @@ TEST(PatroniServices, UrlsListEveryMemberAndAskForTheWritableOne) {
 }
 
 TEST(PatroniServices, TheClusterServiceGivesOtherContainersAMultiHostUrl) {
-  Scenario expanded = with_patroni_services(with_cluster(3, false));
+  Scenario expanded = with_derived_services(with_cluster(3, false));
   auto service = make_service(named(expanded, "db"));
   ASSERT_NE(dynamic_cast<PatroniClusterService*>(service.get()), nullptr);
   const std::string password = named(expanded, "db").env.at("POSTGRES_PASSWORD");
@@ -177,7 +177,7 @@ TEST(PatroniServices, TheClusterServiceGivesOtherContainersAMultiHostUrl) {
 }
 
 TEST(PatroniServices, TheHarnessReachesTheClusterOverEveryMembersPublishedPort) {
-  Scenario expanded = with_patroni_services(with_cluster(3, false));
+  Scenario expanded = with_derived_services(with_cluster(3, false));
   auto service = make_service(named(expanded, "db"));
   PublishedPortsRuntime runtime;
   ContainerInfo started = service->start(runtime, [](const std::string& text) { return text; });
@@ -248,10 +248,14 @@ TEST(PatroniScenario, HaDefaultsToThreeMembersThatStepsMayName) {
                                                "  - { name: etcd dies, fault: kill, target: db-etcd }\n"
                                                "  - { name: leader dies, fault: kill, target: db }\n",
                                            "x.yaml", LoadOptions{kill_only(), {}});
-  ASSERT_EQ(scenario.services.size(), 1u);
-  EXPECT_EQ(scenario.services[0].ha, "patroni");
-  EXPECT_EQ(scenario.services[0].members, 3);
-  EXPECT_TRUE(scenario.services[0].sync);
+  std::vector<std::string> names;
+  for (const auto& service : scenario.services) names.push_back(service.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"db-etcd", "db-1", "db-2", "db-3", "db"})) << "derived once, at load";
+  const ServiceSpec* cluster = scenario.service("db");
+  ASSERT_NE(cluster, nullptr);
+  EXPECT_EQ(cluster->ha, "patroni");
+  EXPECT_EQ(cluster->members, 3);
+  EXPECT_TRUE(cluster->sync);
   ASSERT_EQ(scenario.probes.size(), 1u);
   EXPECT_EQ(scenario.probes[0].service, "db") << "the cluster is probed as one service";
 }

@@ -6,6 +6,7 @@
 #include "harness/services/postgres.hpp"
 #include "harness/services/redis.hpp"
 #include "harness/services/sentinel.hpp"
+#include "harness/services/standby.hpp"
 
 namespace firedrill {
 
@@ -18,6 +19,38 @@ std::unique_ptr<Service> make_service(const ServiceSpec& spec) {
   if (spec.kind == "sentinel") return std::make_unique<SentinelService>(spec);
   if (spec.kind == "app") return std::make_unique<AppService>(spec);
   return std::make_unique<ContainerService>(spec);
+}
+
+std::string GeneratedSecrets::make() { return secrets_.emplace_back(random_secret()); }
+
+std::vector<ExpandedService> expand_service(const ServiceSpec& declared, GeneratedSecrets& secrets) {
+  if (declared.kind == "postgres" && declared.ha == "patroni") return patroni_cluster_services(declared, secrets);
+  if (declared.kind == "postgres" && declared.standbys > 0) return with_standbys(declared, secrets);
+  if (declared.kind == "redis" && declared.sentinels > 0) return with_replicas_and_sentinels(declared, secrets);
+  return {{declared, ""}};
+}
+
+Scenario with_derived_services(const Scenario& declared) {
+  Scenario expanded = declared;
+  expanded.services.clear();
+  GeneratedSecrets secrets;
+  for (const auto& service : declared.services)
+    for (auto& part : expand_service(service, secrets)) expanded.services.push_back(std::move(part.spec));
+  expanded.generated_secrets = secrets.all();
+  return expanded;
+}
+
+Scenario with_fresh_secrets(const Scenario& scenario) {
+  Scenario fresh = scenario;
+  fresh.generated_secrets.clear();
+  for (const auto& old_secret : scenario.generated_secrets) {
+    const std::string new_secret = fresh.generated_secrets.emplace_back(random_secret());
+    for (auto& service : fresh.services)
+      for (auto& [key, value] : service.env)
+        for (auto at = value.find(old_secret); at != std::string::npos; at = value.find(old_secret, at + new_secret.size()))
+          value.replace(at, old_secret.size(), new_secret);
+  }
+  return fresh;
 }
 
 ServiceSpec prepared_for_run(const Scenario& scenario, const ServiceSpec& declared,

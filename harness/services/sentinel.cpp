@@ -76,56 +76,50 @@ std::optional<int> field_of(const std::string& output, const std::string& field)
 
 }  // namespace
 
-Scenario with_sentinel_services(const Scenario& scenario) {
-  Scenario expanded = scenario;
-  expanded.services.clear();
-  for (const auto& declared : scenario.services) {
-    ServiceSpec master = declared;
-    // The group shares one password: the master's, generated here unless the scenario sets it.
-    if (master.kind == "redis" && master.sentinels > 0 && !master.env.count(redis_password_env))
-      master.env[redis_password_env] = random_secret();
-    expanded.services.push_back(master);
-    if (master.kind != "redis" || master.sentinels == 0) continue;
-    const int replicas = std::max(master.replicas, 1);
-    // The references make the engine start the replicas and sentinels after the master is ready.
-    const std::string master_host = fmt::format("${{{}.host}}", master.name);
-    const std::string master_port = fmt::format("${{{}.port}}", master.name);
-    for (const auto& name : group_names(master, "replica", replicas)) {
-      ServiceSpec replica;
-      replica.name = name;
-      replica.kind = "redis";
-      replica.image = master.image;
-      replica.persistence = master.persistence;
-      replica.env = master.env;
-      replica.command = redis_persistence_arguments(master.persistence);
-      for (const std::string& argument :
-           {std::string("--replicaof"), master_host, master_port, std::string("--replica-announce-ip"), name})
-        replica.command.push_back(argument);
-      replica.standby_of = master.name;
-      replica.where = master.where;
-      expanded.services.push_back(replica);
-    }
-    for (const auto& name : group_names(master, "sentinel", master.sentinels)) {
-      ServiceSpec sentinel;
-      sentinel.name = name;
-      sentinel.kind = "sentinel";
-      sentinel.image = master.image;
-      sentinel.env = {{"FIREDRILL_SENTINEL_NAME", name},
-                      {"FIREDRILL_MASTER_NAME", master.name},
-                      {"FIREDRILL_MASTER_HOST", master_host},
-                      {"FIREDRILL_MASTER_PORT", master_port},
-                      {"FIREDRILL_QUORUM", std::to_string(master.sentinels / 2 + 1)},
-                      {"FIREDRILL_DOWN_AFTER_MS", std::to_string(sentinel_down_after_ms)},
-                      {"FIREDRILL_FAILOVER_TIMEOUT_MS", std::to_string(sentinel_failover_timeout_ms)},
-                      {"FIREDRILL_EXPECT_REPLICAS", std::to_string(replicas)},
-                      {"FIREDRILL_EXPECT_SENTINELS", std::to_string(master.sentinels)},
-                      {redis_password_env, master.env.at(redis_password_env)},
-                      {"REDISCLI_AUTH", master.env.at(redis_password_env)}};
-      sentinel.command = {"/bin/sh", "-c", sentinel_script};
-      sentinel.sentinel_of = master.name;
-      sentinel.where = master.where;
-      expanded.services.push_back(sentinel);
-    }
+std::vector<ExpandedService> with_replicas_and_sentinels(const ServiceSpec& declared, GeneratedSecrets& secrets) {
+  ServiceSpec master = declared;
+  // The group shares one password: the master's, generated here unless the scenario sets it.
+  if (!master.env.count(redis_password_env)) master.env[redis_password_env] = secrets.make();
+  std::vector<ExpandedService> expanded = {{master, ""}};
+  const int replicas = std::max(master.replicas, 1);
+  // The references make the engine start the replicas and sentinels after the master is ready.
+  const std::string master_host = fmt::format("${{{}.host}}", master.name);
+  const std::string master_port = fmt::format("${{{}.port}}", master.name);
+  for (const auto& name : group_names(master, "replica", replicas)) {
+    ServiceSpec replica;
+    replica.name = name;
+    replica.kind = "redis";
+    replica.image = master.image;
+    replica.persistence = master.persistence;
+    replica.env = master.env;
+    replica.command = redis_persistence_arguments(master.persistence);
+    for (const std::string& argument :
+         {std::string("--replicaof"), master_host, master_port, std::string("--replica-announce-ip"), name})
+      replica.command.push_back(argument);
+    replica.standby_of = master.name;
+    replica.where = master.where;
+    expanded.push_back({replica, "a replica"});
+  }
+  for (const auto& name : group_names(master, "sentinel", master.sentinels)) {
+    ServiceSpec sentinel;
+    sentinel.name = name;
+    sentinel.kind = "sentinel";
+    sentinel.image = master.image;
+    sentinel.env = {{"FIREDRILL_SENTINEL_NAME", name},
+                    {"FIREDRILL_MASTER_NAME", master.name},
+                    {"FIREDRILL_MASTER_HOST", master_host},
+                    {"FIREDRILL_MASTER_PORT", master_port},
+                    {"FIREDRILL_QUORUM", std::to_string(master.sentinels / 2 + 1)},
+                    {"FIREDRILL_DOWN_AFTER_MS", std::to_string(sentinel_down_after_ms)},
+                    {"FIREDRILL_FAILOVER_TIMEOUT_MS", std::to_string(sentinel_failover_timeout_ms)},
+                    {"FIREDRILL_EXPECT_REPLICAS", std::to_string(replicas)},
+                    {"FIREDRILL_EXPECT_SENTINELS", std::to_string(master.sentinels)},
+                    {redis_password_env, master.env.at(redis_password_env)},
+                    {"REDISCLI_AUTH", master.env.at(redis_password_env)}};
+    sentinel.command = {"/bin/sh", "-c", sentinel_script};
+    sentinel.sentinel_of = master.name;
+    sentinel.where = master.where;
+    expanded.push_back({sentinel, "a sentinel"});
   }
   return expanded;
 }

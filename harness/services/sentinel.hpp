@@ -1,6 +1,6 @@
 #pragma once
 // Redis replicas watched by Sentinel. A scenario writes `sentinels: N` (and `replicas: M`, default
-// 1) on a redis service; before a drill the engine turns that into M replica services
+// 1) on a redis service; the loader turns that into M replica services
 // <master>-replica-1..M (ServiceSpec::standby_of) and N sentinel services <master>-sentinel-1..N
 // (kind "sentinel", ServiceSpec::sentinel_of), so probes, steps, logs and the report treat them
 // like any service. The sentinels monitor the master under its service name with short timings,
@@ -17,6 +17,7 @@
 
 #include "clients/redis_master.hpp"
 #include "core/model.hpp"
+#include "harness/services/derived.hpp"
 #include "harness/runtime/runtime.hpp"
 #include "harness/services/service.hpp"
 
@@ -29,9 +30,10 @@ inline constexpr int sentinel_down_after_ms = 1000;
 /// Sentinel's failover-timeout: the bound of one failover attempt (and twice it between attempts).
 inline constexpr int sentinel_failover_timeout_ms = 5000;
 
-/// The scenario with every sentinel-managed redis followed by its replicas, then its sentinels.
-/// The sentinels' quorum is a majority of them. A scenario without sentinels comes back unchanged.
-Scenario with_sentinel_services(const Scenario& scenario);
+/// The declared redis `master` (with `sentinels: N`) as it runs, followed by its replicas, then
+/// its sentinels. The group shares the master's password, generated unless the scenario sets
+/// REDIS_PASSWORD. The sentinels' quorum is a majority of them.
+std::vector<ExpandedService> with_replicas_and_sentinels(const ServiceSpec& master, GeneratedSecrets& secrets);
 
 /// The sentinels that must be ready before `spec` starts: those of every sentinel-managed redis
 /// its env or command refers to, so that it can ask them for the master at once. Empty for the

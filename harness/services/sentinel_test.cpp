@@ -44,12 +44,12 @@ std::vector<std::string> names_of(const Scenario& scenario) {
 }
 
 TEST(SentinelServices, AScenarioWithoutSentinelsIsUnchanged) {
-  Scenario expanded = with_sentinel_services(with_cache(0, 0));
+  Scenario expanded = with_derived_services(with_cache(0, 0));
   EXPECT_EQ(names_of(expanded), (std::vector<std::string>{"cache", "app", "worker"}));
 }
 
 TEST(SentinelServices, ReplicasThenSentinelsFollowTheirMaster) {
-  Scenario expanded = with_sentinel_services(with_cache(3, 2));
+  Scenario expanded = with_derived_services(with_cache(3, 2));
   EXPECT_EQ(names_of(expanded), (std::vector<std::string>{"cache", "cache-replica-1", "cache-replica-2", "cache-sentinel-1",
                                                           "cache-sentinel-2", "cache-sentinel-3", "app", "worker"}));
   const ServiceSpec& replica = *expanded.service("cache-replica-2");
@@ -109,7 +109,7 @@ std::string written_configuration(const ServiceSpec& sentinel, const std::map<st
 }
 
 TEST(SentinelServices, SentinelsAnnounceTheirNameInContainersAndTheRuntimesAddressWhereItGivesOne) {
-  Scenario expanded = with_sentinel_services(with_cache(3, 1));
+  Scenario expanded = with_derived_services(with_cache(3, 1));
   const ServiceSpec& sentinel = *expanded.service("cache-sentinel-2");
   const std::string in_container = written_configuration(sentinel, {});
   EXPECT_NE(in_container.find("sentinel announce-ip cache-sentinel-2\n"), std::string::npos) << in_container;
@@ -128,7 +128,7 @@ TEST(SentinelServices, TheSentinelsConfigurationHoldsTheGroupsPasswordPrivately)
   Scenario scenario = with_cache(3, 1);
   for (auto& service : scenario.services)
     if (service.name == "cache") service.env["REDIS_PASSWORD"] = R"(a"b\c d)";
-  Scenario expanded = with_sentinel_services(scenario);
+  Scenario expanded = with_derived_services(scenario);
   const ServiceSpec& sentinel = *expanded.service("cache-sentinel-1");
   EXPECT_EQ(sentinel.env.at("REDIS_PASSWORD"), R"(a"b\c d)");
   EXPECT_EQ(expanded.service("cache-replica-1")->env.at("REDIS_PASSWORD"), R"(a"b\c d)");
@@ -143,7 +143,7 @@ TEST(SentinelServices, TheSentinelsConfigurationHoldsTheGroupsPasswordPrivately)
 }
 
 TEST(SentinelServices, ReplicasDefaultToOneAndKeepTheMastersPersistence) {
-  Scenario expanded = with_sentinel_services(with_cache(1, 0, "aof"));
+  Scenario expanded = with_derived_services(with_cache(1, 0, "aof"));
   EXPECT_EQ(names_of(expanded), (std::vector<std::string>{"cache", "cache-replica-1", "cache-sentinel-1", "app", "worker"}));
   const auto& command = expanded.service("cache-replica-1")->command;
   ASSERT_GE(command.size(), 2u);
@@ -153,7 +153,7 @@ TEST(SentinelServices, ReplicasDefaultToOneAndKeepTheMastersPersistence) {
 }
 
 TEST(SentinelServices, TheUrlNamesEverySentinelAndTheMasterName) {
-  Scenario expanded = with_sentinel_services(with_cache(3, 1));
+  Scenario expanded = with_derived_services(with_cache(3, 1));
   // The engine resolves each sentinel's address as the runtime lets the viewer reach it.
   EXPECT_EQ(sentinel_url(*expanded.service("cache")),
             "redis-sentinel://${cache-sentinel-1.host}:${cache-sentinel-1.port},${cache-sentinel-2.host}:${cache-sentinel-2.port},"
@@ -173,7 +173,7 @@ TEST(SentinelServices, TheUrlNamesEverySentinelAndTheMasterName) {
 }
 
 TEST(SentinelServices, ClientsOfTheGroupStartAfterItsSentinels) {
-  Scenario expanded = with_sentinel_services(with_cache(3, 1));
+  Scenario expanded = with_derived_services(with_cache(3, 1));
   EXPECT_EQ(sentinels_to_start_first(expanded, *expanded.service("app")),
             (std::vector<std::string>{"cache-sentinel-1", "cache-sentinel-2", "cache-sentinel-3"}));
   EXPECT_TRUE(sentinels_to_start_first(expanded, *expanded.service("worker")).empty());
@@ -182,7 +182,7 @@ TEST(SentinelServices, ClientsOfTheGroupStartAfterItsSentinels) {
 }
 
 TEST(SentinelServices, TheGroupMapsServerNamesToPublishedPorts) {
-  Scenario expanded = with_sentinel_services(with_cache(2, 1));
+  Scenario expanded = with_derived_services(with_cache(2, 1));
   std::map<std::string, ContainerInfo> containers;
   containers["cache"].host_ports = {{6379, 41001}};
   containers["cache-replica-1"].host_ports = {{6379, 41002}};
@@ -199,7 +199,7 @@ TEST(SentinelServices, TheGroupMapsServerNamesToPublishedPorts) {
 }
 
 TEST(SentinelServices, ServersOnLoopbackAreAlsoKnownByTheirAddressAndPort) {
-  Scenario expanded = with_sentinel_services(with_cache(1, 1));
+  Scenario expanded = with_derived_services(with_cache(1, 1));
   std::map<std::string, ContainerInfo> containers;
   containers["cache"].ip = "127.0.0.1";
   containers["cache"].host_ports = {{6379, 41001}};

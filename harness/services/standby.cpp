@@ -51,48 +51,40 @@ exec docker-entrypoint.sh postgres
 
 std::string standby_application_name(const std::string& standby) { return standby; }
 
-Scenario with_standby_services(const Scenario& scenario) {
-  Scenario expanded = scenario;
-  expanded.services.clear();
-  for (const auto& declared : scenario.services) {
-    if (declared.kind != "postgres" || declared.standbys == 0) {
-      expanded.services.push_back(declared);
-      continue;
+std::vector<ExpandedService> with_standbys(const ServiceSpec& declared, GeneratedSecrets& secrets) {
+  ServiceSpec primary = declared;
+  if (!primary.env.count("POSTGRES_PASSWORD")) primary.env["POSTGRES_PASSWORD"] = secrets.make();
+  std::vector<std::string> names;
+  for (int i = 1; i <= declared.standbys; ++i) names.push_back(derived_service_name(declared.name, "standby", i));
+  if (declared.sync) {
+    std::vector<std::string> quoted;
+    for (const auto& name : names) quoted.push_back(fmt::format("\"{}\"", standby_application_name(name)));
+    std::string setting = fmt::format("synchronous_standby_names=FIRST 1 ({})", fmt::join(quoted, ", "));
+    // A scenario's own server command keeps its arguments; any other command is left alone.
+    if (primary.command.empty()) primary.command = {"postgres"};
+    if (primary.command.front() == "postgres") {
+      primary.command.push_back("-c");
+      primary.command.push_back(setting);
     }
-    ServiceSpec primary = declared;
-    if (!primary.env.count("POSTGRES_PASSWORD")) primary.env["POSTGRES_PASSWORD"] = random_secret();
-    std::vector<std::string> names;
-    for (int i = 1; i <= declared.standbys; ++i) names.push_back(derived_service_name(declared.name, "standby", i));
-    if (declared.sync) {
-      std::vector<std::string> quoted;
-      for (const auto& name : names) quoted.push_back(fmt::format("\"{}\"", standby_application_name(name)));
-      std::string setting = fmt::format("synchronous_standby_names=FIRST 1 ({})", fmt::join(quoted, ", "));
-      // A scenario's own server command keeps its arguments; any other command is left alone.
-      if (primary.command.empty()) primary.command = {"postgres"};
-      if (primary.command.front() == "postgres") {
-        primary.command.push_back("-c");
-        primary.command.push_back(setting);
-      }
-    }
-    const std::string replication_password = random_secret();
-    expanded.services.push_back(primary);
-    for (const auto& name : names) {
-      ServiceSpec standby;
-      standby.name = name;
-      standby.kind = "postgres";
-      standby.image = primary.image;
-      standby.env = declared.env;
-      standby.env["POSTGRES_PASSWORD"] = primary.env.at("POSTGRES_PASSWORD");
-      // The reference makes the engine start the standby after its primary is ready.
-      standby.env["FIREDRILL_PRIMARY_HOST"] = fmt::format("${{{}.host}}", declared.name);
-      standby.env["FIREDRILL_PRIMARY_PORT"] = fmt::format("${{{}.port}}", declared.name);
-      standby.env["FIREDRILL_REPLICATION_PASSWORD"] = replication_password;
-      standby.env["FIREDRILL_STANDBY_NAME"] = standby_application_name(name);
-      standby.command = {"/bin/bash", "-c", standby_script};
-      standby.standby_of = declared.name;
-      standby.where = declared.where;
-      expanded.services.push_back(standby);
-    }
+  }
+  const std::string replication_password = secrets.make();
+  std::vector<ExpandedService> expanded = {{primary, ""}};
+  for (const auto& name : names) {
+    ServiceSpec standby;
+    standby.name = name;
+    standby.kind = "postgres";
+    standby.image = primary.image;
+    standby.env = declared.env;
+    standby.env["POSTGRES_PASSWORD"] = primary.env.at("POSTGRES_PASSWORD");
+    // The reference makes the engine start the standby after its primary is ready.
+    standby.env["FIREDRILL_PRIMARY_HOST"] = fmt::format("${{{}.host}}", declared.name);
+    standby.env["FIREDRILL_PRIMARY_PORT"] = fmt::format("${{{}.port}}", declared.name);
+    standby.env["FIREDRILL_REPLICATION_PASSWORD"] = replication_password;
+    standby.env["FIREDRILL_STANDBY_NAME"] = standby_application_name(name);
+    standby.command = {"/bin/bash", "-c", standby_script};
+    standby.standby_of = declared.name;
+    standby.where = declared.where;
+    expanded.push_back({standby, "a standby"});
   }
   return expanded;
 }
