@@ -339,6 +339,23 @@ TEST(ScenarioErrors, AStepMayNameOnlyADerivedServiceThatExists) {
                        "  - { name: k, fault: kill, target: db-standby-2 }"));
 }
 
+TEST(ScenarioErrors, AServiceIsCheckedAgainstItsKindsKeys) {
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  s: { kind: sentinel }\n"),
+            diagnostic(4, 14, "unknown kind 'sentinel': expected postgres, redis, app or container",
+                       "  s: { kind: sentinel }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, health: /ready }\n"),
+            diagnostic(4, 25, "'health' applies only to app and container services",
+                       "  db: { kind: postgres, health: /ready }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  cache: { kind: redis, persistence: always }\n"),
+            diagnostic(4, 38, "unknown persistence 'always': expected none, rdb or aof",
+                       "  cache: { kind: redis, persistence: always }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, standbys: 6 }\n"),
+            diagnostic(4, 35, "'standbys' must be from 0 to 5, got '6'", "  db: { kind: postgres, standbys: 6 }"));
+  EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, sync: true }\n"),
+            diagnostic(4, 25, "'sync' needs standbys: service 'db' has none to replicate to synchronously",
+                       "  db: { kind: postgres, sync: true }"));
+}
+
 TEST(LoadScenario, HashesTheFileBytes) {
   const Scenario s = parse_scenario("version: 1\nname: t\n", "t.yaml", test_options());
   EXPECT_EQ(s.sha256, "2b93825c17a81465c38016882751a0bcad28ef00b1a622b25b660c9f5bba4f4e");

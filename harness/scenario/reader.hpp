@@ -16,6 +16,7 @@
 #include "harness/scenario/diagnostics.hpp"
 #include "harness/scenario/load_options.hpp"
 #include "harness/scenario/yaml_tree.hpp"
+#include "harness/services/kinds.hpp"
 
 namespace firedrill::scenario_yaml {
 
@@ -50,6 +51,9 @@ class ScenarioReader {
   void read_name(const Node& root);
   void read_services(const Node& node);
   ServiceSpec read_service(const Entry& entry);
+  void read_service_env(const Node& value, ServiceSpec& service);
+  /// A key of the service's kind, read by the key's type into its field of `service`.
+  void read_service_key(const ServiceKey& key, const Node& value, ServiceSpec& service);
   /// Checks every ${service.field} in an env or command value; ${var.NAME} are already replaced.
   void check_references(const std::string& text, Pos where);
   void read_targets(const Node& node);

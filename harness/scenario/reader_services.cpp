@@ -9,6 +9,8 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <fmt/format.h>
@@ -16,6 +18,8 @@
 #include "core/byte_size.hpp"
 #include "core/host_paths.hpp"
 #include "core/utf8.hpp"
+#include "harness/scenario/diagnostics.hpp"
+#include "harness/services/kinds.hpp"
 #include "harness/services/registry.hpp"
 
 namespace firedrill::scenario_yaml {
@@ -31,13 +35,40 @@ bool is_image_reference(const std::string& image) {
   return image.size() <= 512 && std::regex_match(image, reference);
 }
 
-const std::vector<std::string> service_keys = {"kind",   "image",    "env",         "command", "port",
-                                               "health", "standbys", "sync",        "persistence", "volumes", "disk",
-                                               "sentinels", "replicas", "ha", "members"};
-// The filesystem lives in host memory, and an initialised Postgres alone takes some 40 MB.
-constexpr std::uint64_t minimum_disk_bytes = 16ull << 20;
-constexpr std::uint64_t maximum_disk_bytes = 64ull << 30;
-const std::vector<std::string> service_kinds = {"postgres", "redis", "app", "container"};
+// Every service may set these; the others are its kind's (kinds.hpp).
+const std::vector<std::string> common_keys = {"kind", "image", "env", "command", "port", "volumes"};
+
+/// The keys a service may set: the common ones, then every kind's, each once.
+std::vector<std::string> every_service_key() {
+  std::vector<std::string> keys = common_keys;
+  for (const auto& kind : service_kinds())
+    for (const auto& key : kind.keys)
+      if (std::find(keys.begin(), keys.end(), key.name) == keys.end()) keys.push_back(key.name);
+  return keys;
+}
+
+std::vector<std::string> declarable_kinds() {
+  std::vector<std::string> names;
+  for (const auto& kind : service_kinds())
+    if (kind.declarable) names.push_back(kind.name);
+  return names;
+}
+
+/// The kinds whose services may set `key`, as "postgres and redis".
+std::string kinds_with_key(const std::string& key) {
+  std::vector<std::string> names;
+  for (const auto& kind : service_kinds())
+    for (const auto& spec : kind.keys)
+      if (kind.declarable && spec.name == key) names.push_back(kind.name);
+  return join(names, " and ");
+}
+
+/// 16MiB, 64GiB: a bound of a byte size as a scenario would write it.
+std::string binary_size(long long bytes) {
+  for (const auto& [unit, shift] : {std::pair{"GiB", 30}, std::pair{"MiB", 20}, std::pair{"KiB", 10}})
+    if (bytes > 0 && bytes % (1ll << shift) == 0) return fmt::format("{}{}", bytes >> shift, unit);
+  return std::to_string(bytes);
+}
 
 }  // namespace
 
@@ -85,53 +116,31 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
                                         service.name, suffix, what,
                                         service.name.substr(0, service.name.size() - suffix.size())));
   const Node& spec = expect(entry.value, Node::Kind::map, fmt::format("service '{}'", service.name));
-  check_keys(spec, service_keys, "service");
-  const Entry* kind = find(spec, "kind");
-  if (!kind)
-    fail(entry.key_where,
-         fmt::format("service '{}' needs a 'kind' (postgres, redis, app or container)", service.name));
-  service.kind = scalar(kind->value, "kind");
-  if (std::find(service_kinds.begin(), service_kinds.end(), service.kind) == service_kinds.end()) {
-    const std::string hint = did_you_mean(service.kind, service_kinds);
-    fail(kind->value.where, fmt::format("unknown kind '{}'{}", service.kind,
-                                        hint.empty() ? ": expected postgres, redis, app or container" : hint));
+  check_keys(spec, every_service_key(), "service");
+  const std::vector<std::string> kinds = declarable_kinds();
+  const Entry* kind_entry = find(spec, "kind");
+  if (!kind_entry)
+    fail(entry.key_where, fmt::format("service '{}' needs a 'kind' ({})", service.name, join(kinds, " or ")));
+  service.kind = scalar(kind_entry->value, "kind");
+  const ServiceKind* kind = find_service_kind(service.kind);
+  if (!kind || !kind->declarable) {
+    const std::string hint = did_you_mean(service.kind, kinds);
+    fail(kind_entry->value.where,
+         fmt::format("unknown kind '{}'{}", service.kind, hint.empty() ? ": expected " + join(kinds, " or ") : hint));
   }
-  const bool is_app = service.kind == "app", is_container = service.kind == "container";
   for (const auto& field : spec.entries) {
     const Node& value = field.value;
     const std::string& key = field.key;
-    auto only_for = [&](bool allowed, std::string_view kinds) {
-      if (!allowed) fail(field.key_where, fmt::format("'{}' applies only to {} services", key, kinds));
-    };
-    if (key == "image") {
+    if (key == "kind") {
+      continue;
+    } else if (key == "image") {
       service.image = non_empty(value, key);
       if (!is_image_reference(service.image))
         fail(value.where, fmt::format("invalid image '{}': expected a reference like firedrill/postgres:15, "
                                       "registry.example:5000/team/app:1.2 or name@sha256:<64 hex digits>",
                                       service.image));
     } else if (key == "env") {
-      expect(value, Node::Kind::map, "'env'");
-      for (const auto& variable : value.entries) {
-        // firedrill passes its own controls to a service through FIREDRILL_* variables (which
-        // host directory to mount as the WAL repository, the replication password): a
-        // scenario setting one would steer the harness, not the service.
-        if (variable.key.starts_with("FIREDRILL_"))
-          fail(variable.key_where, fmt::format("env '{}': names starting with FIREDRILL_ are firedrill's own and cannot be set in a scenario",
-                                               variable.key));
-        const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
-        // The role, database, data directory and Redis password are written into configuration
-        // files and scripts (pgbackrest.conf, redis.conf lines, a heredoc): a line break there
-        // would start a line of its own.
-        const bool written_into_files = variable.key == "POSTGRES_USER" || variable.key == "POSTGRES_DB" ||
-                                        variable.key == "PGDATA" || variable.key == "REDIS_PASSWORD";
-        if (variable.key == "REDIS_PASSWORD" && text.empty())
-          fail(variable.value.where, "env 'REDIS_PASSWORD' may not be empty: leave it out and firedrill generates one for the run");
-        if (written_into_files && has_control_character(text))
-          fail(variable.value.where, fmt::format("env '{}' may not hold a line break or another control character",
-                                                 variable.key));
-        service.env[variable.key] = text;
-        references_.emplace_back(text, variable.value.where);
-      }
+      read_service_env(value, service);
     } else if (key == "command") {
       if (options_.commands_would_run_as_root)
         fail(field.key_where, "'command' would run on this machine as root (the process runtime runs a service's "
@@ -146,36 +155,6 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
       }
     } else if (key == "port") {
       service.port = integer(value, key, 1, 65535);
-    } else if (key == "health") {
-      only_for(is_app || is_container, "app and container");
-      service.health = scalar(value, key);
-      if (service.health.empty() || service.health[0] != '/')
-        fail(value.where, fmt::format("'health' must be an HTTP path starting with '/', got '{}'", service.health));
-    } else if (key == "standbys") {
-      only_for(service.kind == "postgres", "postgres");
-      service.standbys = integer(value, key, 0, 5);
-    } else if (key == "sync") {
-      only_for(service.kind == "postgres", "postgres");
-      service.sync = boolean(value, key);
-    } else if (key == "ha") {
-      only_for(service.kind == "postgres", "postgres");
-      service.ha = scalar(value, key);
-      if (service.ha != "patroni") fail(value.where, fmt::format("unknown ha '{}': expected patroni", service.ha));
-    } else if (key == "members") {
-      only_for(service.kind == "postgres", "postgres");
-      service.members = integer(value, key, 2, 5);
-    } else if (key == "sentinels") {
-      only_for(service.kind == "redis", "redis");
-      service.sentinels = integer(value, key, 1, 7);
-    } else if (key == "replicas") {
-      only_for(service.kind == "redis", "redis");
-      service.replicas = integer(value, key, 1, 5);
-    } else if (key == "persistence") {
-      only_for(service.kind == "redis", "redis");
-      service.persistence = scalar(value, key);
-      const std::vector<std::string> modes = {"none", "rdb", "aof"};
-      if (std::find(modes.begin(), modes.end(), service.persistence) == modes.end())
-        fail(value.where, fmt::format("unknown persistence '{}': expected none, rdb or aof", service.persistence));
     } else if (key == "volumes") {
       service.volumes = scalar_list(value, key);
       for (std::size_t i = 0; i < service.volumes.size(); ++i) {
@@ -186,40 +165,86 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
         if (!valid)
           fail(value.items[i].where, fmt::format("invalid volume '{}': expected NAME:/path or /path", volume));
       }
-    } else if (key == "disk") {
-      only_for(service.kind == "postgres" || service.kind == "redis", "postgres and redis");
-      const std::string text = scalar(value, key);
-      service.disk = parse_byte_size(text);
-      if (!service.disk) fail(value.where, fmt::format("invalid disk size '{}': expected {}", text, byte_size_forms));
-      if (*service.disk < minimum_disk_bytes || *service.disk > maximum_disk_bytes)
-        fail(value.where, fmt::format("disk size '{}' is out of range: between 16MiB and 64GiB", text));
+    } else {
+      const auto known = std::find_if(kind->keys.begin(), kind->keys.end(),
+                                      [&](const ServiceKey& of_kind) { return of_kind.name == key; });
+      if (known == kind->keys.end())
+        fail(field.key_where, fmt::format("'{}' applies only to {} services", key, kinds_with_key(key)));
+      read_service_key(*known, value, service);
     }
   }
-  if (service.kind == "postgres" && service.image.empty()) service.image = "firedrill/postgres:15";
-  if (service.kind == "redis" && service.image.empty()) service.image = "firedrill/redis:7";
-  if (service.kind == "redis" && service.persistence.empty()) service.persistence = "rdb";
-  if (is_app) {
-    if (service.image.empty()) service.image = "firedrill/app:latest";
-    if (!service.port) service.port = 8080;
-    if (service.health.empty()) service.health = "/health";
+  if (service.image.empty()) service.image = kind->default_image;
+  for (const auto& key : kind->keys)
+    if (!key.default_value.empty() && !find(spec, key.name))
+      if (const auto* word = std::get_if<std::string ServiceSpec::*>(&key.field)) service.*(*word) = key.default_value;
+  if (kind->complete) {
+    try {
+      kind->complete(service);
+    } catch (const ServiceKeyError& broken) {
+      const Entry* at = broken.key.empty() ? nullptr : find(spec, broken.key);
+      fail(at ? at->key_where : entry.key_where, broken.what());
+    }
   }
-  if (service.members > 0 && service.ha.empty())
-    fail(find(spec, "members")->key_where,
-         fmt::format("'members' needs 'ha: patroni': service '{}' is a single server", service.name));
-  if (!service.ha.empty() && service.standbys > 0)
-    fail(find(spec, "standbys")->key_where,
-         fmt::format("'standbys' and 'ha' exclude each other: the members of '{}' are its standbys", service.name));
-  if (!service.ha.empty() && service.members == 0) service.members = 3;
-  if (service.sync && service.standbys == 0 && service.ha.empty())
-    fail(find(spec, "sync")->key_where,
-         fmt::format("'sync' needs standbys: service '{}' has none to replicate to synchronously", service.name));
-  if (service.replicas > 0 && service.sentinels == 0)
-    fail(find(spec, "replicas")->key_where,
-         fmt::format("'replicas' needs sentinels: service '{}' has none to fail over to them", service.name));
-  if (service.sentinels > 0 && service.replicas == 0) service.replicas = 1;
-  if (is_container && service.image.empty())
-    fail(entry.key_where, fmt::format("service '{}' of kind container needs an 'image'", service.name));
   return service;
+}
+
+void ScenarioReader::read_service_env(const Node& value, ServiceSpec& service) {
+  expect(value, Node::Kind::map, "'env'");
+  for (const auto& variable : value.entries) {
+    // firedrill passes its own controls to a service through FIREDRILL_* variables (which
+    // host directory to mount as the WAL repository, the replication password): a
+    // scenario setting one would steer the harness, not the service.
+    if (variable.key.starts_with("FIREDRILL_"))
+      fail(variable.key_where, fmt::format("env '{}': names starting with FIREDRILL_ are firedrill's own and cannot be set in a scenario",
+                                           variable.key));
+    const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
+    // The role, database, data directory and Redis password are written into configuration
+    // files and scripts (pgbackrest.conf, redis.conf lines, a heredoc): a line break there
+    // would start a line of its own.
+    const bool written_into_files = variable.key == "POSTGRES_USER" || variable.key == "POSTGRES_DB" ||
+                                    variable.key == "PGDATA" || variable.key == "REDIS_PASSWORD";
+    if (variable.key == "REDIS_PASSWORD" && text.empty())
+      fail(variable.value.where, "env 'REDIS_PASSWORD' may not be empty: leave it out and firedrill generates one for the run");
+    if (written_into_files && has_control_character(text))
+      fail(variable.value.where, fmt::format("env '{}' may not hold a line break or another control character",
+                                             variable.key));
+    service.env[variable.key] = text;
+    references_.emplace_back(text, variable.value.where);
+  }
+}
+
+void ScenarioReader::read_service_key(const ServiceKey& key, const Node& value, ServiceSpec& service) {
+  const std::string& name = key.name;
+  std::visit(
+      [&](auto field) {
+        using Type = std::remove_reference_t<decltype(service.*field)>;
+        if constexpr (std::is_same_v<Type, int>) {
+          service.*field = integer(value, name, key.low, key.high);
+        } else if constexpr (std::is_same_v<Type, bool>) {
+          service.*field = boolean(value, name);
+        } else if constexpr (std::is_same_v<Type, std::string>) {
+          const std::string text = scalar(value, name);
+          if (!key.choices.empty() && std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end())
+            fail(value.where, fmt::format("unknown {} '{}': expected {}", name, text, join(key.choices, " or ")));
+          if (key.check) {
+            try {
+              key.check(text);
+            } catch (const std::invalid_argument& refused) {
+              fail(value.where, refused.what());
+            }
+          }
+          service.*field = text;
+        } else {
+          const std::string text = scalar(value, name);
+          const auto bytes = parse_byte_size(text);
+          if (!bytes) fail(value.where, fmt::format("invalid {} size '{}': expected {}", name, text, byte_size_forms));
+          if (*bytes < static_cast<std::uint64_t>(key.low) || *bytes > static_cast<std::uint64_t>(key.high))
+            fail(value.where, fmt::format("{} size '{}' is out of range: between {} and {}", name, text,
+                                          binary_size(key.low), binary_size(key.high)));
+          service.*field = bytes;
+        }
+      },
+      key.field);
 }
 
 void ScenarioReader::check_references(const std::string& text, Pos where) {

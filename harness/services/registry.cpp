@@ -1,32 +1,21 @@
 #include "harness/services/registry.hpp"
 
-#include "harness/services/app.hpp"
 #include "harness/services/container.hpp"
-#include "harness/services/patroni.hpp"
 #include "harness/services/postgres.hpp"
-#include "harness/services/redis.hpp"
-#include "harness/services/sentinel.hpp"
-#include "harness/services/standby.hpp"
+#include "harness/services/kinds.hpp"
 
 namespace firedrill {
 
 std::unique_ptr<Service> make_service(const ServiceSpec& spec) {
-  if (spec.kind == "postgres" && spec.ha == "patroni") return std::make_unique<PatroniClusterService>(spec);
-  if (spec.kind == "postgres" && !spec.member_of.empty()) return std::make_unique<PatroniMemberService>(spec);
-  if (spec.kind == "container" && !spec.member_of.empty()) return std::make_unique<EtcdService>(spec);
-  if (spec.kind == "postgres") return std::make_unique<PostgresService>(spec);
-  if (spec.kind == "redis") return std::make_unique<RedisService>(spec);
-  if (spec.kind == "sentinel") return std::make_unique<SentinelService>(spec);
-  if (spec.kind == "app") return std::make_unique<AppService>(spec);
+  if (const ServiceKind* kind = find_service_kind(spec.kind)) return kind->make(spec);
   return std::make_unique<ContainerService>(spec);
 }
 
 std::string GeneratedSecrets::make() { return secrets_.emplace_back(random_secret()); }
 
 std::vector<ExpandedService> expand_service(const ServiceSpec& declared, GeneratedSecrets& secrets) {
-  if (declared.kind == "postgres" && declared.ha == "patroni") return patroni_cluster_services(declared, secrets);
-  if (declared.kind == "postgres" && declared.standbys > 0) return with_standbys(declared, secrets);
-  if (declared.kind == "redis" && declared.sentinels > 0) return with_replicas_and_sentinels(declared, secrets);
+  const ServiceKind* kind = find_service_kind(declared.kind);
+  if (kind && kind->expand) return kind->expand(declared, secrets);
   return {{declared, ""}};
 }
 

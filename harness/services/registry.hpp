@@ -1,5 +1,6 @@
 #pragma once
-// Which class serves a declared service, and which services it derives.
+// What the engine and the loader ask of a service's kind (kinds.hpp): the class
+// that serves it, the services it derives.
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -9,10 +10,10 @@
 
 namespace firedrill {
 
-/// Builds the Service of a spec's kind.
+/// Builds the Service of a spec's kind (ServiceKind::make).
 std::unique_ptr<Service> make_service(const ServiceSpec& spec);
 
-/// A declared service as it runs, followed by the services it derives (its standbys; its replicas
+/// A declared service as it runs (ServiceKind::expand), followed by the services it derives (its standbys; its replicas
 /// and sentinels; a Patroni cluster's etcd and members before it), in the order they are listed.
 std::vector<ExpandedService> expand_service(const ServiceSpec& declared, GeneratedSecrets& secrets);
 
