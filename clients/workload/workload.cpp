@@ -446,4 +446,11 @@ Readback read_back_redis(const std::string& host, int port, const std::optional<
   throw std::runtime_error(fmt::format("read-back of writer '{}': SCAN did not finish", writer));
 }
 
+Readback read_back_writes(const WriterConfig& writer, const Clock& clock) {
+  if (writer.kind == "sql") return read_back_sql(writer.conninfo, writer.name, clock);
+  if (writer.kind == "redis")
+    return read_back_redis(writer.host, writer.port, writer.sentinel, writer.password, writer.id_prefix, writer.name, clock);
+  return read_back_http(writer.host, writer.port, writer.id_prefix, {writer.name}, std::chrono::seconds(30), clock);
+}
+
 }  // namespace firedrill

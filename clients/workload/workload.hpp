@@ -100,4 +100,9 @@ Readback read_back_redis(const std::string& host, int port, const std::optional<
                          const std::string& password, const std::string& id_prefix, const std::string& writer,
                          const Clock& clock = real_clock());
 
+/// Reads back what `writer` wrote, the way its kind reads: read_back_http (waiting at most 30 s
+/// for the app), read_back_sql or read_back_redis, at the writer's address, with its credentials
+/// and id prefix. The result has one entry, for the writer.
+Readback read_back_writes(const WriterConfig& writer, const Clock& clock = real_clock());
+
 }  // namespace firedrill

@@ -44,19 +44,10 @@ void Observers::start() {
 
   std::vector<WriterConfig> writers;
   for (const auto& spec : scenario_.workload) {
-    const auto& service = environment_.service(spec.through);
-    const auto& info = environment_.containers().at(spec.through);
-    WriterConfig writer;
-    writer.name = spec.name;
-    writer.kind = service.spec().kind == "postgres" ? "sql" : service.spec().kind == "redis" ? "redis" : "http";
-    writer.port = info.host_ports.at(service.container_port());
-    writer.conninfo = service.harness_conninfo(info);
-    writer.sentinel = sentinel_group(scenario_, spec.through, environment_.containers());
-    writer.password = service.harness_password();
+    WriterConfig writer = writer_of(spec);
     writer.rate_per_second = spec.rate_per_second;
     writer.concurrency = spec.concurrency;
     if (spec.timeout) writer.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.timeout);
-    writer.id_prefix = records_.run_id;
     writers.push_back(writer);
   }
   workload_ = std::make_unique<Workload>(writers, records_.acks, records_.events, records_.clock);
@@ -83,6 +74,15 @@ void Observers::start() {
       telemetry.events = records_.events.snapshot();
       return telemetry;
     });
+}
+
+WriterConfig Observers::writer_of(const WorkloadSpec& spec) const {
+  WriterConfig writer = environment_.service(spec.through)
+                            .workload_writer(environment_.containers().at(spec.through),
+                                             sentinel_group(scenario_, spec.through, environment_.containers()));
+  writer.name = spec.name;
+  writer.id_prefix = records_.run_id;
+  return writer;
 }
 
 void Observers::stop_writing() {
@@ -148,17 +148,8 @@ bool Observers::await_recovered(const StepSpec& step, std::string& failure) {
 Readback Observers::read_back() {
   Readback readback;
   for (const auto& spec : scenario_.workload) {
-    const auto& service = environment_.service(spec.through);
-    const auto& info = environment_.containers().at(spec.through);
     try {
-      Readback one = service.spec().kind == "postgres"
-                         ? read_back_sql(service.harness_conninfo(info), spec.name, records_.clock)
-                     : service.spec().kind == "redis"
-                         ? read_back_redis("127.0.0.1", info.host_ports.at(service.container_port()),
-                                           sentinel_group(scenario_, spec.through, environment_.containers()),
-                                           service.harness_password(), records_.run_id, spec.name, records_.clock)
-                         : read_back_http("127.0.0.1", info.host_ports.at(service.container_port()), records_.run_id,
-                                          {spec.name}, std::chrono::seconds(30), records_.clock);
+      Readback one = read_back_writes(writer_of(spec), records_.clock);
       readback.writers.merge(one.writers);
     } catch (const std::exception& error) {
       records_.failures.push_back(fmt::format("could not read back the writes of '{}': {}", spec.name, records_.secrets.scrub(error.what())));

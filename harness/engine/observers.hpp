@@ -42,6 +42,9 @@ class Observers {
   void gather_for_checks();
 
  private:
+  /// The writer of a workload through its service, as the service says it is written to and read
+  /// back (Service::workload_writer), named and with the run's id prefix.
+  WriterConfig writer_of(const WorkloadSpec& spec) const;
   const Scenario& scenario_;
   const DrillOptions& options_;
   RunRecords& records_;

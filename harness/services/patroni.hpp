@@ -91,6 +91,7 @@ class PatroniClusterService final : public Service {
   /// Multi-host over the members' published ports (as last inspected), read-write only.
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override { return {password_}; }
+  std::string workload_writer_kind() const override { return "sql"; }
 
   /// The cluster's members, etcd and timings, with the failover window they imply.
   nlohmann::json describe() const;
@@ -119,6 +120,7 @@ class PatroniMemberService final : public Service {
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::string data_directory() const override { return "/var/lib/postgresql/data"; }
   std::vector<std::string> secrets() const override;
+  std::string workload_writer_kind() const override { return "sql"; }
 
  protected:
   std::string default_image() const override { return "firedrill/postgres:15"; }

@@ -62,6 +62,7 @@ class PostgresService final : public Service {
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;
+  std::string workload_writer_kind() const override { return "sql"; }
   /// PGDATA: the scenario's, else /var/lib/postgresql/data (the entrypoint owns and chmods it).
   std::string data_directory() const override;
 

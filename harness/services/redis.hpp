@@ -24,6 +24,7 @@ class RedisService final : public Service {
   std::string data_directory() const override { return "/data"; }
   std::vector<std::string> secrets() const override { return {password_}; }
   std::string harness_password() const override { return password_; }
+  std::string workload_writer_kind() const override { return "redis"; }
 
  protected:
   std::map<std::string, std::string> kind_environment() const override;

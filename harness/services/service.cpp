@@ -29,6 +29,17 @@ ContainerSpec Service::container_spec(const std::function<std::string(const std:
   return container;
 }
 
+WriterConfig Service::workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const {
+  WriterConfig writer;
+  writer.kind = workload_writer_kind();
+  // A sql writer connects by conninfo alone, which a Patroni cluster builds from its members.
+  if (auto port = info.host_ports.find(container_port()); port != info.host_ports.end()) writer.port = port->second;
+  writer.conninfo = harness_conninfo(info);
+  writer.sentinel = sentinel;
+  writer.password = harness_password();
+  return writer;
+}
+
 std::string Service::url_at(const std::string& host, int port) const { return fmt::format("tcp://{}:{}", host, port); }
 
 void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const {

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "clients/probes/prober.hpp"
+#include "clients/redis_master.hpp"
+#include "clients/workload/workload.hpp"
 #include "core/model.hpp"
 #include "harness/runtime/runtime.hpp"
 
@@ -73,6 +75,15 @@ class Service {
 
   /// Values that must never appear in reports or logs (generated passwords).
   virtual std::vector<std::string> secrets() const { return {}; }
+
+  /// How the harness writes a workload through the service: the WriterConfig::kind of its writer
+  /// ("http" to an app, "sql" to postgres, "redis"); empty: it takes no workload.
+  virtual std::string workload_writer_kind() const { return {}; }
+
+  /// The writer of a workload through the service as bring-up left it (`info`), reaching a
+  /// sentinel-managed redis through its group: its kind, address and credentials, which
+  /// read_back_writes also reads the writes back with. The caller names it and sets its pace.
+  WriterConfig workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const;
 
  protected:
   /// Extra environment of the kind (passwords, data paths), before the scenario's own env.
