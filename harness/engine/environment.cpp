@@ -9,7 +9,6 @@
 
 #include "core/interrupt.hpp"
 #include "harness/actions/action.hpp"
-#include "harness/services/patroni.hpp"
 #include "harness/services/registry.hpp"
 #include "harness/services/sentinel.hpp"
 #include "injectors/registry.hpp"
@@ -235,8 +234,7 @@ nlohmann::json Environment::describe_services() const {
                         {"endpoint", container == containers_.end() || container->second.host_ports.empty()
                                          ? ""
                                          : fmt::format("127.0.0.1:{}", container->second.host_ports.begin()->second)}});
-    if (const auto* cluster = dynamic_cast<const PatroniClusterService*>(services_.at(spec.name).get()))
-      services.back()["patroni"] = cluster->describe();
+    services_.at(spec.name)->add_details(services.back());
   }
   return services;
 }

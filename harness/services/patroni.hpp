@@ -92,6 +92,8 @@ class PatroniClusterService final : public Service {
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override { return {password_}; }
   std::string workload_writer_kind() const override { return "sql"; }
+  /// Its members, etcd and timings under "patroni" (describe()).
+  void add_details(nlohmann::json& entry) const override { entry["patroni"] = describe(); }
 
   /// The cluster's members, etcd and timings, with the failover window they imply.
   nlohmann::json describe() const;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "clients/probes/prober.hpp"
 #include "clients/redis_master.hpp"
 #include "clients/workload/workload.hpp"
@@ -84,6 +86,10 @@ class Service {
   /// sentinel-managed redis through its group: its kind, address and credentials, which
   /// read_back_writes also reads the writes back with. The caller names it and sets its pace.
   WriterConfig workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const;
+
+  /// Adds to the report's entry of the service what it says beyond its name, kind, image and
+  /// endpoint (a Patroni cluster: its members and timings).
+  virtual void add_details(nlohmann::json& /*entry*/) const {}
 
  protected:
   /// Extra environment of the kind (passwords, data paths), before the scenario's own env.
