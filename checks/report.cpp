@@ -56,8 +56,10 @@ json null_or(const std::optional<T>& value) {
 json rest(const json& object, std::initializer_list<const char*> known) {
   json others = json::object();
   if (!object.is_object()) return others;
-  for (const auto& [key, value] : object.items())
-    if (std::none_of(known.begin(), known.end(), [&](const char* name) { return key == name; })) others[key] = value;
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();
+    if (std::none_of(known.begin(), known.end(), [&key](const char* name) { return key == name; })) others[key] = item.value();
+  }
   return others;
 }
 
