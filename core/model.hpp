@@ -33,6 +33,7 @@ struct ParamValue {
   std::vector<std::string> items;  // list items when the value is a sequence
   bool is_list = false;
   std::optional<Duration> duration;  // set by the loader when the param's type is duration
+  std::optional<double> number;      // set by the loader when it is an integer, a number or a percent
   SourceLocation where;
 };
 using Params = std::map<std::string, ParamValue>;
@@ -117,6 +118,12 @@ struct StepSpec {
   std::string param_text(const std::string& param, const std::string& fallback = "") const {
     auto found = params.find(param);
     return found == params.end() ? fallback : found->second.text;
+  }
+  /// The value of an integer, number or percent parameter as the loader read it (a percent
+  /// without its '%'), or nullopt when the step does not set it.
+  std::optional<double> param_number(const std::string& param) const {
+    auto found = params.find(param);
+    return found == params.end() ? std::nullopt : found->second.number;
   }
 };
 

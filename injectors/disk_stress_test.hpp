@@ -184,9 +184,13 @@ inline StepSpec fault_step(const std::string& fault, const Params& params, std::
   return step;
 }
 
+/// A scalar parameter as the loader gives it: its text, and its number when the text is one.
 inline ParamValue scalar(const std::string& text) {
   ParamValue value;
   value.text = text;
+  char* end = nullptr;
+  const double number = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size()) value.number = number;
   return value;
 }
 

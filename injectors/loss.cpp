@@ -42,10 +42,9 @@ VerbSpec LossInjector::spec() {
 }
 
 std::unique_ptr<ActiveFault> LossInjector::inject(FaultContext& context, const StepSpec& step) {
-  auto percent_param = step.params.find("percent");
-  if (percent_param == step.params.end())
-    throw std::invalid_argument(fmt::format("step '{}': loss needs 'percent'", step.name));
-  const double percent = std::stod(percent_param->second.text);
+  const std::optional<double> given = step.param_number("percent");
+  if (!given) throw std::invalid_argument(fmt::format("step '{}': loss needs 'percent'", step.name));
+  const double percent = *given;
   if (percent < 0 || percent > 100)
     throw std::invalid_argument(fmt::format("step '{}': loss 'percent' must be from 0 to 100", step.name));
   const std::string towards = step.param_text("towards");

@@ -65,6 +65,7 @@ StepSpec loss_step(const std::string& target, const std::string& percent, const 
   step.what = "loss";
   step.target = target;
   step.params["percent"].text = percent;
+  step.params["percent"].number = std::stod(percent);
   if (!towards.empty()) step.params["towards"].text = towards;
   if (!seed.empty()) step.params["seed"].text = seed;
   return step;

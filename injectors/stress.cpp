@@ -32,18 +32,12 @@ void check_duration(const StepSpec& step) {
 }
 
 int workers_of(const StepSpec& step) {
-  auto configured = step.params.find("workers");
-  if (configured == step.params.end()) return 2;
-  int workers = 0;
-  try {
-    workers = std::stoi(configured->second.text);
-  } catch (const std::exception&) {
-    workers = 0;
-  }
-  if (workers < 1 || workers > 64)
+  if (!step.params.count("workers")) return 2;
+  const std::optional<double> configured = step.param_number("workers");
+  if (!configured || *configured < 1 || *configured > 64 || *configured != static_cast<int>(*configured))
     throw std::invalid_argument(fmt::format("step '{}': workers must be between 1 and 64, got '{}'", step.name,
-                                            configured->second.text));
-  return workers;
+                                            step.param_text("workers")));
+  return static_cast<int>(*configured);
 }
 
 std::uint64_t size_of(const StepSpec& step) {

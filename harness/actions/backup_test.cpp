@@ -116,7 +116,7 @@ StepSpec action_step(const std::string& action, const std::string& target, std::
   step.verb = StepVerb::action;
   step.what = action;
   step.target = target;
-  for (auto& [name, text] : params) step.params[name] = ParamValue{text, {}, false, std::nullopt, {}};
+  for (auto& [name, text] : params) step.params[name] = ParamValue{text, {}, false, std::nullopt, std::nullopt, {}};
   return step;
 }
 

@@ -62,7 +62,8 @@ class ScenarioReader {
   void read_probe_type(const Entry& type, ProbeSpec& probe);
   void add_default_probes();
   ParamValue read_param(const ParamSpec& spec, const Node& node);
-  static void check_number(const Node& node, const std::string& subject, const std::string& text);
+  /// The number `text` writes; fails at the node, naming `subject`, for anything else.
+  static double check_number(const Node& node, const std::string& subject, const std::string& text);
   static const ParamSpec* param_spec(const VerbSpec& verb, std::string_view name);
   static void check_required(const VerbSpec& verb, const Params& params, std::string_view what, Pos where);
   void read_steps(const Node& node);

@@ -42,13 +42,15 @@ ParamValue ScenarioReader::read_param(const ParamSpec& spec, const Node& node) {
     case ParamType::string: break;
     case ParamType::integer: {
       bool out_of_range = false;
-      if (!parse_integer(text, out_of_range)) {
+      const auto value = parse_integer(text, out_of_range);
+      if (!value) {
         if (out_of_range) fail(node.where, fmt::format("{} is out of range: '{}'", subject, text));
         fail(node.where, fmt::format("{} must be an integer, got '{}'", subject, text));
       }
+      param.number = static_cast<double>(*value);
       break;
     }
-    case ParamType::number: check_number(node, subject, text); break;
+    case ParamType::number: param.number = check_number(node, subject, text); break;
     case ParamType::boolean:
       if (text != "true" && text != "false")
         fail(node.where, fmt::format("{} must be true or false, got '{}'", subject, text));
@@ -63,6 +65,7 @@ ParamValue ScenarioReader::read_param(const ParamSpec& spec, const Node& node) {
       if (!plain || std::strtod(digits.c_str(), nullptr) > 100)
         fail(node.where, fmt::format("{} must be a percentage from 0 to 100 (like 20%), got '{}'", subject, text));
       param.text = digits;
+      param.number = std::strtod(digits.c_str(), nullptr);
       break;
     }
     case ParamType::service: existing_service(node, spec.name); break;
@@ -72,7 +75,7 @@ ParamValue ScenarioReader::read_param(const ParamSpec& spec, const Node& node) {
   return param;
 }
 
-void ScenarioReader::check_number(const Node& node, const std::string& subject, const std::string& text) {
+double ScenarioReader::check_number(const Node& node, const std::string& subject, const std::string& text) {
   const bool plain = !text.empty() && text.find_first_not_of("0123456789+-.eE") == std::string::npos;
   char* end = nullptr;
   errno = 0;
@@ -81,6 +84,7 @@ void ScenarioReader::check_number(const Node& node, const std::string& subject, 
     fail(node.where, fmt::format("{} must be a number, got '{}'", subject, text));
   if (errno == ERANGE || !std::isfinite(value) || std::fabs(value) > 1e15)
     fail(node.where, fmt::format("{} is out of range: '{}'", subject, text));
+  return value;
 }
 
 const ParamSpec* ScenarioReader::param_spec(const VerbSpec& verb, std::string_view name) {
