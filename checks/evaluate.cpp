@@ -53,21 +53,13 @@ void measure_fault_windows(const std::vector<Event>& events, const std::vector<A
   for (const Ack& ack : acks) last_write = std::max(last_write, ack.sent + 1);
   std::vector<WriteWindow> windows;
   std::optional<Micros> first_fault;
-  for (const Event& injected : events) {
-    if (injected.kind != event_kind::fault_injected) continue;
-    const std::string step = injected.details.value("step", "");
-    Micros until = last_write;
-    for (const Event& reverted : events)
-      if (reverted.kind == event_kind::fault_reverted && reverted.t >= injected.t && reverted.details.value("step", "") == step) {
-        until = reverted.t;
-        break;
-      }
-    auto window = write_window(acks, injected.t, until);
-    window.step = step;
-    window.fault = injected.details.value("fault", "");
-    window.target = injected.details.value("target", "");
+  for (const FaultWindow& fault : fault_windows(events, last_write)) {
+    auto window = write_window(acks, fault.from, fault.to);
+    window.step = fault.step;
+    window.fault = fault.fault;
+    window.target = fault.target;
     windows.push_back(window);
-    first_fault = std::min(first_fault.value_or(injected.t), injected.t);
+    first_fault = std::min(first_fault.value_or(fault.from), fault.from);
   }
   if (windows.empty()) return;
   Micros first_write = acks.front().sent;
@@ -183,7 +175,7 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
     evaluation.components[component] = entry;
   }
 
-  CheckInput input{scenario, events, recovery, loss, judged};
+  CheckInput input{scenario, events, recovery, loss, judged, acks};
   for (const auto& check : scenario.checks) {
     CheckOutcome result;
     try {

@@ -106,7 +106,7 @@ CheckEntry backup_valid_check() {
 std::map<std::string, CheckEntry> build_registry() {
   std::map<std::string, CheckEntry> registry;
   for (auto entry : {objective_check("rto"), objective_check("rpo"), lost_writes_check(), integrity_check(),
-                      backup_valid_check()}) {
+                      backup_valid_check(), latency_check()}) {
     std::string word = entry.spec.name;
     register_unique(registry, word, std::move(entry), "check");
   }

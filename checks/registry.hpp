@@ -22,6 +22,7 @@ struct CheckInput {
   const std::map<std::string, RecoveryMeasure>& recovery;  // by component
   const std::map<std::string, DataLossMeasure>& loss;      // by component
   const std::map<std::string, CheckOutcome>& objectives;   // by check name
+  const std::vector<Ack>& acks;                            // every write of the workload
 };
 
 /// What a check needs gathered from its subject while the environment is still up (after the
@@ -66,5 +67,7 @@ std::map<std::string, VerbSpec> check_specs();
 
 /// The integrity check (checks/integrity.cpp).
 CheckEntry integrity_check();
+/// The `latency` check (latency.cpp).
+CheckEntry latency_check();
 
 }  // namespace firedrill

@@ -193,6 +193,15 @@ struct WriteStats {
 };
 WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to);
 
+/// The time a fault was in force: from the instant it took effect to its revert, or to `until`
+/// (the last write) when it was never reverted.
+struct FaultWindow {
+  std::string step, fault, target;
+  Micros from = 0, to = 0;
+};
+/// Every fault's window, in the order the faults were injected.
+std::vector<FaultWindow> fault_windows(const std::vector<Event>& events, Micros until);
+
 /// T0: the time of the first incident event, if any.
 std::optional<Micros> incident_time(const std::vector<Event>& events);
 

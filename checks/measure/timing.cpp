@@ -101,4 +101,21 @@ WriteStats write_stats(const std::vector<Ack>& acks, Micros from, Micros to) {
   return stats;
 }
 
+std::vector<FaultWindow> fault_windows(const std::vector<Event>& events, Micros until) {
+  std::vector<FaultWindow> windows;
+  for (const Event& injected : events) {
+    if (injected.kind != event_kind::fault_injected) continue;
+    FaultWindow window{injected.details.value("step", ""), injected.details.value("fault", ""),
+                       injected.details.value("target", ""), injected.t, until};
+    for (const Event& reverted : events)
+      if (reverted.kind == event_kind::fault_reverted && reverted.t >= injected.t &&
+          reverted.details.value("step", "") == window.step) {
+        window.to = reverted.t;
+        break;
+      }
+    windows.push_back(std::move(window));
+  }
+  return windows;
+}
+
 }  // namespace firedrill

@@ -362,6 +362,16 @@ void ScenarioReader::read_checks(const Node& node) {
       check.params[entry.key] = read_param(*param, entry.value);
     }
     check_required(verb, check.params, "check", word->key_where);
+    if (verb.check_combination) {
+      StepSpec as_step;
+      as_step.name = check.kind;
+      as_step.params = check.params;
+      try {
+        verb.check_combination(as_step);
+      } catch (const std::invalid_argument& error) {
+        fail(word->key_where, fmt::format("check '{}': {}", check.kind, error.what()));
+      }
+    }
     if (check.kind == "rto" || check.kind == "rpo") {
       const auto target = scenario_.targets.find(check.subject);
       const Objective* objective = target == scenario_.targets.end() ? nullptr : &target->second;
