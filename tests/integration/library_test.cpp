@@ -154,13 +154,15 @@ TEST_F(LibraryDrill, ReplicationBandwidthStarvedLosesWhatTheLinkCouldNotShipAndR
   EXPECT_EQ(lag["standby"], "db-standby-1");
   EXPECT_GE(lag["samples"].get<int>(), 5);
   const Micros incident = parse_rfc3339(report["incident_at"].get<std::string>());
-  EXPECT_LT(parse_rfc3339(lag["last"]["at"].get<std::string>()), incident);
+  // The primary answers until the kill has landed, a few milliseconds after T0 (stamped at the
+  // request): the last reading may fall just after it, never long after.
+  EXPECT_LT(parse_rfc3339(lag["last"]["at"].get<std::string>()), incident + 1'000'000);
   std::vector<std::int64_t> behind;
   for (const Event& event : read_events(run_dir_ / "events.jsonl"))
     if (event.kind == "replication.lag" && event.t < incident) behind.push_back(event.details.value("behind_bytes", std::int64_t{0}));
   ASSERT_GE(behind.size(), 5u);
   EXPECT_GT(behind.back(), behind.front() + 50'000) << "the lag did not grow under the cap";
-  EXPECT_EQ(lag["last"]["behind_bytes"].get<std::int64_t>(), behind.back());
+  EXPECT_GE(lag["last"]["behind_bytes"].get<std::int64_t>(), behind.back()) << "the lag only grows under the cap";
 
   // The lost writes, counted a second time from the promoted database against acks.jsonl.
   const int port = testing::published_port(report, "db-standby-1");
