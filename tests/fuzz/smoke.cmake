@@ -1,11 +1,11 @@
-# The `fuzz` label: each target of tests/fuzz for 20 s from its committed corpus, under ASan and
+# The `fuzz` label: each target of tests/fuzz for 10 s from its committed corpus, under ASan and
 # UBSan. New inputs go to a scratch directory given first (libFuzzer writes only to its first
 # corpus directory), so the repository never changes. Included by tests/CMakeLists.txt; the
 # binaries come from this tree when it builds them (FIREDRILL_FUZZ), else from
 # FIREDRILL_FUZZ_BINARY_DIR, the tree ci/setup builds them in.
 set(FIREDRILL_FUZZ_BINARY_DIR "${CMAKE_BINARY_DIR}-fuzz" CACHE PATH
   "Build tree holding the fuzz targets (configured with FIREDRILL_FUZZ=ON) for the `fuzz` tests")
-set(FIREDRILL_FUZZ_SECONDS 20 CACHE STRING "How long each `fuzz` test runs its target")
+set(FIREDRILL_FUZZ_SECONDS 10 CACHE STRING "How long each `fuzz` test runs its target")
 set(fuzz_corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus)
 set(scenario_corpora ${fuzz_corpus}/scenario ${PROJECT_SOURCE_DIR}/tests/malformed/cases ${PROJECT_SOURCE_DIR}/scenarios)
 foreach(name scenario scalars envelope journal engine proxy)
