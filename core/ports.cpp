@@ -42,13 +42,16 @@ int ephemeral_low() {
 
 }  // namespace
 
-int free_loopback_port() {
+int free_loopback_port(PortShare share) {
   // Below the kernel's ephemeral range: a port it hands out by itself (to a proxy listening on
   // port 0, or to any outgoing connection) can be taken between this choice and the bind of the
   // program that was given it, which then fails with "address already in use"; one it never
   // hands out can only be taken by someone choosing it explicitly.
-  const int high = ephemeral_low() - 1;
-  const int low = std::min(high, 10000);
+  const int top = ephemeral_low() - 1;
+  const int bottom = std::min(top, 10000);
+  const int middle = bottom + (top - bottom) / 2;
+  const int low = share == PortShare::published ? bottom : std::min(top, middle + 1);
+  const int high = share == PortShare::published ? middle : top;
   static thread_local std::mt19937 random(std::random_device{}());
   std::uniform_int_distribution<int> pick(low, high);
   for (int attempt = 0; attempt < 64; ++attempt) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -32,6 +33,16 @@ TEST(FreeLoopbackPort, IsBelowTheKernelsEphemeralRangeAndBindable) {
   }
   // Drawn at random, so two runs choosing at once rarely meet.
   EXPECT_GT(seen.size(), 10u);
+}
+
+// A container a drill beside it publishes never takes the port a local program was given.
+TEST(FreeLoopbackPort, PublishedPortsAndLocalProgramsDrawFromHalvesOfTheirOwn) {
+  int highest_published = 0, lowest_local = 1 << 16;
+  for (int i = 0; i < 200; ++i) {
+    highest_published = std::max(highest_published, free_loopback_port(PortShare::published));
+    lowest_local = std::min(lowest_local, free_loopback_port(PortShare::local_programs));
+  }
+  EXPECT_LT(highest_published, lowest_local);
 }
 
 }  // namespace

@@ -147,7 +147,7 @@ ContainerInfo ProcessRuntime::start(const ContainerSpec& spec) {
   if (state->spec.ports.empty() && program.default_port != 0) state->spec.ports = {program.default_port};
   for (int port : state->spec.ports) {
     auto kept = spec.host_ports.find(port);
-    state->ports[port] = kept != spec.host_ports.end() ? kept->second : free_loopback_port();
+    state->ports[port] = kept != spec.host_ports.end() ? kept->second : free_loopback_port(PortShare::local_programs);
   }
   place.port = state->spec.ports.empty() ? 0 : state->ports.at(state->spec.ports.front());
 
