@@ -25,12 +25,15 @@ class BandwidthRulesTest : public netfault_testing::NetworkFaultTest {
   }
 
   /// Seconds the app takes to fetch `transfer_bytes` from db (what db sends the app), timed inside
-  /// the app's container so the exec's own overhead is left out; -1 when the query failed.
+  /// the app's container so the exec's own overhead is left out; -1 when the query failed. The
+  /// password comes from the app's own DATABASE_URL, never a command line (every local user's `ps`
+  /// shows those, and the security tests sample them while this runs beside them).
   double app_fetch_seconds() {
     const std::string script = fmt::format(
-        "s=$(date +%s%N); PGPASSWORD={} psql -X -h db -U postgres -d postgres -tA -c \"SELECT repeat('x', {})\" "
+        "p=${{DATABASE_URL#postgresql://postgres:}}; export PGPASSWORD=${{p%%@*}}; "
+        "s=$(date +%s%N); psql -X -h db -U postgres -d postgres -tA -c \"SELECT repeat('x', {})\" "
         ">/dev/null || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 ))",
-        netfault_testing::NetworkFaultRun::password, transfer_bytes);
+        transfer_bytes);
     const auto result = run_->runtime.exec("app", {"bash", "-c", script}, 60s);
     if (result.exit_code != 0) return -1;
     return std::stod(result.output) / 1e6;
