@@ -1,20 +1,13 @@
 #include "checks/history_report.hpp"
 
 #include "checks/evaluate.hpp"
+#include "checks/json_fields.hpp"
 
 namespace firedrill {
 namespace {
 
-std::string text(const nlohmann::json& details, const char* key) {
-  auto found = details.find(key);
-  return found != details.end() && found->is_string() ? found->get<std::string>() : std::string();
-}
-
-std::optional<std::string> optional_text(const nlohmann::json& details, const char* key) {
-  auto found = details.find(key);
-  if (found == details.end() || !found->is_string()) return std::nullopt;
-  return found->get<std::string>();
-}
+using json_fields::optional_text;
+using json_fields::text;
 
 /// The faults as the timeline recorded them: injected, and reverted by the same step.
 std::vector<FaultRecord> faults_of(const std::vector<Event>& events) {

@@ -57,6 +57,8 @@ void SocketDeadline::watch() {
   }
 }
 
+std::size_t discard_curl_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+
 void ensure_curl_initialised() {
   static const bool initialised = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   (void)initialised;

@@ -3,6 +3,7 @@
 // (libpq has none), libcurl's one-time setup, and libpq conninfo handling.
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -39,6 +40,9 @@ class SocketDeadline {
 
 /// Calls curl_global_init once per process.
 void ensure_curl_initialised();
+
+/// A CURLOPT_WRITEFUNCTION that drops the body: a probe or writer needs only the status.
+std::size_t discard_curl_body(char* data, std::size_t size, std::size_t count, void* target);
 
 /// `conninfo` with connect_timeout set from `timeout` (whole seconds, at least 2, as libpq
 /// enforces). Works for both key=value and URI conninfo strings.

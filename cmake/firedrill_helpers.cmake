@@ -6,6 +6,12 @@ function(firedrill_library name)
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> $<INSTALL_INTERFACE:include>)
   target_compile_features(firedrill_${name} PUBLIC cxx_std_20)
   firedrill_warnings(firedrill_${name})
+  # The headers (nlohmann/json, fmt, the standard library) are parsed, and their templates
+  # instantiated and optimised, once per batch rather than once per file. So a name in a source
+  # file's anonymous namespace must be unique within its library (a duplicate is shared instead).
+  if(FIREDRILL_UNITY_BUILD)
+    set_target_properties(firedrill_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+  endif()
 endfunction()
 
 function(firedrill_warnings target)

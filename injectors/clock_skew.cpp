@@ -24,7 +24,6 @@ constexpr const char* clock_library = "/usr/local/lib/firedrill/firedrill-clock.
 constexpr int reread_seconds = 1;
 /// How far the offset a new process in the target shows may be from the one asked for.
 constexpr double shown_tolerance_seconds = 0.5;
-constexpr auto exec_timeout = std::chrono::seconds(15);
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -52,7 +51,7 @@ void write_offset(Runtime& runtime, const std::string& service, const std::strin
 /// reads it (seconds): its `date` against the middle of the exec's round trip.
 std::optional<double> shown_offset(Runtime& runtime, const std::string& service) {
   const double before = now_seconds();
-  const ExecResult result = runtime.exec(service, {"date", "+%s.%N"}, exec_timeout);
+  const ExecResult result = runtime.exec(service, {"date", "+%s.%N"}, fault_exec_timeout);
   const double after = now_seconds();
   if (result.exit_code != 0) return std::nullopt;
   char* end = nullptr;

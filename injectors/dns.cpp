@@ -12,7 +12,6 @@
 namespace firedrill {
 namespace {
 
-constexpr auto exec_timeout = std::chrono::seconds(15);
 /// Where Docker's embedded resolver answers a container on a user-defined network.
 constexpr const char* engine_resolver = "127.0.0.11";
 
@@ -26,7 +25,7 @@ std::string mode_of(const StepSpec& step) {
 /// cannot write it.
 ExecResult run_in(Runtime& runtime, const std::string& service, const std::vector<std::string>& argv,
                   const std::string& what) {
-  ExecResult result = network_namespaces(runtime).exec_in_network_namespace(service, argv, exec_timeout);
+  ExecResult result = network_namespaces(runtime).exec_in_network_namespace(service, argv, fault_exec_timeout);
   if (result.exit_code != 0)
     throw EnvironmentError(fmt::format("cannot {} in '{}' (exit {}): {}", what, service, result.exit_code,
                                        tail_lines(result.output, 3)));

@@ -19,6 +19,9 @@
 
 namespace firedrill {
 
+/// How long one command a fault runs in its target (or the target's network sidecar) may take.
+inline constexpr std::chrono::seconds fault_exec_timeout{15};
+
 class EventLog;
 class FaultProxy;
 

@@ -13,8 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::chrono::milliseconds exec_timeout = 15s;
-
 std::string join(const Rule& rule) {
   std::string text;
   for (const auto& word : rule) text += (text.empty() ? "" : " ") + word;
@@ -23,7 +21,7 @@ std::string join(const Rule& rule) {
 
 ExecResult run_checked(Runtime& runtime, const std::string& service, const std::vector<std::string>& argv,
                        const std::string& what) {
-  ExecResult result = network_namespaces(runtime).exec_in_network_namespace(service, argv, exec_timeout);
+  ExecResult result = network_namespaces(runtime).exec_in_network_namespace(service, argv, fault_exec_timeout);
   if (result.exit_code != 0)
     throw EnvironmentError(fmt::format("cannot {} in the network of '{}' (exit {}): {}", what, service,
                                        result.exit_code, result.output));

@@ -286,12 +286,14 @@ class Timeline {
     double last_label_end = -1e9;
     int row = 0;
     for (const auto& phase : kinds) {
+      const bool is_incident = phase.key == std::string("incident_at");
       auto recorded = phases.find(phase.key);
-      std::optional<Micros> t = recorded == phases.end() ? std::nullopt : time_at(recorded->second);
-      if (phase.key == std::string("incident_at") && !t) t = incident_;
-      if (!t) continue;
-      double at = x(*t);
-      std::string text = phase.key == std::string("incident_at") ? phase.name : fmt::format("{} {}", phase.name, relative(*t));
+      const std::optional<Micros> recorded_at = recorded == phases.end() ? std::nullopt : time_at(recorded->second);
+      const std::optional<Micros> when = recorded_at || !is_incident ? recorded_at : incident_;
+      if (!when.has_value()) continue;
+      const Micros t = when.value_or(0);
+      double at = x(t);
+      std::string text = is_incident ? phase.name : fmt::format("{} {}", phase.name, relative(t));
       // Labels that would overlap the previous one go on the other row.
       row = at < last_label_end + 6 ? 1 - row : 0;
       last_label_end = at + 6.2 * static_cast<double>(text.size());

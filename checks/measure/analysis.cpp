@@ -16,7 +16,7 @@
 namespace firedrill {
 namespace {
 
-constexpr double micros_per_second = 1e6;
+constexpr double micros_per_second_as_double = 1e6;
 
 std::string seconds_text(Duration d) { return fmt::format("{:.3f}s", static_cast<double>(d.count()) / 1e6); }
 
@@ -330,7 +330,7 @@ RecoveryMeasure measure_recovery(const std::vector<Event>& events, const std::ve
   m.detect_seconds.reset();
   if (m.detected_at) m.detect_seconds = std::max(0.0, seconds_between(t0, *m.detected_at));
   down_periods.insert(down_periods.end(), probes.down_periods.begin(), probes.down_periods.end());
-  m.downtime_seconds = static_cast<double>(covered_length(std::move(down_periods), t0, downtime_end)) / micros_per_second;
+  m.downtime_seconds = static_cast<double>(covered_length(std::move(down_periods), t0, downtime_end)) / micros_per_second_as_double;
   return m;
 }
 

@@ -37,8 +37,6 @@ class Sampler {
   virtual ProbeAnswer sample() = 0;
 };
 
-std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
-
 class HttpSampler final : public Sampler {
  public:
   explicit HttpSampler(const ProbeConfig& config)
@@ -49,7 +47,7 @@ class HttpSampler final : public Sampler {
     curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, static_cast<long>(config.timeout.count()));
     curl_easy_setopt(handle_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.timeout.count()));
-    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, discard_curl_body);
     curl_easy_setopt(handle_, CURLOPT_TCP_NODELAY, 1L);
   }
   ~HttpSampler() override { curl_easy_cleanup(handle_); }

@@ -29,8 +29,6 @@ std::string create_table_sql() {
       sql_writes_table);
 }
 
-std::size_t discard_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
-
 std::size_t append_body(char* data, std::size_t size, std::size_t count, void* target) {
   static_cast<std::string*>(target)->append(data, size * count);
   return size * count;
@@ -69,7 +67,7 @@ class HttpWriterThread {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(config.timeout.count()));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.timeout.count()));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_curl_body);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   }
 

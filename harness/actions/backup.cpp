@@ -193,11 +193,6 @@ Produced dump_postgres(ActionContext& context, const Service& service, const std
   return produced;
 }
 
-std::string redis_cli(ActionContext& context, const std::string& target, std::vector<std::string> command, Micros deadline) {
-  command.insert(command.begin(), "redis-cli");
-  return without_trailing_newlines(exec_checked(context.runtime, target, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
-}
-
 Produced dump_redis(ActionContext& context, const std::string& target, Micros deadline) {
   Produced produced;
   produced.tools["redis-server"] = without_trailing_newlines(exec_checked(context.runtime, target, {"redis-server", "--version"},

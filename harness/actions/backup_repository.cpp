@@ -307,4 +307,9 @@ std::string without_trailing_newlines(std::string text) {
   return text;
 }
 
+std::string redis_cli(ActionContext& context, const std::string& service, std::vector<std::string> command, Micros deadline) {
+  command.insert(command.begin(), "redis-cli");
+  return without_trailing_newlines(exec_checked(context.runtime, service, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
+}
+
 }  // namespace firedrill

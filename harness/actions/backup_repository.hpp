@@ -202,4 +202,8 @@ std::chrono::milliseconds time_left(const Clock& clock, Micros deadline);
 /// The text without the line breaks and spaces a command's output ends with.
 std::string without_trailing_newlines(std::string text);
 
+/// The reply of `redis-cli command...` run in the service's container, which must succeed by
+/// `deadline` (ActionFailed otherwise), without its trailing line break.
+std::string redis_cli(ActionContext& context, const std::string& service, std::vector<std::string> command, Micros deadline);
+
 }  // namespace firedrill

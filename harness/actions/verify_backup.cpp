@@ -237,11 +237,6 @@ nlohmann::json verify_pgbackrest(ActionContext& context, const StepSpec& step, c
   return {{"tables", counts.size()}, {"row_counts", counts}, {"amcheck", amcheck}, {"pgbackrest_verify", "ok"}, {"label", label}};
 }
 
-std::string redis_cli(ActionContext& context, const std::string& service, std::vector<std::string> command, Micros deadline) {
-  command.insert(command.begin(), "redis-cli");
-  return without_trailing_newlines(exec_checked(context.runtime, service, command, time_left(context.clock, deadline), "redis-cli " + command[1]));
-}
-
 nlohmann::json verify_rdb(ActionContext& context, const StepSpec& step, const ScratchContainer& scratch,
                           const nlohmann::json& manifest,
                           const std::map<std::string, std::filesystem::path>& staged, Micros deadline, nlohmann::json& phases) {

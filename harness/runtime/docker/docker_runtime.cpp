@@ -30,7 +30,7 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 bool is_port_conflict(const std::string& message) {
   return message.find("port is already allocated") != std::string::npos ||
@@ -219,9 +219,9 @@ ContainerInfo DockerRuntime::inspect(const std::string& service) {
 ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout) {
   require_run();
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = SteadyClock::now() + timeout;
   const auto remaining = [&] {
-    return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+    return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()));
   };
   const auto timed_out = [&](std::string partial) {
     ExecResult result;
@@ -248,7 +248,7 @@ ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std
         result.exit_code = state["ExitCode"].get<int>();
         return result;
       }
-      if (Clock::now() >= deadline) return timed_out(std::move(result.output));
+      if (SteadyClock::now() >= deadline) return timed_out(std::move(result.output));
       std::this_thread::sleep_for(milliseconds(10));
     }
   } catch (const docker::EngineTimeout& timeout_error) {

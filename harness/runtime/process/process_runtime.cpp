@@ -23,7 +23,7 @@
 namespace firedrill {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 int signal_number(const std::string& name) {
@@ -211,7 +211,7 @@ void ProcessRuntime::launch(ServiceProcess& state) {
 void ProcessRuntime::run_to_completion(ServiceProcess& state, const std::vector<std::string>& argv, const fs::path& input,
                                        std::chrono::seconds timeout, const std::string& what) {
   const int pid = spawn(state, argv, input);
-  const auto code = wait_child(pid, Clock::now() + timeout);
+  const auto code = wait_child(pid, SteadyClock::now() + timeout);
   state.child = false;
   if (!code) {
     kill_recorded_processes(*state.process, std::chrono::seconds(5));
@@ -323,8 +323,8 @@ void ProcessRuntime::restart(const std::string& service, std::chrono::seconds gr
   ServiceProcess& state = state_of(service);
   if (reap(state)) {
     ::kill(state.process->pid, state.program().stop_signal);
-    const auto deadline = Clock::now() + grace;
-    while (reap(state) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto deadline = SteadyClock::now() + grace;
+    while (reap(state) && SteadyClock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (state.process) kill_recorded_processes(*state.process, std::chrono::seconds(5));
   reap(state);

@@ -24,7 +24,7 @@ namespace firedrill {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 /// What the child reports through the close-on-exec pipe when it could not exec.
 struct SpawnFailure {
@@ -131,7 +131,7 @@ int spawn_service_process(const ServicePlace& place, const SpawnRequest& request
   return pid;
 }
 
-std::optional<int> wait_child(int pid, Clock::time_point deadline) {
+std::optional<int> wait_child(int pid, SteadyClock::time_point deadline) {
   while (true) {
     int status = 0;
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
@@ -140,7 +140,7 @@ std::optional<int> wait_child(int pid, Clock::time_point deadline) {
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     if (done < 0) return -1;
-    if (Clock::now() >= deadline) return std::nullopt;
+    if (SteadyClock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
@@ -190,10 +190,10 @@ ExecResult run_beside_service(const ServicePlace& place, const std::optional<Rec
   ::close(output[1]);
   ::close(null);
   ExecResult result;
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = SteadyClock::now() + timeout;
   bool timed_out = false;
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
     if (left <= 0) {
       timed_out = true;
       break;
