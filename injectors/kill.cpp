@@ -1,5 +1,9 @@
 #include "injectors/kill.hpp"
 
+#include <stdexcept>
+
+#include <fmt/format.h>
+
 namespace firedrill {
 
 VerbSpec KillInjector::spec() {
@@ -7,7 +11,17 @@ VerbSpec KillInjector::spec() {
           "Send a signal to the target's main process (the container stops unless it handles it).",
           true,
           {{"signal", ParamType::string, false, "signal name, default KILL (TERM, INT, HUP, ...)"},
-           {"restart_after", ParamType::duration, false, "start the container again after this long"}}};
+           {"restart_after", ParamType::duration, false, "start the container again after this long"},
+           {"via", ParamType::string, false,
+            "engine: through the engine even where firedrill signals the process straight from this machine "
+            "(the default, as root beside a local engine)"}},
+          check_params};
+}
+
+void KillInjector::check_params(const StepSpec& step) {
+  const std::string via = step.param_text("via");
+  if (!via.empty() && via != "engine")
+    throw std::invalid_argument(fmt::format("step '{}': kill 'via' can only be engine, not '{}'", step.name, via));
 }
 
 std::optional<Duration> KillInjector::revert_after(const StepSpec& step) const {
@@ -22,9 +36,11 @@ std::unique_ptr<ActiveFault> KillInjector::inject(FaultContext& context, const S
   std::string journal_id;
   if (step.params.count("restart_after"))
     journal_id = context.journal_inverse({{"type", "start"}, {"service", step.target}});
-  process_control(context.runtime).kill(step.target, signal);
+  const std::string via = process_control(context.runtime)
+                              .send_signal(step.target, signal,
+                                           step.param_text("via") == "engine" ? SignalRoute::engine : SignalRoute::fastest);
   return std::make_unique<JournalledFault>(context, journal_id, start_again_if_stopped(context.runtime, step.target),
-                                           nlohmann::json{{"signal", signal}});
+                                           nlohmann::json{{"signal", signal}, {"via", via}});
 }
 
 }  // namespace firedrill

@@ -176,12 +176,26 @@ class Runtime {
 };
 
 /// Capability: signals, freezing and restarting the services' processes.
+/// How a signal reaches a service's main process.
+enum class SignalRoute {
+  fastest,  // from this machine straight to the process (kill(2)) where the runtime can, else the engine
+  engine,   // through the engine alone, as a remote engine's services are signalled
+};
+
 class ProcessControl {
  public:
   static constexpr const char* ability = "signal, pause or restart its services";
   virtual ~ProcessControl() = default;
-  /// Sends a signal (name like "KILL", "TERM"). Returns when the engine accepted it.
+  /// Sends a signal (name like "KILL", "TERM") the fastest way. With KILL, returns once the
+  /// service has stopped; otherwise once the signal is sent.
   virtual void kill(const std::string& service, const std::string& signal) = 0;
+  /// As kill(), by `route`; says which way the signal went: "direct" (this machine's kill(2)
+  /// on the service's main process) or "engine".
+  virtual std::string send_signal(const std::string& service, const std::string& signal, SignalRoute route) {
+    (void)route;
+    kill(service, signal);
+    return "engine";
+  }
   virtual void pause(const std::string& service) = 0;
   virtual void unpause(const std::string& service) = 0;
   /// Starts a stopped/killed service again (same volumes, same network identity).

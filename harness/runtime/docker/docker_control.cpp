@@ -3,11 +3,14 @@
 // path mapped to this machine's side of a mount or of the overlay filesystem; copies through the
 // archive endpoint) and storage (size-limited filesystems, removal, destruction).
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -18,14 +21,64 @@
 #include "harness/runtime/docker/docker_runtime.hpp"
 #include "harness/runtime/docker/freezer.hpp"
 #include "harness/runtime/docker/tar_archive.hpp"
+#include "harness/runtime/process/process_files.hpp"
 
 namespace firedrill {
 
 using nlohmann::json;
 
+namespace {
+
+struct PidfdCloser {
+  int fd;
+  ~PidfdCloser() { ::close(fd); }
+};
+
+}  // namespace
+
 void DockerRuntime::kill(const std::string& service, const std::string& signal) {
+  send_signal(service, signal, SignalRoute::fastest);
+}
+
+std::string DockerRuntime::send_signal(const std::string& service, const std::string& signal, SignalRoute route) {
   require_run();
+  if (route == SignalRoute::fastest && signal_directly(service, signal)) return "direct";
   api_.post(fmt::format("/containers/{}/kill?signal={}", container_name(service), docker::url_encode(signal)));
+  return "engine";
+}
+
+bool DockerRuntime::signal_directly(const std::string& service, const std::string& signal) {
+  int number = 0;
+  try {
+    number = signal_number(signal);
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+  // The engine's kill goes through containerd and the shim and, for KILL, waits for the exit
+  // there: about 150 ms here, where the signal itself takes microseconds and the engine notices
+  // the exit within tens of milliseconds.
+  const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+  const json state = container.value("State", json::object());
+  const int pid = state.value("Pid", 0);
+  if (pid <= 0 || !state.value("Running", false) || state.value("Paused", false)) return false;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return false;
+  const PidfdCloser closer{pidfd};
+  // The pid is a number in the engine's pid namespace: only a process of this machine in the
+  // container's own cgroup is the service (checked once the pidfd holds it, so the process
+  // checked is the process signalled, even if the number is reused).
+  if (!freezer_control_in(read_process_file(pid, "cgroup").value_or(""), container.value("Id", std::string())))
+    return false;
+  if (::syscall(SYS_pidfd_send_signal, pidfd, number, nullptr, 0) != 0) return false;
+  if (number == SIGKILL) {
+    // As the engine's kill does, return once the service has stopped, and once the engine knows
+    // it (it refuses to start a container it still believes running).
+    pollfd exited{pidfd, POLLIN, 0};
+    ::poll(&exited, 1, 10'000);
+    api_.post(fmt::format("/containers/{}/wait?condition=not-running", container_name(service)), json::object(),
+              std::chrono::seconds(10));
+  }
+  return true;
 }
 
 std::optional<std::filesystem::path> DockerRuntime::freezer_control(const std::string& service) {

@@ -48,6 +48,7 @@ class DockerRuntime final : public Runtime,
   ExecResult exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
                                        std::chrono::milliseconds timeout) override;
   void kill(const std::string& service, const std::string& signal) override;
+  std::string send_signal(const std::string& service, const std::string& signal, SignalRoute route) override;
   void pause(const std::string& service) override;
   void unpause(const std::string& service) override;
   void start_again(const std::string& service) override;
@@ -92,6 +93,10 @@ class DockerRuntime final : public Runtime,
   void require_run() const;
   /// The service's freezer cgroup control file, when this process can write it.
   std::optional<std::filesystem::path> freezer_control(const std::string& service);
+  /// Signals the service's main process from this machine when it is this machine's process in
+  /// the container's cgroup (root beside a local engine); false when it is not, or the signal has
+  /// no number: the engine is asked instead.
+  bool signal_directly(const std::string& service, const std::string& signal);
   /// Starts (or reuses) the sidecar in the service's current network namespace; returns its
   /// service name for exec().
   std::string network_sidecar(const std::string& service);

@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
+#include <map>
 #include <memory>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -21,6 +24,20 @@ std::optional<unsigned long long> whole_number(std::string_view text) {
 }
 
 }  // namespace
+
+int signal_number(const std::string& name) {
+  std::string bare = name;
+  if (bare.starts_with("SIG")) bare.erase(0, 3);
+  static const std::map<std::string, int> signals = {
+      {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}, {"ABRT", SIGABRT}};
+  if (auto found = signals.find(bare); found != signals.end()) return found->second;
+  try {
+    return std::stoi(bare);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("unknown signal '{}'", name));
+  }
+}
 
 std::optional<std::string> read_process_file(int pid, std::string_view name) {
   if (pid <= 0) return std::nullopt;

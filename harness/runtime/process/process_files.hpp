@@ -10,6 +10,9 @@
 
 namespace firedrill {
 
+/// The number of a signal named like "KILL", "SIGTERM" or "15"; std::invalid_argument otherwise.
+int signal_number(const std::string& name);
+
 /// The whole of /proc/<pid>/<name> (e.g. "stat", "cmdline", "cgroup"); nullopt when the process
 /// is gone or never was, or the file cannot be read.
 std::optional<std::string> read_process_file(int pid, std::string_view name);

@@ -16,6 +16,7 @@
 #include "harness/runtime/cleanup.hpp"
 #include "harness/runtime/process/child_reaper.hpp"
 #include "harness/runtime/process/command_line.hpp"
+#include "harness/runtime/process/process_files.hpp"
 #include "harness/runtime/process/recipes/registry.hpp"
 #include "harness/runtime/process/service_cgroup.hpp"
 #include "harness/runtime/process/spawn.hpp"
@@ -25,20 +26,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-int signal_number(const std::string& name) {
-  std::string bare = name;
-  if (bare.starts_with("SIG")) bare.erase(0, 3);
-  static const std::map<std::string, int> signals = {
-      {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
-      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}, {"ABRT", SIGABRT}};
-  if (auto found = signals.find(bare); found != signals.end()) return found->second;
-  try {
-    return std::stoi(bare);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(fmt::format("unknown signal '{}'", name));
-  }
-}
 
 /// The last `max_bytes` of a file (all of a shorter one), and how many bytes came before them.
 std::pair<std::string, std::uintmax_t> read_file_tail(const fs::path& path, std::uintmax_t max_bytes) {

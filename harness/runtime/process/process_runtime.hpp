@@ -73,6 +73,10 @@ class ProcessRuntime final : public Runtime, public ProcessControl, public FileA
   /// KILL goes to the whole process group, as a container's processes all die with it; any
   /// other signal to the service's main process only, as the engine delivers it.
   void kill(const std::string& service, const std::string& signal) override;
+  std::string send_signal(const std::string& service, const std::string& signal, SignalRoute) override {
+    kill(service, signal);
+    return "direct";
+  }
   /// SIGSTOP / SIGCONT to the process group.
   void pause(const std::string& service) override;
   void unpause(const std::string& service) override;
