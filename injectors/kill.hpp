@@ -6,7 +6,7 @@ namespace firedrill {
 /// `kill`: sends a signal (default KILL) to the target's main process. With `restart_after`, the
 /// container is started again after that long; without it, bringing it back is the runbook's job.
 /// As root beside a local engine the signal goes straight to the process (kill(2) through a
-/// pidfd) and, for KILL, the step returns once the engine sees the service stopped; elsewhere, or
+/// pidfd) and, for KILL, the step returns once the process has exited; elsewhere, or
 /// with `via: engine`, the engine sends it. The fault's details say which (`via`).
 class KillInjector final : public Injector {
  public:

@@ -41,7 +41,7 @@ void DockerRuntime::kill(const std::string& service, const std::string& signal) 
 }
 
 std::string DockerRuntime::send_signal(const std::string& service, const std::string& signal, SignalRoute route) {
-  require_run();
+  require_run(service);
   if (route == SignalRoute::fastest && signal_directly(service, signal)) return "direct";
   api_.post(fmt::format("/containers/{}/kill?signal={}", container_name(service), docker::url_encode(signal)));
   return "engine";
@@ -55,8 +55,9 @@ bool DockerRuntime::signal_directly(const std::string& service, const std::strin
     return false;
   }
   // The engine's kill goes through containerd and the shim and, for KILL, waits for the exit
-  // there: about 150 ms here, where the signal itself takes microseconds and the engine notices
-  // the exit within tens of milliseconds.
+  // there: about 150 ms here, where the signal itself takes microseconds. The engine's own
+  // bookkeeping of the exit (another 150-200 ms) is waited for by the next call that asks the
+  // engine about the service, not by the fault step.
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
   const json state = container.value("State", json::object());
   const int pid = state.value("Pid", 0);
@@ -71,12 +72,12 @@ bool DockerRuntime::signal_directly(const std::string& service, const std::strin
     return false;
   if (::syscall(SYS_pidfd_send_signal, pidfd, number, nullptr, 0) != 0) return false;
   if (number == SIGKILL) {
-    // As the engine's kill does, return once the service has stopped, and once the engine knows
-    // it (it refuses to start a container it still believes running).
+    // As the engine's kill does, return once the process has exited (its whole pid namespace
+    // with it).
     pollfd exited{pidfd, POLLIN, 0};
     ::poll(&exited, 1, 10'000);
-    api_.post(fmt::format("/containers/{}/wait?condition=not-running", container_name(service)), json::object(),
-              std::chrono::seconds(10));
+    std::lock_guard lock(killed_mutex_);
+    killed_directly_.insert(service);
   }
   return true;
 }
@@ -87,7 +88,7 @@ std::optional<std::filesystem::path> DockerRuntime::freezer_control(const std::s
 }
 
 void DockerRuntime::pause(const std::string& service) {
-  require_run();
+  require_run(service);
   // The engine freezes and thaws through runc, 10-30 ms after the request and varying with
   // load; writing the container's freezer cgroup directly takes effect at once, which is what
   // lets a pause last exactly its duration. The engine is used where that path is not open to
@@ -112,7 +113,7 @@ void DockerRuntime::pause(const std::string& service) {
 }
 
 void DockerRuntime::unpause(const std::string& service) {
-  require_run();
+  require_run(service);
   {
     // Paused through its freezer by this runtime: thawing it is the whole of unpausing (the engine
     // never saw the pause), and no engine call competes with the service for the CPU as it wakes.
@@ -132,18 +133,18 @@ void DockerRuntime::unpause(const std::string& service) {
 }
 
 void DockerRuntime::start_again(const std::string& service) {
-  require_run();
+  require_run(service);
   api_.post(fmt::format("/containers/{}/start", container_name(service)));
 }
 
 void DockerRuntime::restart(const std::string& service, std::chrono::seconds grace) {
-  require_run();
+  require_run(service);
   api_.post(fmt::format("/containers/{}/restart?t={}", container_name(service), grace.count()),
             json::object(), grace + std::chrono::seconds(60));
 }
 
 ConfinedPath DockerRuntime::host_path(const std::string& service, const std::string& container_path) {
-  require_run();
+  require_run(service);
   const std::filesystem::path inside = std::filesystem::path(container_path).lexically_normal();
   if (!inside.is_absolute())
     throw EnvironmentError(fmt::format("'{}' is not an absolute path in the container of '{}'", container_path, service));
@@ -212,7 +213,7 @@ ConfinedPath DockerRuntime::host_path(const std::string& service, const std::str
 
 void DockerRuntime::copy_from(const std::string& service, const std::string& container_path,
                               const std::filesystem::path& host_path) {
-  require_run();
+  require_run(service);
   std::filesystem::path partial = host_path;
   partial += ".partial";
   // Exclusive and never through a symlink: the folder is the harness's own, and a name that is
@@ -254,7 +255,7 @@ void DockerRuntime::copy_from(const std::string& service, const std::string& con
 
 void DockerRuntime::copy_to(const std::string& service, const std::filesystem::path& host_path,
                             const std::string& container_path) {
-  require_run();
+  require_run(service);
   const std::filesystem::path target(container_path);
   std::ifstream in(host_path, std::ios::binary);
   std::error_code size_error;
@@ -304,7 +305,7 @@ void DockerRuntime::copy_to(const std::string& service, const std::filesystem::p
 }
 
 void DockerRuntime::remove(const std::string& service) {
-  require_run();
+  require_run(service);
   try {
     api_.request("DELETE", fmt::format("/containers/{}?force=1&v=1", container_name(service)));
   } catch (const docker::EngineError& error) {
@@ -358,7 +359,7 @@ json DockerRuntime::size_limited_bind(const ContainerSpec& spec) {
 }
 
 std::filesystem::path DockerRuntime::size_limited_mount(const std::string& service) {
-  require_run();
+  require_run(service);
   const auto directory = size_limited_mount_directory(run_id_, service);
   if (!is_mount_point(directory))
     throw EnvironmentError(fmt::format("'{}' has no size-limited filesystem (no {} mounted); give the service `disk:`",

@@ -61,7 +61,7 @@ std::string address_in_subnet(const std::string& cidr, std::size_t n) {
 }  // namespace
 
 std::string DockerRuntime::source_address(const std::string& service) {
-  require_run();
+  require_run(service);
   if (subnet_.empty()) create_network();
   return static_addresses_.try_emplace(service, address_in_subnet(subnet_, static_addresses_.size() + 2)).first->second;
 }
@@ -203,7 +203,7 @@ std::string DockerRuntime::network_sidecar(const std::string& service) {
 
 ExecResult DockerRuntime::exec_in_network_namespace(const std::string& service, const std::vector<std::string>& argv,
                                                     std::chrono::milliseconds timeout) {
-  require_run();
+  require_run(service);
   return exec(network_sidecar(service), argv, timeout);
 }
 

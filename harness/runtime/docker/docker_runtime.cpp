@@ -95,6 +95,22 @@ void DockerRuntime::require_run() const {
   if (run_id_.empty()) throw std::logic_error("DockerRuntime used before begin_run()");
 }
 
+void DockerRuntime::require_run(const std::string& service) {
+  require_run();
+  {
+    std::lock_guard lock(killed_mutex_);
+    if (killed_directly_.erase(service) == 0) return;
+  }
+  try {
+    api_.post(fmt::format("/containers/{}/wait?condition=not-running", container_name(service)), json::object(),
+              std::chrono::seconds(10));
+  } catch (const docker::EngineError&) {
+    // Removed meanwhile: the call that follows meets the same engine and says so.
+  } catch (const docker::EngineTimeout&) {
+    // The engine did not see the exit within 10 s: likewise.
+  }
+}
+
 ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
   require_run();
   if (subnet_.empty()) create_network();
@@ -200,7 +216,7 @@ ContainerInfo DockerRuntime::start(const ContainerSpec& spec) {
 }
 
 ContainerInfo DockerRuntime::inspect(const std::string& service) {
-  require_run();
+  require_run(service);
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
   ContainerInfo info;
   info.id = container.value("Id", std::string());
@@ -218,7 +234,7 @@ ContainerInfo DockerRuntime::inspect(const std::string& service) {
 
 ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std::string>& argv,
                                std::chrono::milliseconds timeout) {
-  require_run();
+  require_run(service);
   const auto deadline = SteadyClock::now() + timeout;
   const auto remaining = [&] {
     return std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()));
@@ -257,7 +273,7 @@ ExecResult DockerRuntime::exec(const std::string& service, const std::vector<std
 }
 
 bool DockerRuntime::is_running(const std::string& service) {
-  require_run();
+  require_run(service);
   try {
     const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
     return container.value("State", json::object()).value("Running", false);
@@ -268,7 +284,7 @@ bool DockerRuntime::is_running(const std::string& service) {
 }
 
 std::string DockerRuntime::read_logs(const std::string& service, std::optional<int> last_lines) {
-  require_run();
+  require_run(service);
   if (last_lines)
     return docker::demux_stream(
         api_.request("GET", fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}", container_name(service), *last_lines))

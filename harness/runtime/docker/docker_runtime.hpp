@@ -1,6 +1,7 @@
 #pragma once
 #include <filesystem>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 // The `docker` runtime: services as containers on a per-run bridge network, driven through the
@@ -91,6 +92,10 @@ class DockerRuntime final : public Runtime,
   nlohmann::json resource_labels(const std::string& service) const;
   void announce(const std::string& kind, const std::string& resource_name) const;
   void require_run() const;
+  /// require_run(), then, when the service was killed straight from this machine and the engine
+  /// has not been asked about it since, waits until the engine too sees it stopped: until then it
+  /// would report it running and refuse to start it again.
+  void require_run(const std::string& service);
   /// The service's freezer cgroup control file, when this process can write it.
   std::optional<std::filesystem::path> freezer_control(const std::string& service);
   /// Signals the service's main process from this machine when it is this machine's process in
@@ -113,6 +118,8 @@ class DockerRuntime final : public Runtime,
   std::map<std::string, std::string> static_addresses_;  // service -> its fixed address on the run's network
   // The freezer each service was paused through: unpause thaws it first, before asking the engine
   // anything, so a pause ends on time rather than one engine round trip late.
+  std::mutex killed_mutex_;
+  std::set<std::string> killed_directly_;
   std::mutex frozen_mutex_;
   std::map<std::string, std::filesystem::path> frozen_through_;
 };
