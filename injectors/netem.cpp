@@ -72,7 +72,7 @@ void revert_netem_inverse(Runtime& runtime, const nlohmann::json& inverse) {
   const std::string service = inverse.value("service", "");
   // A stopped container's interface went with it, and its qdisc too: a restart gets a new one.
   if (!runtime.is_running(service)) return;
-  const auto result = network_namespaces(runtime).exec_in_network_namespace(
+  const auto result = network_namespaces(runtime).exec_network_tools(
       service, {"sh", "-c", netem_removal(inverse.value("device", interface_in_container))}, std::chrono::seconds(10));
   if (result.exit_code != 0)
     throw EnvironmentError(fmt::format("cannot remove the netem qdisc of '{}': {}", service, result.output));

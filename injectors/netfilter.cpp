@@ -21,7 +21,7 @@ std::string join(const Rule& rule) {
 
 ExecResult run_checked(Runtime& runtime, const std::string& service, const std::vector<std::string>& argv,
                        const std::string& what) {
-  ExecResult result = network_namespaces(runtime).exec_in_network_namespace(service, argv, fault_exec_timeout);
+  ExecResult result = network_namespaces(runtime).exec_network_tools(service, argv, fault_exec_timeout);
   if (result.exit_code != 0)
     throw EnvironmentError(fmt::format("cannot {} in the network of '{}' (exit {}): {}", what, service,
                                        result.exit_code, result.output));

@@ -99,7 +99,7 @@ class NamespaceRules final : public NetworkFaults {
     for (const auto& command : commands) script += "; " + command;
     Runtime& runtime = context_.runtime;
     const auto result =
-        network_namespaces(runtime).exec_in_network_namespace(service, {"sh", "-c", script}, std::chrono::seconds(10));
+        network_namespaces(runtime).exec_network_tools(service, {"sh", "-c", script}, std::chrono::seconds(10));
     if (result.exit_code != 0) {
       revert_netem_inverse(runtime, {{"service", service}});
       context_.mark_reverted(id);

@@ -1,5 +1,7 @@
 #include "injectors/partition.hpp"
 
+#include <unistd.h>
+
 #include <thread>
 
 #include "injectors/netfilter_test.hpp"
@@ -129,6 +131,39 @@ TEST_F(PartitionTest, OneWayDropsAToBButLetsBToAArrive) {
   fault->revert();
   EXPECT_TRUE(run_->tcp_connects("app", db, 5432));
   EXPECT_TRUE(run_->tcp_connects("db", app, 8080));
+}
+
+// As root beside the engine, the rules go in through this machine's own iptables in the
+// target's namespace; through the sidecar otherwise (FIREDRILL_NETWORK_TOOLS=sidecar). Both
+// leave the same rules, observed from outside the same way, and each removes what the other put.
+TEST_F(PartitionTest, TheDirectPathAndTheSidecarLeaveTheSameRulesAndUndoEachOthers) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root enters a container's namespace from this machine";
+  char host_name[256] = {};
+  ASSERT_EQ(::gethostname(host_name, sizeof host_name - 1), 0);
+  const auto hostname_seen = [&](bool through_sidecar) {
+    run_->runtime.set_network_tools_through_sidecar(through_sidecar);
+    return run_->runtime.exec_network_tools("db", {"cat", "/proc/sys/kernel/hostname"}, 10s).output;
+  };
+  // This machine's own programs see its UTS name; the sidecar's are in the container's.
+  EXPECT_EQ(hostname_seen(false), std::string(host_name) + "\n");
+  EXPECT_NE(hostname_seen(true), std::string(host_name) + "\n");
+
+  const std::string db = netfilter::address_of(run_->runtime, "db");
+  for (const bool inject_through_sidecar : {false, true}) {
+    SCOPED_TRACE(inject_through_sidecar ? "added through the sidecar" : "added directly");
+    run_->runtime.set_network_tools_through_sidecar(inject_through_sidecar);
+    auto context = run_->context();
+    auto fault = PartitionInjector().inject(context, fault_step("partition", "", {{"isolate", scalar("db")}}));
+    EXPECT_FALSE(run_->tcp_connects("cache", db, 5432));
+    const std::string listed = netfilter::rule_listing(run_->runtime, "db");
+    run_->runtime.set_network_tools_through_sidecar(!inject_through_sidecar);
+    EXPECT_EQ(netfilter::rule_listing(run_->runtime, "db"), listed);
+    EXPECT_TRUE(run_->has_firedrill_chain("db"));
+    fault->revert();
+    EXPECT_FALSE(run_->has_firedrill_chain("db")) << netfilter::rule_listing(run_->runtime, "db");
+    EXPECT_TRUE(run_->tcp_connects("cache", db, 5432));
+  }
+  run_->runtime.set_network_tools_through_sidecar(false);
 }
 
 TEST_F(PartitionTest, CleanupRevertsFromTheJournalWithAFreshRuntime) {

@@ -220,6 +220,14 @@ class NetworkNamespaces {
   /// The address connections from `service` come from as its peers see them, fixed before it
   /// starts, so a fault proxy can admit that client alone.
   virtual std::string source_address(const std::string& service) = 0;
+  /// As exec_in_network_namespace(), for the network tools alone (iptables, iptables-restore, tc,
+  /// ip and shell scripts of them): a runtime may run this machine's own programs in the
+  /// service's namespace instead, which see its interfaces and rules but this machine's files, so
+  /// nothing that reads or writes a file of the service (its hosts file) may come this way.
+  virtual ExecResult exec_network_tools(const std::string& service, const std::vector<std::string>& argv,
+                                        std::chrono::milliseconds timeout) {
+    return exec_in_network_namespace(service, argv, timeout);
+  }
 };
 
 /// Capability: the services' files, from this machine.

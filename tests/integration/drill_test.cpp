@@ -259,7 +259,10 @@ TEST_F(DrillTest, InterruptDuringABandwidthCapRemovesItsQdiscBeforeTearingDown) 
   ASSERT_FALSE(run_dir.empty());
   const std::string run_id = run_dir.filename().string();
   if (kernel_has_rate_limit()) {
-    auto qdiscs = testing::run_command({"docker", "exec", "fd-" + run_id + "-db-netadmin", "tc", "qdisc", "show", "dev", "eth0"},
+    // Read in db's namespace from this machine, whichever way firedrill put the cap there.
+    auto db_pid = testing::run_command({"docker", "inspect", "-f", "{{.State.Pid}}", "fd-" + run_id + "-db"}, std::chrono::seconds(20));
+    while (!db_pid.output.empty() && db_pid.output.back() == '\n') db_pid.output.pop_back();
+    auto qdiscs = testing::run_command({"nsenter", "-t", db_pid.output, "-n", "tc", "qdisc", "show", "dev", "eth0"},
                                        std::chrono::seconds(20));
     EXPECT_NE(qdiscs.output.find("htb"), std::string::npos) << "the cap was not in force: " << qdiscs.output;
   }

@@ -11,7 +11,9 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -50,34 +52,34 @@ std::string run_id_in(const fs::path& out) {
   return {};
 }
 
-/// The firedrill iptables chains now in the namespaces of the run's containers, read through
-/// the run's own network sidecars.
-int firedrill_chains_in_namespaces(const std::string& run_id) {
-  auto sidecars = testing::run_command(
+/// The lines holding `marker` that `command` prints in the network namespace of each running
+/// container of the run, entered from this machine (nsenter): what a fault left there, whichever
+/// way firedrill put it (straight into the namespace, or through a network sidecar).
+int lines_in_namespaces(const std::string& run_id, const std::vector<std::string>& command, const std::string& marker) {
+  auto containers = testing::run_command(
       {"docker", "ps", "--filter", "label=io.firedrill.run=" + run_id, "--format", "{{.Names}}"}, std::chrono::seconds(20));
-  int chains = 0;
-  std::istringstream names(sidecars.output);
+  int lines = 0;
+  std::istringstream names(containers.output);
   for (std::string name; std::getline(names, name);) {
-    if (!name.ends_with("-netadmin")) continue;
-    auto listing = testing::run_command({"docker", "exec", name, "iptables", "-S"}, std::chrono::seconds(20));
-    chains += count_lines_with(listing.output, "-N FIREDRILL");
+    if (name.ends_with("-netadmin")) continue;  // shares its target's namespace
+    auto pid = testing::run_command({"docker", "inspect", "-f", "{{.State.Pid}}", name}, std::chrono::seconds(20));
+    while (!pid.output.empty() && pid.output.back() == '\n') pid.output.pop_back();
+    if (pid.exit_code != 0 || pid.output.empty() || pid.output == "0") continue;
+    std::vector<std::string> entered = {"nsenter", "-t", pid.output, "-n"};
+    entered.insert(entered.end(), command.begin(), command.end());
+    lines += count_lines_with(testing::run_command(entered, std::chrono::seconds(20)).output, marker);
   }
-  return chains;
+  return lines;
 }
 
-/// The htb qdiscs (a bandwidth cap) now on the interfaces of the run's containers, read through
-/// the run's own network sidecars.
+/// The firedrill iptables chains now in the namespaces of the run's containers.
+int firedrill_chains_in_namespaces(const std::string& run_id) {
+  return lines_in_namespaces(run_id, {"iptables", "-S"}, "-N FIREDRILL");
+}
+
+/// The htb qdiscs (a bandwidth cap) now on the interfaces of the run's containers.
 int rate_limits_in_namespaces(const std::string& run_id) {
-  auto sidecars = testing::run_command(
-      {"docker", "ps", "--filter", "label=io.firedrill.run=" + run_id, "--format", "{{.Names}}"}, std::chrono::seconds(20));
-  int qdiscs = 0;
-  std::istringstream names(sidecars.output);
-  for (std::string name; std::getline(names, name);) {
-    if (!name.ends_with("-netadmin")) continue;
-    auto listing = testing::run_command({"docker", "exec", name, "tc", "qdisc", "show", "dev", "eth0"}, std::chrono::seconds(20));
-    qdiscs += count_lines_with(listing.output, "qdisc htb");
-  }
-  return qdiscs;
+  return lines_in_namespaces(run_id, {"tc", "qdisc", "show", "dev", "eth0"}, "qdisc htb");
 }
 
 /// The size-limited filesystems mounted for the run now.

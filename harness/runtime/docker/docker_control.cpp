@@ -27,15 +27,6 @@ namespace firedrill {
 
 using nlohmann::json;
 
-namespace {
-
-struct PidfdCloser {
-  int fd;
-  ~PidfdCloser() { ::close(fd); }
-};
-
-}  // namespace
-
 void DockerRuntime::kill(const std::string& service, const std::string& signal) {
   send_signal(service, signal, SignalRoute::fastest);
 }
@@ -60,21 +51,14 @@ bool DockerRuntime::signal_directly(const std::string& service, const std::strin
   // engine about the service, not by the fault step.
   const json container = api_.get(fmt::format("/containers/{}/json", container_name(service)));
   const json state = container.value("State", json::object());
-  const int pid = state.value("Pid", 0);
-  if (pid <= 0 || !state.value("Running", false) || state.value("Paused", false)) return false;
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) return false;
-  const PidfdCloser closer{pidfd};
-  // The pid is a number in the engine's pid namespace: only a process of this machine in the
-  // container's own cgroup is the service (checked once the pidfd holds it, so the process
-  // checked is the process signalled, even if the number is reused).
-  if (!freezer_control_in(read_process_file(pid, "cgroup").value_or(""), container.value("Id", std::string())))
-    return false;
-  if (::syscall(SYS_pidfd_send_signal, pidfd, number, nullptr, 0) != 0) return false;
+  if (!state.value("Running", false) || state.value("Paused", false)) return false;
+  const ContainerProcess process(state.value("Pid", 0), container.value("Id", std::string()));
+  if (!process.open()) return false;
+  if (::syscall(SYS_pidfd_send_signal, process.pidfd(), number, nullptr, 0) != 0) return false;
   if (number == SIGKILL) {
     // As the engine's kill does, return once the process has exited (its whole pid namespace
     // with it).
-    pollfd exited{pidfd, POLLIN, 0};
+    pollfd exited{process.pidfd(), POLLIN, 0};
     ::poll(&exited, 1, 10'000);
     std::lock_guard lock(killed_mutex_);
     killed_directly_.insert(service);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -64,7 +66,10 @@ std::map<int, int> host_ports_of(const json& container) {
 
 DockerRuntime::DockerRuntime() : DockerRuntime(docker::EngineApi::from_environment()) {}
 
-DockerRuntime::DockerRuntime(docker::EngineApi api) : api_(std::move(api)) {}
+DockerRuntime::DockerRuntime(docker::EngineApi api) : api_(std::move(api)) {
+  const char* tools = std::getenv("FIREDRILL_NETWORK_TOOLS");
+  network_tools_through_sidecar_ = tools != nullptr && std::string_view(tools) == "sidecar";
+}
 
 void DockerRuntime::begin_run(const std::string& run_id, const std::string& scenario,
                               const Owner& owner, BeforeCreate before_create) {

@@ -40,6 +40,11 @@ class DockerRuntime final : public Runtime,
   ContainerInfo start(const ContainerSpec& spec) override;
   ContainerInfo inspect(const std::string& service) override;
   std::string source_address(const std::string& service) override;
+  ExecResult exec_network_tools(const std::string& service, const std::vector<std::string>& argv,
+                                std::chrono::milliseconds timeout) override;
+  /// Network tools through the sidecar even where this machine could enter the namespace itself
+  /// (FIREDRILL_NETWORK_TOOLS=sidecar in the environment sets it for a run).
+  void set_network_tools_through_sidecar(bool through_sidecar) { network_tools_through_sidecar_ = through_sidecar; }
   ExecResult exec(const std::string& service, const std::vector<std::string>& argv,
                   std::chrono::milliseconds timeout) override;
   /// Execs in a sidecar container (fd-<run-id>-<service>-netadmin, image firedrill/base:bookworm,
@@ -118,6 +123,7 @@ class DockerRuntime final : public Runtime,
   std::map<std::string, std::string> static_addresses_;  // service -> its fixed address on the run's network
   // The freezer each service was paused through: unpause thaws it first, before asking the engine
   // anything, so a pause ends on time rather than one engine round trip late.
+  bool network_tools_through_sidecar_ = false;
   std::mutex killed_mutex_;
   std::set<std::string> killed_directly_;
   std::mutex frozen_mutex_;

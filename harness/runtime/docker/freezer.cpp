@@ -1,5 +1,6 @@
 #include "harness/runtime/docker/freezer.hpp"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -60,6 +61,21 @@ std::optional<std::filesystem::path> freezer_control_of(int pid, const std::stri
   auto control = freezer_control_in(read_process_file(pid, "cgroup").value_or(""), container_id);
   if (control && ::access(control->c_str(), W_OK) == 0) return control;
   return std::nullopt;
+}
+
+ContainerProcess::ContainerProcess(int pid, const std::string& container_id) {
+  if (pid <= 0) return;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return;
+  if (!freezer_control_in(read_process_file(pid, "cgroup").value_or(""), container_id)) {
+    ::close(pidfd);
+    return;
+  }
+  pidfd_ = pidfd;
+}
+
+ContainerProcess::~ContainerProcess() {
+  if (pidfd_ >= 0) ::close(pidfd_);
 }
 
 bool freeze_cgroup(const std::filesystem::path& control, std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace firedrill {
 
@@ -19,6 +20,24 @@ std::optional<std::filesystem::path> freezer_control_in(const std::string& proc_
 /// process, firedrill itself included. Only a process whose cgroup names the container counts;
 /// otherwise nullopt, and the caller uses the engine's own pause.
 std::optional<std::filesystem::path> freezer_control_of(int pid, const std::string& container_id);
+
+/// A pidfd on container `container_id`'s main process, which the engine says is `pid`: open only
+/// when that pid is a process of this machine in the container's own cgroup (checked once the
+/// pidfd holds it, so the process checked is the process held even if the number is reused);
+/// closed with the object. What signals a container's process or enters its namespaces from
+/// this machine goes through one.
+class ContainerProcess {
+ public:
+  ContainerProcess(int pid, const std::string& container_id);
+  ~ContainerProcess();
+  ContainerProcess(const ContainerProcess&) = delete;
+  ContainerProcess& operator=(const ContainerProcess&) = delete;
+  bool open() const { return pidfd_ >= 0; }
+  int pidfd() const { return pidfd_; }
+
+ private:
+  int pidfd_ = -1;
+};
 
 /// Freezes the cgroup and waits until every task is frozen; false when that took longer than
 /// `timeout` (the cgroup may be partly frozen: thaw it).

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -145,6 +146,49 @@ std::optional<int> wait_child(int pid, SteadyClock::time_point deadline) {
   }
 }
 
+namespace {
+
+/// The parent's half of an exec: reads the child's output until it closes or `timeout`, kills
+/// it then (its whole process group when it leads one), reaps it and closes `output`.
+ExecResult collect_exec_output(pid_t pid, int output, std::chrono::milliseconds timeout, bool kill_group) {
+  ExecResult result;
+  const auto deadline = SteadyClock::now() + timeout;
+  bool timed_out = false;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd readable{output, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(std::min<long long>(left, 100))) < 0 && errno != EINTR) break;
+    if (readable.revents == 0) continue;
+    char buffer[4096];
+    const auto got = ::read(output, buffer, sizeof buffer);
+    if (got <= 0) break;
+    result.output.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(output);
+  if (timed_out) {
+    if (kill_group) ::killpg(pid, SIGKILL);
+    else ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  // A service killed meanwhile may have taken this process with it; it was reaped then.
+  const bool reaped = ::waitpid(pid, &status, 0) == pid;
+  forget_awaited_child(pid);
+  if (!reaped) status = SIGKILL;
+  if (timed_out) {
+    result.exit_code = -1;
+    result.output += fmt::format("\n[exec timed out after {} ms]\n", timeout.count());
+  } else {
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+}  // namespace
+
 ExecResult run_beside_service(const ServicePlace& place, const std::optional<RecordedProcess>& running,
                               const std::vector<std::string>& command, const std::vector<std::string>& environment,
                               std::chrono::milliseconds timeout) {
@@ -189,40 +233,45 @@ ExecResult run_beside_service(const ServicePlace& place, const std::optional<Rec
   if (service_group == 0 || ::setpgid(pid, service_group) != 0) ::setpgid(pid, pid);
   ::close(output[1]);
   ::close(null);
-  ExecResult result;
-  const auto deadline = SteadyClock::now() + timeout;
-  bool timed_out = false;
-  while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
+  return collect_exec_output(pid, output[0], timeout, service_group == 0);
+}
+
+ExecResult run_in_network_namespace_of(int pidfd, const std::vector<std::string>& command,
+                                       std::chrono::milliseconds timeout) {
+  const std::string program = resolve_program(command.front());
+  std::vector<char*> arguments = c_strings(command);
+  const std::vector<std::string> environment = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+  std::vector<char*> variables = c_strings(environment);
+  int output[2];
+  if (::pipe2(output, O_CLOEXEC) != 0)
+    throw EnvironmentError(fmt::format("cannot run {} in a network namespace: {}", command.front(), std::strerror(errno)));
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t pid = fork_awaited_child();
+  if (pid < 0) {
+    for (int fd : {output[0], output[1], null}) ::close(fd);
+    throw EnvironmentError(fmt::format("cannot run {} in a network namespace: {}", command.front(), std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(output[1], STDOUT_FILENO);
+    ::dup2(output[1], STDERR_FILENO);
+    if (::setns(pidfd, CLONE_NEWNET) != 0) {
+      constexpr const char message[] = "setns: cannot enter the network namespace\n";
+      [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof message - 1);
+      ::_exit(125);
     }
-    pollfd readable{output[0], POLLIN, 0};
-    if (::poll(&readable, 1, static_cast<int>(std::min<long long>(left, 100))) < 0 && errno != EINTR) break;
-    if (readable.revents == 0) continue;
-    char buffer[4096];
-    const auto got = ::read(output[0], buffer, sizeof buffer);
-    if (got <= 0) break;
-    result.output.append(buffer, static_cast<std::size_t>(got));
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (::chdir("/") != 0) ::_exit(126);
+    ::execve(program.c_str(), arguments.data(), variables.data());
+    constexpr const char message[] = "exec: cannot run the command\n";
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(127);
   }
-  ::close(output[0]);
-  if (timed_out) {
-    if (service_group == 0) ::killpg(pid, SIGKILL);
-    else ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  // A service killed meanwhile may have taken this process with it; it was reaped then.
-  const bool reaped = ::waitpid(pid, &status, 0) == pid;
-  forget_awaited_child(pid);
-  if (!reaped) status = SIGKILL;
-  if (timed_out) {
-    result.exit_code = -1;
-    result.output += fmt::format("\n[exec timed out after {} ms]\n", timeout.count());
-  } else {
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  return result;
+  ::setpgid(pid, pid);
+  ::close(output[1]);
+  ::close(null);
+  return collect_exec_output(pid, output[0], timeout, true);
 }
 
 }  // namespace firedrill

@@ -48,4 +48,11 @@ ExecResult run_beside_service(const ServicePlace& place, const std::optional<Rec
                               const std::vector<std::string>& command, const std::vector<std::string>& environment,
                               std::chrono::milliseconds timeout);
 
+/// Runs `command` in the network namespace of the process `pidfd` holds (setns), with this
+/// machine's programs and files, as this process's user, with a fixed search path and nothing
+/// else in its environment; output collected and killed at `timeout` as run_beside_service.
+/// For the network tools only: whatever the command opens by path is this machine's.
+ExecResult run_in_network_namespace_of(int pidfd, const std::vector<std::string>& command,
+                                       std::chrono::milliseconds timeout);
+
 }  // namespace firedrill
