@@ -1,10 +1,13 @@
 #include "injectors/clock_skew.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -30,21 +33,23 @@ double now_seconds() {
 }
 
 /// Writes `words` to the target's offset file from outside (FileAccess: as root, readable by
-/// the target's user), through a private file of this machine.
+/// the target's user), through a file of this machine that has no name (O_TMPFILE, reached as
+/// /proc/self/fd/N): a harness killed midway leaves nothing in /tmp.
 void write_offset(Runtime& runtime, const std::string& service, const std::string& words) {
-  std::string pattern = (std::filesystem::temp_directory_path() / "fd-clock-XXXXXX").string();
-  const int descriptor = ::mkstemp(pattern.data());
-  if (descriptor < 0) throw EnvironmentError(fmt::format("cannot create a file for the clock of '{}'", service));
-  ::close(descriptor);
-  const std::filesystem::path staged = pattern;
+  const std::string directory = std::filesystem::temp_directory_path().string();
+  const int descriptor = ::open(directory.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (descriptor < 0)
+    throw EnvironmentError(fmt::format("cannot create a file for the clock of '{}': {}", service, std::strerror(errno)));
+  const std::string line = words + "\n";
+  const bool written = ::write(descriptor, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   try {
-    std::ofstream(staged, std::ios::trunc) << words << "\n";
-    file_access(runtime).copy_to(service, staged, clock_skew::offset_file);
+    if (!written) throw EnvironmentError(fmt::format("cannot write the clock of '{}': {}", service, std::strerror(errno)));
+    file_access(runtime).copy_to(service, fmt::format("/proc/self/fd/{}", descriptor), clock_skew::offset_file);
   } catch (...) {
-    std::filesystem::remove(staged);
+    ::close(descriptor);
     throw;
   }
-  std::filesystem::remove(staged);
+  ::close(descriptor);
 }
 
 /// The offset of the target's wall clock from this machine's, as a new process in the target

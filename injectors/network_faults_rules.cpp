@@ -17,6 +17,7 @@ class NamespaceRules final : public NetworkFaults {
 
   std::unique_ptr<ActiveFault> cut(const StepSpec& step, const TrafficSelection& traffic,
                                    nlohmann::json described) override {
+    described["network_tools"] = route_to(traffic.service);
     return netfilter::apply_chains(context_, step.what, rules_for(traffic, {"-j", "DROP"}), std::move(described));
   }
 
@@ -26,6 +27,7 @@ class NamespaceRules final : public NetworkFaults {
     if (share < 1) action = {"-m", "statistic", "--mode", "random", "--probability", fmt::format("{:.6f}", share)};
     action.push_back("-j");
     action.push_back("DROP");
+    described["network_tools"] = route_to(traffic.service);
     return netfilter::apply_chains(context_, step.what, rules_for(traffic, action, share > 0), std::move(described));
   }
 
@@ -33,6 +35,7 @@ class NamespaceRules final : public NetworkFaults {
                                      Duration jitter, nlohmann::json described) override {
     const std::string peer_address = netfilter::address_of(context_.runtime, traffic.peer);
     described["via"] = "netem";
+    described["network_tools"] = route_to(traffic.service);
     return with_qdisc(step, traffic.service, netem_commands(interface_in_container, peer_address, delay, jitter),
                       "netem latency", std::move(described));
   }
@@ -43,12 +46,18 @@ class NamespaceRules final : public NetworkFaults {
                                      double burst_bytes, nlohmann::json described) override {
     const std::string peer_address = netfilter::address_of(context_.runtime, traffic.peer);
     described["via"] = "tc";
+    described["network_tools"] = route_to(traffic.service);
     return with_qdisc(step, traffic.service,
                       rate_limit_commands(interface_in_container, peer_address, bytes_per_second, burst_bytes),
                       "a tc rate limit", std::move(described));
   }
 
  private:
+  /// How the rules reach the service's namespace ("direct" or "sidecar"), for the details.
+  std::string route_to(const std::string& service) {
+    return network_namespaces(context_.runtime).network_tools_route(service);
+  }
+
   /// The rules that catch the selected traffic, each followed by `action`, keyed by the service
   /// whose namespace holds them. Without `act` only the chain's frame is laid (a 0 % loss).
   std::map<std::string, std::vector<netfilter::Rule>> rules_for(const TrafficSelection& traffic,

@@ -154,6 +154,7 @@ TEST_F(PartitionTest, TheDirectPathAndTheSidecarLeaveTheSameRulesAndUndoEachOthe
     run_->runtime.set_network_tools_through_sidecar(inject_through_sidecar);
     auto context = run_->context();
     auto fault = PartitionInjector().inject(context, fault_step("partition", "", {{"isolate", scalar("db")}}));
+    EXPECT_EQ(fault->describe().value("network_tools", ""), inject_through_sidecar ? "sidecar" : "direct");
     EXPECT_FALSE(run_->tcp_connects("cache", db, 5432));
     const std::string listed = netfilter::rule_listing(run_->runtime, "db");
     run_->runtime.set_network_tools_through_sidecar(!inject_through_sidecar);

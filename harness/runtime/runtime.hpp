@@ -228,6 +228,12 @@ class NetworkNamespaces {
                                         std::chrono::milliseconds timeout) {
     return exec_in_network_namespace(service, argv, timeout);
   }
+  /// How exec_network_tools() reaches the service's namespace now: "direct" (this machine's own
+  /// tools enter it) or "sidecar"; a fault's details record it.
+  virtual std::string network_tools_route(const std::string& service) {
+    (void)service;
+    return "sidecar";
+  }
 };
 
 /// Capability: the services' files, from this machine.

@@ -1,8 +1,10 @@
 // The Docker runtime's network: each run's bridge with a /24 of 198.18.0.0/15 no engine network
 // overlaps and masquerading off, a fixed address per service, the run's egress rule, and the
 // NetworkNamespaces capability — a sidecar sharing a service's namespace, with NET_ADMIN and the
-// tools the service's image need not have, where network faults run their commands.
+// tools the service's image need not have, where network faults run their commands; or, as root
+// beside the engine, this machine's own network tools entering that namespace directly.
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <optional>
@@ -209,6 +211,24 @@ ExecResult DockerRuntime::exec_in_network_namespace(const std::string& service, 
   return exec(network_sidecar(service), argv, timeout);
 }
 
+std::optional<ExecResult> DockerRuntime::run_network_tools_directly(const std::string& service,
+                                                                    const std::vector<std::string>* argv,
+                                                                    std::chrono::milliseconds timeout) {
+  // Entering another namespace takes CAP_SYS_ADMIN: a rootless harness goes through the sidecar.
+  if (network_tools_through_sidecar_ || ::geteuid() != 0) return std::nullopt;
+  try {
+    const json target = api_.get(fmt::format("/containers/{}/json", container_name(service)));
+    const json state = target.value("State", json::object());
+    if (!state.value("Running", false)) return std::nullopt;
+    const ContainerProcess process(state.value("Pid", 0), target.value("Id", std::string()));
+    if (!process.open()) return std::nullopt;
+    if (argv == nullptr) return ExecResult{0, ""};
+    return run_in_network_namespace_of(process.pidfd(), *argv, timeout);
+  } catch (const docker::EngineError&) {
+    return std::nullopt;  // the sidecar's way reports a missing or stopped service in its own words
+  }
+}
+
 ExecResult DockerRuntime::exec_network_tools(const std::string& service, const std::vector<std::string>& argv,
                                              std::chrono::milliseconds timeout) {
   require_run(service);
@@ -216,19 +236,13 @@ ExecResult DockerRuntime::exec_network_tools(const std::string& service, const s
   // namespace directly: a fork and setns, where an exec in the sidecar goes through the engine
   // and containerd (about 100 ms each here). Both are Debian bookworm's tools, so rules one adds
   // the other lists and removes.
-  if (!network_tools_through_sidecar_) {
-    try {
-      const json target = api_.get(fmt::format("/containers/{}/json", container_name(service)));
-      const json state = target.value("State", json::object());
-      if (state.value("Running", false)) {
-        const ContainerProcess process(state.value("Pid", 0), target.value("Id", std::string()));
-        if (process.open()) return run_in_network_namespace_of(process.pidfd(), argv, timeout);
-      }
-    } catch (const docker::EngineError&) {
-      // The sidecar's way reports a missing or stopped service in its own words.
-    }
-  }
+  if (auto direct = run_network_tools_directly(service, &argv, timeout)) return *direct;
   return exec(network_sidecar(service), argv, timeout);
+}
+
+std::string DockerRuntime::network_tools_route(const std::string& service) {
+  require_run(service);
+  return run_network_tools_directly(service, nullptr, {}) ? "direct" : "sidecar";
 }
 
 }  // namespace firedrill

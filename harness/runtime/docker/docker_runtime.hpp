@@ -42,6 +42,7 @@ class DockerRuntime final : public Runtime,
   std::string source_address(const std::string& service) override;
   ExecResult exec_network_tools(const std::string& service, const std::vector<std::string>& argv,
                                 std::chrono::milliseconds timeout) override;
+  std::string network_tools_route(const std::string& service) override;
   /// Network tools through the sidecar even where this machine could enter the namespace itself
   /// (FIREDRILL_NETWORK_TOOLS=sidecar in the environment sets it for a run).
   void set_network_tools_through_sidecar(bool through_sidecar) { network_tools_through_sidecar_ = through_sidecar; }
@@ -107,6 +108,10 @@ class DockerRuntime final : public Runtime,
   /// the container's cgroup (root beside a local engine); false when it is not, or the signal has
   /// no number: the engine is asked instead.
   bool signal_directly(const std::string& service, const std::string& signal);
+  /// Runs argv (none: only checks the way is open) with this machine's tools in the service's
+  /// network namespace, when this process may enter it; nullopt otherwise (the sidecar's turn).
+  std::optional<ExecResult> run_network_tools_directly(const std::string& service, const std::vector<std::string>* argv,
+                                                       std::chrono::milliseconds timeout);
   /// Starts (or reuses) the sidecar in the service's current network namespace; returns its
   /// service name for exec().
   std::string network_sidecar(const std::string& service);
