@@ -15,6 +15,7 @@
 #include "core/ports.hpp"
 #include "harness/runtime/docker/docker_runtime.hpp"
 #include "harness/runtime/docker/freezer.hpp"
+#include "harness/runtime/process/command_line.hpp"
 #include "harness/runtime/process/spawn.hpp"
 #include "harness/runtime/docker/host_firewall.hpp"
 
@@ -214,8 +215,12 @@ ExecResult DockerRuntime::exec_in_network_namespace(const std::string& service, 
 std::optional<ExecResult> DockerRuntime::run_network_tools_directly(const std::string& service,
                                                                     const std::vector<std::string>* argv,
                                                                     std::chrono::milliseconds timeout) {
-  // Entering another namespace takes CAP_SYS_ADMIN: a rootless harness goes through the sidecar.
-  if (network_tools_through_sidecar_ || ::geteuid() != 0) return std::nullopt;
+  // Entering another namespace takes CAP_SYS_ADMIN: a rootless harness goes through the sidecar,
+  // as does one on a machine without the tools (ci/setup installs them; the sidecar has its own).
+  static const bool machine_has_tools = [] {
+    return ::access(resolve_program("iptables").c_str(), X_OK) == 0 && ::access(resolve_program("tc").c_str(), X_OK) == 0;
+  }();
+  if (network_tools_through_sidecar_ || ::geteuid() != 0 || !machine_has_tools) return std::nullopt;
   try {
     const json target = api_.get(fmt::format("/containers/{}/json", container_name(service)));
     const json state = target.value("State", json::object());
