@@ -154,8 +154,9 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
     entry.recovery = measure.reason;
     auto target = scenario.targets.find(component);
     auto judge = [&](const char* word, const char* label, const std::optional<double>& value, const std::string& why_unknown,
-                     const Duration& limit) {
+                     const Duration& limit, bool unknown_fails = false) {
       CheckOutcome outcome = judge_objective(word, component, value, why_unknown, limit);
+      if (!value && unknown_fails) outcome.verdict = Verdict::fail;
       const double target_seconds = static_cast<double>(limit.count()) / 1e6;
       if (!outcome.passed())
         evaluation.failures.push_back(
@@ -167,9 +168,14 @@ Evaluation evaluate(const Scenario& scenario, const std::vector<Event>& events, 
     };
     if (target != scenario.targets.end()) {
       if (target->second.rto) entry.rto = judge("rto", "RTO", measure.rto_seconds, measure.reason, *target->second.rto);
-      if (target->second.rpo)
+      if (target->second.rpo) {
+        // A read-back that failed fails the target with its reason: the loss is not known to be
+        // within it.
+        const std::string& failed = loss.at(component).readback_error;
         entry.rpo = judge("rpo", "RPO", loss.at(component).rpo_seconds,
-                          "no read-back of the writes (or no incident), so the loss is unknown", *target->second.rpo);
+                          failed.empty() ? "no read-back of the writes (or no incident), so the loss is unknown" : failed,
+                          *target->second.rpo, !failed.empty());
+      }
     }
     entry.met = (!entry.rto || entry.rto->met) && (!entry.rpo || entry.rpo->met);
     evaluation.components[component] = entry;

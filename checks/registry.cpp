@@ -54,8 +54,12 @@ CheckEntry lost_writes_check() {
     if (auto configured = check.params.find("max"); configured != check.params.end()) max = std::stoll(configured->second.text);
     auto loss = input.loss.find(check.subject);
     if (loss == input.loss.end() || !loss->second.readback_available) {
-      result.verdict = Verdict::unknown;
-      result.detail = "not measured: the writes could not be read back";
+      // A read-back that ran and failed is a data check failed, with its reason; no read-back at
+      // all (nothing was written) leaves it undecided.
+      const bool failed = loss != input.loss.end() && !loss->second.readback_error.empty();
+      result.verdict = failed ? Verdict::fail : Verdict::unknown;
+      result.detail = failed ? fmt::format("lost writes unknown: {}", loss->second.readback_error)
+                             : "not measured: the writes could not be read back";
       return result;
     }
     const auto& measure = loss->second;

@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include "clients/testing/local_servers.hpp"
+#include "clients/testing/read_back.hpp"
+#include "clients/workload/implied_contracts.hpp"
 #include "clients/workload/workload.hpp"
 
 namespace firedrill {
@@ -52,7 +54,7 @@ class LocalSentinel {
 WriterConfig redis_writer(int port, std::int64_t max_writes) {
   WriterConfig writer;
   writer.name = "sets";
-  writer.kind = "redis";
+  writer.request = redis_set_write();
   writer.port = port;
   writer.rate_per_second = 400;
   writer.id_prefix = "run";
@@ -113,7 +115,8 @@ TEST_F(SentinelClient, AWorkloadThroughTheGroupIsReadBackFromItsMaster) {
   workload.stop();
   EXPECT_EQ(workload.failed(), 0);
 
-  Readback readback = read_back_redis("127.0.0.1", 1, group_, "", "run", "sets");
+  const std::vector<Ack> acks = log.snapshot();
+  Readback readback = testing::read_back({writer}, redis_scan_read_back(), acks);
   ASSERT_EQ(readback.writers.count("sets"), 1u);
   const auto& present = readback.writers.at("sets").present;
   EXPECT_EQ(present.size(), 100u);
@@ -122,7 +125,9 @@ TEST_F(SentinelClient, AWorkloadThroughTheGroupIsReadBackFromItsMaster) {
   EXPECT_FALSE(present.contains("run-sets-b-1"));
 
   // Without the group, the same read-back goes to host:port directly.
-  Readback direct = read_back_redis("127.0.0.1", redis_.port(), std::nullopt, "", "run", "sets-b");
+  other.port = redis_.port();
+  other.sentinel.reset();
+  Readback direct = testing::read_back({other}, redis_scan_read_back(), acks);
   EXPECT_EQ(direct.writers.at("sets-b").present.size(), 20u);
 }
 
@@ -180,11 +185,10 @@ TEST(RedisPassword, TheLinkAuthenticatesAndAWrongPasswordFailsWithoutShowingIt) 
   ASSERT_TRUE(eventually([&] { return workload.acked() >= 20; }));
   workload.stop();
   EXPECT_EQ(workload.failed(), 0);
-  EXPECT_EQ(read_back_redis("127.0.0.1", redis.port(), std::nullopt, "right \"pass\" word", "run", "sets")
-                .writers.at("sets")
-                .present.size(),
-            20u);
-  EXPECT_THROW(read_back_redis("127.0.0.1", redis.port(), std::nullopt, "", "run", "sets"), std::runtime_error);
+  const std::vector<Ack> acks = log.snapshot();
+  EXPECT_EQ(testing::read_back({writer}, redis_scan_read_back(), acks).writers.at("sets").present.size(), 20u);
+  writer.password.clear();
+  EXPECT_THROW(testing::read_back({writer}, redis_scan_read_back(), acks), std::runtime_error);
 }
 
 }  // namespace

@@ -67,12 +67,68 @@ struct ServiceSpec {
   SourceLocation where;
 };
 
+/// A header of an HTTP request a writer or a read-back sends: its value is a template.
+struct HeaderTemplate {
+  std::string name;
+  std::string value;
+};
+
+/// How each write is made (`http:`, `sql:` or `redis:` on a writer), or what the service written
+/// through implies when the scenario does not say (the fixture app's POST /orders, an INSERT into
+/// firedrill_writes, a SET). Texts are templates of ${write.id}, ${write.seq}, ${write.time} and
+/// ${env.NAME} (clients/workload/write_template.hpp); the loader has checked every one.
+struct WriteRequestSpec {
+  std::string kind;  // http | sql | redis
+  // http
+  std::string method = "POST";
+  std::string path;  // with its query, if any
+  std::vector<HeaderTemplate> headers;
+  std::string body;               // empty: none
+  bool body_is_json = false;      // a JSON text whose string values are templates
+  std::vector<int> expect;        // statuses that acknowledge the write; empty: any 2xx
+  std::string id_from;            // a JSON pointer into the answer naming the write; empty: ${write.id}
+  // sql: statements with $1 bound to the write's id and $2 to its time, on `service`
+  std::string service;                  // a postgres service; empty: the writer's `through`
+  std::vector<std::string> setup;       // run once before the first write (CREATE TABLE IF NOT EXISTS …)
+  std::vector<std::string> statements;  // one runs in autocommit; several in one transaction
+  bool transaction = false;             // one statement in a transaction too
+  // redis: one command, a template per word, acknowledged on any reply that is not an error
+  std::vector<std::string> command;
+  SourceLocation where;
+};
+
+/// How the writes are found again after recovery (`read_back:`), or what the service written
+/// through implies. A read-back that cannot run leaves the lost writes unknown.
+struct ReadBackSpec {
+  std::string kind;     // http | sql | redis
+  std::string service;  // empty: the writer's `through` (for sql, its postgres service)
+  // sql: with $1, the ids asked (a text[], in batches) and the rows the ids found; without, every id
+  std::string query;
+  // http: `path` with ${write.id} is one GET per id, `found` its statuses (default 200) and 404 an
+  // absent one; without, `path` lists ids at the JSON pointer `ids_at`, paged by the cursor at
+  // `next_at` passed back as the query parameter `next_param`
+  std::string path;
+  std::vector<HeaderTemplate> headers;
+  std::vector<int> found;
+  std::string ids_at;
+  std::string next_at;
+  std::string next_param;
+  // redis: a command per id (`EXISTS ${write.id}`); found on a reply that is not nil, 0 or empty
+  std::vector<std::string> command;
+  bool scan_prefix = false;  // the implied redis read-back: the writer's keys by SCAN
+  int concurrency = 4;
+  std::optional<Duration> timeout;  // the whole read-back; default 60 s
+  SourceLocation where;
+};
+
 struct WorkloadSpec {
   std::string name;
-  std::string through;  // the service written to: an app (HTTP), a postgres (SQL) or a redis (SET)
+  std::string through;  // the service written to: its address, and its component for RTO
   double rate_per_second = 0;
   int concurrency = 1;
   std::optional<Duration> timeout;  // per write; default chosen by the writer
+  std::optional<WriteRequestSpec> request;   // as declared; else implied by `through`'s kind
+  std::optional<ReadBackSpec> read_back;     // as declared; else implied by `through`'s kind
   SourceLocation where;
 };
 
@@ -157,6 +213,10 @@ struct Scenario {
   /// Sentinel group's, a Patroni cluster's): each run replaces every one of them with a fresh
   /// one (with_fresh_secrets), so runs of one loaded scenario share none.
   std::vector<std::string> generated_secrets;
+  /// Values the loader took from this machine's environment (${env.NAME} in a service's env or a
+  /// writer's templates) or from a --var into a writer's header (an API key): masked wherever the
+  /// run writes text.
+  std::vector<std::string> loaded_secrets;
 
   const ServiceSpec* service(const std::string& service_name) const {
     for (const auto& s : services)

@@ -125,4 +125,11 @@ std::vector<std::string> secrets_in_env(const std::map<std::string, std::string>
   return secrets;
 }
 
+std::vector<std::string> secrets_of(const Scenario& scenario) {
+  std::vector<std::string> secrets = scenario.loaded_secrets;
+  for (const auto& spec : scenario.services)
+    for (auto& secret : secrets_in_env(spec.env)) secrets.push_back(std::move(secret));
+  return secrets;
+}
+
 }  // namespace firedrill

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/model.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace firedrill {
@@ -48,5 +50,9 @@ bool is_structural_key(std::string_view key);
 /// …SECRET…, …TOKEN…, …KEY, …CREDENTIALS…) and the password of any URL with one
 /// (`redis://:pw@cache`, `postgresql://u:pw@db/x`).
 std::vector<std::string> secrets_in_env(const std::map<std::string, std::string>& env);
+
+/// Every secret a loaded scenario names: those in its services' `env:` and the values its
+/// writers' templates took from the environment or from a --var into a header.
+std::vector<std::string> secrets_of(const Scenario& scenario);
 
 }  // namespace firedrill

@@ -37,7 +37,7 @@
 #include <fmt/format.h>
 
 #include "checks/history.hpp"
-#include "clients/workload/workload.hpp"
+#include "clients/workload/implied_contracts.hpp"
 #include "injectors/corrupt_target.hpp"
 
 namespace firedrill {

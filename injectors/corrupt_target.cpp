@@ -16,7 +16,7 @@
 
 #include <fmt/format.h>
 
-#include "clients/workload/workload.hpp"
+#include "clients/workload/implied_contracts.hpp"
 
 namespace firedrill {
 namespace {

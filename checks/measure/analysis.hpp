@@ -153,6 +153,7 @@ class IdSet {
 struct WriterReadback {
   Micros t = 0;  // when it was read
   IdSet present;
+  std::string error;  // why it could not be read back (then `present` means nothing)
 };
 
 /// The ids read back after recovery, per writer name.
@@ -161,7 +162,8 @@ struct Readback {
   bool has(const std::string& writer) const { return writers.count(writer) != 0; }
 };
 
-/// Writes readback.jsonl: one line per writer {"writer", "t" (RFC 3339), "present": [ids...]},
+/// Writes readback.jsonl: one line per writer {"writer", "t" (RFC 3339), "present": [ids...]}, or
+/// {"writer", "t", "error"} for a writer that could not be read back,
 /// replacing the file.
 void write_readback(const std::filesystem::path& path, const Readback& readback);
 /// Reads readback.jsonl; a malformed line throws std::runtime_error naming path:line.
@@ -175,6 +177,7 @@ struct DataLossMeasure {
   std::optional<double> rpo_seconds;  // see the definitions above
   std::vector<std::string> lost_sample;  // up to 20 lost ids, earliest ack first
   bool readback_available = false;       // every writer with acked writes was read back
+  std::string readback_error;            // the first read-back that failed, and why: loss unknown
 };
 
 /// Counts the writes of `writers` (empty: all writers) and, when every writer with an acked write

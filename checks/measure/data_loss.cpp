@@ -104,8 +104,12 @@ void write_readback(const std::filesystem::path& path, const Readback& readback)
   if (!out) throw std::runtime_error(fmt::format("{}: cannot open for writing", path.string()));
   for (const auto& [writer, data] : readback.writers) {
     // Streamed id by id: a readback of millions of ids need not exist twice in memory as JSON.
-    out << "{\"writer\":" << nlohmann::json(writer).dump() << ",\"t\":\""
-        << format_rfc3339_micros(data.t) << "\",\"present\":[";
+    out << "{\"writer\":" << nlohmann::json(writer).dump() << ",\"t\":\"" << format_rfc3339_micros(data.t) << "\"";
+    if (!data.error.empty()) {
+      out << ",\"error\":" << nlohmann::json(data.error).dump() << "}\n";
+      continue;
+    }
+    out << ",\"present\":[";
     bool first = true;
     for (const std::string& id : data.present.ids()) {
       out << (first ? "" : ",") << nlohmann::json(id).dump();
@@ -123,9 +127,15 @@ Readback read_readback(const std::filesystem::path& path) {
     if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
     if (!line.contains("writer") || !line["writer"].is_string()) throw std::invalid_argument("missing 'writer'");
     if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
-    if (!line.contains("present") || !line["present"].is_array()) throw std::invalid_argument("missing 'present' array");
     WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
     data.t = parse_rfc3339(line["t"].get<std::string>());
+    if (line.contains("error")) {
+      if (!line["error"].is_string() || line["error"].get_ref<const std::string&>().empty() || line.contains("present"))
+        throw std::invalid_argument("'error' is not a non-empty text alone in place of 'present'");
+      data.error = line["error"].get<std::string>();
+      return;
+    }
+    if (!line.contains("present") || !line["present"].is_array()) throw std::invalid_argument("missing 'present' array");
     for (const auto& id : line["present"]) {
       if (!id.is_string()) throw std::invalid_argument("a present id is not a string");
       data.present.insert(id.get_ref<const std::string&>());
@@ -167,8 +177,10 @@ DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& 
       continue;
     }
     ++m.acked;
-    if (writer.readback == nullptr) {
+    if (writer.readback == nullptr || !writer.readback->error.empty()) {
       readback_complete = false;
+      if (writer.readback != nullptr && m.readback_error.empty())
+        m.readback_error = fmt::format("the read-back of '{}' failed: {}", *writer.name, writer.readback->error);
       continue;
     }
     if (writer.readback->present.contains(ack.id)) continue;

@@ -17,6 +17,8 @@
 
 #include "checks/measure/analysis.hpp"
 #include "clients/testing/local_servers.hpp"
+#include "clients/testing/read_back.hpp"
+#include "clients/workload/implied_contracts.hpp"
 #include "clients/workload/workload.hpp"
 
 namespace firedrill {
@@ -181,7 +183,7 @@ TEST(Prober, PostgresOutageIsSeenByProbeAndWritesAndMeasured) {
   Prober prober({sql_probe}, events, real_clock());
   WriterConfig writer;
   writer.name = "orders";
-  writer.kind = "sql";
+  writer.request = firedrill_writes_insert("orders");
   writer.conninfo = db.conninfo();
   writer.rate_per_second = 100;
   writer.timeout = 1000ms;
@@ -223,7 +225,7 @@ TEST(Prober, PostgresOutageIsSeenByProbeAndWritesAndMeasured) {
   EXPECT_GT(*m.downtime_seconds, 0.3);
   EXPECT_LE(*m.downtime_seconds, *m.rto_seconds);
 
-  const DataLossMeasure loss = measure_data_loss(writes, read_back_sql(db.conninfo(), "orders"), m.incident_at, {});
+  const DataLossMeasure loss = measure_data_loss(writes, testing::read_back({writer}, firedrill_writes_select("orders"), writes), m.incident_at, {});
   EXPECT_EQ(loss.lost_acked, 0);
   EXPECT_EQ(loss.rpo_seconds, 0.0);
   EXPECT_GT(loss.failed, 0);
@@ -274,7 +276,7 @@ TEST(Prober, PausedPostgresTimesOutAndRecoveryIsMeasuredFromTheResume) {
   Prober prober({sql_probe}, events, real_clock());
   WriterConfig writer;
   writer.name = "orders";
-  writer.kind = "sql";
+  writer.request = firedrill_writes_insert("orders");
   writer.conninfo = db.conninfo();
   writer.rate_per_second = 200;
   writer.concurrency = 2;
@@ -323,7 +325,7 @@ TEST(Prober, PausedPostgresTimesOutAndRecoveryIsMeasuredFromTheResume) {
   EXPECT_LE(*m.recovered_at, witnessed_at + scheduling_margin) << m.reason;
   ::testing::Test::RecordProperty("recovered_after_resume_us", std::to_string(*m.recovered_at - resumed_at));
   ::testing::Test::RecordProperty("witness_after_resume_us", std::to_string(witnessed_at - resumed_at));
-  const DataLossMeasure loss = measure_data_loss(writes, read_back_sql(db.conninfo(), "orders"), m.incident_at, {});
+  const DataLossMeasure loss = measure_data_loss(writes, testing::read_back({writer}, firedrill_writes_select("orders"), writes), m.incident_at, {});
   EXPECT_EQ(loss.lost_acked, 0);
 }
 

@@ -10,6 +10,8 @@
 
 #include "checks/measure/analysis.hpp"
 #include "clients/testing/local_servers.hpp"
+#include "clients/testing/read_back.hpp"
+#include "clients/workload/implied_contracts.hpp"
 
 namespace firedrill {
 namespace {
@@ -18,6 +20,7 @@ using namespace std::chrono_literals;
 using testing::LocalPostgres;
 using testing::TempDir;
 using testing::eventually;
+using testing::read_back;
 
 struct Recording {
   TempDir dir;
@@ -28,7 +31,7 @@ struct Recording {
 WriterConfig sql_writer(const LocalPostgres& db, double rate, int concurrency) {
   WriterConfig writer;
   writer.name = "orders";
-  writer.kind = "sql";
+  writer.request = firedrill_writes_insert("orders");
   writer.conninfo = db.conninfo();
   writer.rate_per_second = rate;
   writer.concurrency = concurrency;
@@ -54,7 +57,7 @@ TEST(SqlWriter, EveryAckedWriteIsReadBackAndTheRateIsKept) {
   EXPECT_GE(acks.size(), 240u);
   EXPECT_LE(acks.size(), 310u);
 
-  const Readback readback = read_back_sql(db.conninfo(), "orders");
+  const Readback readback = read_back({sql_writer(db, 0, 1)}, firedrill_writes_select("orders"), acks);
   const DataLossMeasure loss = measure_data_loss(acks, readback, std::nullopt, {});
   EXPECT_TRUE(loss.readback_available);
   EXPECT_EQ(loss.acked, static_cast<std::int64_t>(acks.size()));
@@ -98,7 +101,7 @@ TEST(SqlWriter, WritesFailWhilePostgresIsDownAndSucceedAfterItIsBack) {
       EXPECT_FALSE(ack.error.empty());
     }
   }
-  const Readback readback = read_back_sql(db.conninfo(), "orders");
+  const Readback readback = read_back({sql_writer(db, 0, 1)}, firedrill_writes_select("orders"), acks);
   const DataLossMeasure loss = measure_data_loss(acks, readback, stopped_at, {});
   EXPECT_EQ(loss.lost_acked, 0) << (loss.lost_sample.empty() ? "" : loss.lost_sample.front());
   EXPECT_GE(loss.failed, 10);
@@ -115,7 +118,8 @@ TEST(SqlWriter, ClosedLoopStopsAtMaxWrites) {
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(rec.acks.size(), 150u);
   workload.stop();
-  EXPECT_EQ(read_back_sql(db.conninfo(), "orders").writers.at("orders").present.size(), 150u);
+  EXPECT_EQ(read_back({writer}, firedrill_writes_select("orders"), rec.acks.snapshot()).writers.at("orders").present.size(),
+            150u);
 }
 
 // A stand-in for the fixture app: POST /orders stores an id, GET /orders pages through them.
@@ -176,7 +180,7 @@ class OrdersServer {
 WriterConfig http_writer(const std::string& name, int port, double rate) {
   WriterConfig writer;
   writer.name = name;
-  writer.kind = "http";
+  writer.request = fixture_app_write(name);
   writer.port = port;
   writer.rate_per_second = rate;
   writer.concurrency = 2;
@@ -189,8 +193,9 @@ WriterConfig http_writer(const std::string& name, int port, double rate) {
 TEST(HttpWriter, AcksOnlyTwoHundredsAndReadsBackByPrefix) {
   OrdersServer app;
   Recording rec;
-  Workload workload({http_writer("orders", app.port(), 300), http_writer("orders-eu", app.port(), 100)}, rec.acks,
-                    rec.events, real_clock());
+  const std::vector<WriterConfig> writers = {http_writer("orders", app.port(), 300),
+                                             http_writer("orders-eu", app.port(), 100)};
+  Workload workload(writers, rec.acks, rec.events, real_clock());
   workload.start();
   std::this_thread::sleep_for(500ms);
   app.set_failing(true);
@@ -214,7 +219,7 @@ TEST(HttpWriter, AcksOnlyTwoHundredsAndReadsBackByPrefix) {
   EXPECT_GE(failed_in_window, 80);  // 400/s for 300 ms
   EXPECT_EQ(failed_in_window, workload.failed());
 
-  Readback readback = read_back_http("127.0.0.1", app.port(), "run7", {"orders", "orders-eu"}, 2000ms);
+  Readback readback = read_back(writers, fixture_app_read_back(), acks);
   DataLossMeasure loss = measure_data_loss(acks, readback, failing_from, {});
   EXPECT_TRUE(loss.readback_available);
   EXPECT_EQ(loss.lost_acked, 0);
@@ -226,15 +231,19 @@ TEST(HttpWriter, AcksOnlyTwoHundredsAndReadsBackByPrefix) {
   // A write the app lost is found missing.
   const Ack& first = acks.front();
   app.remove(first.id);
-  readback = read_back_http("127.0.0.1", app.port(), "run7", {"orders", "orders-eu"}, 2000ms);
+  readback = read_back(writers, fixture_app_read_back(), acks);
   loss = measure_data_loss(acks, readback, failing_from, {});
   EXPECT_EQ(loss.lost_acked, first.outcome == WriteOutcome::ok ? 1 : 0);
 }
 
 TEST(HttpWriter, ReadBackPagesThroughManyIds) {
   OrdersServer app;
-  for (int n = 1; n <= 25'000; ++n) app.add("p-w-" + std::to_string(n));
-  const Readback readback = read_back_http("127.0.0.1", app.port(), "p", {"w"}, 5000ms);
+  std::vector<Ack> acks;
+  for (int n = 1; n <= 25'000; ++n) {
+    app.add("p-w-" + std::to_string(n));
+    acks.push_back(Ack{"p-w-" + std::to_string(n), "w", 0, 1, WriteOutcome::ok, {}});
+  }
+  const Readback readback = read_back({http_writer("w", app.port(), 1)}, fixture_app_read_back(), acks);
   EXPECT_EQ(readback.writers.at("w").present.size(), 25'000u);
   EXPECT_TRUE(readback.writers.at("w").present.contains("p-w-25000"));
   EXPECT_EQ(app.pages(), 3);
@@ -249,7 +258,9 @@ TEST(HttpWriter, UnreachableAppIsAnErrorNotATimeout) {
   workload.stop();
   EXPECT_EQ(workload.acked(), 0);
   for (const Ack& ack : rec.acks.snapshot()) EXPECT_EQ(ack.outcome, WriteOutcome::error);
-  EXPECT_THROW(read_back_http("127.0.0.1", writer.port, "run7", {"orders"}, 500ms), std::runtime_error);
+  ReadBackSpec read = fixture_app_read_back();
+  read.timeout = 500ms;
+  EXPECT_THROW(read_back({writer}, read, rec.acks.snapshot()), std::runtime_error);
 }
 
 }  // namespace

@@ -135,8 +135,7 @@ SuiteRun run_job(const Job& job, SuiteContext& context) {
     if (run.exit_code == 0 || run.run_id.empty()) run.exit_code = exit_code::environment;
     // suite.json and the terminal get the error as the drill's own sinks would: masked, valid UTF-8.
     SecretScrubber secrets;
-    for (const auto& spec : scenario.services)
-      for (const auto& secret : secrets_in_env(spec.env)) secrets.add(secret);
+    for (const auto& secret : secrets_of(scenario)) secrets.add(secret);
     run.error = replace_invalid_utf8(secrets.scrub(error.what()));
     std::lock_guard lock(context.output_mutex);
     std::cerr << fmt::format("firedrill: {}{}: {}\n", scenario.name,

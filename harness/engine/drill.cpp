@@ -78,8 +78,7 @@ void Drill::prepare_run_directory() {
   journal_ = std::make_unique<Journal>(result_.run_dir, result_.run_id, scenario_.name, Owner::self());
   // Secrets the scenario names in `env:` are known before the first event; the services add
   // theirs (generated passwords) as they are made.
-  for (const auto& spec : scenario_.services)
-    for (const auto& secret : secrets_in_env(spec.env)) secrets_.add(secret);
+  for (const auto& secret : secrets_of(scenario_)) secrets_.add(secret);
   events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_, &secrets_);
   acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
   progress_ = options_.human ? forward_progress(*options_.human)

@@ -1,6 +1,7 @@
 #include "harness/engine/observers.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -76,13 +77,35 @@ void Observers::start() {
     });
 }
 
+WriterConfig Observers::address_of(const std::string& service) const {
+  return environment_.service(service).workload_writer(environment_.containers().at(service),
+                                                       sentinel_group(scenario_, service, environment_.containers()));
+}
+
 WriterConfig Observers::writer_of(const WorkloadSpec& spec) const {
-  WriterConfig writer = environment_.service(spec.through)
-                            .workload_writer(environment_.containers().at(spec.through),
-                                             sentinel_group(scenario_, spec.through, environment_.containers()));
+  // The loader has made sure a writer without a contract goes through a service that implies one.
+  const WriteRequestSpec request =
+      spec.request ? *spec.request : environment_.service(spec.through).implied_write(spec.name).value();
+  const std::string& at = request.kind == "sql" && !request.service.empty() ? request.service : spec.through;
+  WriterConfig writer = address_of(at);
+  writer.request = request;
   writer.name = spec.name;
   writer.id_prefix = records_.run_id;
   return writer;
+}
+
+ReadBackTarget Observers::read_back_target_of(const WorkloadSpec& spec) const {
+  const ReadBackSpec read =
+      spec.read_back ? *spec.read_back : environment_.service(spec.through).implied_read_back(spec.name).value();
+  std::string at = read.service;
+  if (at.empty()) {
+    const bool sql_elsewhere = read.kind == "sql" && spec.request && spec.request->kind == "sql" &&
+                               !spec.request->service.empty();
+    at = sql_elsewhere ? spec.request->service : spec.through;
+  }
+  const WriterConfig address = address_of(at);
+  return ReadBackTarget{read,         spec.name,        records_.run_id, address.host,
+                        address.port, address.conninfo, address.sentinel, address.password};
 }
 
 void Observers::stop_writing() {
@@ -147,18 +170,24 @@ bool Observers::await_recovered(const StepSpec& step, std::string& failure) {
 
 Readback Observers::read_back() {
   Readback readback;
+  std::map<std::string, std::vector<std::string>> ids_of;
+  for (const Ack& ack : records_.acks.snapshot()) ids_of[ack.writer].push_back(ack.id);
   for (const auto& spec : scenario_.workload) {
     try {
-      Readback one = read_back_writes(writer_of(spec), records_.clock);
-      readback.writers.merge(one.writers);
+      readback.writers[spec.name] = read_back_writes(read_back_target_of(spec), ids_of[spec.name], records_.clock);
     } catch (const std::exception& error) {
-      records_.failures.push_back(fmt::format("could not read back the writes of '{}': {}", spec.name, records_.secrets.scrub(error.what())));
-      records_.events.record("readback.failed", {{"writer", spec.name}, {"error", records_.secrets.scrub(error.what())}});
+      // The writes are then neither there nor lost: unknown, with the reason in the history.
+      const std::string why = records_.secrets.scrub(error.what());
+      records_.failures.push_back(fmt::format("could not read back the writes of '{}': {}", spec.name, why));
+      records_.events.record("readback.failed", {{"writer", spec.name}, {"error", why}});
+      readback.writers[spec.name].error = why;
+      readback.writers[spec.name].t = records_.clock.now();
     }
   }
   write_readback(records_.run_dir / "readback.jsonl", readback);
   for (const auto& [writer, found] : readback.writers)
-    records_.events.record(event_kind::readback, {{"writer", writer}, {"present", found.present.size()}});
+    if (found.error.empty())
+      records_.events.record(event_kind::readback, {{"writer", writer}, {"present", found.present.size()}});
   return readback;
 }
 

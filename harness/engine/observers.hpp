@@ -10,6 +10,7 @@
 #include "checks/history.hpp"
 #include "clients/probes/prober.hpp"
 #include "clients/probes/scheduling_monitor.hpp"
+#include "clients/workload/read_back.hpp"
 #include "clients/workload/workload.hpp"
 #include "harness/engine/environment.hpp"
 #include "harness/engine/run_records.hpp"
@@ -42,9 +43,14 @@ class Observers {
   void gather_for_checks();
 
  private:
-  /// The writer of a workload through its service, as the service says it is written to and read
-  /// back (Service::workload_writer), named and with the run's id prefix.
+  /// The writer of a workload: its contract as declared, else as its service implies
+  /// (Service::implied_write), at the address of the service the contract reaches, named and with
+  /// the run's id prefix.
   WriterConfig writer_of(const WorkloadSpec& spec) const;
+  /// Where and how a writer's writes are read back, the same way.
+  ReadBackTarget read_back_target_of(const WorkloadSpec& spec) const;
+  /// The address of `service` as a writer or read-back reaches it.
+  WriterConfig address_of(const std::string& service) const;
   const Scenario& scenario_;
   const DrillOptions& options_;
   RunRecords& records_;

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -771,6 +773,120 @@ TEST(LoadScenario, AStepTheChosenRuntimeCannotServeIsRefusedAtItsLineNamingTheRu
   EXPECT_EQ(error_of(with_steps + "  - { name: cut, fault: partition, target: db }\n", options), "no error");
   options.runtime->capabilities.clear();
   EXPECT_NE(error_of(frozen, options).find("needs a runtime that can signal, pause or restart its services"),
+            std::string::npos);
+}
+
+
+// A writer's declared contracts: how it writes and how its writes are found again.
+const std::string api_writer =
+    "workload:\n"
+    "  - name: orders\n"
+    "    through: app\n"
+    "    rate: 50/s\n"
+    "    http:\n"
+    "      method: POST\n"
+    "      path: /orders\n"
+    "      headers: { X-Api-Key: \"${env.FIREDRILL_TEST_SHOP_KEY}\" }\n"
+    "      body: { ref: \"${write.id}\", seq: \"${write.seq}\", at: \"${write.time}\", note: \"a \\\"quoted\\\" one\" }\n"
+    "      expect: [201]\n"
+    "      id_from: /id\n"
+    "    read_back:\n"
+    "      sql: { service: db, query: \"SELECT id FROM orders WHERE id = ANY($1)\" }\n"
+    "      timeout: 30s\n";
+
+TEST(WorkloadContracts, AnHttpWriterWithAnApiKeyAndServerIdsReadBackBySql) {
+  ::setenv("FIREDRILL_TEST_SHOP_KEY", "k3y-of-the-shop", 1);
+  const Scenario s = parse_scenario(head + api_writer, "scenarios/x.yaml", test_options());
+  ASSERT_EQ(s.workload.size(), 1u);
+  const WorkloadSpec& w = s.workload[0];
+  ASSERT_TRUE(w.request);
+  EXPECT_EQ(w.request->kind, "http");
+  EXPECT_EQ(w.request->path, "/orders");
+  ASSERT_EQ(w.request->headers.size(), 2u);
+  EXPECT_EQ(w.request->headers[0].name, "X-Api-Key");
+  EXPECT_EQ(w.request->headers[0].value, "k3y-of-the-shop");
+  EXPECT_EQ(w.request->headers[1].name, "Content-Type");
+  EXPECT_TRUE(w.request->body_is_json);
+  // The body is JSON whose strings are templates; a string of only ${write.seq} is the number.
+  EXPECT_EQ(w.request->body,
+            R"({"at":"${write.time}","note":"a \"quoted\" one","ref":"${write.id}","seq":${write.seq}})");
+  EXPECT_EQ(w.request->expect, std::vector<int>{201});
+  EXPECT_EQ(w.request->id_from, "/id");
+  ASSERT_TRUE(w.read_back);
+  EXPECT_EQ(w.read_back->kind, "sql");
+  EXPECT_EQ(w.read_back->service, "db");
+  EXPECT_EQ(w.read_back->timeout, std::chrono::microseconds(seconds(30)));
+  // The key came from the environment: a secret of the run.
+  EXPECT_NE(std::find(s.loaded_secrets.begin(), s.loaded_secrets.end(), "k3y-of-the-shop"), s.loaded_secrets.end());
+}
+
+TEST(WorkloadContracts, SqlAndRedisWritersAndTheirReadBacks) {
+  const Scenario s = parse_scenario(
+      "version: 1\nname: t\nservices:\n  db: { kind: postgres }\n  cache: { kind: redis }\n"
+      "workload:\n"
+      "  - name: rows\n    through: db\n    rate: 10/s\n"
+      "    sql:\n      setup: CREATE TABLE IF NOT EXISTS t (ext text, at timestamptz)\n"
+      "      statements: [\"INSERT INTO t VALUES ($1, $2)\", \"UPDATE n SET c = c + 1\"]\n"
+      "    read_back: { sql: { query: SELECT ext FROM t } }\n"
+      "  - name: events\n    through: cache\n    rate: 10/s\n"
+      "    redis: { command: \"XADD events * id ${write.id}\" }\n"
+      "    read_back: { redis: { command: \"SISMEMBER seen ${write.id}\" }, concurrency: 2 }\n",
+      "scenarios/x.yaml", test_options());
+  ASSERT_EQ(s.workload.size(), 2u);
+  EXPECT_EQ(s.workload[0].request->statements.size(), 2u);
+  EXPECT_EQ(s.workload[0].request->setup.size(), 1u);
+  EXPECT_EQ(s.workload[0].read_back->query, "SELECT ext FROM t");
+  EXPECT_EQ(s.workload[1].request->command, (std::vector<std::string>{"XADD", "events", "*", "id", "${write.id}"}));
+  EXPECT_EQ(s.workload[1].read_back->command, (std::vector<std::string>{"SISMEMBER", "seen", "${write.id}"}));
+  EXPECT_EQ(s.workload[1].read_back->concurrency, 2);
+}
+
+TEST(WorkloadContracts, BadContractsStopTheLoadAtTheirLine) {
+  ::setenv("FIREDRILL_TEST_SHOP_KEY", "k", 1);
+  auto replaced = [](std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  // A JSON pointer that does not parse.
+  EXPECT_EQ(error_of(head + replaced(api_writer, "id_from: /id", "id_from: id")),
+            diagnostic(16, 16, "'id' is not a JSON pointer (id_from): like /id or /issue/id", "      id_from: id"));
+  // A template naming an unknown variable.
+  EXPECT_EQ(error_of(head + replaced(api_writer, "path: /orders", "path: /orders/${write.uid}")),
+            diagnostic(12, 13,
+                       "path: unknown variable '${write.uid}': a write's templates name ${write.id}, ${write.seq}, "
+                       "${write.time}, ${env.NAME} or ${var.NAME}",
+                       "      path: /orders/${write.uid}"));
+  // An environment variable that is not set.
+  EXPECT_NE(error_of(head + replaced(api_writer, "FIREDRILL_TEST_SHOP_KEY", "FIREDRILL_TEST_UNSET_KEY"))
+                .find("names ${env.FIREDRILL_TEST_UNSET_KEY}, which is not set in firedrill's environment"),
+            std::string::npos);
+  // A read-back query binding more than the ids.
+  EXPECT_EQ(error_of(head + replaced(api_writer, "ANY($1)", "ANY($1) AND t > $2")),
+            diagnostic(18, 34, "a read-back query binds only $1 (the ids asked, a text[]): it names more",
+                       "      sql: { service: db, query: \"SELECT id FROM orders WHERE id = ANY($1) AND t > $2\" }"));
+  // Writes that could never be found again.
+  const std::string anonymous = "workload:\n  - name: w\n    through: app\n    rate: 1/s\n"
+                                "    http: { path: /orders, body: { a: 1 } }\n"
+                                "    read_back: { sql: { service: db, query: SELECT 1 } }\n";
+  EXPECT_NE(error_of(head + anonymous).find("could never be found again"), std::string::npos) << error_of(head + anonymous);
+  // A declared write without a read-back.
+  const std::string unread = "workload:\n  - name: w\n    through: app\n    rate: 1/s\n"
+                             "    http: { path: \"/orders/${write.id}\", method: PUT }\n";
+  EXPECT_NE(error_of(head + unread).find("not how its writes are found again"), std::string::npos);
+  // A sql statement that never binds the id; a per-id read-back path with ids_at.
+  const std::string unbound = "workload:\n  - name: w\n    through: db\n    rate: 1/s\n"
+                              "    sql: { statement: \"INSERT INTO t VALUES (now())\" }\n"
+                              "    read_back: { sql: { query: SELECT x FROM t } }\n";
+  EXPECT_NE(error_of(head + unbound).find("never bind $1"), std::string::npos);
+  const std::string both = "workload:\n  - name: w\n    through: app\n    rate: 1/s\n"
+                           "    read_back: { http: { path: \"/o/${write.id}\", ids_at: /ids } }\n";
+  EXPECT_NE(error_of(head + both).find("takes no ids_at"), std::string::npos);
+  // A writer over HTTP through a database; two ways of writing at once.
+  const std::string http_to_db = "workload:\n  - name: w\n    through: db\n    rate: 1/s\n"
+                                 "    http: { path: \"/o/${write.id}\" }\n    read_back: { sql: { query: SELECT 1 } }\n";
+  EXPECT_NE(error_of(head + http_to_db).find("writes over HTTP through 'db', a postgres service"), std::string::npos);
+  // A writer name that cannot be part of an id.
+  EXPECT_NE(error_of(head + "workload:\n  - { name: \"o'rders\", through: app, rate: 1/s }\n").find("invalid workload name"),
             std::string::npos);
 }
 

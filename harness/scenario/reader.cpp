@@ -205,37 +205,6 @@ void ScenarioReader::read_targets(const Node& node) {
   }
 }
 
-void ScenarioReader::read_workload(const Node& node) {
-  expect(node, Node::Kind::sequence, "'workload'");
-  std::set<std::string> names;
-  for (const auto& item : node.items) {
-    const Node& spec = expect(item, Node::Kind::map, "each workload");
-    check_keys(spec, {"name", "through", "rate", "concurrency", "timeout"}, "workload");
-    WorkloadSpec workload;
-    workload.where = location(spec.where);
-    workload.name = unique_name(spec, names, "workload");
-    const Entry* through = find(spec, "through");
-    if (!through)
-      fail(spec.where, fmt::format("workload '{}' needs 'through' (an app, postgres or redis service)", workload.name));
-    const std::string& kind = existing_service(through->value, "through");
-    workload.through = through->value.value;
-    if (kind != "app" && kind != "postgres" && kind != "redis")
-      fail(through->value.where, fmt::format("workload '{}' goes through '{}', a {} service: expected an app, "
-                                             "postgres or redis service",
-                                             workload.name, workload.through, kind));
-    const Entry* rate = find(spec, "rate");
-    if (!rate) fail(spec.where, fmt::format("workload '{}' needs a 'rate' (like 200/s, or max)", workload.name));
-    try {
-      workload.rate_per_second = parse_rate(scalar(rate->value, "rate"));
-    } catch (const std::invalid_argument& e) {
-      fail(rate->value.where, e.what());
-    }
-    if (const Entry* e = find(spec, "concurrency")) workload.concurrency = integer(e->value, "concurrency", 1, 256);
-    if (const Entry* e = find(spec, "timeout")) workload.timeout = duration(e->value, "timeout");
-    scenario_.workload.push_back(workload);
-  }
-}
-
 void ScenarioReader::read_probes(const Node& node) {
   expect(node, Node::Kind::sequence, "'probes'");
   std::set<std::string> names;

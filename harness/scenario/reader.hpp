@@ -1,7 +1,8 @@
 #pragma once
 // The scenario reader: a checked YAML tree (yaml_tree.hpp) into the model, section by section:
-// reader.cpp the top level, targets, workload, probes and checks; reader_services.cpp the
-// services; reader_steps.cpp the steps and their parameters. Private to the loader.
+// reader.cpp the top level, targets, probes and checks; reader_workload.cpp the writers and their
+// contracts; reader_services.cpp the services; reader_steps.cpp the steps and their parameters.
+// Private to the loader.
 #include <map>
 #include <optional>
 #include <set>
@@ -58,6 +59,21 @@ class ScenarioReader {
   void check_references(const std::string& text, Pos where);
   void read_targets(const Node& node);
   void read_workload(const Node& node);
+  /// `http:`, `sql:` or `redis:` of a writer: how each write is made (reader_workload.cpp).
+  WriteRequestSpec read_write_request(const Entry& entry, const WorkloadSpec& workload);
+  ReadBackSpec read_read_back(const Node& node, const WorkloadSpec& workload);
+  /// `text` of `node` with each ${env.NAME} replaced by this machine's environment variable, whose
+  /// value becomes a secret; an unset one fails at the node.
+  std::string substitute_env(const Node& node, const std::string& text, std::string_view subject);
+  /// A template text at `node`: ${env.NAME} replaced (its value a secret), then checked to name
+  /// only the write variables `allowed` lets it.
+  std::string read_template(const Node& node, std::string_view subject, bool headers_secret, bool id_only);
+  std::vector<HeaderTemplate> read_headers(const Node& node, bool id_only);
+  std::vector<int> read_statuses(const Node& node, std::string_view subject);
+  std::string read_json_pointer(const Node& node, std::string_view subject);
+  /// The service named at `node` (or `fallback`), which must be of `kind`.
+  std::string service_of_kind(const Node* node, const std::string& fallback, const std::string& kind,
+                              std::string_view subject, Pos where);
   void read_probes(const Node& node);
   void read_probe_type(const Entry& type, ProbeSpec& probe);
   void add_default_probes();

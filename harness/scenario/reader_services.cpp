@@ -197,7 +197,8 @@ void ScenarioReader::read_service_env(const Node& value, ServiceSpec& service) {
     if (variable.key.starts_with("FIREDRILL_"))
       fail(variable.key_where, fmt::format("env '{}': names starting with FIREDRILL_ are firedrill's own and cannot be set in a scenario",
                                            variable.key));
-    const std::string text = scalar(variable.value, fmt::format("env '{}'", variable.key));
+    const std::string subject = fmt::format("env '{}'", variable.key);
+    const std::string text = substitute_env(variable.value, scalar(variable.value, subject), subject);
     // The role, database, data directory and Redis password are written into configuration
     // files and scripts (pgbackrest.conf, redis.conf lines, a heredoc): a line break there
     // would start a line of its own.

@@ -250,6 +250,7 @@ void substitute_vars(Node& node, const std::map<std::string, std::string>& vars)
       const auto found = vars.find(name);
       if (found == vars.end()) fail(node.where, fmt::format("undefined variable '{}' (pass --var {}=...)", name, name));
       substituted.append(text, done, at - done).append(found->second);
+      node.var_values.push_back(found->second);
       done = close + 1;
     }
     node.value = substituted.append(text, done);

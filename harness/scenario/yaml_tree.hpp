@@ -34,6 +34,7 @@ struct Node {
   std::vector<Node> items;     // sequence
   std::vector<Entry> entries;  // map, in file order
   Pos where;
+  std::vector<std::string> var_values;  // scalar: the --var values substituted into it
 };
 
 struct Entry {

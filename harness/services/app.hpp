@@ -10,7 +10,10 @@ class AppService final : public Service {
   int container_port() const override { return spec_.port.value_or(8080); }
   std::string url_at(const std::string& host, int port) const override;
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
-  std::string workload_writer_kind() const override { return "http"; }
+  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
+    return fixture_app_write(writer);
+  }
+  std::optional<ReadBackSpec> implied_read_back(const std::string&) const override { return fixture_app_read_back(); }
 
  protected:
   std::map<std::string, std::string> kind_environment() const override;

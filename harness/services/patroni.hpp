@@ -91,7 +91,12 @@ class PatroniClusterService final : public Service {
   /// Multi-host over the members' published ports (as last inspected), read-write only.
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override { return {password_}; }
-  std::string workload_writer_kind() const override { return "sql"; }
+  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
+    return firedrill_writes_insert(writer);
+  }
+  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
+    return firedrill_writes_select(writer);
+  }
   /// Its members, etcd and timings under "patroni" (describe()).
   void add_details(nlohmann::json& entry) const override { entry["patroni"] = describe(); }
 
@@ -122,7 +127,12 @@ class PatroniMemberService final : public Service {
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::string data_directory() const override { return "/var/lib/postgresql/data"; }
   std::vector<std::string> secrets() const override;
-  std::string workload_writer_kind() const override { return "sql"; }
+  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
+    return firedrill_writes_insert(writer);
+  }
+  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
+    return firedrill_writes_select(writer);
+  }
 
  protected:
   std::string default_image() const override { return "firedrill/postgres:15"; }

@@ -62,7 +62,12 @@ class PostgresService final : public Service {
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;
-  std::string workload_writer_kind() const override { return "sql"; }
+  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
+    return firedrill_writes_insert(writer);
+  }
+  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
+    return firedrill_writes_select(writer);
+  }
   /// PGDATA: the scenario's, else /var/lib/postgresql/data (the entrypoint owns and chmods it).
   std::string data_directory() const override;
 

@@ -24,7 +24,8 @@ class RedisService final : public Service {
   std::string data_directory() const override { return "/data"; }
   std::vector<std::string> secrets() const override { return {password_}; }
   std::string harness_password() const override { return password_; }
-  std::string workload_writer_kind() const override { return "redis"; }
+  std::optional<WriteRequestSpec> implied_write(const std::string&) const override { return redis_set_write(); }
+  std::optional<ReadBackSpec> implied_read_back(const std::string&) const override { return redis_scan_read_back(); }
 
  protected:
   std::map<std::string, std::string> kind_environment() const override;

@@ -31,7 +31,6 @@ ContainerSpec Service::container_spec(const std::function<std::string(const std:
 
 WriterConfig Service::workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const {
   WriterConfig writer;
-  writer.kind = workload_writer_kind();
   // A sql writer connects by conninfo alone, which a Patroni cluster builds from its members.
   if (auto port = info.host_ports.find(container_port()); port != info.host_ports.end()) writer.port = port->second;
   writer.conninfo = harness_conninfo(info);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 
 #include "clients/probes/prober.hpp"
 #include "clients/redis_master.hpp"
+#include "clients/workload/implied_contracts.hpp"
 #include "clients/workload/workload.hpp"
 #include "core/model.hpp"
 #include "harness/runtime/runtime.hpp"
@@ -78,13 +80,14 @@ class Service {
   /// Values that must never appear in reports or logs (generated passwords).
   virtual std::vector<std::string> secrets() const { return {}; }
 
-  /// How the harness writes a workload through the service: the WriterConfig::kind of its writer
-  /// ("http" to an app, "sql" to postgres, "redis"); empty: it takes no workload.
-  virtual std::string workload_writer_kind() const { return {}; }
+  /// The write and read-back contracts of a writer through the service when the scenario declares
+  /// none (clients/workload/implied_contracts.hpp); nothing: a writer through it must declare them.
+  virtual std::optional<WriteRequestSpec> implied_write(const std::string& /*writer*/) const { return {}; }
+  virtual std::optional<ReadBackSpec> implied_read_back(const std::string& /*writer*/) const { return {}; }
 
-  /// The writer of a workload through the service as bring-up left it (`info`), reaching a
-  /// sentinel-managed redis through its group: its kind, address and credentials, which
-  /// read_back_writes also reads the writes back with. The caller names it and sets its pace.
+  /// Where a writer or a read-back reaches the service as bring-up left it (`info`), through a
+  /// sentinel-managed redis's group: its address and the credentials the harness holds. The caller
+  /// gives it its contract, name and pace.
   WriterConfig workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const;
 
   /// Adds to the report's entry of the service what it says beyond its name, kind, image and
