@@ -193,3 +193,98 @@ TEST_F(LibraryDrill, ReplicationBandwidthStarvedLosesWhatTheLinkCouldNotShipAndR
 
 }  // namespace
 }  // namespace firedrill
+
+namespace firedrill {
+namespace {
+
+/// own-app-orders-api.yaml with a known database password and the shop's key in the environment.
+class OwnAppDrill : public LibraryDrill {
+ protected:
+  static constexpr const char* password = "own-app-test-password";
+  static constexpr const char* api_key = "own-app-test-key-5d1c";
+
+  fs::path scenario(const std::string& query = "SELECT id FROM orders WHERE id = ANY($1)") {
+    ::setenv("SHOP_API_KEY", api_key, 1);
+    std::string text = read_file(source_dir / "scenarios" / "own-app-orders-api.yaml");
+    auto replace = [&](const std::string& from, const std::string& to) {
+      ASSERT_NE(text.find(from), std::string::npos) << from;
+      text.replace(text.find(from), from.size(), to);
+    };
+    replace("db: { kind: postgres }", std::string("db: { kind: postgres, env: { POSTGRES_PASSWORD: ") + password + " } }");
+    replace("SELECT id FROM orders WHERE id = ANY($1)", query);
+    const fs::path path = out_ / "own-app-orders-api.yaml";
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  void expect_key_nowhere() {
+    for (const auto& entry : fs::recursive_directory_iterator(run_dir_)) {
+      if (!entry.is_regular_file()) continue;
+      EXPECT_EQ(read_file(entry.path()).find(api_key), std::string::npos) << entry.path();
+    }
+  }
+};
+
+TEST_F(OwnAppDrill, AnAppWrittenOverHttpWithAnApiKeyAndIdsOfItsOwnLosesNoOrderCountedFromItsDatabase) {
+  auto [outcome, report] = drill(scenario(), {"--keep"});
+  ASSERT_TRUE(report.is_object()) << outcome.output;
+  const std::string run_id = report["run_id"];
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_EQ(report["verdict"], "pass") << report["reasons"].dump(2);
+
+  // Every acknowledged order carries the shop's id, taken from its answer; the failed ones keep
+  // firedrill's (the shop never gave them one).
+  long acked = 0, failed = 0;
+  std::set<std::string> acked_ids;
+  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
+    if (ack.outcome == WriteOutcome::ok) {
+      ++acked;
+      EXPECT_TRUE(ack.id.starts_with("o-")) << ack.id;
+      acked_ids.insert(ack.id);
+    } else {
+      ++failed;
+      EXPECT_TRUE(ack.id.starts_with(run_id + "-orders-")) << ack.id;
+    }
+  }
+  EXPECT_EQ(static_cast<long>(acked_ids.size()), acked) << "two acknowledged orders share an id";
+  EXPECT_GT(acked, 500);
+  EXPECT_GT(failed, 0) << "the kill was not felt through the shop";
+
+  // Counted a second time, from the shop's database itself.
+  const int port = testing::published_port(report, "db");
+  ASSERT_NE(port, 0) << report["environment"].dump(2);
+  const std::set<std::string> present = testing::order_ids_on_primary(port, password, "the shop's database");
+  long missing = 0;
+  for (const auto& id : acked_ids) missing += present.count(id) == 0;
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(report["measured"]["acked_writes"].get<long>(), acked);
+  EXPECT_EQ(report["measured"]["lost_acked_writes"].get<long>(), missing);
+  expect_key_nowhere();
+
+  EXPECT_EQ(firedrill({"down", run_id}).exit_code, 0);
+  expect_nothing_left(run_id);
+}
+
+TEST_F(OwnAppDrill, AReadBackThatCannotRunLeavesTheLossUnknownAndFailsTheDataChecksSayingWhy) {
+  auto [outcome, report] = drill(scenario("SELECT id FROM no_such_orders WHERE id = ANY($1)"));
+  ASSERT_TRUE(report.is_object()) << outcome.output;
+  EXPECT_EQ(outcome.exit_code, 1) << outcome.output;
+  EXPECT_EQ(report["verdict"], "fail");
+  EXPECT_TRUE(report["measured"]["lost_acked_writes"].is_null()) << report["measured"].dump(2);
+  EXPECT_GT(report["measured"]["acked_writes"].get<long>(), 500);
+  int failed_data_checks = 0;
+  for (const auto& check : report["checks"]) {
+    const std::string name = check["name"];
+    if (name != "lost_acked_writes(overall)" && name != "rpo(overall)") continue;
+    EXPECT_FALSE(check["passed"].get<bool>()) << check.dump();
+    EXPECT_NE(check["detail"].get<std::string>().find("no_such_orders"), std::string::npos) << check.dump();
+    ++failed_data_checks;
+  }
+  EXPECT_EQ(failed_data_checks, 2) << report["checks"].dump(2);
+  EXPECT_NE(read_file(run_dir_ / "readback.jsonl").find("\"error\""), std::string::npos);
+  expect_key_nowhere();
+  expect_nothing_left(report["run_id"]);
+}
+
+}  // namespace
+}  // namespace firedrill
