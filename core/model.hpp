@@ -52,6 +52,9 @@ struct ServiceSpec {
   std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
   std::optional<int> port;                 // app/container: the port it listens on
   std::string health;                      // app: HTTP health path
+  int health_status = 0;                   // app/container: the status `health` answers when ready; 0: any 2xx
+  std::string ready_command;               // app/container: a shell command in the service, ready when it exits 0
+  std::optional<Duration> start_timeout;   // how long it may take to be ready; none: the run's (90 s)
   int standbys = 0;                        // postgres: streaming standbys <name>-standby-1..N
   bool sync = false;                       // postgres with standbys: synchronous replication
   std::string standby_of;                  // set on the standbys/replicas the loader derives: the primary's name
@@ -137,6 +140,7 @@ struct ProbeSpec {
   std::string type;     // http | sql | redis | tcp
   std::string service;  // the service probed; its component for RTO is this service
   std::string path;     // http
+  int expect_status = 0;  // http: the status that means up; 0: any 2xx
   std::string query;    // sql (default SELECT 1)
   Duration interval = std::chrono::milliseconds(20);
   std::optional<Duration> timeout;

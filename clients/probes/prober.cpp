@@ -40,7 +40,9 @@ class Sampler {
 class HttpSampler final : public Sampler {
  public:
   explicit HttpSampler(const ProbeConfig& config)
-      : url_(fmt::format("http://{}:{}{}", config.host, config.port, config.path)), handle_(curl_easy_init()) {
+      : url_(fmt::format("http://{}:{}{}", config.host, config.port, config.path)),
+        expect_status_(config.expect_status),
+        handle_(curl_easy_init()) {
     if (handle_ == nullptr) throw std::runtime_error("curl_easy_init failed");
     curl_easy_setopt(handle_, CURLOPT_URL, url_.c_str());
     curl_easy_setopt(handle_, CURLOPT_HTTPGET, 1L);
@@ -59,12 +61,14 @@ class HttpSampler final : public Sampler {
     if (code != CURLE_OK) return {false, curl_easy_strerror(code)};
     long status = 0;
     curl_easy_getinfo(handle_, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) return {true, ""};
+    const bool up = expect_status_ != 0 ? status == expect_status_ : status >= 200 && status < 300;
+    if (up) return {true, ""};
     return {false, fmt::format("HTTP {}", status)};
   }
 
  private:
   std::string url_;
+  int expect_status_;
   CURL* handle_;
 };
 

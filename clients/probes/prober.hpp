@@ -21,6 +21,7 @@ struct ProbeConfig {
   std::string host = "127.0.0.1";
   int port = 0;
   std::string path = "/health";
+  int expect_status = 0;  // http: the status that means up; 0: any 2xx
   std::string conninfo;  // sql: libpq conninfo
   std::string query = "SELECT 1";
   std::chrono::microseconds interval{20000};

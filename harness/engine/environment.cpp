@@ -49,7 +49,8 @@ void Environment::bring_up() {
     std::vector<std::future<void>> readiness;
     for (const ServiceSpec* spec : level)
       readiness.push_back(std::async(std::launch::async, [this, spec, &started] {
-        services_.at(spec->name)->wait_ready(runtime_, started.at(spec->name), options_.ready_timeout);
+        services_.at(spec->name)->wait_ready(runtime_, started.at(spec->name),
+                                                services_.at(spec->name)->start_timeout(options_.ready_timeout));
         records_.events.record("service.ready", {{"service", spec->name}});
         records_.progress.note(fmt::format("{} ready ({})", spec->name, spec->kind));
       }));
@@ -102,13 +103,13 @@ void Environment::rebuild_service(const std::string& name) {
   // Probes, writers and conninfos hold the ports of bring-up: the new container publishes on them.
   auto previous = containers_.find(name);
   if (previous != containers_.end()) spec.host_ports = previous->second.host_ports;
-  service.wait_ready(runtime_, runtime_.start(spec), options_.ready_timeout);
+  service.wait_ready(runtime_, runtime_.start(spec), service.start_timeout(options_.ready_timeout));
   records_.events.record("service.ready", {{"service", name}, {"rebuild", true}});
   containers_[name] = runtime_.inspect(name);
 }
 
 std::string Environment::resolve(const std::string& viewer, const std::string& text) {
-  // ${service.url|host|port} as seen from the viewer's container: the service itself, or the
+  // ${service.url|host|port|…} as seen from the viewer's container: the service itself, or the
   // fault proxy placed on the path between them.
   std::string resolved;
   std::size_t position = 0;
@@ -132,8 +133,7 @@ std::string Environment::resolve(const std::string& viewer, const std::string& t
       }
       // A URL may name other services in turn (a Sentinel group's names its sentinels).
       if (field == "url") resolved += resolve(viewer, service->second->url_at(host, port));
-      else if (field == "host") resolved += host;
-      else resolved += std::to_string(port);
+      else resolved += service->second->reference(field, host, port).value_or("");
     }
     position = close + 1;
   }

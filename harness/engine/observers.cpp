@@ -30,6 +30,7 @@ void Observers::start() {
     const auto& info = environment_.containers().at(spec.service);
     if (service.container_port() > 0) probe.port = info.host_ports.at(service.container_port());
     if (!spec.path.empty()) probe.path = spec.path;
+    probe.expect_status = spec.expect_status;
     if (!spec.query.empty()) probe.query = spec.query;
     probe.conninfo = service.harness_conninfo(info);
     if (spec.type == "redis") {

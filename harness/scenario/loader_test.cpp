@@ -570,7 +570,7 @@ TEST(ScenarioErrors, UnknownServiceReferences) {
             diagnostic(6, 32, "unknown service 'dbb' in '${dbb.url}' (did you mean 'db'?)",
                        "  web: { kind: app, env: { DB: \"${dbb.url}\" } }"));
   EXPECT_EQ(error_of(head + "  web: { kind: app, env: { DB: \"${db.uri}\" } }\n"),
-            diagnostic(6, 32, "unknown field 'uri' in '${db.uri}': expected url, host or port",
+            diagnostic(6, 32, "unknown field 'uri' in '${db.uri}': a postgres service gives url, host, port, postgres_url, conninfo, user, password, database",
                        "  web: { kind: app, env: { DB: \"${db.uri}\" } }"));
   EXPECT_EQ(error_of(head + "probes:\n  - { name: p, redis: { service: db } }\n"),
             diagnostic(7, 34, "redis probe 'p' needs a redis service; 'db' is a postgres service",
@@ -887,6 +887,46 @@ TEST(WorkloadContracts, BadContractsStopTheLoadAtTheirLine) {
   EXPECT_NE(error_of(head + http_to_db).find("writes over HTTP through 'db', a postgres service"), std::string::npos);
   // A writer name that cannot be part of an id.
   EXPECT_NE(error_of(head + "workload:\n  - { name: \"o'rders\", through: app, rate: 1/s }\n").find("invalid workload name"),
+            std::string::npos);
+}
+
+TEST(ServiceReadiness, AnAppSaysWhatReadyMeansAndHowLongItMayTake) {
+  const Scenario s = parse_scenario(
+      "version: 1\nname: t\nservices:\n  db: { kind: postgres, start_timeout: 3m }\n"
+      "  shop:\n    kind: container\n    image: shop/api:1.4\n    port: 3000\n    health: /healthz\n"
+      "    health_status: 204\n    ready_command: \"test -f /srv/shop/booted\"\n    start_timeout: 120s\n"
+      "    env: { DATABASE_URL: \"${db.conninfo}\", PGUSER: \"${db.user}\", PGPASSWORD: \"${db.password}\" }\n",
+      "scenarios/x.yaml", test_options());
+  const ServiceSpec* shop = s.service("shop");
+  ASSERT_NE(shop, nullptr);
+  EXPECT_EQ(shop->health, "/healthz");
+  EXPECT_EQ(shop->health_status, 204);
+  EXPECT_EQ(shop->ready_command, "test -f /srv/shop/booted");
+  EXPECT_EQ(shop->start_timeout, std::chrono::microseconds(seconds(120)));
+  EXPECT_EQ(s.service("db")->start_timeout, std::chrono::microseconds(minutes(3)));
+  // The shop's default probe asks its health path for the status it answers when ready.
+  bool probed = false;
+  for (const auto& probe : s.probes)
+    if (probe.service == "shop") {
+      probed = true;
+      EXPECT_EQ(probe.path, "/healthz");
+      EXPECT_EQ(probe.expect_status, 204);
+    }
+  EXPECT_TRUE(probed);
+
+  EXPECT_EQ(error_of(head + "  web: { kind: app, start_timeout: 2h }\n"),
+            diagnostic(6, 36, "'start_timeout' is out of range: between 1s and 1800s",
+                       "  web: { kind: app, start_timeout: 2h }"));
+  EXPECT_EQ(error_of(head + "  web: { kind: app, health_status: 700 }\n"),
+            diagnostic(6, 36, "'health_status' must be from 100 to 599, got '700'",
+                       "  web: { kind: app, health_status: 700 }"));
+  EXPECT_NE(error_of(head + "  cache: { kind: redis, env: { X: \"${cache.user}\" } }\n")
+                .find("unknown field 'user' in '${cache.user}': a redis service gives url, host, port, password"),
+            std::string::npos);
+  LoadOptions as_root = test_options();
+  as_root.commands_would_run_as_root = true;
+  EXPECT_NE(error_of(head + "  web: { kind: app, ready_command: \"true\" }\n", as_root)
+                .find("'ready_command' would run on this machine as root"),
             std::string::npos);
 }
 

@@ -239,7 +239,7 @@ void ScenarioReader::read_probe_type(const Entry& type, ProbeSpec& probe) {
   probe.type = type.key;
   const Node& spec = expect(type.value, Node::Kind::map, fmt::format("'{}'", type.key));
   std::vector<std::string> keys = {"service"};
-  if (type.key == "http") keys.push_back("path");
+  if (type.key == "http") keys.insert(keys.end(), {"path", "status"});
   if (type.key == "sql") keys.push_back("query");
   check_keys(spec, keys, type.key + " probe");
   const Entry* service = find(spec, "service");
@@ -258,9 +258,11 @@ void ScenarioReader::read_probe_type(const Entry& type, ProbeSpec& probe) {
         fail(path->value.where, fmt::format("'path' must start with '/', got '{}'", probe.path));
     } else if (declared && !declared->health.empty()) {
       probe.path = declared->health;
+      probe.expect_status = declared->health_status;
     } else {
       fail(type.key_where, fmt::format("http probe '{}' needs a 'path'", probe.name));
     }
+    if (const Entry* status = find(spec, "status")) probe.expect_status = integer(status->value, "status", 100, 599);
   }
   if (type.key == "sql") {
     const Entry* query = find(spec, "query");
@@ -284,6 +286,7 @@ void ScenarioReader::add_default_probes() {
       probe.name = service.name + "-health";
       probe.type = "http";
       probe.path = service.health;
+      probe.expect_status = service.health_status;
     } else if (service.port) {
       probe.name = service.name + "-tcp";
       probe.type = "tcp";

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/byte_size.hpp"
 #include "core/host_paths.hpp"
@@ -170,6 +171,10 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
                                       [&](const ServiceKey& of_kind) { return of_kind.name == key; });
       if (known == kind->keys.end())
         fail(field.key_where, fmt::format("'{}' applies only to {} services", key, kinds_with_key(key)));
+      if (key == "ready_command" && options_.commands_would_run_as_root)
+        fail(field.key_where, "'ready_command' would run on this machine as root (the process runtime runs a "
+                              "service's commands as firedrill's own user): run firedrill as an ordinary user, or "
+                              "with --runtime docker");
       read_service_key(*known, value, service);
     }
   }
@@ -235,6 +240,12 @@ void ScenarioReader::read_service_key(const ServiceKey& key, const Node& value, 
             }
           }
           service.*field = text;
+        } else if constexpr (std::is_same_v<Type, std::optional<Duration>>) {
+          const Duration length = duration(value, name);
+          if (length.count() < key.low || length.count() > key.high)
+            fail(value.where, fmt::format("'{}' is out of range: between {}s and {}s", name, key.low / 1'000'000,
+                                          key.high / 1'000'000));
+          service.*field = length;
         } else {
           const std::string text = scalar(value, name);
           const auto bytes = parse_byte_size(text);
@@ -257,14 +268,18 @@ void ScenarioReader::check_references(const std::string& text, Pos where) {
     const std::size_t dot = inner.find('.');
     if (dot == std::string::npos)
       fail(where, fmt::format("invalid reference '{}': expected ${{service.url}}, ${{service.host}}, "
-                              "${{service.port}} or ${{var.NAME}}",
+                              "${{service.port}}, ${{service.conninfo}}, ${{var.NAME}} or ${{env.NAME}}",
                               reference));
     const std::string service = inner.substr(0, dot), field = inner.substr(dot + 1);
     if (!kinds_.count(service))
       fail(where,
            fmt::format("unknown service '{}' in '{}'{}", service, reference, did_you_mean(service, service_names())));
-    if (field != "url" && field != "host" && field != "port")
-      fail(where, fmt::format("unknown field '{}' in '{}': expected url, host or port", field, reference));
+    std::vector<std::string> fields = {"url", "host", "port"};
+    if (const ServiceKind* kind = find_service_kind(kinds_.at(service)))
+      fields.insert(fields.end(), kind->reference_fields.begin(), kind->reference_fields.end());
+    if (std::find(fields.begin(), fields.end(), field) == fields.end())
+      fail(where, fmt::format("unknown field '{}' in '{}': a {} service gives {}", field, reference, kinds_.at(service),
+                              fmt::join(fields, ", ")));
   }
 }
 

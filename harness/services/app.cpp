@@ -19,6 +19,7 @@ ProbeConfig AppService::readiness_probe(const ContainerInfo& info) const {
   probe.service = spec_.name;
   probe.port = info.host_ports.at(container_port());
   probe.path = spec_.health.empty() ? "/health" : spec_.health;
+  probe.expect_status = spec_.health_status;
   probe.timeout = std::chrono::milliseconds(1000);
   return probe;
 }

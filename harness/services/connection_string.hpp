@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,5 +25,16 @@ std::string conninfo(const std::vector<std::pair<std::string, std::string>>& fie
 /// host or the database. `hosts` is `host:port[,host:port…]`; `query` is written as given.
 std::string postgres_url(const std::string& user, const std::string& password, const std::string& hosts,
                          const std::string& database, const std::string& query = "");
+
+/// The other forms of a URL postgres_url made, as applications' frameworks expect them: `user`,
+/// `password`, `database` decoded; `postgres_url` the same URL under the `postgres://` scheme
+/// (Heroku, Rails, node-postgres); `conninfo` libpq's `host=… port=… user=… password=… dbname=…`
+/// (a multi-host URL's hosts and ports as comma lists, its query's settings after them). Nothing
+/// for another field. Throws std::invalid_argument for a URL not of that form.
+std::optional<std::string> postgres_url_field(const std::string& url, std::string_view field);
+
+/// The fields postgres_url_field gives beyond url, host and port.
+inline const std::vector<std::string> postgres_reference_fields = {"postgres_url", "conninfo", "user", "password",
+                                                                   "database"};
 
 }  // namespace firedrill

@@ -98,5 +98,21 @@ TEST(ConnectionString, PatroniConninfosAndUrlsHoldTheirValues) {
   EXPECT_EQ(url_fields.at("target_session_attrs"), "read-write");
 }
 
+TEST(ConnectionString, AUrlGivesTheFormsFrameworksExpect) {
+  const std::string url = postgres_url("app user", "p@ss:w/rd", "db:5432", "shop");
+  EXPECT_EQ(postgres_url_field(url, "user"), "app user");
+  EXPECT_EQ(postgres_url_field(url, "password"), "p@ss:w/rd");
+  EXPECT_EQ(postgres_url_field(url, "database"), "shop");
+  EXPECT_EQ(postgres_url_field(url, "postgres_url"), "postgres://app%20user:p%40ss%3Aw%2Frd@db:5432/shop");
+  EXPECT_EQ(postgres_url_field(url, "conninfo"), "host=db port=5432 user='app user' password='p@ss:w/rd' dbname=shop");
+  EXPECT_EQ(postgres_url_field(url, "colour"), std::nullopt);
+  // A Patroni cluster's multi-host URL: its hosts and ports as lists, its settings after them.
+  const std::string cluster = postgres_url("postgres", "pw", "db-1:5432,db-2:5433", "postgres",
+                                           "target_session_attrs=read-write");
+  EXPECT_EQ(postgres_url_field(cluster, "conninfo"),
+            "host=db-1,db-2 port=5432,5433 user=postgres password=pw dbname=postgres target_session_attrs=read-write");
+  EXPECT_THROW(postgres_url_field("redis://:pw@cache:6379", "user"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace firedrill

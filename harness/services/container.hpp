@@ -3,7 +3,9 @@
 
 namespace firedrill {
 
-/// Any image: ready when its port accepts a TCP connection, or, without a port, when it runs.
+/// Any image: ready when its health path answers (the status asked, else any 2xx), else when its
+/// port accepts a TCP connection, or, without a port, when it runs; and its ready_command, if any,
+/// exits 0 (Service::wait_ready).
 class ContainerService final : public Service {
  public:
   using Service::Service;

@@ -33,11 +33,30 @@ ServiceKey health_key(std::string default_path) {
           }};
 }
 
+ServiceKey health_status_key() {
+  return {"health_status", &ServiceSpec::health_status, "the status the health path answers once ready (default any 2xx)",
+          100, 599};
+}
+
+ServiceKey ready_command_key() {
+  return {"ready_command", &ServiceSpec::ready_command,
+          "a shell command run in the service, ready once it exits 0 (with the health path or port, if any)", 0, 0, {},
+          {}, [](const std::string& command) {
+            if (command.empty()) throw std::invalid_argument("'ready_command' may not be empty");
+          }};
+}
+
+ServiceKey start_timeout_key() {
+  return {"start_timeout", &ServiceSpec::start_timeout,
+          "how long it may take to become ready, like 120s (default the run's, 90s)", 1'000'000, 1'800'000'000};
+}
+
 ServiceKind postgres_kind() {
   ServiceKind kind;
   kind.name = "postgres";
   kind.help = "PostgreSQL 15, with streaming standbys or as a Patroni cluster";
   kind.default_image = "firedrill/postgres:15";
+  kind.reference_fields = postgres_reference_fields;
   kind.keys = {
       {"standbys", &ServiceSpec::standbys, "streaming standbys <name>-standby-1..N", 0, 5},
       {"sync", &ServiceSpec::sync, "replicate synchronously (to a standby, or Patroni's synchronous_mode)"},
@@ -45,6 +64,7 @@ ServiceKind postgres_kind() {
        {"patroni"}},
       {"members", &ServiceSpec::members, "the Patroni members <name>-1..N of an `ha` cluster (default 3)", 2, 5},
       disk_key(),
+      start_timeout_key(),
   };
   kind.complete = [](ServiceSpec& service) {
     if (service.members > 0 && service.ha.empty())
@@ -78,11 +98,13 @@ ServiceKind redis_kind() {
   kind.name = "redis";
   kind.help = "Redis 7, alone or with replicas that Sentinel fails over to";
   kind.default_image = "firedrill/redis:7";
+  kind.reference_fields = {"password"};
   kind.keys = {
       {"sentinels", &ServiceSpec::sentinels, "Sentinel processes <name>-sentinel-1..N watching it", 1, 7},
       {"replicas", &ServiceSpec::replicas, "replicas <name>-replica-1..N the sentinels fail over to (default 1)", 1, 5},
       {"persistence", &ServiceSpec::persistence, "what redis-server writes to disk", 0, 0, {"none", "rdb", "aof"}, "rdb"},
       disk_key(),
+      start_timeout_key(),
   };
   kind.complete = [](ServiceSpec& service) {
     if (service.replicas > 0 && service.sentinels == 0)
@@ -104,7 +126,7 @@ ServiceKind app_kind() {
   kind.name = "app";
   kind.help = "an HTTP application (by default the fixture app), ready when its health path answers";
   kind.default_image = "firedrill/app:latest";
-  kind.keys = {health_key("/health")};
+  kind.keys = {health_key("/health"), health_status_key(), ready_command_key(), start_timeout_key()};
   kind.complete = [](ServiceSpec& service) {
     if (!service.port) service.port = 8080;
   };
@@ -116,7 +138,7 @@ ServiceKind container_kind() {
   ServiceKind kind;
   kind.name = "container";
   kind.help = "any image, ready when its port accepts a connection (or its health path answers)";
-  kind.keys = {health_key("")};
+  kind.keys = {health_key(""), health_status_key(), ready_command_key(), start_timeout_key()};
   kind.complete = [](ServiceSpec& service) {
     if (service.image.empty())
       throw ServiceKeyError("", fmt::format("service '{}' of kind container needs an 'image'", service.name));
@@ -135,6 +157,7 @@ ServiceKind sentinel_kind() {
   kind.help = "a redis-sentinel of a redis with `sentinels` (derived, never declared)";
   kind.declarable = false;
   kind.default_image = "firedrill/redis:7";
+  kind.reference_fields = {"password"};
   kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<SentinelService>(spec); };
   return kind;
 }

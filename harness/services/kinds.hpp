@@ -21,9 +21,10 @@ namespace firedrill {
 class Service;
 
 /// The field of ServiceSpec a key sets; its type is the key's: a whole number (int), true or
-/// false (bool), a word (std::string) or a byte size like 64MiB (std::optional<std::uint64_t>).
+/// false (bool), a word (std::string), a byte size like 64MiB (std::optional<std::uint64_t>) or a
+/// duration like 90s (std::optional<Duration>, its bounds in microseconds).
 using ServiceField = std::variant<int ServiceSpec::*, bool ServiceSpec::*, std::string ServiceSpec::*,
-                                  std::optional<std::uint64_t> ServiceSpec::*>;
+                                  std::optional<std::uint64_t> ServiceSpec::*, std::optional<Duration> ServiceSpec::*>;
 
 /// A key a service of one kind may set, beyond those every service has (kind, image, env,
 /// command, port, volumes).
@@ -60,6 +61,8 @@ struct ServiceKind {
   std::function<void(ServiceSpec&)> complete = {};
   /// The declared service as it runs, followed by what it derives; empty: itself, unchanged.
   std::function<std::vector<ExpandedService>(const ServiceSpec&, GeneratedSecrets&)> expand = {};
+  /// What `${name.FIELD}` may name beyond url, host and port (Service::reference gives them).
+  std::vector<std::string> reference_fields = {};
   /// The class that runs a service of the kind.
   std::function<std::unique_ptr<Service>(const ServiceSpec&)> make;
 };

@@ -18,6 +18,7 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -80,6 +81,10 @@ class PatroniClusterService final : public Service {
   /// At the cluster's own name: the multi-host URL over its members; elsewhere (a fault proxy):
   /// a single-host URL.
   std::string url_at(const std::string& host, int port) const override;
+  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
+    if (auto common = Service::reference(field, host, port)) return common;
+    return postgres_url_field(url_at(host, port), field);
+  }
   ContainerInfo start(Runtime& runtime, const std::function<std::string(const std::string&)>& resolve) const override;
   void wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const override;
   /// Records the members' published ports; host_ports maps 5432 to the port of the member leading
@@ -123,6 +128,10 @@ class PatroniMemberService final : public Service {
   int container_port() const override { return 5432; }
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   std::string url_at(const std::string& host, int port) const override;
+  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
+    if (auto common = Service::reference(field, host, port)) return common;
+    return postgres_url_field(url_at(host, port), field);
+  }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::string data_directory() const override { return "/var/lib/postgresql/data"; }

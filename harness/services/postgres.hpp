@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -59,6 +60,10 @@ class PostgresService final : public Service {
   std::string database() const;
   int container_port() const override { return 5432; }
   std::string url_at(const std::string& host, int port) const override;
+  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
+    if (auto common = Service::reference(field, host, port)) return common;
+    return postgres_url_field(url_at(host, port), field);
+  }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;

@@ -24,6 +24,10 @@ class RedisService final : public Service {
   std::string data_directory() const override { return "/data"; }
   std::vector<std::string> secrets() const override { return {password_}; }
   std::string harness_password() const override { return password_; }
+  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
+    if (field == "password") return password_;
+    return Service::reference(field, host, port);
+  }
   std::optional<WriteRequestSpec> implied_write(const std::string&) const override { return redis_set_write(); }
   std::optional<ReadBackSpec> implied_read_back(const std::string&) const override { return redis_scan_read_back(); }
 

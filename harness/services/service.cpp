@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "clients/transport.hpp"
+
 namespace firedrill {
 
 ContainerSpec Service::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
@@ -39,6 +41,13 @@ WriterConfig Service::workload_writer(const ContainerInfo& info, const std::opti
   return writer;
 }
 
+std::optional<std::string> Service::reference(const std::string& field, const std::string& host, int port) const {
+  if (field == "url") return url_at(host, port);
+  if (field == "host") return host;
+  if (field == "port") return std::to_string(port);
+  return std::nullopt;
+}
+
 std::string Service::url_at(const std::string& host, int port) const { return fmt::format("tcp://{}:{}", host, port); }
 
 void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const {
@@ -51,16 +60,26 @@ void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chron
           return false;
         }
         if (!ready_precondition(runtime, error)) return false;
-        if (probe.type.empty()) return true;
-        auto answer = probe_once(probe);
-        error = answer.error;
-        return answer.ok;
+        if (!probe.type.empty()) {
+          auto answer = probe_once(probe);
+          error = answer.error;
+          if (!answer.ok) return false;
+        }
+        return ready_command_succeeds(runtime, error);
       },
       timeout, last_error);
   if (!ready)
     throw EnvironmentError(fmt::format("service '{}' ({}) never became ready within {}s: {}\nlast log lines:\n{}",
                                        spec_.name, spec_.kind, timeout.count() / 1000, last_error,
                                        runtime.recent_logs(spec_.name, 10)));
+}
+
+bool Service::ready_command_succeeds(Runtime& runtime, std::string& error) const {
+  if (spec_.ready_command.empty()) return true;
+  const ExecResult result = runtime.exec(spec_.name, {"/bin/sh", "-c", spec_.ready_command}, std::chrono::seconds(10));
+  if (result.exit_code == 0) return true;
+  error = fmt::format("ready_command exited {}: {}", result.exit_code, first_line(result.output));
+  return false;
 }
 
 std::string random_secret() {

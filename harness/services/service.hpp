@@ -46,6 +46,10 @@ class Service {
 
   /// The service's URL when reached at host:port (through a fault proxy, say).
   virtual std::string url_at(const std::string& host, int port) const;
+  /// `${name.field}` for a viewer that reaches the service at host:port: `url`, `host` and `port`
+  /// for every kind, and what else its kind lists in ServiceKind::reference_fields (a postgres's
+  /// `conninfo`, `user`, …); nothing for a field it does not know.
+  virtual std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const;
 
   /// Blocks until the service answers for real (not just an open port), or throws
   /// EnvironmentError after `timeout` with the reason and the last log lines.
@@ -90,6 +94,11 @@ class Service {
   /// gives it its contract, name and pace.
   WriterConfig workload_writer(const ContainerInfo& info, const std::optional<SentinelGroup>& sentinel) const;
 
+  /// How long the service may take to become ready: its `start_timeout`, else `run_default`.
+  std::chrono::milliseconds start_timeout(std::chrono::milliseconds run_default) const {
+    return spec_.start_timeout ? std::chrono::duration_cast<std::chrono::milliseconds>(*spec_.start_timeout) : run_default;
+  }
+
   /// Adds to the report's entry of the service what it says beyond its name, kind, image and
   /// endpoint (a Patroni cluster: its members and timings).
   virtual void add_details(nlohmann::json& /*entry*/) const {}
@@ -100,6 +109,8 @@ class Service {
   virtual std::string default_image() const = 0;
   /// A condition checked before the readiness probe; false with a reason while not met.
   virtual bool ready_precondition(Runtime& /*runtime*/, std::string& /*why_not*/) const { return true; }
+  /// The scenario's `ready_command` exited 0 in the service (true without one); the reason otherwise.
+  bool ready_command_succeeds(Runtime& runtime, std::string& error) const;
 
   ServiceSpec spec_;
 };
