@@ -171,13 +171,14 @@ TEST_F(TierDrill, PgBouncerRidesOutAPrimaryRestartLosingNothingAndTheTrafficWent
 
   // The restart is felt through the pool for as long as Postgres is away (2 s until its container
   // is started again, then its crash recovery), and the pool gives it back within its login retry
-  // (0.5 s) and a reconnect.
+  // (0.5 s) and a login: a SCRAM login to the backend took up to 3 s with the CPUs contended, and
+  // PgBouncer abandons one whose client gave up meanwhile (2.5 s after the database at a load of 9).
   const double rto = measured["rto_seconds"].get<double>();
   const double pool_rto = report["components"]["pool"]["rto"]["measured_seconds"].get<double>();
   const double db_rto = report["components"]["db"]["rto"]["measured_seconds"].get<double>();
   EXPECT_GE(pool_rto, 2.0);
-  EXPECT_LE(pool_rto, db_rto + 0.5 + 2.0) << report["components"].dump(2);
-  EXPECT_LE(rto, 15.0);
+  EXPECT_LE(pool_rto, db_rto + 0.5 + 4.0) << report["components"].dump(2);
+  EXPECT_LE(rto, 20.0);
   RecordProperty("rto_seconds", std::to_string(rto));
   RecordProperty("pool_rto_seconds", std::to_string(pool_rto));
   RecordProperty("db_rto_seconds", std::to_string(db_rto));
