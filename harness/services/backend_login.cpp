@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "harness/services/kinds.hpp"
+#include "harness/services/service_key_error.hpp"
 
 namespace firedrill {
 namespace {

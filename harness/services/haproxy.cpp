@@ -8,9 +8,9 @@
 #include "core/duration.hpp"
 #include "harness/services/backend_login.hpp"
 #include "harness/services/connection_string.hpp"
-#include "harness/services/kinds.hpp"
 #include "harness/services/loopback_http.hpp"
 #include "harness/services/patroni.hpp"
+#include "harness/services/service_key_error.hpp"
 
 namespace firedrill {
 namespace {

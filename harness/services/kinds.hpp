@@ -15,6 +15,7 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
+#include "harness/services/service_key_error.hpp"
 
 namespace firedrill {
 
@@ -37,14 +38,6 @@ struct ServiceKey {
   /// Refuses a value its type allows but the kind does not (throws std::invalid_argument with the
   /// message); empty: every value of the type.
   std::function<void(const std::string& text)> check = {};
-};
-
-/// A rule between keys broken: the loader reports `message` at `key` of the service (empty: at
-/// the service's name).
-struct ServiceKeyError : std::invalid_argument {
-  ServiceKeyError(std::string key_name, const std::string& message)
-      : std::invalid_argument(message), key(std::move(key_name)) {}
-  std::string key;
 };
 
 struct ServiceKind {

@@ -8,7 +8,7 @@
 #include "core/duration.hpp"
 #include "harness/services/backend_login.hpp"
 #include "harness/services/connection_string.hpp"
-#include "harness/services/kinds.hpp"
+#include "harness/services/service_key_error.hpp"
 
 namespace firedrill {
 namespace {
@@ -58,8 +58,8 @@ void attach_pgbouncer(ServiceSpec& pooler, std::vector<ServiceSpec>& services, G
   const std::string user = backend_login(pooler).user;
   if (!plain_pgbouncer_user_name(user))
     throw ServiceKeyError("backend", fmt::format("'backend' of '{}': PgBouncer's admin_users is a list of plain names, and "
-                                                 "'{}''s POSTGRES_USER '{}' holds other characters than letters, digits, "
-                                                 "'_', '.' and '-'",
+                                                 "the POSTGRES_USER of '{}' ('{}') holds characters other than letters, "
+                                                 "digits, '_', '.' and '-'",
                                                  pooler.name, backend.name, user));
 }
 
