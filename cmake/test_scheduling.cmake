@@ -5,7 +5,8 @@
 #  - the calibration drills and the write-latency windows, whose bounds are 20 ms: alone, so
 #    what they measure is the fault, not a neighbour's load;
 #  - the Patroni leader loss, whose app follows the new leader within seconds on a quiet machine
-#    and took 5.5 s beside three restore drills (the scenario's overall target is 20 s);
+#    and took 5.5 s beside three restore drills (the scenario's overall target is 20 s), alone
+#    and behind HAProxy;
 #  - four drills at once (`run --parallel 4`), a load of its own;
 #  - `cleanup --all`, which removes what a killed neighbour's test still means to list;
 #  - the tests that `kill -9` the harness and then list what its run left, or reap a run whose
@@ -14,10 +15,11 @@
 #  - the check that no process-runtime run left a process or a zombie: after the whole group.
 set(firedrill_alone_patterns
   "^DrillTest\\.Calibration" "^process\\.ProcessDrill\\.Calibration" "^DrillTest\\.AFreezeOf" "^DrillTest\\.Latency" "^DrillTest\\.PacketLoss"
-  "^parallel\\." "^patroni\\.PatroniDrill\\." "^security\\..*CleanupAll"
+  "^parallel\\." "^patroni\\.PatroniDrill\\." "^tiers\\.TierDrill\\.HAProxy" "^security\\..*CleanupAll"
   "^DrillTest\\.KillNine" "KillNineTest\\." "^process\\..*KillNine" "^signing\\." "^DockerCleanup\\.Reaper")
 foreach(group drill_integration_test parallel_integration_test security_integration_test kill_nine_test
-        sign_kill_test process_runtime_integration_test docker_runtime_test patroni_integration_test)
+        sign_kill_test process_runtime_integration_test docker_runtime_test patroni_integration_test
+        tiers_integration_test)
   foreach(test IN LISTS ${group}_TESTS)
     foreach(pattern IN LISTS firedrill_alone_patterns)
       if(test MATCHES "${pattern}")

@@ -46,7 +46,7 @@ struct Objective {
 
 struct ServiceSpec {
   std::string name;
-  std::string kind;   // postgres | redis | app | container, or sentinel (derived only)
+  std::string kind;   // postgres | redis | app | container | pgbouncer | haproxy, or sentinel (derived only)
   std::string image;  // as written, else the kind's default (firedrill/postgres:15, ...)
   std::map<std::string, std::string> env;  // ${...} still unsubstituted
   std::vector<std::string> command;        // empty: the image's default; a string is {"/bin/sh", "-c", string}
@@ -67,6 +67,14 @@ struct ServiceSpec {
   std::string persistence;                 // redis: none | rdb | aof (default rdb, as redis-server)
   std::vector<std::string> volumes;        // "name:/path" or "/path"
   std::optional<std::uint64_t> disk;       // postgres/redis: bytes of the data directory's own filesystem
+  std::string backend;                     // pgbouncer/haproxy: the postgres service it stands in front of
+  std::string pool_mode;                   // pgbouncer: session | transaction (default) | statement
+  int pool_size = 0;                       // pgbouncer: server connections per user and database (default 20)
+  int max_client_conn = 0;                 // pgbouncer: client connections it accepts (default 100)
+  std::string login_retry;                 // pgbouncer: the pause after a failed server login (default 15s)
+  std::string check_interval;              // haproxy: between two health checks of a member (default 3s)
+  int fall = 0;                            // haproxy: failed checks in a row that take a member out (default 3)
+  int rise = 0;                            // haproxy: passed checks in a row that put it back (default 2)
   SourceLocation where;
 };
 

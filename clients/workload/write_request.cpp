@@ -156,8 +156,6 @@ class SqlRequestWriter final : public RequestWriter {
     try {
       if (!connection_) {
         connection_ = std::make_unique<pqxx::connection>(conninfo_);
-        for (std::size_t i = 0; i < statements_.size(); ++i)
-          connection_->prepare(statement_name(i), statements_[i].text);
       }
     } catch (const std::exception& e) {
       connection_.reset();
@@ -191,17 +189,17 @@ class SqlRequestWriter final : public RequestWriter {
     std::string text;
     int parameters;  // $1 the write's id, $2 its time
   };
-  static std::string statement_name(std::size_t i) { return fmt::format("firedrill_write_{}", i); }
-
   void run_all(pqxx::transaction_base& transaction, const WriteVariables& variables) {
     const std::string id(variables.id), time(variables.time);
-    for (std::size_t i = 0; i < statements_.size(); ++i) {
-      if (statements_[i].parameters >= 2)
-        transaction.exec_prepared(statement_name(i), id, time);
-      else if (statements_[i].parameters == 1)
-        transaction.exec_prepared(statement_name(i), id);
+    // Unnamed statements, not prepared ones: a pooler in transaction mode (PgBouncer) hands each
+    // transaction another server connection, where a prepared statement does not exist.
+    for (const Statement& statement : statements_) {
+      if (statement.parameters >= 2)
+        transaction.exec_params(statement.text, id, time);
+      else if (statement.parameters == 1)
+        transaction.exec_params(statement.text, id);
       else
-        transaction.exec_prepared(statement_name(i));
+        transaction.exec(statement.text);
     }
   }
 

@@ -343,7 +343,7 @@ TEST(ScenarioErrors, AStepMayNameOnlyADerivedServiceThatExists) {
 
 TEST(ScenarioErrors, AServiceIsCheckedAgainstItsKindsKeys) {
   EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  s: { kind: sentinel }\n"),
-            diagnostic(4, 14, "unknown kind 'sentinel': expected postgres, redis, app or container",
+            diagnostic(4, 14, "unknown kind 'sentinel': expected postgres, redis, app, container, pgbouncer or haproxy",
                        "  s: { kind: sentinel }"));
   EXPECT_EQ(error_of("version: 1\nname: t\nservices:\n  db: { kind: postgres, health: /ready }\n"),
             diagnostic(4, 25, "'health' applies only to app and container services",

@@ -247,9 +247,14 @@ void ScenarioReader::read_probe_type(const Entry& type, ProbeSpec& probe) {
   const std::string& kind = existing_service(service->value, "service");
   probe.service = service->value.value;
   const std::string wanted = type.key == "sql" ? "postgres" : type.key == "redis" ? "redis" : "";
-  if (!wanted.empty() && kind != wanted)
+  const ServiceKind* of_kind = find_service_kind(kind);
+  if (!wanted.empty() && (of_kind == nullptr || of_kind->speaks != wanted)) {
+    std::vector<std::string> speaking;
+    for (const auto& candidate : service_kinds())
+      if (candidate.declarable && candidate.speaks == wanted) speaking.push_back(candidate.name);
     fail(service->value.where, fmt::format("{} probe '{}' needs a {} service; '{}' is a {} service", type.key,
-                                           probe.name, wanted, probe.service, kind));
+                                           probe.name, join(speaking, " or "), probe.service, kind));
+  }
   if (type.key == "http") {
     const ServiceSpec* declared = scenario_.service(probe.service);
     if (const Entry* path = find(spec, "path")) {
@@ -275,11 +280,13 @@ void ScenarioReader::add_default_probes() {
     ProbeSpec probe;
     probe.service = service.name;
     probe.where = service.where;
-    if (service.kind == "postgres") {
+    const ServiceKind* kind = find_service_kind(service.kind);
+    const std::string speaks = kind ? kind->speaks : "";
+    if (speaks == "postgres") {
       probe.name = service.name + "-sql";
       probe.type = "sql";
       probe.query = "SELECT 1";
-    } else if (service.kind == "redis") {
+    } else if (speaks == "redis") {
       probe.name = service.name + "-ping";
       probe.type = "redis";
     } else if (service.kind == "app" || !service.health.empty()) {

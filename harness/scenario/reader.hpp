@@ -71,8 +71,8 @@ class ScenarioReader {
   std::vector<HeaderTemplate> read_headers(const Node& node, bool id_only);
   std::vector<int> read_statuses(const Node& node, std::string_view subject);
   std::string read_json_pointer(const Node& node, std::string_view subject);
-  /// The service named at `node` (or `fallback`), which must be of `kind`.
-  std::string service_of_kind(const Node* node, const std::string& fallback, const std::string& kind,
+  /// The service named at `node` (or `fallback`), whose kind must speak `protocol` (postgres, redis).
+  std::string service_of_kind(const Node* node, const std::string& fallback, const std::string& protocol,
                               std::string_view subject, Pos where);
   void read_probes(const Node& node);
   void read_probe_type(const Entry& type, ProbeSpec& probe);

@@ -98,6 +98,18 @@ void ScenarioReader::read_services(const Node& node) {
       expanded_services_.push_back(std::move(part.spec));
     }
   }
+  // A pool or a load balancer takes its backend's login once every service it may name exists.
+  for (auto& service : expanded_services_) {
+    const ServiceKind* kind = find_service_kind(service.kind);
+    if (kind == nullptr || !kind->attach) continue;
+    try {
+      kind->attach(service, expanded_services_, secrets);
+    } catch (const ServiceKeyError& broken) {
+      const Entry* declared = find(node, service.name);
+      const Entry* at = declared && !broken.key.empty() ? find(declared->value, broken.key) : nullptr;
+      fail(at ? at->value.where : declared ? declared->key_where : node.where, broken.what());
+    }
+  }
   generated_secrets_ = secrets.all();
   for (const auto& [text, where] : references_) check_references(text, where);
 }
@@ -129,6 +141,11 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
     fail(kind_entry->value.where,
          fmt::format("unknown kind '{}'{}", service.kind, hint.empty() ? ": expected " + join(kinds, " or ") : hint));
   }
+  if (options_.runtime && !kind->runtimes.empty() &&
+      std::find(kind->runtimes.begin(), kind->runtimes.end(), options_.runtime->name) == kind->runtimes.end())
+    fail(kind_entry->value.where, fmt::format("service '{}' of kind {} needs the {} runtime ({}); the {} runtime cannot run it",
+                                              service.name, service.kind, join(kind->runtimes, " or "), kind->runtime_note,
+                                              options_.runtime->name));
   for (const auto& field : spec.entries) {
     const Node& value = field.value;
     const std::string& key = field.key;

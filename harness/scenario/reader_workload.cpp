@@ -47,6 +47,12 @@ nlohmann::json json_of(const Node& node) {
   return node.value;
 }
 
+/// The protocol a service kind's services speak (ServiceKind::speaks); empty for an unknown kind.
+std::string speaks(const std::string& kind) {
+  const ServiceKind* found = find_service_kind(kind);
+  return found ? found->speaks : std::string();
+}
+
 }  // namespace
 
 void ScenarioReader::read_workload(const Node& node) {
@@ -79,10 +85,10 @@ void ScenarioReader::read_workload(const Node& node) {
     }
     if (declared) {
       workload.request = read_write_request(*declared, workload);
-    } else if (kind != "app" && kind != "postgres" && kind != "redis") {
+    } else if (kind != "app" && speaks(kind) != "postgres" && speaks(kind) != "redis") {
       fail(through->value.where,
            fmt::format("workload '{}' goes through '{}', a {} service: say how it is written to (http:, sql: or "
-                       "redis:), or write through an app, postgres or redis service",
+                       "redis:), or write through an app or a service that speaks postgres or redis",
                        workload.name, workload.through, kind));
     }
     if (const Entry* e = find(spec, "read_back")) {
@@ -178,7 +184,7 @@ std::string ScenarioReader::read_json_pointer(const Node& node, std::string_view
   return text;
 }
 
-std::string ScenarioReader::service_of_kind(const Node* node, const std::string& fallback, const std::string& kind,
+std::string ScenarioReader::service_of_kind(const Node* node, const std::string& fallback, const std::string& protocol,
                                             std::string_view subject, Pos where) {
   std::string name = fallback;
   if (node) {
@@ -187,8 +193,8 @@ std::string ScenarioReader::service_of_kind(const Node* node, const std::string&
     where = node->where;
   }
   const auto found = kinds_.find(name);
-  if (found == kinds_.end() || found->second != kind)
-    fail(where, fmt::format("{} needs a {} service; '{}' is {}", subject, kind, name,
+  if (found == kinds_.end() || speaks(found->second) != protocol)
+    fail(where, fmt::format("{} needs a service that speaks {}; '{}' is {}", subject, protocol, name,
                             found == kinds_.end() ? "not one" : "a " + found->second + " service"));
   return name;
 }
@@ -202,7 +208,7 @@ WriteRequestSpec ScenarioReader::read_write_request(const Entry& entry, const Wo
   if (request.kind == "http") {
     check_keys(spec, {"method", "path", "headers", "body", "expect", "id_from"}, "http writer");
     const std::string& kind = kinds_.at(workload.through);
-    if (kind == "postgres" || kind == "redis" || kind == "sentinel")
+    if (speaks(kind) == "postgres" || speaks(kind) == "redis" || kind == "sentinel")
       fail(entry.key_where, fmt::format("{} writes over HTTP through '{}', a {} service", subject, workload.through, kind));
     if (const Entry* e = find(spec, "method")) {
       request.method = scalar(e->value, "method");

@@ -6,8 +6,11 @@
 
 #include "core/vocabulary.hpp"
 #include "harness/services/app.hpp"
+#include "core/duration.hpp"
 #include "harness/services/container.hpp"
+#include "harness/services/haproxy.hpp"
 #include "harness/services/patroni.hpp"
+#include "harness/services/pgbouncer.hpp"
 #include "harness/services/postgres.hpp"
 #include "harness/services/redis.hpp"
 #include "harness/services/sentinel.hpp"
@@ -57,6 +60,7 @@ ServiceKind postgres_kind() {
   kind.help = "PostgreSQL 15, with streaming standbys or as a Patroni cluster";
   kind.default_image = "firedrill/postgres:15";
   kind.reference_fields = postgres_reference_fields;
+  kind.speaks = "postgres";
   kind.keys = {
       {"standbys", &ServiceSpec::standbys, "streaming standbys <name>-standby-1..N", 0, 5},
       {"sync", &ServiceSpec::sync, "replicate synchronously (to a standby, or Patroni's synchronous_mode)"},
@@ -99,6 +103,7 @@ ServiceKind redis_kind() {
   kind.help = "Redis 7, alone or with replicas that Sentinel fails over to";
   kind.default_image = "firedrill/redis:7";
   kind.reference_fields = {"password"};
+  kind.speaks = "redis";
   kind.keys = {
       {"sentinels", &ServiceSpec::sentinels, "Sentinel processes <name>-sentinel-1..N watching it", 1, 7},
       {"replicas", &ServiceSpec::replicas, "replicas <name>-replica-1..N the sentinels fail over to (default 1)", 1, 5},
@@ -126,6 +131,7 @@ ServiceKind app_kind() {
   kind.name = "app";
   kind.help = "an HTTP application (by default the fixture app), ready when its health path answers";
   kind.default_image = "firedrill/app:latest";
+  kind.speaks = "http";
   kind.keys = {health_key("/health"), health_status_key(), ready_command_key(), start_timeout_key()};
   kind.complete = [](ServiceSpec& service) {
     if (!service.port) service.port = 8080;
@@ -151,6 +157,76 @@ ServiceKind container_kind() {
   return kind;
 }
 
+/// A duration key (a word like 500ms) between `low` and `high`.
+ServiceKey duration_key(std::string name, std::string ServiceSpec::*field, std::string help, std::string default_value,
+                        Duration low, Duration high) {
+  return {name, field, std::move(help), 0, 0, {}, std::move(default_value), [name, low, high](const std::string& text) {
+            const Duration value = parse_duration(text);
+            if (value < low || value > high)
+              throw std::invalid_argument(fmt::format("'{}' must be from {} to {}, got '{}'", name, format_duration(low),
+                                                      format_duration(high), text));
+          }};
+}
+
+ServiceKind pgbouncer_kind() {
+  ServiceKind kind;
+  kind.name = "pgbouncer";
+  kind.help = "PgBouncer pooling the connections to a postgres service (`backend`)";
+  kind.default_image = "firedrill/base:bookworm";
+  kind.speaks = "postgres";
+  kind.reference_fields = postgres_reference_fields;
+  // Not run as a local program by the process runtime (no recipe in harness/runtime/process/
+  // recipes/): refused at load rather than failing at bring-up.
+  kind.runtimes = {"docker"};
+  kind.runtime_note = "PgBouncer runs in a container only";
+  kind.keys = {
+      {"backend", &ServiceSpec::backend, "the postgres service it pools connections to"},
+      {"pool_mode", &ServiceSpec::pool_mode, "when a server connection returns to the pool", 0, 0,
+       {"transaction", "session", "statement"}, "transaction"},
+      {"pool_size", &ServiceSpec::pool_size, "server connections per user and database (default 20)", 1, 1000},
+      {"max_client_conn", &ServiceSpec::max_client_conn, "client connections it accepts (default 100)", 1, 10000},
+      duration_key("login_retry", &ServiceSpec::login_retry,
+                   "the pause after a failed login to the backend, before PgBouncer tries again (server_login_retry)",
+                   pgbouncer_default_login_retry, std::chrono::milliseconds(100), std::chrono::minutes(10)),
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.backend.empty())
+      throw ServiceKeyError("", fmt::format("service '{}' of kind pgbouncer needs a 'backend' (the postgres service it "
+                                            "pools)",
+                                            service.name));
+  };
+  kind.attach = attach_pgbouncer;
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<PgBouncerService>(spec); };
+  return kind;
+}
+
+ServiceKind haproxy_kind() {
+  ServiceKind kind;
+  kind.name = "haproxy";
+  kind.help = "HAProxy passing connections to the leader of a Patroni cluster (`backend`), by its REST API";
+  kind.default_image = "firedrill/base:bookworm";
+  kind.speaks = "postgres";
+  kind.reference_fields = postgres_reference_fields;
+  kind.runtimes = {"docker"};
+  kind.runtime_note = "HAProxy runs in a container only";
+  kind.keys = {
+      {"backend", &ServiceSpec::backend, "the postgres service with `ha: patroni` whose leader it passes to"},
+      duration_key("check_interval", &ServiceSpec::check_interval, "between two checks of a member's GET /primary",
+                   haproxy_default_check_interval, std::chrono::milliseconds(100), std::chrono::minutes(1)),
+      {"fall", &ServiceSpec::fall, "failed checks in a row that take a member out (default 3)", 1, 100},
+      {"rise", &ServiceSpec::rise, "passed checks in a row that put a member back (default 2)", 1, 100},
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.backend.empty())
+      throw ServiceKeyError("", fmt::format("service '{}' of kind haproxy needs a 'backend' (the Patroni cluster it "
+                                            "passes to)",
+                                            service.name));
+  };
+  kind.attach = attach_haproxy;
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<HAProxyService>(spec); };
+  return kind;
+}
+
 ServiceKind sentinel_kind() {
   ServiceKind kind;
   kind.name = "sentinel";
@@ -168,7 +244,8 @@ const std::vector<ServiceKind>& service_kinds() {
   static const std::vector<ServiceKind> kinds = [] {
     std::vector<ServiceKind> all;
     std::map<std::string, bool> registered;
-    for (ServiceKind kind : {postgres_kind(), redis_kind(), app_kind(), container_kind(), sentinel_kind()}) {
+    for (ServiceKind kind :
+         {postgres_kind(), redis_kind(), app_kind(), container_kind(), pgbouncer_kind(), haproxy_kind(), sentinel_kind()}) {
       register_unique(registered, kind.name, true, "service kind");
       all.push_back(std::move(kind));
     }

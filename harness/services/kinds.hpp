@@ -1,5 +1,5 @@
 #pragma once
-// A kind of service (postgres, redis, app, container, and the sentinels redis derives): the keys a
+// A kind of service (postgres, redis, app, container, pgbouncer, haproxy, and the sentinels redis derives): the keys a
 // scenario may set on a service of the kind, with their types, bounds, choices and defaults; the
 // rules between them; the services the kind derives from a declared one; the class that runs it.
 // One ServiceKind per kind, all in kinds.cpp: the loader validates a service against its kind's
@@ -15,6 +15,7 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
+#include "harness/services/service_key_error.hpp"
 
 namespace firedrill {
 
@@ -40,14 +41,6 @@ struct ServiceKey {
   std::function<void(const std::string& text)> check = {};
 };
 
-/// A rule between keys broken: the loader reports `message` at `key` of the service (empty: at
-/// the service's name).
-struct ServiceKeyError : std::invalid_argument {
-  ServiceKeyError(std::string key_name, const std::string& message)
-      : std::invalid_argument(message), key(std::move(key_name)) {}
-  std::string key;
-};
-
 struct ServiceKind {
   std::string name;
   std::string help;
@@ -63,6 +56,20 @@ struct ServiceKind {
   std::function<std::vector<ExpandedService>(const ServiceSpec&, GeneratedSecrets&)> expand = {};
   /// What `${name.FIELD}` may name beyond url, host and port (Service::reference gives them).
   std::vector<std::string> reference_fields = {};
+  /// For a kind standing in front of another service (a pooler, a load balancer), once every
+  /// service is expanded: checks what its keys name among `services` and takes into its own spec
+  /// what it needs of it (credentials, members); a password it needs that its backend has not got
+  /// yet is generated into the backend's env, so both share it. Throws ServiceKeyError. Empty:
+  /// the kind depends on no other service.
+  std::function<void(ServiceSpec& self, std::vector<ServiceSpec>& services, GeneratedSecrets&)> attach = {};
+  /// The protocol the harness speaks to a service of the kind: "postgres" (SQL probes and
+  /// queries), "redis", "http"; empty: none beyond a TCP connection.
+  std::string speaks;
+  /// The runtimes that can run the kind (empty: every one); a scenario declaring it is refused at
+  /// load, at its `kind`, on any other.
+  std::vector<std::string> runtimes = {};
+  /// Why the other runtimes cannot, for that refusal.
+  std::string runtime_note = {};
   /// The class that runs a service of the kind.
   std::function<std::unique_ptr<Service>(const ServiceSpec&)> make;
 };

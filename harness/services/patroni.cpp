@@ -1,7 +1,5 @@
 #include "harness/services/patroni.hpp"
 
-#include <curl/curl.h>
-
 #include <memory>
 #include <utility>
 
@@ -9,6 +7,7 @@
 
 #include "clients/probes/prober.hpp"
 #include "harness/services/connection_string.hpp"
+#include "harness/services/loopback_http.hpp"
 #include "harness/services/standby.hpp"
 
 namespace firedrill {
@@ -61,47 +60,6 @@ exec etcd --name "$FIREDRILL_ETCD_NAME" --data-dir /tmp/etcd \
   --initial-cluster "$FIREDRILL_ETCD_NAME=http://$FIREDRILL_ETCD_NAME:2380" --initial-cluster-state new \
   --initial-cluster-token "$FIREDRILL_ETCD_NAME"
 )SH";
-
-std::size_t append_body(char* data, std::size_t size, std::size_t count, void* body) {
-  static_cast<std::string*>(body)->append(data, size * count);
-  return size * count;
-}
-
-/// A request to http://127.0.0.1:port/path: a POST of `request` when given, else a GET. The
-/// status and body of the answer, or nothing when no answer came.
-std::optional<std::pair<long, std::string>> http_request(int port, const std::string& path,
-                                                         const std::optional<std::string>& request,
-                                                         std::chrono::milliseconds timeout) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);
-  if (!handle) return std::nullopt;
-  const std::string url = fmt::format("http://127.0.0.1:{}{}", port, path);
-  std::string body;
-  curl_easy_setopt(handle.get(), CURLOPT_URL, url.c_str());
-  if (request) curl_easy_setopt(handle.get(), CURLOPT_POSTFIELDS, request->c_str());
-  curl_easy_setopt(handle.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(handle.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle.get(), CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(handle.get(), CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(handle.get(), CURLOPT_WRITEDATA, &body);
-  if (curl_easy_perform(handle.get()) != CURLE_OK) return std::nullopt;
-  long status = 0;
-  curl_easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &status);
-  return std::make_pair(status, body);
-}
-
-/// GET http://127.0.0.1:port/path; the body of a 2xx answer, or nothing.
-std::optional<std::string> http_get(int port, const std::string& path, std::chrono::milliseconds timeout) {
-  const auto answer = http_request(port, path, std::nullopt, timeout);
-  if (!answer || answer->first < 200 || answer->first >= 300) return std::nullopt;
-  return answer->second;
-}
-
-/// POST http://127.0.0.1:port/path with a JSON body; the status and body of the answer.
-std::optional<std::pair<long, std::string>> http_post(int port, const std::string& path, const std::string& request,
-                                                      std::chrono::milliseconds timeout) {
-  return http_request(port, path, request, timeout);
-}
 
 }  // namespace
 
@@ -285,7 +243,7 @@ std::optional<std::string> PatroniClusterService::cluster_status(Runtime& runtim
     const auto ports = runtime.inspect(member).host_ports;
     auto rest = ports.find(patroni_rest_port);
     if (rest == ports.end()) continue;
-    if (auto body = http_get(rest->second, "/cluster", std::chrono::milliseconds(1000))) return body;
+    if (auto body = loopback_http_get(rest->second, "/cluster", std::chrono::milliseconds(1000))) return body;
   }
   return std::nullopt;
 }
@@ -448,7 +406,7 @@ bool EtcdService::ready_precondition(Runtime& runtime, std::string& why_not) con
   // etcd keeps its data) answers that it was; once authentication is on, an anonymous request
   // is refused, which is what this waits for.
   const nlohmann::json user = {{"name", "root"}, {"password", password}};
-  const auto added = http_post(port, "/v3/auth/user/add", user.dump(), timeout);
+  const auto added = loopback_http_post(port, "/v3/auth/user/add", user.dump(), timeout);
   if (!added) {
     why_not = "etcd does not answer yet";
     return false;
@@ -462,17 +420,17 @@ bool EtcdService::ready_precondition(Runtime& runtime, std::string& why_not) con
     why_not = fmt::format("etcd refused its root user: {}", added->second.substr(0, 200));
     return false;
   }
-  const auto granted = http_post(port, "/v3/auth/user/grant", R"({"user": "root", "role": "root"})", timeout);
+  const auto granted = loopback_http_post(port, "/v3/auth/user/grant", R"({"user": "root", "role": "root"})", timeout);
   if (!granted || (granted->first != 200 && granted->second.find("already") == std::string::npos)) {
     why_not = fmt::format("etcd did not grant root its role: {}", granted ? granted->second.substr(0, 200) : "no answer");
     return false;
   }
-  const auto enabled = http_post(port, "/v3/auth/enable", "{}", timeout);
+  const auto enabled = loopback_http_post(port, "/v3/auth/enable", "{}", timeout);
   if (!enabled || (enabled->first != 200 && !refused_anonymously(*enabled))) {
     why_not = fmt::format("etcd did not enable authentication: {}", enabled ? enabled->second.substr(0, 200) : "no answer");
     return false;
   }
-  const auto checked = http_post(port, "/v3/kv/range", R"({"key": "Lw=="})", timeout);
+  const auto checked = loopback_http_post(port, "/v3/kv/range", R"({"key": "Lw=="})", timeout);
   if (checked && refused_anonymously(*checked)) return true;
   why_not = "etcd still answers anonymous requests";
   return false;

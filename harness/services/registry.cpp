@@ -25,6 +25,9 @@ Scenario with_derived_services(const Scenario& declared) {
   GeneratedSecrets secrets;
   for (const auto& service : declared.services)
     for (auto& part : expand_service(service, secrets)) expanded.services.push_back(std::move(part.spec));
+  for (auto& service : expanded.services)
+    if (const ServiceKind* kind = find_service_kind(service.kind); kind && kind->attach)
+      kind->attach(service, expanded.services, secrets);
   expanded.generated_secrets = secrets.all();
   return expanded;
 }

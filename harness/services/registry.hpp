@@ -18,7 +18,8 @@ std::unique_ptr<Service> make_service(const ServiceSpec& spec);
 std::vector<ExpandedService> expand_service(const ServiceSpec& declared, GeneratedSecrets& secrets);
 
 /// A scenario of declared services expanded as the loader expands it: each service by
-/// expand_service, the generated passwords in Scenario::generated_secrets. An expanded scenario
+/// expand_service, then each kind's `attach` (a pool or load balancer takes its backend's login;
+/// throws ServiceKeyError), the generated passwords in Scenario::generated_secrets. An expanded scenario
 /// must not be expanded again: every service would be derived twice.
 Scenario with_derived_services(const Scenario& declared);
 

@@ -1,6 +1,7 @@
 #pragma once
-// A service of the scenario (postgres, redis, app, container): how to run it, when it is ready,
-// and how other services and the harness reach it. One file per kind, chosen by make_service (registry.hpp).
+// A service of the scenario (postgres, redis, app, container, pgbouncer, haproxy): how to run it,
+// when it is ready, and how other services and the harness reach it. One file per kind, chosen by
+// make_service (registry.hpp).
 #include <chrono>
 #include <functional>
 #include <map>

@@ -389,6 +389,20 @@ TEST_F(SecurityTest, NoRedisPasswordIsOnAnyCommandLineThroughASentinelFailover) 
   EXPECT_EQ(files_holding(run_dir_, password), std::vector<std::string>{});
 }
 
+// PgBouncer's auth file holds the backend's password: it reaches the pool's container through its
+// environment and is written by the start script's shell builtins and sed's standard input, never
+// an argument, sampled through the PgBouncer restart drill; nor is it in any file of the run.
+TEST_F(SecurityTest, NoPasswordIsOnAnyCommandLineThroughAPgBouncerRestart) {
+  const std::string password = "bpw-Pg4Bn8Qz";
+  const auto [outcome, found] = drill_sampling_command_lines("pgbouncer-primary-restart.yaml", "  db: { kind: postgres }",
+                                                             "POSTGRES_PASSWORD", password, {"pgbouncer", "firedrill-app"});
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.output;
+  EXPECT_GT(found.samples, 100);
+  EXPECT_EQ(found.seen, (std::set<std::string>{"firedrill-app", "pgbouncer"}));
+  EXPECT_EQ(found.leaks, std::set<std::string>{});
+  EXPECT_EQ(files_holding(run_dir_, password), std::vector<std::string>{});
+}
+
 /// The containers, networks and volumes labelled with `run_id` the engine still has.
 std::string left_of_run(const std::string& run_id) {
   std::string left;
