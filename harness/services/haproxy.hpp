@@ -16,7 +16,6 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
-#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -64,20 +63,10 @@ class HAProxyService final : public Service {
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   /// postgresql://user:password@host:port/database?target_session_attrs=read-write&connect_timeout=2
   std::string url_at(const std::string& host, int port) const override;
-  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
-    if (auto common = Service::reference(field, host, port)) return common;
-    return postgres_url_field(url_at(host, port), field);
-  }
   /// Ready once a connection through HAProxy reaches a server that accepts writes: the leader.
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;
-  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
-    return firedrill_writes_insert(writer);
-  }
-  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
-    return firedrill_writes_select(writer);
-  }
   /// Its backend, members and check timings under "haproxy".
   void add_details(nlohmann::json& entry) const override;
 

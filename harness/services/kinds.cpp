@@ -7,6 +7,7 @@
 #include "core/vocabulary.hpp"
 #include "harness/services/app.hpp"
 #include "core/duration.hpp"
+#include "harness/services/connection_string.hpp"
 #include "harness/services/container.hpp"
 #include "harness/services/haproxy.hpp"
 #include "harness/services/patroni.hpp"

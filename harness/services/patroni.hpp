@@ -18,7 +18,6 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
-#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -81,10 +80,6 @@ class PatroniClusterService final : public Service {
   /// At the cluster's own name: the multi-host URL over its members; elsewhere (a fault proxy):
   /// a single-host URL.
   std::string url_at(const std::string& host, int port) const override;
-  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
-    if (auto common = Service::reference(field, host, port)) return common;
-    return postgres_url_field(url_at(host, port), field);
-  }
   ContainerInfo start(Runtime& runtime, const std::function<std::string(const std::string&)>& resolve) const override;
   void wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const override;
   /// Records the members' published ports; host_ports maps 5432 to the port of the member leading
@@ -96,12 +91,6 @@ class PatroniClusterService final : public Service {
   /// Multi-host over the members' published ports (as last inspected), read-write only.
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override { return {password_}; }
-  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
-    return firedrill_writes_insert(writer);
-  }
-  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
-    return firedrill_writes_select(writer);
-  }
   /// Its members, etcd and timings under "patroni" (describe()).
   void add_details(nlohmann::json& entry) const override { entry["patroni"] = describe(); }
 
@@ -128,20 +117,10 @@ class PatroniMemberService final : public Service {
   int container_port() const override { return 5432; }
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   std::string url_at(const std::string& host, int port) const override;
-  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
-    if (auto common = Service::reference(field, host, port)) return common;
-    return postgres_url_field(url_at(host, port), field);
-  }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::string data_directory() const override { return "/var/lib/postgresql/data"; }
   std::vector<std::string> secrets() const override;
-  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
-    return firedrill_writes_insert(writer);
-  }
-  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
-    return firedrill_writes_select(writer);
-  }
 
  protected:
   std::string default_image() const override { return "firedrill/postgres:15"; }

@@ -16,7 +16,6 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
-#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -51,20 +50,10 @@ class PgBouncerService final : public Service {
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   /// postgresql://user:password@host:port/database, the backend's login through the pool.
   std::string url_at(const std::string& host, int port) const override;
-  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
-    if (auto common = Service::reference(field, host, port)) return common;
-    return postgres_url_field(url_at(host, port), field);
-  }
   /// Ready once a query through the pool reaches the backend: the pool's login to it works.
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;
-  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
-    return firedrill_writes_insert(writer);
-  }
-  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
-    return firedrill_writes_select(writer);
-  }
   /// Its backend and pool settings under "pgbouncer".
   void add_details(nlohmann::json& entry) const override;
 

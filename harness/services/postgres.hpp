@@ -2,7 +2,6 @@
 #include <filesystem>
 #include <optional>
 
-#include "harness/services/connection_string.hpp"
 #include "harness/services/service.hpp"
 
 namespace firedrill {
@@ -60,19 +59,9 @@ class PostgresService final : public Service {
   std::string database() const;
   int container_port() const override { return 5432; }
   std::string url_at(const std::string& host, int port) const override;
-  std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const override {
-    if (auto common = Service::reference(field, host, port)) return common;
-    return postgres_url_field(url_at(host, port), field);
-  }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
   std::string harness_conninfo(const ContainerInfo& info) const override;
   std::vector<std::string> secrets() const override;
-  std::optional<WriteRequestSpec> implied_write(const std::string& writer) const override {
-    return firedrill_writes_insert(writer);
-  }
-  std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const override {
-    return firedrill_writes_select(writer);
-  }
   /// PGDATA: the scenario's, else /var/lib/postgresql/data (the entrypoint owns and chmods it).
   std::string data_directory() const override;
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "clients/transport.hpp"
+#include "harness/services/connection_string.hpp"
 
 namespace firedrill {
 
@@ -45,6 +46,19 @@ std::optional<std::string> Service::reference(const std::string& field, const st
   if (field == "url") return url_at(host, port);
   if (field == "host") return host;
   if (field == "port") return std::to_string(port);
+  if (speaks_postgres()) return postgres_url_field(url_at(host, port), field);
+  return std::nullopt;
+}
+
+bool Service::speaks_postgres() const { return url_in_network().starts_with("postgresql://"); }
+
+std::optional<WriteRequestSpec> Service::implied_write(const std::string& writer) const {
+  if (speaks_postgres()) return firedrill_writes_insert(writer);
+  return std::nullopt;
+}
+
+std::optional<ReadBackSpec> Service::implied_read_back(const std::string& writer) const {
+  if (speaks_postgres()) return firedrill_writes_select(writer);
   return std::nullopt;
 }
 

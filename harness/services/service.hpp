@@ -48,8 +48,9 @@ class Service {
   /// The service's URL when reached at host:port (through a fault proxy, say).
   virtual std::string url_at(const std::string& host, int port) const;
   /// `${name.field}` for a viewer that reaches the service at host:port: `url`, `host` and `port`
-  /// for every kind, and what else its kind lists in ServiceKind::reference_fields (a postgres's
-  /// `conninfo`, `user`, …); nothing for a field it does not know.
+  /// for every kind; a service reached by a postgresql:// URL also its other forms
+  /// (postgres_url_field: `conninfo`, `user`, …), as its kind lists in ServiceKind::reference_fields;
+  /// nothing for a field it does not know.
   virtual std::optional<std::string> reference(const std::string& field, const std::string& host, int port) const;
 
   /// Blocks until the service answers for real (not just an open port), or throws
@@ -87,8 +88,10 @@ class Service {
 
   /// The write and read-back contracts of a writer through the service when the scenario declares
   /// none (clients/workload/implied_contracts.hpp); nothing: a writer through it must declare them.
-  virtual std::optional<WriteRequestSpec> implied_write(const std::string& /*writer*/) const { return {}; }
-  virtual std::optional<ReadBackSpec> implied_read_back(const std::string& /*writer*/) const { return {}; }
+  /// A service reached by a postgresql:// URL (postgres, a Patroni cluster or member, a pooler or
+  /// load balancer in front of one) implies an INSERT into firedrill_writes.
+  virtual std::optional<WriteRequestSpec> implied_write(const std::string& writer) const;
+  virtual std::optional<ReadBackSpec> implied_read_back(const std::string& writer) const;
 
   /// Where a writer or a read-back reaches the service as bring-up left it (`info`), through a
   /// sentinel-managed redis's group: its address and the credentials the harness holds. The caller
@@ -110,6 +113,8 @@ class Service {
   virtual std::string default_image() const = 0;
   /// A condition checked before the readiness probe; false with a reason while not met.
   virtual bool ready_precondition(Runtime& /*runtime*/, std::string& /*why_not*/) const { return true; }
+  /// Its URL is a postgresql:// one: it speaks Postgres.
+  bool speaks_postgres() const;
   /// The scenario's `ready_command` exited 0 in the service (true without one); the reason otherwise.
   bool ready_command_succeeds(Runtime& runtime, std::string& error) const;
 
