@@ -297,9 +297,23 @@ std::vector<Event> EventLog::snapshot() const {
   return events_;
 }
 
-AckLog::AckLog(const std::filesystem::path& path) : writer_(path) {}
+AckLog::AckLog(const std::filesystem::path& path, const SecretScrubber* secrets) : writer_(path), secrets_(secrets) {}
 
-void AckLog::record(const Ack& ack) {
+void AckLog::record(Ack ack) {
+  constexpr std::size_t longest_error = 512;
+  if (!ack.error.empty()) {
+    if (secrets_ != nullptr) ack.error = secrets_->scrub(ack.error);
+    if (ack.error.size() > longest_error) ack.error.resize(longest_error);
+    ack.error = replace_invalid_utf8(ack.error);
+  }
+  if (secrets_ != nullptr) {
+    if (std::string masked = secrets_->scrub(ack.id); masked != ack.id) {
+      ack.id = std::move(masked);
+      ack.outcome = WriteOutcome::error;
+      ack.acked.reset();
+      ack.error = "the id in the answer holds a secret";
+    }
+  }
   const nlohmann::json line = to_json(ack);
   std::lock_guard lock(mutex_);
   writer_.append(line);

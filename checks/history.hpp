@@ -105,8 +105,11 @@ class EventLog {
 /// The ack log. Thread-safe; keeps the acks in memory for the analysis.
 class AckLog {
  public:
-  explicit AckLog(const std::filesystem::path& path);
-  void record(const Ack& ack);
+  /// With `secrets`, each write's error is masked, made valid UTF-8 and cut to 512 bytes (a
+  /// service under drill wrote it), and an id the service gave that holds a secret is recorded as a
+  /// failed write under the masked id.
+  explicit AckLog(const std::filesystem::path& path, const SecretScrubber* secrets = nullptr);
+  void record(Ack ack);
   std::vector<Ack> snapshot() const;
   std::size_t size() const;
 
@@ -114,6 +117,7 @@ class AckLog {
   mutable std::mutex mutex_;
   std::vector<Ack> acks_;
   JsonlWriter writer_;
+  const SecretScrubber* secrets_;
 };
 
 /// Calls `visit` with each non-blank line of a JSON-lines file, parsed. A line that does not parse

@@ -2,11 +2,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "core/secrets.hpp"
 
 namespace firedrill {
 namespace {
@@ -150,6 +153,28 @@ TEST(Logs, WriteLinesThatReadBackAndStayInMemory) {
     ASSERT_EQ(on_disk_acks.size(), 2u);
     EXPECT_EQ(on_disk_acks[1].error, "refused");
   }
+}
+
+TEST(Logs, AnAckLogMasksBoundsAndMendsWhatAServiceSaid) {
+  TempDir dir;
+  SecretScrubber secrets;
+  secrets.add("api-key-77");
+  AckLog acks(dir.path() / "acks.jsonl", &secrets);
+  // A service echoing the request's key in its error, at length and not in UTF-8.
+  acks.record({"a-w-1", "w", 1, std::nullopt, WriteOutcome::error, "bad key api-key-77 \xff" + std::string(2000, 'x')});
+  // A service naming its write with the key itself.
+  acks.record({"o-api-key-77", "w", 3, 4, WriteOutcome::ok, ""});
+  const std::string text = [&] {
+    std::ifstream in(dir.path() / "acks.jsonl");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  EXPECT_EQ(text.find("api-key-77"), std::string::npos) << text;
+  const auto on_disk = read_acks(dir.path() / "acks.jsonl");
+  ASSERT_EQ(on_disk.size(), 2u);
+  EXPECT_LE(on_disk[0].error.size(), 520u);
+  EXPECT_EQ(on_disk[1].outcome, WriteOutcome::error);
+  EXPECT_FALSE(on_disk[1].acked);
+  EXPECT_EQ(on_disk[1].error, "the id in the answer holds a secret");
 }
 
 TEST(Logs, ManyThreadsWriteWholeLines) {

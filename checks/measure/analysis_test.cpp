@@ -583,13 +583,25 @@ TEST(ReadbackFile, RoundTripsAndReportsBadLines) {
   EXPECT_EQ(back.writers.at("empty").present.size(), 0u);
 
   std::ofstream(dir / "bad.jsonl") << R"({"writer":"w","t":"2026-11-25T12:00:00Z","present":[]})" << "\n"
-                                   << R"({"writer":"w","t":"2026-11-25T12:00:00Z","present":[1]})" << "\n";
+                                   << R"({"writer":"v","t":"2026-11-25T12:00:00Z","present":[1]})" << "\n";
   try {
     read_readback(dir / "bad.jsonl");
     FAIL() << "accepted a numeric id";
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()), (dir / "bad.jsonl").string() + ":2: a present id is not a string");
   }
+  // A writer read back twice (an error line and a present one) is one too many.
+  std::ofstream(dir / "twice.jsonl") << R"({"writer":"w","t":"2026-11-25T12:00:00Z","error":"HTTP 401"})" << "\n"
+                                     << R"({"writer":"w","t":"2026-11-25T12:00:00Z","present":[]})" << "\n";
+  try {
+    read_readback(dir / "twice.jsonl");
+    FAIL() << "accepted a writer twice";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "twice.jsonl").string() + ":2: a second line for the same writer");
+  }
+  // An error line round-trips as the writer's read-back error.
+  std::ofstream(dir / "failed.jsonl") << R"({"writer":"w","t":"2026-11-25T12:00:00Z","error":"HTTP 401"})" << "\n";
+  EXPECT_EQ(read_readback(dir / "failed.jsonl").writers.at("w").error, "HTTP 401");
   std::filesystem::remove_all(dir);
 }
 

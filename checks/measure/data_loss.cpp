@@ -106,7 +106,8 @@ void write_readback(const std::filesystem::path& path, const Readback& readback)
     // Streamed id by id: a readback of millions of ids need not exist twice in memory as JSON.
     out << "{\"writer\":" << nlohmann::json(writer).dump() << ",\"t\":\"" << format_rfc3339_micros(data.t) << "\"";
     if (!data.error.empty()) {
-      out << ",\"error\":" << nlohmann::json(data.error).dump() << "}\n";
+      out << ",\"error\":" << nlohmann::json(data.error).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+          << "}\n";
       continue;
     }
     out << ",\"present\":[";
@@ -127,7 +128,9 @@ Readback read_readback(const std::filesystem::path& path) {
     if (!line.is_object()) throw std::invalid_argument("a readback line is not a JSON object");
     if (!line.contains("writer") || !line["writer"].is_string()) throw std::invalid_argument("missing 'writer'");
     if (!line.contains("t") || !line["t"].is_string()) throw std::invalid_argument("missing 't'");
-    WriterReadback& data = readback.writers[line["writer"].get<std::string>()];
+    const auto [entry, added] = readback.writers.try_emplace(line["writer"].get<std::string>());
+    if (!added) throw std::invalid_argument("a second line for the same writer");
+    WriterReadback& data = entry->second;
     data.t = parse_rfc3339(line["t"].get<std::string>());
     if (line.contains("error")) {
       if (!line["error"].is_string() || line["error"].get_ref<const std::string&>().empty() || line.contains("present"))

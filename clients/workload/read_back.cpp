@@ -50,7 +50,9 @@ void read_back_sql(const ReadBackTarget& target, const std::vector<std::string>&
   const std::string& query = target.spec.query;
   try {
     pqxx::connection connection(conninfo_with_timeout(target.conninfo, remaining(deadline)));
+    // One watchdog from here to the connection's end: BEGIN, every batch and the closing ROLLBACK.
     SocketDeadline watchdog;
+    watchdog.arm(connection.sock(), remaining(deadline));
     pqxx::read_transaction transaction(connection);
     entry.t = clock.now();
     auto keep = [&](const pqxx::result& rows) {
@@ -61,14 +63,12 @@ void read_back_sql(const ReadBackTarget& target, const std::vector<std::string>&
       }
     };
     auto bounded = [&](auto&& run) {
-      watchdog.arm(connection.sock(), remaining(deadline));
       try {
         run();
       } catch (...) {
         if (watchdog.disarm()) throw std::runtime_error("no answer before the read-back's timeout");
         throw;
       }
-      watchdog.disarm();
     };
     if (highest_sql_parameter(query) == 0) {
       bounded([&] { keep(transaction.exec(query)); });
@@ -99,7 +99,12 @@ struct Curl {
 };
 
 std::size_t append_answer(char* data, std::size_t size, std::size_t count, void* target) {
-  static_cast<std::string*>(target)->append(data, size * count);
+  // A page of ids is never this big; an answer that is has stopped being one (curl then fails
+  // the request with a write error).
+  constexpr std::size_t largest_page = 64u << 20;
+  auto& answer = *static_cast<std::string*>(target);
+  if (answer.size() + size * count > largest_page) return 0;
+  answer.append(data, size * count);
   return size * count;
 }
 
@@ -108,13 +113,15 @@ void prepare_get(Curl& curl, const ReadBackTarget& target, const std::string& id
   curl_slist_free_all(curl.headers);
   curl.headers = nullptr;
   const WriteVariables variables{id, 0, {}};
-  for (const auto& header : target.spec.headers)
-    curl.headers = curl_slist_append(
-        curl.headers,
-        fmt::format("{}: {}", header.name,
-                    WriteTemplate::compile(header.value, WriteTemplate::Escape::none).render(variables))
-            .c_str());
+  for (const auto& header : target.spec.headers) {
+    const std::string value = WriteTemplate::compile(header.value, WriteTemplate::Escape::none).render(variables);
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      throw std::runtime_error(fmt::format("header '{}' would hold a line break", header.name));
+    curl.headers = curl_slist_append(curl.headers, fmt::format("{}: {}", header.name, value).c_str());
+  }
   curl_easy_setopt(curl.handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.handle, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl.handle, CURLOPT_PROTOCOLS_STR, "http");
   curl_easy_setopt(curl.handle, CURLOPT_HTTPHEADER, curl.headers);
   curl_easy_setopt(curl.handle, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining(deadline).count()));
   curl_easy_setopt(curl.handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(remaining(deadline).count()));
@@ -213,6 +220,10 @@ void read_back_http_each(const ReadBackTarget& target, const std::vector<std::st
 
 using RedisReply = std::unique_ptr<redisReply, void (*)(redisReply*)>;
 
+timeval timeval_of(std::chrono::milliseconds span) {
+  return timeval{static_cast<time_t>(span.count() / 1000), static_cast<suseconds_t>(span.count() % 1000 * 1000)};
+}
+
 RedisReply take_reply(redisContext* context) {
   void* raw = nullptr;
   if (redisGetReply(context, &raw) != REDIS_OK) raw = nullptr;
@@ -238,6 +249,8 @@ void read_back_redis_each(redisContext* context, const std::string& server, cons
       redisAppendCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data());
     }
     for (std::size_t i = from; i < to; ++i) {
+      if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error("no answer before the read-back's timeout");
+      redisSetTimeout(context, timeval_of(remaining(deadline)));
       RedisReply reply = take_reply(context);
       if (!reply) throw std::runtime_error(fmt::format("read-back on {}: {}", server, context->errstr));
       if (reply->type == REDIS_REPLY_ERROR)
@@ -250,7 +263,7 @@ void read_back_redis_each(redisContext* context, const std::string& server, cons
 }
 
 void read_back_redis_scan(redisContext* context, const std::string& server, const ReadBackTarget& target,
-                          const IdSet& asked, WriterReadback& entry) {
+                          const IdSet& asked, SteadyTime deadline, WriterReadback& entry) {
   const std::string prefix =
       target.id_prefix.empty() ? target.writer + "-" : target.id_prefix + "-" + target.writer + "-";
   // Run ids and writer names hold no glob characters, so the prefix is a literal MATCH pattern.
@@ -258,6 +271,8 @@ void read_back_redis_scan(redisContext* context, const std::string& server, cons
   std::string cursor = "0";
   // Bounded: a SCAN over ten million keys in pages of 1000 ends well within this.
   for (int page = 0; page < 1'000'000; ++page) {
+    if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error("no answer before the read-back's timeout");
+    redisSetTimeout(context, timeval_of(remaining(deadline)));
     RedisReply reply{static_cast<redisReply*>(redisCommand(context, "SCAN %s MATCH %b COUNT 1000", cursor.c_str(),
                                                            pattern.data(), pattern.size())),
                      [](redisReply* r) { freeReplyObject(r); }};
@@ -289,7 +304,7 @@ void read_back_redis(const ReadBackTarget& target, const std::vector<std::string
   if (context == nullptr) throw std::runtime_error(fmt::format("read-back of writer '{}': {}", target.writer, error));
   entry.t = clock.now();
   if (target.spec.scan_prefix)
-    read_back_redis_scan(context, link.server(), target, asked, entry);
+    read_back_redis_scan(context, link.server(), target, asked, deadline, entry);
   else
     read_back_redis_each(context, link.server(), target, ids, deadline, entry);
 }

@@ -12,6 +12,7 @@
 #include <pqxx/pqxx>
 
 #include "clients/transport.hpp"
+#include "core/utf8.hpp"
 
 namespace firedrill {
 namespace {
@@ -33,12 +34,21 @@ bool status_expected(long status, const std::vector<int>& expect) {
 /// The text of the JSON value at `pointer` in `answer`: a string as it is, a number as written;
 /// empty when the answer is no JSON or holds nothing usable there.
 std::string id_at(const std::string& answer, const nlohmann::json::json_pointer& pointer) {
-  const auto json = nlohmann::json::parse(answer, nullptr, false);
-  if (json.is_discarded() || !json.contains(pointer)) return {};
-  const auto& value = json.at(pointer);
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_integer() || value.is_number_unsigned()) return value.dump();
-  return {};
+  constexpr std::size_t longest_id = 256;
+  try {
+    const auto json = nlohmann::json::parse(answer, nullptr, false);
+    if (json.is_discarded() || !json.contains(pointer)) return {};
+    const auto& value = json.at(pointer);
+    std::string id;
+    if (value.is_string()) id = value.get<std::string>();
+    if (value.is_number_integer() || value.is_number_unsigned()) id = value.dump();
+    // The id goes into acks.jsonl, the report and read-back requests: printable text of a sane
+    // length, or no id at all.
+    const bool printable = std::all_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+    return id.size() <= longest_id && printable && is_valid_utf8(id) ? id : std::string();
+  } catch (const nlohmann::json::exception&) {
+    return {};  // a pointer the answer's shape cannot follow (an index past any array)
+  }
 }
 
 class HttpRequestWriter final : public RequestWriter {
@@ -64,6 +74,9 @@ class HttpRequestWriter final : public RequestWriter {
     curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, static_cast<long>(target.timeout.count()));
     curl_easy_setopt(handle_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(target.timeout.count()));
     curl_easy_setopt(handle_, CURLOPT_TCP_NODELAY, 1L);
+    // The run's own service on this machine: never through an http_proxy of the environment.
+    curl_easy_setopt(handle_, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(handle_, CURLOPT_PROTOCOLS_STR, "http");
     if (id_from_) {
       curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, keep_answer);
       curl_easy_setopt(handle_, CURLOPT_WRITEDATA, &answer_);
@@ -274,8 +287,11 @@ void prepare_write_target(const WriteTarget& target) {
   while (std::chrono::steady_clock::now() < give_up) {
     try {
       pqxx::connection connection(conninfo_with_timeout(target.conninfo, target.timeout));
+      SocketDeadline deadline;
+      deadline.arm(connection.sock(), setup_budget);
       pqxx::nontransaction statement(connection);
       for (const std::string& setup : target.request.setup) statement.exec(setup);
+      if (deadline.disarm()) throw std::runtime_error("no answer within the setup's 10 s");
       return;
     } catch (const std::exception& e) {
       last_error = first_line(e.what());

@@ -80,7 +80,7 @@ void Drill::prepare_run_directory() {
   // theirs (generated passwords) as they are made.
   for (const auto& secret : secrets_of(scenario_)) secrets_.add(secret);
   events_ = std::make_unique<EventLog>(result_.run_dir / "events.jsonl", clock_, &secrets_);
-  acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl");
+  acks_ = std::make_unique<AckLog>(result_.run_dir / "acks.jsonl", &secrets_);
   progress_ = options_.human ? forward_progress(*options_.human)
                             : make_progress(options_.progress, scenario_, clock_, options_.progress_prefix);
   write_file_atomically(result_.run_dir / "junit.xml", render_unfinished_junit(scenario_.name, result_.run_id));

@@ -8,6 +8,7 @@
 #include "checks/registry.hpp"
 #include "clients/scalar_query.hpp"
 #include "core/interrupt.hpp"
+#include "core/utf8.hpp"
 #include "harness/rehearse/operator.hpp"
 #include "harness/services/sentinel.hpp"
 
@@ -171,14 +172,29 @@ bool Observers::await_recovered(const StepSpec& step, std::string& failure) {
 
 Readback Observers::read_back() {
   Readback readback;
+  // Only acknowledged writes can be lost; a failed one may carry an id the store could not even
+  // parse (firedrill's, where the app names its writes itself).
   std::map<std::string, std::vector<std::string>> ids_of;
-  for (const Ack& ack : records_.acks.snapshot()) ids_of[ack.writer].push_back(ack.id);
+  for (const Ack& ack : records_.acks.snapshot())
+    if (ack.outcome == WriteOutcome::ok) ids_of[ack.writer].push_back(ack.id);
   for (const auto& spec : scenario_.workload) {
     try {
-      readback.writers[spec.name] = read_back_writes(read_back_target_of(spec), ids_of[spec.name], records_.clock);
+      std::vector<std::string>& ids = ids_of[spec.name];
+      std::vector<std::string> sorted = ids;
+      std::sort(sorted.begin(), sorted.end());
+      const auto repeated = static_cast<std::size_t>(sorted.end() - std::unique(sorted.begin(), sorted.end()));
+      // One id for two acknowledged writes: finding it says nothing of the other.
+      if (repeated > 0)
+        throw std::runtime_error(fmt::format("{} acknowledged writes share an id with another: the ids the service "
+                                             "gave cannot tell its writes apart",
+                                             repeated));
+      readback.writers[spec.name] = read_back_writes(read_back_target_of(spec), ids, records_.clock);
     } catch (const std::exception& error) {
       // The writes are then neither there nor lost: unknown, with the reason in the history.
-      const std::string why = records_.secrets.scrub(error.what());
+      constexpr std::size_t longest_reason = 512;
+      std::string why = records_.secrets.scrub(error.what());
+      if (why.size() > longest_reason) why.resize(longest_reason);
+      why = replace_invalid_utf8(why);
       records_.failures.push_back(fmt::format("could not read back the writes of '{}': {}", spec.name, why));
       records_.events.record("readback.failed", {{"writer", spec.name}, {"error", why}});
       readback.writers[spec.name].error = why;

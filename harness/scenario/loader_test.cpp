@@ -786,7 +786,7 @@ const std::string api_writer =
     "    http:\n"
     "      method: POST\n"
     "      path: /orders\n"
-    "      headers: { X-Api-Key: \"${env.FIREDRILL_TEST_SHOP_KEY}\" }\n"
+    "      headers: { X-Api-Key: \"${env.DRILLTEST_SHOP_KEY}\" }\n"
     "      body: { ref: \"${write.id}\", seq: \"${write.seq}\", at: \"${write.time}\", note: \"a \\\"quoted\\\" one\" }\n"
     "      expect: [201]\n"
     "      id_from: /id\n"
@@ -795,7 +795,7 @@ const std::string api_writer =
     "      timeout: 30s\n";
 
 TEST(WorkloadContracts, AnHttpWriterWithAnApiKeyAndServerIdsReadBackBySql) {
-  ::setenv("FIREDRILL_TEST_SHOP_KEY", "k3y-of-the-shop", 1);
+  ::setenv("DRILLTEST_SHOP_KEY", "k3y-of-the-shop", 1);
   const Scenario s = parse_scenario(head + api_writer, "scenarios/x.yaml", test_options());
   ASSERT_EQ(s.workload.size(), 1u);
   const WorkloadSpec& w = s.workload[0];
@@ -842,7 +842,7 @@ TEST(WorkloadContracts, SqlAndRedisWritersAndTheirReadBacks) {
 }
 
 TEST(WorkloadContracts, BadContractsStopTheLoadAtTheirLine) {
-  ::setenv("FIREDRILL_TEST_SHOP_KEY", "k", 1);
+  ::setenv("DRILLTEST_SHOP_KEY", "k", 1);
   auto replaced = [](std::string text, const std::string& from, const std::string& to) {
     text.replace(text.find(from), from.size(), to);
     return text;
@@ -857,9 +857,15 @@ TEST(WorkloadContracts, BadContractsStopTheLoadAtTheirLine) {
                        "${write.time}, ${env.NAME} or ${var.NAME}",
                        "      path: /orders/${write.uid}"));
   // An environment variable that is not set.
-  EXPECT_NE(error_of(head + replaced(api_writer, "FIREDRILL_TEST_SHOP_KEY", "FIREDRILL_TEST_UNSET_KEY"))
-                .find("names ${env.FIREDRILL_TEST_UNSET_KEY}, which is not set in firedrill's environment"),
+  EXPECT_NE(error_of(head + replaced(api_writer, "DRILLTEST_SHOP_KEY", "DRILLTEST_UNSET_KEY"))
+                .find("names ${env.DRILLTEST_UNSET_KEY}, which is not set in firedrill's environment"),
             std::string::npos);
+  // firedrill's own settings never reach a service.
+  ::setenv("FIREDRILL_SIGNING_KEY", "not-for-services", 1);
+  EXPECT_NE(error_of(head + replaced(api_writer, "DRILLTEST_SHOP_KEY", "FIREDRILL_SIGNING_KEY"))
+                .find("names starting with FIREDRILL_ are firedrill's own"),
+            std::string::npos);
+  ::unsetenv("FIREDRILL_SIGNING_KEY");
   // A read-back query binding more than the ids.
   EXPECT_EQ(error_of(head + replaced(api_writer, "ANY($1)", "ANY($1) AND t > $2")),
             diagnostic(18, 34, "a read-back query binds only $1 (the ids asked, a text[]): it names more",
@@ -885,6 +891,17 @@ TEST(WorkloadContracts, BadContractsStopTheLoadAtTheirLine) {
   const std::string http_to_db = "workload:\n  - name: w\n    through: db\n    rate: 1/s\n"
                                  "    http: { path: \"/o/${write.id}\" }\n    read_back: { sql: { query: SELECT 1 } }\n";
   EXPECT_NE(error_of(head + http_to_db).find("writes over HTTP through 'db', a postgres service"), std::string::npos);
+  // A password never reaches a command line; a timeout of nothing is none at all; an environment
+  // value is a literal, never a template of its own.
+  EXPECT_NE(error_of(head + "  web: { kind: app, command: \"app --db=${db.conninfo}\" }\n")
+                .find("'command' names a password (a 'conninfo' reference)"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "workload:\n  - { name: w, through: app, rate: 1/s, timeout: 0s }\n").find("at least 10ms"),
+            std::string::npos);
+  ::setenv("DRILLTEST_SHOP_KEY", "a${write.id}", 1);
+  const std::string templated = error_of(head + api_writer);
+  EXPECT_NE(templated.find("${env.DRILLTEST_SHOP_KEY} holds '${'"), std::string::npos) << templated;
+  ::setenv("DRILLTEST_SHOP_KEY", "k", 1);
   // A writer name that cannot be part of an id.
   EXPECT_NE(error_of(head + "workload:\n  - { name: \"o'rders\", through: app, rate: 1/s }\n").find("invalid workload name"),
             std::string::npos);

@@ -55,6 +55,9 @@ class ScenarioReader {
   void read_service_env(const Node& value, ServiceSpec& service);
   /// A key of the service's kind, read by the key's type into its field of `service`.
   void read_service_key(const ServiceKey& key, const Node& value, ServiceSpec& service);
+  /// Fails at a `command:` naming a reference that carries a password (${db.password},
+  /// ${db.conninfo}, ${db.postgres_url}): a command line is every local user's to read.
+  static void refuse_secret_references(const Node& command);
   /// Checks every ${service.field} in an env or command value; ${var.NAME} are already replaced.
   void check_references(const std::string& text, Pos where);
   void read_targets(const Node& node);

@@ -163,6 +163,7 @@ ServiceSpec ScenarioReader::read_service(const Entry& entry) {
       if (options_.commands_would_run_as_root)
         fail(field.key_where, "'command' would run on this machine as root (the process runtime runs a service's "
                               "command as firedrill's own user): run firedrill as an ordinary user, or with --runtime docker");
+      refuse_secret_references(value);
       if (value.kind == Node::Kind::scalar) {
         // A string is a shell command line, as in a Dockerfile's shell form.
         service.command = {"/bin/sh", "-c", non_empty(value, key)};
@@ -274,6 +275,18 @@ void ScenarioReader::read_service_key(const ServiceKey& key, const Node& value, 
         }
       },
       key.field);
+}
+
+void ScenarioReader::refuse_secret_references(const Node& command) {
+  const auto refuse_in = [](const Node& node) {
+    for (const char* field : {".password}", ".conninfo}", ".postgres_url}"})
+      if (node.value.find(field) != std::string::npos)
+        fail(node.where, fmt::format("'command' names a password (a '{}' reference): every user of this machine "
+                                     "reads a command line; pass it in 'env:'",
+                                     std::string_view(field).substr(1, std::string_view(field).size() - 2)));
+  };
+  refuse_in(command);
+  for (const auto& item : command.items) refuse_in(item);
 }
 
 void ScenarioReader::check_references(const std::string& text, Pos where) {

@@ -10,6 +10,7 @@
 
 #include "clients/workload/write_template.hpp"
 #include "core/duration.hpp"
+#include "core/utf8.hpp"
 #include "harness/scenario/reader.hpp"
 
 namespace firedrill::scenario_yaml {
@@ -108,7 +109,12 @@ void ScenarioReader::read_workload(const Node& node) {
       fail(rate->value.where, e.what());
     }
     if (const Entry* e = find(spec, "concurrency")) workload.concurrency = integer(e->value, "concurrency", 1, 256);
-    if (const Entry* e = find(spec, "timeout")) workload.timeout = duration(e->value, "timeout");
+    if (const Entry* e = find(spec, "timeout")) {
+      workload.timeout = duration(e->value, "timeout");
+      // libcurl and hiredis read a zero timeout as none at all.
+      if (*workload.timeout < std::chrono::milliseconds(10))
+        fail(e->value.where, "a write's 'timeout' is at least 10ms");
+    }
     scenario_.workload.push_back(workload);
   }
 }
@@ -120,11 +126,21 @@ std::string ScenarioReader::substitute_env(const Node& node, const std::string& 
     const std::size_t close = text.find('}', at);
     if (close == std::string::npos) fail(node.where, fmt::format("unterminated '${{' in '{}'", text));
     const std::string name = text.substr(at + 6, close - at - 6);
+    // firedrill's own settings (the signing key, the engine's address, …) are not a scenario's to
+    // hand to a service it drills.
+    if (name.starts_with("FIREDRILL_"))
+      fail(node.where, fmt::format("{} names ${{env.{}}}: names starting with FIREDRILL_ are firedrill's own and "
+                                   "never reach a service",
+                                   subject, name));
     const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
     if (value == nullptr)
       fail(node.where, fmt::format("{} names ${{env.{}}}, which is not set in firedrill's environment", subject, name));
-    if (std::string_view(value).find_first_of("\r\n") != std::string_view::npos)
-      fail(node.where, fmt::format("${{env.{}}} holds a line break", name));
+    const std::string_view held(value);
+    if (std::any_of(held.begin(), held.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+      fail(node.where, fmt::format("${{env.{}}} holds a line break or another control character", name));
+    if (!is_valid_utf8(held)) fail(node.where, fmt::format("${{env.{}}} is not UTF-8 text", name));
+    // Its value is a literal: a ${...} in it would be read as a placeholder on every write.
+    if (held.find("${") != std::string_view::npos) fail(node.where, fmt::format("${{env.{}}} holds '${{'", name));
     if (*value != '\0') scenario_.loaded_secrets.emplace_back(value);
     substituted.append(text, done, at - done).append(value);
     done = close + 1;
@@ -134,17 +150,25 @@ std::string ScenarioReader::substitute_env(const Node& node, const std::string& 
 
 std::string ScenarioReader::read_template(const Node& node, std::string_view subject, bool headers_secret,
                                           bool id_only) {
-  std::string text = substitute_env(node, scalar(node, subject), subject);
-  if (headers_secret)
-    for (const auto& value : node.var_values)
-      if (!value.empty()) scenario_.loaded_secrets.push_back(value);
+  const std::string& raw = scalar(node, subject);
+  // Checked as written, each ${env.NAME} standing for a plain word, so no message quotes a value.
+  std::string as_written = raw;
+  for (std::size_t at = as_written.find("${env."); at != std::string::npos; at = as_written.find("${env.", at)) {
+    const std::size_t close = as_written.find('}', at);
+    if (close == std::string::npos) break;
+    as_written.replace(at, close + 1 - at, "env");
+  }
   try {
-    const WriteTemplate compiled = WriteTemplate::compile(text, WriteTemplate::Escape::none);
+    const WriteTemplate compiled = WriteTemplate::compile(as_written, WriteTemplate::Escape::none);
     if (id_only && (compiled.names("write.seq") || compiled.names("write.time")))
       fail(node.where, fmt::format("{} may name only ${{write.id}}: a read-back knows no write's number or time", subject));
   } catch (const TemplateError& e) {
     fail(node.where, fmt::format("{}: {}", subject, e.what()));
   }
+  std::string text = substitute_env(node, raw, subject);
+  if (headers_secret)
+    for (const auto& value : node.var_values)
+      if (!value.empty()) scenario_.loaded_secrets.push_back(value);
   return text;
 }
 
@@ -218,7 +242,7 @@ WriteRequestSpec ScenarioReader::read_write_request(const Entry& entry, const Wo
     const Entry* path = find(spec, "path");
     if (!path) fail(entry.key_where, fmt::format("{}'s http writer needs a 'path' (like /orders)", subject));
     request.path = read_template(path->value, "path", false, false);
-    if (!request.path.starts_with("/")) fail(path->value.where, fmt::format("path '{}' must start with '/'", request.path));
+    if (!request.path.starts_with("/")) fail(path->value.where, fmt::format("path '{}' must start with '/'", path->value.value));
     if (const Entry* e = find(spec, "headers")) request.headers = read_headers(e->value, false);
     if (const Entry* e = find(spec, "body")) {
       if (e->value.kind == Node::Kind::scalar) {
@@ -347,7 +371,7 @@ ReadBackSpec ScenarioReader::read_read_back(const Node& node, const WorkloadSpec
     const Entry* path = find(how, "path");
     if (!path) fail(declared->key_where, fmt::format("{} needs a 'path'", subject));
     read.path = read_template(path->value, "path", false, true);
-    if (!read.path.starts_with("/")) fail(path->value.where, fmt::format("path '{}' must start with '/'", read.path));
+    if (!read.path.starts_with("/")) fail(path->value.where, fmt::format("path '{}' must start with '/'", path->value.value));
     if (const Entry* e = find(how, "headers")) read.headers = read_headers(e->value, true);
     if (const Entry* e = find(how, "found")) read.found = read_statuses(e->value, "found");
     if (const Entry* e = find(how, "ids_at")) read.ids_at = read_json_pointer(e->value, "ids_at");
