@@ -129,7 +129,11 @@ std::map<std::string, HAProxyServerState> haproxy_servers_in_stats(const std::st
     if (fields.size() < header.size() || fields[proxy] != listener || fields[server] == "FRONTEND" ||
         fields[server] == "BACKEND")
       continue;
-    HAProxyServerState state{fields[status], fields[check], 0};
+    HAProxyServerState state{fields[status], fields[check], false, 0};
+    if (state.check_status.starts_with("* ")) {
+      state.check_status.erase(0, 2);
+      state.check_in_progress = true;
+    }
     try {
       state.sessions = std::stol(fields[sessions]);
     } catch (const std::exception&) {

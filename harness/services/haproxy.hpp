@@ -42,6 +42,7 @@ std::vector<std::string> haproxy_members(const ServiceSpec& balancer);
 struct HAProxyServerState {
   std::string status;        // UP, DOWN, or a transition such as "UP 1/2", "no check"
   std::string check_status;  // the last check's result: L7OK, L7STS (a status not expected), L4CON, INI …
+  bool check_in_progress = false;  // HAProxy marks the result "* " while the next check runs
   long sessions = 0;         // sessions it took since HAProxy started (stot)
 };
 
