@@ -178,7 +178,7 @@ TEST_F(TierDrill, PgBouncerRidesOutAPrimaryRestartLosingNothingAndTheTrafficWent
   const double db_rto = report["components"]["db"]["rto"]["measured_seconds"].get<double>();
   EXPECT_GE(pool_rto, 2.0);
   EXPECT_LE(pool_rto, db_rto + 0.5 + 4.0) << report["components"].dump(2);
-  EXPECT_LE(rto, 20.0);
+  EXPECT_LE(rto, 30.0);
   RecordProperty("rto_seconds", std::to_string(rto));
   RecordProperty("pool_rto_seconds", std::to_string(pool_rto));
   RecordProperty("db_rto_seconds", std::to_string(db_rto));
