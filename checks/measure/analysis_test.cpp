@@ -540,6 +540,24 @@ TEST(MeasureDataLoss, OnlyTheNamedWritersCount) {
   EXPECT_FALSE(measure_data_loss(acks, readback, t0, {}).readback_available);
 }
 
+TEST(MeasureDataLoss, AFailedReadBackOfOneWriterLeavesTheOthersLossesAsALowerBound) {
+  std::vector<Ack> acks = steady_writes("orders", base, t0 + 1000 * ms);
+  const std::vector<Ack> audit = steady_writes("audit", base, t0);
+  acks.insert(acks.end(), audit.begin(), audit.end());
+  Readback readback = readback_of(acks, "orders", {"run-orders-5", "run-orders-6"});
+  readback.writers["audit"].error = "HTTP 401";
+  const DataLossMeasure m = measure_data_loss(acks, readback, t0, {});
+  EXPECT_FALSE(m.readback_available);
+  EXPECT_EQ(m.lost_acked, 0) << "a count that leaves a writer out is no count";
+  EXPECT_EQ(m.readback_error,
+            "the read-back of 'audit' failed: HTTP 401; at least 2 acknowledged writes of the writers read back are lost");
+
+  // Nothing known lost elsewhere: the reason alone.
+  Readback nothing_lost = readback_of(acks, "orders", {});
+  nothing_lost.writers["audit"].error = "HTTP 401";
+  EXPECT_EQ(measure_data_loss(acks, nothing_lost, t0, {}).readback_error, "the read-back of 'audit' failed: HTTP 401");
+}
+
 TEST(MeasureDataLoss, NoIncidentCountsLossWithoutRpo) {
   const std::vector<Ack> acks = steady_writes("orders", base, base + 100 * ms);
   const DataLossMeasure m = measure_data_loss(acks, readback_of(acks, "orders", {"run-orders-3"}), std::nullopt, {});

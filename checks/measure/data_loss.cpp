@@ -207,6 +207,10 @@ DataLossMeasure measure_data_loss(const std::vector<Ack>& acks, const Readback& 
 
   m.readback_available = readback_complete && (m.acked > 0 || !readback.writers.empty());
   if (!m.readback_available) {
+    // The writers whose read-back ran still say what they lost: a lower bound, never a count.
+    if (!m.readback_error.empty() && m.lost_acked > 0)
+      m.readback_error += fmt::format("; at least {} acknowledged write{} of the writers read back {} lost", m.lost_acked,
+                                      m.lost_acked == 1 ? "" : "s", m.lost_acked == 1 ? "is" : "are");
     m.lost_acked = m.lost_acked_before_incident = m.lost_acked_after_incident = 0;
     return m;
   }
