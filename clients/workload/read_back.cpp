@@ -108,16 +108,26 @@ std::size_t append_answer(char* data, std::size_t size, std::size_t count, void*
   return size * count;
 }
 
+/// The contract's headers, each value compiled once for every GET of a read-back.
+using CompiledHeaders = std::vector<std::pair<std::string, WriteTemplate>>;
+
+CompiledHeaders compile_headers(const ReadBackSpec& spec) {
+  CompiledHeaders headers;
+  for (const auto& header : spec.headers)
+    headers.emplace_back(header.name, WriteTemplate::compile(header.value, WriteTemplate::Escape::none));
+  return headers;
+}
+
 /// A handle ready for GETs with the contract's headers (rendered for `id`, usually constant).
-void prepare_get(Curl& curl, const ReadBackTarget& target, const std::string& id, SteadyTime deadline) {
+void prepare_get(Curl& curl, const CompiledHeaders& headers, const std::string& id, SteadyTime deadline) {
   curl_slist_free_all(curl.headers);
   curl.headers = nullptr;
   const WriteVariables variables{id, 0, {}};
-  for (const auto& header : target.spec.headers) {
-    const std::string value = WriteTemplate::compile(header.value, WriteTemplate::Escape::none).render(variables);
+  for (const auto& [name, value_template] : headers) {
+    const std::string value = value_template.render(variables);
     if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-      throw std::runtime_error(fmt::format("header '{}' would hold a line break", header.name));
-    curl.headers = curl_slist_append(curl.headers, fmt::format("{}: {}", header.name, value).c_str());
+      throw std::runtime_error(fmt::format("header '{}' would hold a line break", name));
+    curl.headers = curl_slist_append(curl.headers, fmt::format("{}: {}", name, value).c_str());
   }
   curl_easy_setopt(curl.handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl.handle, CURLOPT_NOPROXY, "*");
@@ -133,6 +143,7 @@ void read_back_http_list(const ReadBackTarget& target, const IdSet& asked, Stead
   const nlohmann::json::json_pointer ids_at(spec.ids_at);
   std::optional<nlohmann::json::json_pointer> next_at;
   if (!spec.next_at.empty()) next_at = nlohmann::json::json_pointer(spec.next_at);
+  const CompiledHeaders headers = compile_headers(spec);
   Curl curl;
   std::string answer;
   curl_easy_setopt(curl.handle, CURLOPT_WRITEFUNCTION, append_answer);
@@ -146,7 +157,7 @@ void read_back_http_list(const ReadBackTarget& target, const IdSet& asked, Stead
       url += fmt::format("{}{}={}", spec.path.find('?') == std::string::npos ? '?' : '&', spec.next_param, escaped);
       curl_free(escaped);
     }
-    prepare_get(curl, target, {}, deadline);
+    prepare_get(curl, headers, {}, deadline);
     curl_easy_setopt(curl.handle, CURLOPT_URL, url.c_str());
     answer.clear();
     const CURLcode code = curl_easy_perform(curl.handle);
@@ -175,6 +186,7 @@ void read_back_http_each(const ReadBackTarget& target, const std::vector<std::st
                          WriterReadback& entry, const Clock& clock) {
   const ReadBackSpec& spec = target.spec;
   const WriteTemplate path = WriteTemplate::compile(spec.path, WriteTemplate::Escape::url);
+  const CompiledHeaders headers = compile_headers(spec);
   const std::vector<int> found = spec.found.empty() ? std::vector<int>{200} : spec.found;
   std::atomic<std::size_t> next{0};
   std::mutex mutex;
@@ -193,7 +205,7 @@ void read_back_http_each(const ReadBackTarget& target, const std::vector<std::st
         if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error("no answer before the read-back's timeout");
         const std::string url =
             fmt::format("http://{}:{}{}", target.host, target.port, path.render(WriteVariables{ids[i], 0, {}}));
-        prepare_get(curl, target, ids[i], deadline);
+        prepare_get(curl, headers, ids[i], deadline);
         curl_easy_setopt(curl.handle, CURLOPT_URL, url.c_str());
         const CURLcode code = curl_easy_perform(curl.handle);
         if (code != CURLE_OK) throw std::runtime_error(fmt::format("GET {}: {}", url, curl_easy_strerror(code)));
