@@ -67,12 +67,21 @@ std::string Service::url_at(const std::string& host, int port) const { return fm
 void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chrono::milliseconds timeout) const {
   ProbeConfig probe = readiness_probe(info);
   std::string last_error;
+  // Nothing restarts a service that exited while it started: once it has stayed down for longer
+  // than an inspection's hiccup, its logs say why and waiting out the timeout would not help.
+  constexpr auto exited_for_good = std::chrono::seconds(2);
+  std::optional<std::chrono::steady_clock::time_point> down_since;
+  bool exited = false;
   bool ready = poll_until(
       [&](std::string& error) {
         if (!runtime.is_running(spec_.name)) {
           error = "the container is not running";
-          return false;
+          const auto now = std::chrono::steady_clock::now();
+          if (!down_since) down_since = now;
+          exited = now - *down_since >= exited_for_good;
+          return exited;
         }
+        down_since.reset();
         if (!ready_precondition(runtime, error)) return false;
         if (!probe.type.empty()) {
           auto answer = probe_once(probe);
@@ -82,6 +91,9 @@ void Service::wait_ready(Runtime& runtime, const ContainerInfo& info, std::chron
         return ready_command_succeeds(runtime, error);
       },
       timeout, last_error);
+  if (exited)
+    throw EnvironmentError(fmt::format("service '{}' ({}) exited before it became ready\nlast log lines:\n{}", spec_.name,
+                                       spec_.kind, runtime.recent_logs(spec_.name, 10)));
   if (!ready)
     throw EnvironmentError(fmt::format("service '{}' ({}) never became ready within {}s: {}\nlast log lines:\n{}",
                                        spec_.name, spec_.kind, timeout.count() / 1000, last_error,
