@@ -121,14 +121,23 @@ int published_port(const nlohmann::json& report, const std::string& service) {
   return 0;
 }
 
-std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what) {
+std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what,
+                                           const std::string& query) {
   pqxx::connection connection("host=127.0.0.1 port=" + std::to_string(port) +
                               " user=postgres dbname=postgres connect_timeout=5 password=" + password);
-  pqxx::nontransaction query(connection);
-  EXPECT_FALSE(query.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << what << " is not a primary";
+  pqxx::nontransaction transaction(connection);
+  EXPECT_FALSE(transaction.exec1("SELECT pg_is_in_recovery()")[0].as<bool>()) << what << " is not a primary";
   std::set<std::string> ids;
-  for (const auto& row : query.exec("SELECT id FROM orders")) ids.insert(row[0].as<std::string>());
+  for (const auto& row : transaction.exec(query)) ids.insert(row[0].as<std::string>());
   return ids;
+}
+
+std::vector<std::string> files_holding(const std::filesystem::path& directory, const std::string& text) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(directory))
+    if (entry.is_regular_file() && read_file(entry.path()).find(text) != std::string::npos)
+      found.push_back(entry.path().string());
+  return found;
 }
 
 CommandOutcome EngineTest::firedrill(std::vector<std::string> arguments, std::chrono::seconds timeout) const {

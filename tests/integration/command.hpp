@@ -31,10 +31,14 @@ std::string read_file(const std::filesystem::path& path);
 /// when the report names none.
 int published_port(const nlohmann::json& report, const std::string& service);
 
-/// The ids in `orders` of the Postgres published at 127.0.0.1:port (user and database postgres),
-/// failing the test when that server is not a primary (`what` names it: the promoted standby, the
-/// restored server).
-std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what);
+/// The ids `query` returns (`orders` by default) of the Postgres published at 127.0.0.1:port
+/// (user and database postgres), failing the test when that server is not a primary (`what` names
+/// it: the promoted standby, the restored server, the app's database).
+std::set<std::string> order_ids_on_primary(int port, const std::string& password, const std::string& what,
+                                           const std::string& query = "SELECT id FROM orders");
+
+/// The regular files under `directory` holding `text` (a secret no file of a run may hold).
+std::vector<std::string> files_holding(const std::filesystem::path& directory, const std::string& text);
 
 /// Checks a run of full-environment-loss.yaml against its recorded history: every service was
 /// destroyed and rebuilt; no write acknowledged before `backup_step` began is lost (readback.jsonl

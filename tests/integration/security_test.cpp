@@ -31,17 +31,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::CommandOutcome;
+using testing::files_holding;
 using testing::read_file;
 using testing::run_command;
 const fs::path source_dir = FIREDRILL_SOURCE_DIR;
-
-/// The regular files under `directory` holding `text`.
-std::vector<std::string> files_holding(const fs::path& directory, const std::string& text) {
-  std::vector<std::string> found;
-  for (const auto& entry : fs::recursive_directory_iterator(directory))
-    if (entry.is_regular_file() && read_file(entry.path()).find(text) != std::string::npos) found.push_back(entry.path().string());
-  return found;
-}
 
 /// `text` with its first `from` replaced by `to` (the test fails when there is none).
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
