@@ -2,6 +2,7 @@
 // Postgres, Redis and app: each ends as its scenario says it must (pass, or fail as expected).
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -35,6 +36,48 @@ class LibraryDrill : public testing::EngineTest {
     EXPECT_EQ(left.containers, 0);
     EXPECT_EQ(left.networks, 0);
     EXPECT_EQ(left.volumes, 0);
+  }
+
+  /// Library scenario `file` with `db` given `password` and each of `changes` (a text, what
+  /// replaces it) made, written into this test's out dir.
+  fs::path variant_with_password(const std::string& file, const std::string& password,
+                                 const std::vector<std::pair<std::string, std::string>>& changes = {}) {
+    std::string text = read_file(source_dir / "scenarios" / file);
+    auto replace = [&](const std::string& from, const std::string& to) {
+      EXPECT_NE(text.find(from), std::string::npos) << from;
+      if (text.find(from) != std::string::npos) text.replace(text.find(from), from.size(), to);
+    };
+    replace("db: { kind: postgres }", "db: { kind: postgres, env: { POSTGRES_PASSWORD: " + password + " } }");
+    for (const auto& [from, to] : changes) replace(from, to);
+    const fs::path path = out_ / file;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  /// What the writes of `writer` in acks.jsonl were: the ids the service gave the acknowledged
+  /// ones (each checked by `given_by_service`), and how many failed (each keeping firedrill's
+  /// own `<run>-<writer>-<n>`, as the service never named it).
+  struct ServiceIds {
+    std::set<std::string> acked;
+    long acked_count = 0;
+    long failed = 0;
+  };
+  ServiceIds ids_given_by_service(const std::string& run_id, const std::string& writer,
+                                  const std::function<bool(const std::string&)>& given_by_service) {
+    ServiceIds ids;
+    for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
+      if (ack.writer != writer) continue;
+      if (ack.outcome == WriteOutcome::ok) {
+        ++ids.acked_count;
+        EXPECT_TRUE(given_by_service(ack.id)) << ack.id;
+        ids.acked.insert(ack.id);
+      } else {
+        ++ids.failed;
+        EXPECT_TRUE(ack.id.starts_with(run_id + "-" + writer + "-")) << ack.id;
+      }
+    }
+    EXPECT_EQ(static_cast<long>(ids.acked.size()), ids.acked_count) << "the service gave two acknowledged writes one id";
+    return ids;
   }
 };
 
@@ -206,16 +249,7 @@ class OwnAppDrill : public LibraryDrill {
 
   fs::path scenario(const std::string& query = "SELECT id FROM orders WHERE id = ANY($1)") {
     ::setenv("SHOP_API_KEY", api_key, 1);
-    std::string text = read_file(source_dir / "scenarios" / "own-app-orders-api.yaml");
-    auto replace = [&](const std::string& from, const std::string& to) {
-      ASSERT_NE(text.find(from), std::string::npos) << from;
-      text.replace(text.find(from), from.size(), to);
-    };
-    replace("db: { kind: postgres }", std::string("db: { kind: postgres, env: { POSTGRES_PASSWORD: ") + password + " } }");
-    replace("SELECT id FROM orders WHERE id = ANY($1)", query);
-    const fs::path path = out_ / "own-app-orders-api.yaml";
-    std::ofstream(path) << text;
-    return path;
+    return variant_with_password("own-app-orders-api.yaml", password, {{"SELECT id FROM orders WHERE id = ANY($1)", query}});
   }
 
   void expect_key_nowhere() { EXPECT_EQ(testing::files_holding(run_dir_, api_key), std::vector<std::string>{}); }
@@ -230,21 +264,11 @@ TEST_F(OwnAppDrill, AnAppWrittenOverHttpWithAnApiKeyAndIdsOfItsOwnLosesNoOrderCo
 
   // Every acknowledged order carries the shop's id, taken from its answer; the failed ones keep
   // firedrill's (the shop never gave them one).
-  long acked = 0, failed = 0;
-  std::set<std::string> acked_ids;
-  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
-    if (ack.outcome == WriteOutcome::ok) {
-      ++acked;
-      EXPECT_TRUE(ack.id.starts_with("o-")) << ack.id;
-      acked_ids.insert(ack.id);
-    } else {
-      ++failed;
-      EXPECT_TRUE(ack.id.starts_with(run_id + "-orders-")) << ack.id;
-    }
-  }
-  EXPECT_EQ(static_cast<long>(acked_ids.size()), acked) << "two acknowledged orders share an id";
+  const auto ids = ids_given_by_service(run_id, "orders", [](const std::string& id) { return id.starts_with("o-"); });
+  const std::set<std::string>& acked_ids = ids.acked;
+  const long acked = ids.acked_count;
   EXPECT_GT(acked, 500);
-  EXPECT_GT(failed, 0) << "the kill was not felt through the shop";
+  EXPECT_GT(ids.failed, 0) << "the kill was not felt through the shop";
 
   // Counted a second time, from the shop's database itself.
   const int port = testing::published_port(report, "db");
@@ -291,14 +315,7 @@ class ThirdPartyAppDrill : public LibraryDrill {
 
   fs::path scenario() {
     ::setenv("REDMINE_API_KEY", api_key, 1);
-    std::string text = read_file(source_dir / "scenarios" / "third-party-app-redmine.yaml");
-    const std::string from = "db: { kind: postgres }";
-    EXPECT_NE(text.find(from), std::string::npos);
-    if (text.find(from) != std::string::npos)
-      text.replace(text.find(from), from.size(), std::string("db: { kind: postgres, env: { POSTGRES_PASSWORD: ") + password + " } }");
-    const fs::path path = out_ / "third-party-app-redmine.yaml";
-    std::ofstream(path) << text;
-    return path;
+    return variant_with_password("third-party-app-redmine.yaml", password);
   }
 };
 
@@ -311,21 +328,13 @@ TEST_F(ThirdPartyAppDrill, RedmineFiledThroughItsRestApiLosesNoAcknowledgedIssue
 
   // Every acknowledged issue carries the number Redmine gave it; a failed write keeps firedrill's
   // id (Redmine never numbered it).
-  long acked = 0, failed = 0;
-  std::set<std::string> numbers;
-  for (const Ack& ack : read_acks(run_dir_ / "acks.jsonl")) {
-    if (ack.outcome == WriteOutcome::ok) {
-      ++acked;
-      EXPECT_TRUE(std::all_of(ack.id.begin(), ack.id.end(), [](char c) { return c >= '0' && c <= '9'; })) << ack.id;
-      numbers.insert(ack.id);
-    } else {
-      ++failed;
-      EXPECT_TRUE(ack.id.starts_with(run_id + "-issues-")) << ack.id;
-    }
-  }
-  EXPECT_EQ(static_cast<long>(numbers.size()), acked) << "Redmine gave two acknowledged issues one number";
+  const auto ids = ids_given_by_service(run_id, "issues", [](const std::string& id) {
+    return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
+  });
+  const std::set<std::string>& numbers = ids.acked;
+  const long acked = ids.acked_count;
   EXPECT_GT(acked, 40);
-  EXPECT_GT(failed, 0) << "the kill was not felt through Redmine";
+  EXPECT_GT(ids.failed, 0) << "the kill was not felt through Redmine";
 
   // Counted a second time, from Redmine's own tables: each acknowledged number is an issue whose
   // subject names a write of this run.
