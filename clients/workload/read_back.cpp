@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -19,6 +20,8 @@ namespace firedrill {
 namespace {
 
 constexpr std::size_t sql_batch = 1000;
+// Rows fetched at a time from a query that returns every id.
+constexpr std::size_t sql_page = 10000;
 constexpr std::size_t redis_batch = 500;
 constexpr int max_pages = 100'000;
 
@@ -71,7 +74,19 @@ void read_back_sql(const ReadBackTarget& target, const std::vector<std::string>&
       }
     };
     if (highest_sql_parameter(query) == 0) {
-      bounded([&] { keep(transaction.exec(query)); });
+      // Every id of a table that may be large: through a cursor, a page at a time, so memory
+      // holds one page and never the table.
+      std::string declared = query;
+      while (!declared.empty() && (std::isspace(static_cast<unsigned char>(declared.back())) || declared.back() == ';'))
+        declared.pop_back();
+      bounded([&] { transaction.exec("DECLARE firedrill_read_back NO SCROLL CURSOR FOR " + declared); });
+      for (bool more = true; more;) {
+        bounded([&] {
+          const pqxx::result page = transaction.exec(fmt::format("FETCH {} FROM firedrill_read_back", sql_page));
+          keep(page);
+          more = page.size() == sql_page;
+        });
+      }
       return;
     }
     for (std::size_t from = 0; from < ids.size(); from += sql_batch) {

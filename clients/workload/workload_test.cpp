@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <pqxx/pqxx>
 
 #include "checks/measure/analysis.hpp"
 #include "clients/testing/local_servers.hpp"
@@ -74,6 +75,28 @@ TEST(SqlWriter, EveryAckedWriteIsReadBackAndTheRateIsKept) {
   EXPECT_EQ(events[0].kind, event_kind::workload_started);
   EXPECT_EQ(events[1].kind, event_kind::workload_stopped);
   EXPECT_EQ(events[1].details["acked"], workload.acked());
+}
+
+// A query that returns every id reads the table a page at a time (a cursor): more rows than a
+// page, with a trailing semicolon as people write SQL, are all found and nothing else is.
+TEST(SqlReadBack, AQueryReturningEveryIdReadsPastOnePage) {
+  LocalPostgres db;
+  {
+    pqxx::connection connection(db.conninfo());
+    pqxx::nontransaction sql(connection);
+    sql.exec("CREATE TABLE tickets (ref text PRIMARY KEY)");
+    sql.exec("INSERT INTO tickets SELECT 't-' || n FROM generate_series(1, 25001) AS n");
+  }
+  std::vector<Ack> acks;
+  for (int n = 1; n <= 25003; ++n) acks.push_back({"t-" + std::to_string(n), "orders", 1, 2, WriteOutcome::ok, ""});
+  ReadBackSpec read;
+  read.kind = "sql";
+  read.query = "SELECT ref FROM tickets ;\n";
+  const Readback readback = read_back({sql_writer(db, 0, 1)}, read, acks);
+  const auto& present = readback.writers.at("orders").present;
+  EXPECT_EQ(present.size(), 25001u);
+  EXPECT_TRUE(present.contains("t-25001"));
+  EXPECT_FALSE(present.contains("t-25002"));
 }
 
 TEST(SqlWriter, WritesFailWhilePostgresIsDownAndSucceedAfterItIsBack) {
