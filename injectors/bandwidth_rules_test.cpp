@@ -80,9 +80,11 @@ TEST_F(BandwidthRulesTest, WhatTheTargetSendsThePeerArrivesAtTheRateUntilReverte
   fault->revert();
   EXPECT_EQ(run_->reverted.size(), 1u);
   EXPECT_EQ(qdiscs_of("db").find("htb"), std::string::npos) << qdiscs_of("db");
+  // Uncapped means faster than the cap could ever carry it (2 s), however loaded the machine is:
+  // beside other drills an uncapped fetch took 0.6 s where it took 0.16 s before the fault.
   const double after = app_fetch_seconds();
   EXPECT_GT(after, 0);
-  EXPECT_LT(after, std::max(0.5, before * 3)) << "before " << before << " s";
+  EXPECT_LT(after, 0.75 * transfer_bytes / 250'000) << "before " << before << " s";
 }
 
 TEST_F(BandwidthRulesTest, TheJournalledInverseAloneRemovesTheCap) {
