@@ -179,4 +179,8 @@ std::unique_ptr<ActiveFault> ClockSkewInjector::inject(FaultContext& context, co
       std::move(described));
 }
 
+void ClockSkewInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  clock_skew::revert_inverse(runtime, inverse);
+}
+
 }  // namespace firedrill

@@ -22,6 +22,9 @@ namespace firedrill {
 class ClockSkewInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "clock-skew";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
   static void check_params(const StepSpec& step);
 };

@@ -228,4 +228,8 @@ std::unique_ptr<ActiveFault> CorruptInjector::inject(FaultContext& context, cons
   return std::make_unique<JournalledFault>(context, corrupt_journal_id, std::move(undo), std::move(description));
 }
 
+void CorruptInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  corrupt::revert_inverse(runtime, inverse);
+}
+
 }  // namespace firedrill

@@ -16,6 +16,9 @@ namespace firedrill {
 class CorruptInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "corrupt";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
   /// Throws std::invalid_argument naming the step when the parameters do not fit together.
   static void check_params(const StepSpec& step);

@@ -162,4 +162,8 @@ std::unique_ptr<ActiveFault> DiskFullInjector::inject(FaultContext& context, con
       std::move(description));
 }
 
+void DiskFullInjector::revert_inverse(Runtime&, const nlohmann::json& inverse) {
+  disk_full::unfill(inverse.value("file", ""));
+}
+
 }  // namespace firedrill

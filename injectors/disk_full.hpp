@@ -12,6 +12,9 @@ namespace firedrill {
 class DiskFullInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "unfill";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
   /// Throws std::invalid_argument when `leave` is not a size.
   static void check_params(const StepSpec& step);

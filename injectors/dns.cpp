@@ -128,4 +128,8 @@ std::unique_ptr<ActiveFault> DnsInjector::inject(FaultContext& context, const St
       context, journal_id, [&runtime, inverse] { dns::revert_inverse(runtime, inverse); }, std::move(described));
 }
 
+void DnsInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  dns::revert_inverse(runtime, inverse);
+}
+
 }  // namespace firedrill

@@ -20,18 +20,50 @@
 namespace firedrill {
 namespace {
 
-/// Registers InjectorType; `needs` is what it asks of the runtime beyond the core, whatever its
-/// parameters (a step's own needs stay in its spec).
+/// A fault that journals an inverse of its own kind (not one of the mechanisms' in
+/// mechanism_reverters) names it in its class, with the function that reverts it.
 template <typename InjectorType>
-void add(std::map<std::string, FaultEntry>& registry, std::vector<Capability> needs = {}) {
+concept JournalsItsOwnInverse = requires(Runtime& runtime, const nlohmann::json& inverse) {
+  { InjectorType::journalled_inverse } -> std::convertible_to<std::string_view>;
+  InjectorType::revert_inverse(runtime, inverse);
+};
+
+struct Registries {
+  std::map<std::string, FaultEntry> faults;
+  std::map<std::string, InverseReverter> reverters;
+};
+
+/// Registers InjectorType; `needs` is what it asks of the runtime beyond the core, whatever its
+/// parameters (a step's own needs stay in its spec). Faults that share an inverse (cpu and
+/// memory stress) revert it the same way, so the first registration of a type stands.
+template <typename InjectorType>
+void add(Registries& registries, std::vector<Capability> needs = {}) {
   VerbSpec spec = InjectorType::spec();
   if (!needs.empty()) spec.needs = always_needs(std::move(needs));
   std::string word = spec.name;
-  register_unique(registry, word, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }}, "fault");
+  register_unique(registries.faults, word, FaultEntry{std::move(spec), [] { return std::make_unique<InjectorType>(); }},
+                  "fault");
+  if constexpr (JournalsItsOwnInverse<InjectorType>)
+    registries.reverters.try_emplace(InjectorType::journalled_inverse, &InjectorType::revert_inverse);
 }
 
-std::map<std::string, FaultEntry> build_registry() {
-  std::map<std::string, FaultEntry> registry;
+/// The inverses of the mechanisms several faults share: signals, firewall chains, qdiscs, proxies.
+void add_mechanism_reverters(std::map<std::string, InverseReverter>& reverters) {
+  reverters.emplace("unpause", [](Runtime& runtime, const nlohmann::json& inverse) {
+    process_control(runtime).unpause(inverse.value("service", ""));
+  });
+  reverters.emplace("start", [](Runtime& runtime, const nlohmann::json& inverse) {
+    process_control(runtime).start_again(inverse.value("service", ""));
+  });
+  reverters.emplace("netfilter", &netfilter::revert_inverse);
+  reverters.emplace("netem", &revert_netem_inverse);
+  // The proxy ran in the harness's process and ended with it.
+  reverters.emplace("proxy", [](Runtime&, const nlohmann::json&) {});
+}
+
+Registries build_registries() {
+  Registries registry;
+  add_mechanism_reverters(registry.reverters);
   add<KillInjector>(registry, {Capability::process_control});
   add<PauseInjector>(registry, {Capability::process_control});
   add<StopInjector>(registry, {Capability::process_control});
@@ -53,12 +85,14 @@ std::map<std::string, FaultEntry> build_registry() {
   return registry;
 }
 
+const Registries& registries() {
+  static const Registries built = build_registries();
+  return built;
+}
+
 }  // namespace
 
-const std::map<std::string, FaultEntry>& fault_registry() {
-  static const std::map<std::string, FaultEntry> registry = build_registry();
-  return registry;
-}
+const std::map<std::string, FaultEntry>& fault_registry() { return registries().faults; }
 
 std::map<std::string, VerbSpec> fault_specs() {
   std::map<std::string, VerbSpec> specs;
@@ -68,19 +102,10 @@ std::map<std::string, VerbSpec> fault_specs() {
 
 void revert_from_journal(Runtime& runtime, const nlohmann::json& inverse) {
   const std::string type = inverse.value("type", "");
-  const std::string service = inverse.value("service", "");
-  if (type == "unpause") process_control(runtime).unpause(service);
-  else if (type == "start") process_control(runtime).start_again(service);
-  else if (type == "netfilter") netfilter::revert_inverse(runtime, inverse);
-  else if (type == "unfill") disk_full::unfill(inverse.value("file", ""));
-  else if (type == "stress") stress::stop(runtime, service, inverse.value("marker", ""));
-  else if (type == "corrupt") corrupt::revert_inverse(runtime, inverse);
-  else if (type == "netem") revert_netem_inverse(runtime, inverse);
-  else if (type == "replication-lag") replication_lag::revert_inverse(runtime, inverse);
-  else if (type == "dns") dns::revert_inverse(runtime, inverse);
-  else if (type == "clock-skew") clock_skew::revert_inverse(runtime, inverse);
-  else if (type == "proxy") return;  // the proxy ran in the harness's process and ended with it
-  else throw std::runtime_error("unknown journalled inverse '" + type + "'");
+  const auto& reverters = registries().reverters;
+  const auto reverter = reverters.find(type);
+  if (reverter == reverters.end()) throw std::runtime_error("unknown journalled inverse '" + type + "'");
+  reverter->second(runtime, inverse);
 }
 
 }  // namespace firedrill

@@ -98,4 +98,8 @@ void revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
 }
 
 }  // namespace replication_lag
+void ReplicationLagInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  replication_lag::revert_inverse(runtime, inverse);
+}
+
 }  // namespace firedrill

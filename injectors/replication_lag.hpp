@@ -14,6 +14,9 @@ namespace firedrill {
 class ReplicationLagInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "replication-lag";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
 };
 

@@ -242,4 +242,12 @@ std::unique_ptr<ActiveFault> MemoryStressInjector::inject(FaultContext& context,
   return fault;
 }
 
+void CpuStressInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  stress::stop(runtime, inverse.value("service", ""), inverse.value("marker", ""));
+}
+
+void MemoryStressInjector::revert_inverse(Runtime& runtime, const nlohmann::json& inverse) {
+  CpuStressInjector::revert_inverse(runtime, inverse);
+}
+
 }  // namespace firedrill

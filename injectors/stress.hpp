@@ -14,6 +14,9 @@ namespace firedrill {
 class CpuStressInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "stress";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
   /// Throws std::invalid_argument for a missing or too long duration or workers out of 1..64.
   static void check_params(const StepSpec& step);
@@ -25,6 +28,9 @@ class CpuStressInjector final : public Injector {
 class MemoryStressInjector final : public Injector {
  public:
   std::unique_ptr<ActiveFault> inject(FaultContext& context, const StepSpec& step) override;
+  /// The inverse it journals, which `firedrill cleanup` reverts with revert_inverse.
+  static constexpr const char* journalled_inverse = "stress";
+  static void revert_inverse(Runtime& runtime, const nlohmann::json& inverse);
   static VerbSpec spec();
   /// Throws std::invalid_argument for a missing or too long duration or a size out of 1MiB..16GiB.
   static void check_params(const StepSpec& step);

@@ -24,4 +24,18 @@ ProbeConfig AppService::readiness_probe(const ContainerInfo& info) const {
   return probe;
 }
 
+ServiceKind AppService::kind() {
+  ServiceKind kind;
+  kind.name = "app";
+  kind.help = "an HTTP application (by default the fixture app), ready when its health path answers";
+  kind.default_image = "firedrill/app:latest";
+  kind.speaks = "http";
+  kind.keys = {service_keys::health("/health"), service_keys::health_status(), service_keys::ready_command(), service_keys::start_timeout()};
+  kind.complete = [](ServiceSpec& service) {
+    if (!service.port) service.port = 8080;
+  };
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<AppService>(spec); };
+  return kind;
+}
+
 }  // namespace firedrill

@@ -1,11 +1,14 @@
 #pragma once
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
 /// An HTTP application (by default the fixture app): ready when its health path answers 2xx.
 class AppService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   using Service::Service;
   int container_port() const override { return spec_.port.value_or(8080); }
   std::string url_at(const std::string& host, int port) const override;

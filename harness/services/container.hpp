@@ -1,5 +1,6 @@
 #pragma once
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
@@ -8,6 +9,8 @@ namespace firedrill {
 /// exits 0 (Service::wait_ready).
 class ContainerService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   using Service::Service;
   int container_port() const override { return spec_.port.value_or(0); }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;

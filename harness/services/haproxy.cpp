@@ -221,4 +221,31 @@ void HAProxyService::add_details(nlohmann::json& entry) const {
                       {"stats_port", haproxy_stats_port}};
 }
 
+ServiceKind HAProxyService::kind() {
+  ServiceKind kind;
+  kind.name = "haproxy";
+  kind.help = "HAProxy passing connections to the leader of a Patroni cluster (`backend`), by its REST API";
+  kind.default_image = "firedrill/base:bookworm";
+  kind.speaks = "postgres";
+  kind.reference_fields = postgres_reference_fields;
+  kind.runtimes = {"docker"};
+  kind.runtime_note = "HAProxy runs in a container only";
+  kind.keys = {
+      {"backend", &ServiceSpec::backend, "the postgres service with `ha: patroni` whose leader it passes to"},
+      service_keys::duration("check_interval", &ServiceSpec::check_interval, "between two checks of a member's GET /primary",
+                   haproxy_default_check_interval, std::chrono::milliseconds(100), std::chrono::minutes(1)),
+      {"fall", &ServiceSpec::fall, "failed checks in a row that take a member out (default 3)", 1, 100},
+      {"rise", &ServiceSpec::rise, "passed checks in a row that put a member back (default 2)", 1, 100},
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.backend.empty())
+      throw ServiceKeyError("", fmt::format("service '{}' of kind haproxy needs a 'backend' (the Patroni cluster it "
+                                            "passes to)",
+                                            service.name));
+  };
+  kind.attach = attach_haproxy;
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<HAProxyService>(spec); };
+  return kind;
+}
+
 }  // namespace firedrill

@@ -17,6 +17,7 @@
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
@@ -57,6 +58,8 @@ std::string haproxy_configuration(const ServiceSpec& balancer);
 
 class HAProxyService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   using Service::Service;
   int container_port() const override { return haproxy_port; }
   /// The start script, the statistics port published too, and none of the cluster's login in the

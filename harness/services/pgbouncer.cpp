@@ -147,4 +147,36 @@ void PgBouncerService::add_details(nlohmann::json& entry) const {
        std::stod(pgbouncer_seconds(spec_.login_retry.empty() ? pgbouncer_default_login_retry : spec_.login_retry))}};
 }
 
+ServiceKind PgBouncerService::kind() {
+  ServiceKind kind;
+  kind.name = "pgbouncer";
+  kind.help = "PgBouncer pooling the connections to a postgres service (`backend`)";
+  kind.default_image = "firedrill/base:bookworm";
+  kind.speaks = "postgres";
+  kind.reference_fields = postgres_reference_fields;
+  // Not run as a local program by the process runtime (no recipe in harness/runtime/process/
+  // recipes/): refused at load rather than failing at bring-up.
+  kind.runtimes = {"docker"};
+  kind.runtime_note = "PgBouncer runs in a container only";
+  kind.keys = {
+      {"backend", &ServiceSpec::backend, "the postgres service it pools connections to"},
+      {"pool_mode", &ServiceSpec::pool_mode, "when a server connection returns to the pool", 0, 0,
+       {"transaction", "session", "statement"}, "transaction"},
+      {"pool_size", &ServiceSpec::pool_size, "server connections per user and database (default 20)", 1, 1000},
+      {"max_client_conn", &ServiceSpec::max_client_conn, "client connections it accepts (default 100)", 1, 10000},
+      service_keys::duration("login_retry", &ServiceSpec::login_retry,
+                   "the pause after a failed login to the backend, before PgBouncer tries again (server_login_retry)",
+                   pgbouncer_default_login_retry, std::chrono::milliseconds(100), std::chrono::minutes(10)),
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.backend.empty())
+      throw ServiceKeyError("", fmt::format("service '{}' of kind pgbouncer needs a 'backend' (the postgres service it "
+                                            "pools)",
+                                            service.name));
+  };
+  kind.attach = attach_pgbouncer;
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<PgBouncerService>(spec); };
+  return kind;
+}
+
 }  // namespace firedrill

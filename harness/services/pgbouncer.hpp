@@ -17,6 +17,7 @@
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
@@ -44,6 +45,8 @@ std::string pgbouncer_seconds(const std::string& duration);
 
 class PgBouncerService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   using Service::Service;
   int container_port() const override { return pgbouncer_port; }
   /// The start script, unless the scenario gives a command of its own.

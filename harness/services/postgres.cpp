@@ -9,6 +9,7 @@
 #include "harness/services/connection_string.hpp"
 #include "harness/services/pgbackrest.hpp"
 #include "harness/services/standby.hpp"
+#include "harness/services/patroni.hpp"
 
 namespace firedrill {
 namespace {
@@ -192,6 +193,49 @@ bool PostgresService::standby_streaming(Runtime& runtime, std::string& why_not) 
   why_not = fmt::format("'{}' does not show the standby streaming yet ({})", spec_.standby_of,
                         state.output.empty() ? "no replication connection" : tail_lines(state.output, 1));
   return false;
+}
+
+ServiceKind PostgresService::kind() {
+  ServiceKind kind;
+  kind.name = "postgres";
+  kind.help = "PostgreSQL 15, with streaming standbys or as a Patroni cluster";
+  kind.default_image = "firedrill/postgres:15";
+  kind.reference_fields = postgres_reference_fields;
+  kind.speaks = "postgres";
+  kind.keys = {
+      {"standbys", &ServiceSpec::standbys, "streaming standbys <name>-standby-1..N", 0, 5},
+      {"sync", &ServiceSpec::sync, "replicate synchronously (to a standby, or Patroni's synchronous_mode)"},
+      {"ha", &ServiceSpec::ha, "patroni: a cluster of Patroni members with etcd that fails over by itself", 0, 0,
+       {"patroni"}},
+      {"members", &ServiceSpec::members, "the Patroni members <name>-1..N of an `ha` cluster (default 3)", 2, 5},
+      service_keys::disk(),
+      service_keys::start_timeout(),
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.members > 0 && service.ha.empty())
+      throw ServiceKeyError("members", fmt::format("'members' needs 'ha: patroni': service '{}' is a single server",
+                                                   service.name));
+    if (!service.ha.empty() && service.standbys > 0)
+      throw ServiceKeyError("standbys", fmt::format("'standbys' and 'ha' exclude each other: the members of '{}' are "
+                                                    "its standbys",
+                                                    service.name));
+    if (!service.ha.empty() && service.members == 0) service.members = 3;
+    if (service.sync && service.standbys == 0 && service.ha.empty())
+      throw ServiceKeyError("sync", fmt::format("'sync' needs standbys: service '{}' has none to replicate to "
+                                                "synchronously",
+                                                service.name));
+  };
+  kind.expand = [](const ServiceSpec& declared, GeneratedSecrets& secrets) -> std::vector<ExpandedService> {
+    if (declared.ha == "patroni") return patroni_cluster_services(declared, secrets);
+    if (declared.standbys > 0) return with_standbys(declared, secrets);
+    return {{declared, ""}};
+  };
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> {
+    if (spec.ha == "patroni") return std::make_unique<PatroniClusterService>(spec);
+    if (!spec.member_of.empty()) return std::make_unique<PatroniMemberService>(spec);
+    return std::make_unique<PostgresService>(spec);
+  };
+  return kind;
 }
 
 }  // namespace firedrill

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
@@ -44,6 +45,8 @@ bool archives_wal_with_pgbackrest(const Scenario& scenario, const ServiceSpec& s
 /// or so while writes go on).
 class PostgresService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   explicit PostgresService(ServiceSpec spec);
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   /// container_spec(), with `prelude` (bash, run as root in the container) run before the server

@@ -4,6 +4,7 @@
 
 #include "clients/probes/prober.hpp"
 #include "harness/services/connection_string.hpp"
+#include "harness/services/sentinel.hpp"
 
 namespace firedrill {
 namespace {
@@ -36,12 +37,6 @@ std::map<std::string, std::string> RedisService::kind_environment() const {
 std::string RedisService::url_at(const std::string& host, int port) const {
   if (spec_.sentinels > 0) return sentinel_url(spec_, password_);
   return fmt::format("redis://:{}@{}:{}", percent_encoded(password_), host, port);
-}
-
-std::vector<std::string> redis_persistence_arguments(const std::string& persistence) {
-  if (persistence == "aof") return {"--appendonly", "yes", "--appendfsync", "always"};
-  if (persistence == "none") return {"--save", "", "--appendonly", "no"};
-  return {};
 }
 
 ContainerSpec RedisService::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
@@ -80,6 +75,35 @@ std::string sentinel_url(const ServiceSpec& master, const std::string& password)
     hosts.push_back(fmt::format("${{{0}.host}}:${{{0}.port}}", derived_service_name(master.name, "sentinel", i)));
   const std::string credentials = password.empty() ? "" : ":" + percent_encoded(password) + "@";
   return fmt::format("redis-sentinel://{}{}/{}", credentials, fmt::join(hosts, ","), master.name);
+}
+
+ServiceKind RedisService::kind() {
+  ServiceKind kind;
+  kind.name = "redis";
+  kind.help = "Redis 7, alone or with replicas that Sentinel fails over to";
+  kind.default_image = "firedrill/redis:7";
+  kind.reference_fields = {"password"};
+  kind.speaks = "redis";
+  kind.keys = {
+      {"sentinels", &ServiceSpec::sentinels, "Sentinel processes <name>-sentinel-1..N watching it", 1, 7},
+      {"replicas", &ServiceSpec::replicas, "replicas <name>-replica-1..N the sentinels fail over to (default 1)", 1, 5},
+      {"persistence", &ServiceSpec::persistence, "what redis-server writes to disk", 0, 0, {"none", "rdb", "aof"}, "rdb"},
+      service_keys::disk(),
+      service_keys::start_timeout(),
+  };
+  kind.complete = [](ServiceSpec& service) {
+    if (service.replicas > 0 && service.sentinels == 0)
+      throw ServiceKeyError("replicas", fmt::format("'replicas' needs sentinels: service '{}' has none to fail over "
+                                                    "to them",
+                                                    service.name));
+    if (service.sentinels > 0 && service.replicas == 0) service.replicas = 1;
+  };
+  kind.expand = [](const ServiceSpec& declared, GeneratedSecrets& secrets) -> std::vector<ExpandedService> {
+    if (declared.sentinels > 0) return with_replicas_and_sentinels(declared, secrets);
+    return {{declared, ""}};
+  };
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<RedisService>(spec); };
+  return kind;
 }
 
 }  // namespace firedrill

@@ -1,5 +1,7 @@
 #pragma once
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
+#include "harness/services/redis_settings.hpp"
 
 namespace firedrill {
 
@@ -15,6 +17,8 @@ namespace firedrill {
 /// redis-server options runs as it is, without the password.
 class RedisService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   explicit RedisService(ServiceSpec spec);
   int container_port() const override { return 6379; }
   std::string url_at(const std::string& host, int port) const override;
@@ -40,12 +44,6 @@ class RedisService final : public Service {
  private:
   std::string password_;
 };
-
-/// The redis-server arguments of a `persistence` mode (none, rdb, aof).
-std::vector<std::string> redis_persistence_arguments(const std::string& persistence);
-
-/// The environment variable a Redis server, its replicas and its sentinels take their password from.
-inline constexpr const char* redis_password_env = "REDIS_PASSWORD";
 
 /// What `${name.url}` of a sentinel-managed redis gives other services, before the engine resolves
 /// the sentinels' addresses in it:

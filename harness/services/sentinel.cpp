@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/services/connection_string.hpp"
-#include "harness/services/redis.hpp"
+#include "harness/services/redis_settings.hpp"
 
 namespace firedrill {
 namespace {
@@ -191,6 +191,17 @@ bool SentinelService::ready_precondition(Runtime& runtime, std::string& why_not)
   why_not = fmt::format("the sentinel sees {} of {} replicas and {} of {} other sentinels of '{}'", replicas.value_or(0),
                         expected_replicas, others.value_or(0), expected_others, master);
   return false;
+}
+
+ServiceKind SentinelService::kind() {
+  ServiceKind kind;
+  kind.name = "sentinel";
+  kind.help = "a redis-sentinel of a redis with `sentinels` (derived, never declared)";
+  kind.declarable = false;
+  kind.default_image = "firedrill/redis:7";
+  kind.reference_fields = {"password"};
+  kind.make = [](const ServiceSpec& spec) -> std::unique_ptr<Service> { return std::make_unique<SentinelService>(spec); };
+  return kind;
 }
 
 }  // namespace firedrill

@@ -20,6 +20,7 @@
 #include "harness/services/derived.hpp"
 #include "harness/runtime/runtime.hpp"
 #include "harness/services/service.hpp"
+#include "harness/services/service_kind.hpp"
 
 namespace firedrill {
 
@@ -50,6 +51,8 @@ std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std:
 /// A redis-sentinel process; ready once it sees the replicas and the other sentinels it expects.
 class SentinelService final : public Service {
  public:
+  /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
+  static ServiceKind kind();
   using Service::Service;
   int container_port() const override { return sentinel_port; }
   ProbeConfig readiness_probe(const ContainerInfo& info) const override;
