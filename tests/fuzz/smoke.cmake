@@ -8,6 +8,14 @@ set(FIREDRILL_FUZZ_BINARY_DIR "${CMAKE_BINARY_DIR}-fuzz" CACHE PATH
 set(FIREDRILL_FUZZ_SECONDS 10 CACHE STRING "How long each `fuzz` test runs its target")
 set(fuzz_corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus)
 set(scenario_corpora ${fuzz_corpus}/scenario ${PROJECT_SOURCE_DIR}/tests/malformed/cases ${PROJECT_SOURCE_DIR}/scenarios)
+# The targets of the other tree are built by the first test of the label (fuzz.build, a fixture
+# the others require), beside the first drills at the lowest priority, not before every test.
+set(fuzz_fixture)
+if(NOT FIREDRILL_FUZZ)
+  add_test(NAME fuzz.build COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/build_targets ${FIREDRILL_FUZZ_BINARY_DIR})
+  set_tests_properties(fuzz.build PROPERTIES LABELS fuzz TIMEOUT 1800 SKIP_RETURN_CODE 77 FIXTURES_SETUP fuzz_targets)
+  set(fuzz_fixture FIXTURES_REQUIRED fuzz_targets)
+endif()
 foreach(name scenario scalars envelope journal engine proxy)
   if(FIREDRILL_FUZZ)
     set(binary $<TARGET_FILE:${name}_fuzz>)
@@ -21,5 +29,5 @@ foreach(name scenario scalars envelope journal engine proxy)
   add_test(NAME fuzz.${name}
     COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/run ${binary} ${FIREDRILL_FUZZ_SECONDS}
       ${CMAKE_CURRENT_BINARY_DIR}/fuzz-artifacts ${corpora})
-  set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 120 SKIP_RETURN_CODE 77)
+  set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 120 SKIP_RETURN_CODE 77 ${fuzz_fixture})
 endforeach()
