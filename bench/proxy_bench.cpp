@@ -1,13 +1,21 @@
 // The fault proxy's cost with no fault set: throughput of a 64 MiB echo and the round trip of a
-// 64-byte ping-pong, each through the proxy and directly to the same loopback echo server, so the
-// two can be compared as ratios.
+// 64-byte ping-pong to the same loopback echo server, directly, through the proxy (bytes spliced,
+// never copied into the process), through a proxy whose fault set makes it copy every byte (a
+// bandwidth cap no transfer reaches: the path latency, loss and shaping take), and through socat
+// when it is installed, so all compare as ratios from one run.
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,10 +30,51 @@ namespace {
 constexpr std::size_t transfer_size = 64 * 1024 * 1024;
 constexpr std::size_t ping_size = 64;
 
+enum class Path { direct, proxy, proxy_copying, socat };
+
+int connect_to(std::uint16_t port);
+
+// socat relaying a loopback port to the echo server, as a person would put one in the way; port 0
+// when socat is not installed or did not listen within 5 s.
+struct Socat {
+  pid_t pid = -1;
+  std::uint16_t port = 0;
+  explicit Socat(std::uint16_t echo_port) {
+    if (::access("/usr/bin/socat", X_OK) != 0) return;
+    const std::uint16_t listen_port = static_cast<std::uint16_t>(20000 + ::getpid() % 20000);
+    const std::string listen = "TCP4-LISTEN:" + std::to_string(listen_port) + ",bind=127.0.0.1,reuseaddr,fork,nodelay";
+    const std::string upstream = "TCP4:127.0.0.1:" + std::to_string(echo_port) + ",nodelay";
+    char* argv[] = {const_cast<char*>("socat"), const_cast<char*>(listen.c_str()), const_cast<char*>(upstream.c_str()), nullptr};
+    if (::posix_spawn(&pid, "/usr/bin/socat", nullptr, nullptr, argv, environ) != 0) return;
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      const int fd = connect_to(listen_port);
+      if (fd >= 0) {
+        ::close(fd);
+        port = listen_port;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ~Socat() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
 struct Servers {
   LoopbackEchoServer echo;
   FaultProxy proxy{"127.0.0.1", 0, "127.0.0.1", echo.port()};
-  Servers() { proxy.start(); }
+  FaultProxy copying_proxy{"127.0.0.1", 0, "127.0.0.1", echo.port()};
+  Socat socat{echo.port()};
+  Servers() {
+    proxy.start();
+    ProxyFaults copy_every_byte;
+    copy_every_byte.bandwidth_bytes_per_second = 1e15;
+    copying_proxy.set_faults(copy_every_byte);
+    copying_proxy.start();
+  }
 };
 
 Servers& servers() {
@@ -33,8 +82,18 @@ Servers& servers() {
   return instance;
 }
 
-std::uint16_t target_port(bool through_proxy) {
-  return through_proxy ? servers().proxy.port() : servers().echo.port();
+std::uint16_t target_port(Path path) {
+  switch (path) {
+    case Path::direct:
+      return servers().echo.port();
+    case Path::proxy:
+      return servers().proxy.port();
+    case Path::proxy_copying:
+      return servers().copying_proxy.port();
+    case Path::socat:
+      return servers().socat.port;
+  }
+  return 0;
 }
 
 int connect_to(std::uint16_t port) {
@@ -73,12 +132,24 @@ bool receive_all(int fd, char* data, std::size_t size, std::size_t chunk) {
   return true;
 }
 
-// One iteration sends 64 MiB and reads the 64 MiB echoed back, concurrently.
-void transfer_64_mib(benchmark::State& state, bool through_proxy) {
+// CPU time of this whole process (every thread: the client's, the echo server's, the proxy's),
+// in milliseconds.
+double process_cpu_ms() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3; };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+// One iteration sends 64 MiB and reads the 64 MiB echoed back, concurrently. `process_cpu_ms`:
+// the CPU the whole process spent per iteration; the client and the echo server spend the same on
+// every path, so the difference between two paths is what the relay in between costs.
+void transfer_64_mib(benchmark::State& state, Path path) {
   const std::vector<char> outgoing(1024 * 1024, 'x');
   std::vector<char> incoming(outgoing.size());
+  const double cpu_before = process_cpu_ms();
   for (auto _ : state) {
-    const int fd = connect_to(target_port(through_proxy));
+    const int fd = target_port(path) == 0 ? -1 : connect_to(target_port(path));
     if (fd < 0) {
       state.SkipWithError("connect failed");
       return;
@@ -97,11 +168,12 @@ void transfer_64_mib(benchmark::State& state, bool through_proxy) {
     }
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * transfer_size));
+  state.counters["process_cpu_ms"] = (process_cpu_ms() - cpu_before) / static_cast<double>(state.iterations());
 }
 
 // One iteration is one 64-byte message and its echo on a connection kept open.
-void ping_pong_64_bytes(benchmark::State& state, bool through_proxy) {
-  const int fd = connect_to(target_port(through_proxy));
+void ping_pong_64_bytes(benchmark::State& state, Path path) {
+  const int fd = target_port(path) == 0 ? -1 : connect_to(target_port(path));
   if (fd < 0) {
     state.SkipWithError("connect failed");
     return;
@@ -117,12 +189,14 @@ void ping_pong_64_bytes(benchmark::State& state, bool through_proxy) {
   ::close(fd);
 }
 
-BENCHMARK_CAPTURE(transfer_64_mib, direct, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(transfer_64_mib, proxy, true)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(ping_pong_64_bytes, direct, false)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(ping_pong_64_bytes, proxy, true)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(transfer_64_mib, direct, Path::direct)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(transfer_64_mib, proxy, Path::proxy)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(transfer_64_mib, proxy_copying, Path::proxy_copying)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(transfer_64_mib, socat, Path::socat)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(ping_pong_64_bytes, direct, Path::direct)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(ping_pong_64_bytes, proxy, Path::proxy)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(ping_pong_64_bytes, proxy_copying, Path::proxy_copying)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(ping_pong_64_bytes, socat, Path::socat)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace firedrill

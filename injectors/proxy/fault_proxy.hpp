@@ -81,6 +81,9 @@ struct ProxyCounters {
   std::uint64_t bytes_downstream = 0;
   /// Connections reset as soon as they were accepted (see Refusal).
   std::uint64_t connections_refused = 0;
+  /// Of the bytes written either way, those spliced through a pipe (never copied into this
+  /// process): all of them while no fault needs to see the bytes.
+  std::uint64_t bytes_spliced = 0;
 };
 
 /// Why the proxy reset a connection as soon as it accepted it.

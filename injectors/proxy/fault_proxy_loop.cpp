@@ -169,6 +169,7 @@ ProxyCounters FaultProxy::Loop::counters() const {
   snapshot.bytes_upstream = bytes_upstream_.load();
   snapshot.bytes_downstream = bytes_downstream_.load();
   snapshot.connections_refused = refused_.load();
+  snapshot.bytes_spliced = bytes_spliced_.load();
   return snapshot;
 }
 

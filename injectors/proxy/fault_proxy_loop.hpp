@@ -34,6 +34,9 @@ using SteadyClock = std::chrono::steady_clock;
 using TimePoint = SteadyClock::time_point;
 
 inline constexpr std::size_t buffer_capacity = 64 * 1024;
+// What a flow's pipe may hold: larger batches than the copying path's buffer, as the bytes cost
+// this process nothing (F_SETPIPE_SZ; the kernel's default of 64 KiB when refused).
+inline constexpr std::size_t pipe_capacity = 256 * 1024;
 inline constexpr std::uint64_t listener_token = ~std::uint64_t{0};
 inline constexpr std::uint64_t wake_token = listener_token - 1;
 inline constexpr std::uint64_t timer_token = listener_token - 2;
@@ -90,12 +93,21 @@ struct Chunk {
   TimePoint release_at;
 };
 
-// One direction of a connection: bytes read from `source` waiting to be written to `sink`.
+// One direction of a connection: bytes read from `source` waiting to be written to `sink`. While
+// no fault needs to see its bytes, they move by splice(2) through the flow's own pipe and never
+// enter this process; otherwise they are read into `queue` as chunks. Never both at once: a flow
+// splices only with an empty queue, and moves what its pipe holds into the queue (`unpipe`)
+// before it reads a chunk, so no byte is lost or overtaken when a fault starts or ends.
 struct Flow {
   explicit Flow(bool upstream) : toward_upstream(upstream) {}
   bool toward_upstream;
   std::deque<Chunk> queue;
-  std::size_t pending = 0;
+  std::size_t pending = 0;  // bytes held: in the queue, and in the pipe (`piped` of them)
+  UniqueFd pipe_read;
+  UniqueFd pipe_write;
+  std::size_t piped = 0;
+  std::size_t pipe_size = 0;      // what the pipe holds at most
+  bool pipe_unavailable = false;  // pipe2 failed (no descriptor left): this flow copies
   bool source_eof = false;
   bool sink_shut = false;
   bool sink_full = false;  // the last send would block: the sink's EPOLLOUT, not a timer, resumes it
@@ -104,7 +116,7 @@ struct Flow {
   double tokens = 0;
   TimePoint tokens_at{};
 
-  [[nodiscard]] bool finished() const { return source_eof && queue.empty() && sink_shut; }
+  [[nodiscard]] bool finished() const { return source_eof && queue.empty() && piped == 0 && sink_shut; }
 };
 
 struct Connection {
@@ -182,6 +194,11 @@ class FaultProxy::Loop {
   inline TimePoint release_time(Flow& flow, TimePoint now);
   inline SteadyClock::duration retransmission_delay(const Flow& flow);
   inline bool read_into(Connection& connection, Flow& flow, int source);
+  inline bool passes_untouched(const Flow& flow) const;
+  inline bool pipe_ready(Flow& flow);
+  inline bool splice_in(Connection& connection, Flow& flow, int source);
+  inline bool splice_out(Connection& connection, Flow& flow, int sink);
+  inline void unpipe(Connection& connection, Flow& flow);
   inline bool limited(const Flow& flow) const;
   inline void refill(Flow& flow, TimePoint now) const;
   static inline double quantum(const Flow& flow, const ProxyFaults& faults);
@@ -228,6 +245,7 @@ class FaultProxy::Loop {
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> bytes_upstream_{0};
   std::atomic<std::uint64_t> bytes_downstream_{0};
+  std::atomic<std::uint64_t> bytes_spliced_{0};
 };
 
 }  // namespace firedrill

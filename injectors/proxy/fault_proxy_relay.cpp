@@ -4,6 +4,7 @@
 // the next chunk held back. All that runs per event and per chunk is in this file, so it inlines.
 #include "injectors/proxy/fault_proxy_loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -46,6 +48,13 @@ double bucket_depth(const ProxyFaults& faults) {
 }  // namespace
 
 void FaultProxy::Loop::run() {
+  // A splice into a socket whose peer has gone raises SIGPIPE in the thread that made it (send's
+  // MSG_NOSIGNAL has no splice counterpart): blocked here, it stays this thread's and never
+  // reaches the process's handler, and the splice fails with EPIPE as a send would.
+  sigset_t broken_pipe;
+  sigemptyset(&broken_pipe);
+  sigaddset(&broken_pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &broken_pipe, nullptr);
   adopt_faults();
   std::array<epoll_event, 64> events{};
   while (!stopping_.load()) {
@@ -178,8 +187,12 @@ inline SteadyClock::duration FaultProxy::Loop::retransmission_delay(const Flow& 
   return waited;
 }
 
-// Reads from `source` until it would block, the flow's buffer is full or the source ends.
+// Reads from `source` until it would block, the flow's buffer is full or the source ends: spliced
+// into the flow's pipe while no fault needs to see the bytes and nothing is queued ahead of them,
+// otherwise as chunks (after what the pipe holds, so the order stays).
 inline bool FaultProxy::Loop::read_into(Connection& connection, Flow& flow, int source) {
+  if (flow.queue.empty() && passes_untouched(flow) && pipe_ready(flow)) return splice_in(connection, flow, source);
+  if (flow.piped > 0) unpipe(connection, flow);
   bool progress = false;
   while (!flow.source_eof && flow.pending < buffer_capacity) {
     const ssize_t n = ::recv(source, scratch_.data(), buffer_capacity - flow.pending, 0);
@@ -202,6 +215,103 @@ inline bool FaultProxy::Loop::read_into(Connection& connection, Flow& flow, int 
     }
   }
   return progress;
+}
+
+// No fault of the current set delays, drops, shapes or holds this flow's bytes.
+inline bool FaultProxy::Loop::passes_untouched(const Flow& flow) const {
+  const bool delayed = applies(faults_.direction, flow.toward_upstream) &&
+                       (faults_.latency.count() > 0 || faults_.jitter.count() > 0);
+  const bool lossy = faults_.loss > 0 && applies(faults_.loss_direction, flow.toward_upstream);
+  return !delayed && !lossy && !limited(flow) && !blackholed(flow);
+}
+
+// The flow's pipe, made on its first splice; without a descriptor for it the flow copies.
+inline bool FaultProxy::Loop::pipe_ready(Flow& flow) {
+  if (flow.pipe_read.valid()) return true;
+  if (flow.pipe_unavailable) return false;
+  int ends[2];
+  if (::pipe2(ends, O_NONBLOCK | O_CLOEXEC) != 0) {
+    flow.pipe_unavailable = true;
+    return false;
+  }
+  flow.pipe_read = UniqueFd(ends[0]);
+  flow.pipe_write = UniqueFd(ends[1]);
+  ::fcntl(ends[1], F_SETPIPE_SZ, static_cast<int>(pipe_capacity));
+  const int size = ::fcntl(ends[1], F_GETPIPE_SZ);
+  flow.pipe_size = size > 0 ? static_cast<std::size_t>(size) : buffer_capacity;
+  return true;
+}
+
+// Moves bytes from `source` into the flow's pipe without copying them here. EAGAIN means the
+// source has nothing or the pipe is full (of slots, not necessarily of bytes); either way the
+// flow is pumped again once the sink takes what the pipe holds or the source has more.
+inline bool FaultProxy::Loop::splice_in(Connection& connection, Flow& flow, int source) {
+  bool progress = false;
+  while (!flow.source_eof && flow.pending < flow.pipe_size) {
+    const ssize_t n = ::splice(source, nullptr, flow.pipe_write.get(), nullptr, flow.pipe_size - flow.pending,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      flow.piped += static_cast<std::size_t>(n);
+      flow.pending += static_cast<std::size_t>(n);
+      progress = true;
+    } else if (n == 0) {
+      flow.source_eof = true;
+      progress = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) connection.dead = true;
+      break;
+    }
+  }
+  return progress;
+}
+
+// Writes what the pipe holds to `sink` until it would block.
+inline bool FaultProxy::Loop::splice_out(Connection& connection, Flow& flow, int sink) {
+  bool progress = false;
+  while (flow.piped > 0) {
+    const ssize_t n =
+        ::splice(flow.pipe_read.get(), nullptr, sink, nullptr, flow.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      const auto sent = static_cast<std::size_t>(n);
+      flow.piped -= sent;
+      flow.pending -= sent;
+      flow.sink_full = false;
+      (flow.toward_upstream ? bytes_upstream_ : bytes_downstream_).fetch_add(sent);
+      bytes_spliced_.fetch_add(sent);
+      progress = true;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) connection.dead = true;
+      flow.sink_full = true;
+      break;
+    }
+  }
+  return progress;
+}
+
+// A fault now sees this flow: what the pipe holds becomes the first chunks of the queue, due at
+// once (it was read before the fault began), so nothing behind it can overtake it.
+inline void FaultProxy::Loop::unpipe(Connection& connection, Flow& flow) {
+  const TimePoint now = SteadyClock::now();
+  while (flow.piped > 0) {
+    const ssize_t n = ::read(flow.pipe_read.get(), scratch_.data(), std::min(flow.piped, scratch_.size()));
+    if (n > 0) {
+      Chunk chunk;
+      chunk.bytes.assign(scratch_.data(), scratch_.data() + n);
+      chunk.release_at = std::max(now, flow.last_release);
+      flow.last_release = chunk.release_at;
+      flow.queue.push_back(std::move(chunk));
+      flow.piped -= static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      connection.dead = true;
+      return;
+    }
+  }
 }
 
 inline bool FaultProxy::Loop::limited(const Flow& flow) const {
@@ -239,6 +349,10 @@ inline bool FaultProxy::Loop::blackholed(const Flow& flow) const {
 inline bool FaultProxy::Loop::flush(Connection& connection, Flow& flow, int sink) {
   if (blackholed(flow)) return false;
   bool progress = false;
+  if (flow.piped > 0) {
+    if (passes_untouched(flow)) progress = splice_out(connection, flow, sink);
+    else unpipe(connection, flow);
+  }
   const TimePoint now = SteadyClock::now();
   if (!limited(flow)) flow.bucket_started = false;
   while (!flow.queue.empty()) {
@@ -268,7 +382,7 @@ inline bool FaultProxy::Loop::flush(Connection& connection, Flow& flow, int sink
     if (front.offset == front.bytes.size()) flow.queue.pop_front();
     if (sent < want) break;
   }
-  if (flow.queue.empty() && flow.source_eof && !flow.sink_shut) {
+  if (flow.queue.empty() && flow.piped == 0 && flow.source_eof && !flow.sink_shut) {
     ::shutdown(sink, SHUT_WR);
     flow.sink_shut = true;
     progress = true;
