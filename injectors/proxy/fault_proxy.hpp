@@ -100,9 +100,12 @@ const char* refusal_word(Refusal refusal);
 inline constexpr std::size_t default_proxy_connection_cap = 1024;
 
 /// A TCP proxy from listen_host:listen_port to upstream_host:upstream_port that injects
-/// ProxyFaults. Each connection keeps a 64 KiB buffer per direction; a side is not read while the
-/// other side's buffer is full. With latency L that caps one connection's throughput at about
-/// 64 KiB / L per direction.
+/// ProxyFaults. While no fault needs to see a direction's bytes they are spliced through a pipe
+/// (up to 256 KiB in flight) and never copied into this process; otherwise each direction keeps a
+/// 64 KiB buffer, and a side is not read while the other side's buffer is full. With latency L
+/// that caps one connection's throughput at about 64 KiB / L per direction. Each connection holds
+/// up to four pipe descriptors besides its two sockets; without a descriptor for a pipe a
+/// direction copies instead.
 class FaultProxy {
  public:
   /// Hosts are numeric IPv4/IPv6 addresses or "localhost". Both must be loopback (127.0.0.0/8,
