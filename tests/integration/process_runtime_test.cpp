@@ -162,12 +162,11 @@ TEST_F(ProcessDrill, CalibrationPauseMeasuresTheThreeSecondFreeze) {
   const double measured = rto["measured_seconds"].get<double>();
   std::printf("process runtime calibration: measured RTO %.4f s for a 3 s pause\n", measured);
   const auto& quality = report["measured"]["measurement_quality"];
-  // On this runtime the writes queued during the freeze are sometimes answered ~20 ms after the
-  // thaw, on a quiet machine too (not yet explained: bench/README.md), so the test holds the older
-  // max(20 ms, 1 %) that it reliably meets, plus the harness's delay when the report says degraded.
+  // max(20 ms, 1 %), as on docker (the goal, max(10 ms, 0.5 %), is what bench/README.md measures),
+  // plus the harness's delay when the report says the machine was too loaded to measure exactly.
   const double allowed = quality["verdict"] == "degraded"
                              ? 0.030 + quality.value("scheduling_delay_max_ms", 0.0) / 1000.0
-                             : 0.030;
+                             : 0.020;
   EXPECT_NEAR(measured, 3.0, allowed) << quality.dump();
   EXPECT_GT(measured, 3.0 - 0.002) << quality.dump();
   expect_nothing_left();
