@@ -45,6 +45,30 @@ double bucket_depth(const ProxyFaults& faults) {
   return std::max(rate * 0.02, 4096.0);
 }
 
+// Takes bytes from a flow's source with `take` (a recv into a chunk, or a splice into the pipe,
+// given how many bytes it may take) until the source would block, `limit` bytes are held or the
+// source ends. An error other than EAGAIN marks the connection dead.
+template <typename Take>
+inline bool take_until_blocked(Connection& connection, Flow& flow, std::size_t limit, Take take) {
+  bool progress = false;
+  while (!flow.source_eof && flow.pending < limit) {
+    const ssize_t n = take(limit - flow.pending);
+    if (n > 0) {
+      flow.pending += static_cast<std::size_t>(n);
+      progress = true;
+    } else if (n == 0) {
+      flow.source_eof = true;
+      progress = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) connection.dead = true;
+      break;
+    }
+  }
+  return progress;
+}
+
 }  // namespace
 
 void FaultProxy::Loop::run() {
@@ -193,28 +217,16 @@ inline SteadyClock::duration FaultProxy::Loop::retransmission_delay(const Flow& 
 inline bool FaultProxy::Loop::read_into(Connection& connection, Flow& flow, int source) {
   if (flow.queue.empty() && passes_untouched(flow) && pipe_ready(flow)) return splice_in(connection, flow, source);
   if (flow.piped > 0) unpipe(connection, flow);
-  bool progress = false;
-  while (!flow.source_eof && flow.pending < buffer_capacity) {
-    const ssize_t n = ::recv(source, scratch_.data(), buffer_capacity - flow.pending, 0);
+  return take_until_blocked(connection, flow, buffer_capacity, [&](std::size_t room) {
+    const ssize_t n = ::recv(source, scratch_.data(), room, 0);
     if (n > 0) {
-      const auto size = static_cast<std::size_t>(n);
       Chunk chunk;
-      chunk.bytes.assign(scratch_.data(), scratch_.data() + size);
+      chunk.bytes.assign(scratch_.data(), scratch_.data() + n);
       chunk.release_at = release_time(flow, SteadyClock::now());
       flow.queue.push_back(std::move(chunk));
-      flow.pending += size;
-      progress = true;
-    } else if (n == 0) {
-      flow.source_eof = true;
-      progress = true;
-    } else if (errno == EINTR) {
-      continue;
-    } else {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) connection.dead = true;
-      break;
     }
-  }
-  return progress;
+    return n;
+  });
 }
 
 // No fault of the current set delays, drops, shapes or holds this flow's bytes.
@@ -246,25 +258,11 @@ inline bool FaultProxy::Loop::pipe_ready(Flow& flow) {
 // source has nothing or the pipe is full (of slots, not necessarily of bytes); either way the
 // flow is pumped again once the sink takes what the pipe holds or the source has more.
 inline bool FaultProxy::Loop::splice_in(Connection& connection, Flow& flow, int source) {
-  bool progress = false;
-  while (!flow.source_eof && flow.pending < flow.pipe_size) {
-    const ssize_t n = ::splice(source, nullptr, flow.pipe_write.get(), nullptr, flow.pipe_size - flow.pending,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0) {
-      flow.piped += static_cast<std::size_t>(n);
-      flow.pending += static_cast<std::size_t>(n);
-      progress = true;
-    } else if (n == 0) {
-      flow.source_eof = true;
-      progress = true;
-    } else if (errno == EINTR) {
-      continue;
-    } else {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) connection.dead = true;
-      break;
-    }
-  }
-  return progress;
+  return take_until_blocked(connection, flow, flow.pipe_size, [&](std::size_t room) {
+    const ssize_t n = ::splice(source, nullptr, flow.pipe_write.get(), nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) flow.piped += static_cast<std::size_t>(n);
+    return n;
+  });
 }
 
 // Writes what the pipe holds to `sink` until it would block.
