@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -210,12 +211,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 0: {  // connect a client; the proxy connects to the upstream
         if (pairs.size() >= 8) break;
         Pair pair;
-        pair.client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         address.sin_port = htons(shared.proxy->port());
-        require(connect_to(pair.client, address), "cannot connect to the proxy");
+        // Thousands of connections a second leave tens of thousands in TIME_WAIT: a new client can
+        // draw the port of one the proxy's side still holds, and the kernel resets that connect
+        // (ECONNRESET) before the proxy ever sees it. Another port is another connection.
+        for (int attempt = 0;; ++attempt) {
+          pair.client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+          if (connect_to(pair.client, address)) break;
+          const int error = errno;
+          ::close(pair.client);
+          if (error != ECONNRESET || attempt == 3) {
+            std::fprintf(stderr, "proxy_fuzz: cannot connect to the proxy: %s\n", std::strerror(error));
+            std::abort();
+          }
+        }
         if (refusing) {
           // Reset by the proxy, nothing reaches the upstream. Wait for the reset: connect()
           // returns before the proxy's listener has the connection, and faults changed before
