@@ -188,29 +188,6 @@ std::string HAProxyService::url_at(const std::string& host, int port) const {
                       "target_session_attrs=read-write&connect_timeout=2");
 }
 
-std::string HAProxyService::harness_conninfo(const ContainerInfo& info) const {
-  const BackendLogin login = backend_login(spec_);
-  return conninfo({{"host", "127.0.0.1"},
-                   {"port", std::to_string(info.host_ports.at(haproxy_port))},
-                   {"user", login.user},
-                   {"password", login.password},
-                   {"dbname", login.database},
-                   {"connect_timeout", "2"},
-                   {"target_session_attrs", "read-write"}});
-}
-
-ProbeConfig HAProxyService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "sql";
-  probe.service = spec_.name;
-  probe.conninfo = harness_conninfo(info);
-  probe.timeout = std::chrono::milliseconds(3000);
-  return probe;
-}
-
-std::vector<std::string> HAProxyService::secrets() const { return {backend_login(spec_).password}; }
-
 void HAProxyService::add_details(nlohmann::json& entry) const {
   entry["haproxy"] = {{"backend", spec_.backend},
                       {"members", haproxy_members(spec_)},

@@ -16,7 +16,7 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
-#include "harness/services/service.hpp"
+#include "harness/services/postgres_front.hpp"
 #include "harness/services/service_kind.hpp"
 
 namespace firedrill {
@@ -56,21 +56,21 @@ std::map<std::string, HAProxyServerState> haproxy_servers_in_stats(const std::st
 /// by ${member.host}:${member.port} references the engine resolves when HAProxy starts.
 std::string haproxy_configuration(const ServiceSpec& balancer);
 
-class HAProxyService final : public Service {
+/// Its readiness, harness connection and secrets are a front's (postgres_front.hpp); the harness
+/// connects with target_session_attrs=read-write, so a query through it proves it passes to the
+/// leader.
+class HAProxyService final : public PostgresFrontService {
  public:
   /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
   static ServiceKind kind();
-  using Service::Service;
-  int container_port() const override { return haproxy_port; }
+  explicit HAProxyService(ServiceSpec spec)
+      : PostgresFrontService(std::move(spec), {haproxy_port, std::chrono::milliseconds(3000),
+                                               {{"target_session_attrs", "read-write"}}}) {}
   /// The start script, the statistics port published too, and none of the cluster's login in the
   /// container's environment (HAProxy needs none).
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   /// postgresql://user:password@host:port/database?target_session_attrs=read-write&connect_timeout=2
   std::string url_at(const std::string& host, int port) const override;
-  /// Ready once a connection through HAProxy reaches a server that accepts writes: the leader.
-  ProbeConfig readiness_probe(const ContainerInfo& info) const override;
-  std::string harness_conninfo(const ContainerInfo& info) const override;
-  std::vector<std::string> secrets() const override;
   /// Its backend, members and check timings under "haproxy".
   void add_details(nlohmann::json& entry) const override;
 

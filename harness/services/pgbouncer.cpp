@@ -115,28 +115,6 @@ std::string PgBouncerService::url_at(const std::string& host, int port) const {
   return postgres_url(login.user, login.password, fmt::format("{}:{}", host, port), login.database);
 }
 
-std::string PgBouncerService::harness_conninfo(const ContainerInfo& info) const {
-  const BackendLogin login = backend_login(spec_);
-  return conninfo({{"host", "127.0.0.1"},
-                   {"port", std::to_string(info.host_ports.at(pgbouncer_port))},
-                   {"user", login.user},
-                   {"password", login.password},
-                   {"dbname", login.database},
-                   {"connect_timeout", "2"}});
-}
-
-ProbeConfig PgBouncerService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "sql";
-  probe.service = spec_.name;
-  probe.conninfo = harness_conninfo(info);
-  probe.timeout = std::chrono::milliseconds(2000);
-  return probe;
-}
-
-std::vector<std::string> PgBouncerService::secrets() const { return {backend_login(spec_).password}; }
-
 void PgBouncerService::add_details(nlohmann::json& entry) const {
   entry["pgbouncer"] = {
       {"backend", spec_.backend},

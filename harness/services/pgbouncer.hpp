@@ -16,7 +16,7 @@
 
 #include "core/model.hpp"
 #include "harness/services/derived.hpp"
-#include "harness/services/service.hpp"
+#include "harness/services/postgres_front.hpp"
 #include "harness/services/service_kind.hpp"
 
 namespace firedrill {
@@ -43,20 +43,18 @@ std::string pgbouncer_configuration(const ServiceSpec& pooler);
 /// `login_retry` ("15s", "500ms") as PgBouncer's server_login_retry, in seconds ("15", "0.5").
 std::string pgbouncer_seconds(const std::string& duration);
 
-class PgBouncerService final : public Service {
+/// Its readiness, harness connection and secrets are a front's (postgres_front.hpp): a query
+/// through the pool reaches the backend, which proves the pool's login to it works.
+class PgBouncerService final : public PostgresFrontService {
  public:
   /// The kind's keys, rules, derived services and class (registered in kinds.cpp).
   static ServiceKind kind();
-  using Service::Service;
-  int container_port() const override { return pgbouncer_port; }
+  explicit PgBouncerService(ServiceSpec spec)
+      : PostgresFrontService(std::move(spec), {pgbouncer_port, std::chrono::milliseconds(2000)}) {}
   /// The start script, unless the scenario gives a command of its own.
   ContainerSpec container_spec(const std::function<std::string(const std::string&)>& resolve) const override;
   /// postgresql://user:password@host:port/database, the backend's login through the pool.
   std::string url_at(const std::string& host, int port) const override;
-  /// Ready once a query through the pool reaches the backend: the pool's login to it works.
-  ProbeConfig readiness_probe(const ContainerInfo& info) const override;
-  std::string harness_conninfo(const ContainerInfo& info) const override;
-  std::vector<std::string> secrets() const override;
   /// Its backend and pool settings under "pgbouncer".
   void add_details(nlohmann::json& entry) const override;
 
