@@ -8,8 +8,8 @@ set(FIREDRILL_FUZZ_BINARY_DIR "${CMAKE_BINARY_DIR}-fuzz" CACHE PATH
 set(FIREDRILL_FUZZ_SECONDS 10 CACHE STRING "How long each `fuzz` test runs its target")
 set(fuzz_corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus)
 set(scenario_corpora ${fuzz_corpus}/scenario ${PROJECT_SOURCE_DIR}/tests/malformed/cases ${PROJECT_SOURCE_DIR}/scenarios)
-# The targets of the other tree are built by the first test of the label (fuzz.build, a fixture
-# the others require), beside the first drills at the lowest priority, not before every test.
+# The first test of the label (fuzz.build, a fixture the others require) brings the other tree's
+# targets up to date, so a target is never run stale; after ci/setup it has nothing to do.
 set(fuzz_fixture)
 if(NOT FIREDRILL_FUZZ)
   add_test(NAME fuzz.build COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/build_targets ${FIREDRILL_FUZZ_BINARY_DIR})
