@@ -20,8 +20,8 @@
 namespace firedrill {
 namespace {
 
-/// A fault that journals an inverse of its own kind (not one of the mechanisms' in
-/// mechanism_reverters) names it in its class, with the function that reverts it.
+/// A fault that journals an inverse of its own kind (not one of the mechanisms' that
+/// add_mechanism_reverters registers) names it in its class, with the function that reverts it.
 template <typename InjectorType>
 concept JournalsItsOwnInverse = requires(Runtime& runtime, const nlohmann::json& inverse) {
   { InjectorType::journalled_inverse } -> std::convertible_to<std::string_view>;
