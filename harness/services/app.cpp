@@ -13,14 +13,10 @@ std::map<std::string, std::string> AppService::kind_environment() const {
 }
 
 ProbeConfig AppService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "http";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("http", std::chrono::milliseconds(1000));
   probe.port = info.host_ports.at(container_port());
   probe.path = spec_.health.empty() ? "/health" : spec_.health;
   probe.expect_status = spec_.health_status;
-  probe.timeout = std::chrono::milliseconds(1000);
   return probe;
 }
 

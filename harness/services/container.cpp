@@ -8,15 +8,12 @@
 namespace firedrill {
 
 ProbeConfig ContainerService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  if (container_port() == 0) return probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = spec_.health.empty() ? "tcp" : "http";
-  probe.service = spec_.name;
+  if (container_port() == 0) return {};
+  const bool by_port = spec_.health.empty();
+  ProbeConfig probe = readiness_probe_of(by_port ? "tcp" : "http", std::chrono::milliseconds(by_port ? 500 : 1000));
   probe.port = info.host_ports.at(container_port());
   probe.path = spec_.health;
   probe.expect_status = spec_.health_status;
-  probe.timeout = std::chrono::milliseconds(spec_.health.empty() ? 500 : 1000);
   return probe;
 }
 

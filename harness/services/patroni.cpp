@@ -326,10 +326,7 @@ std::string PatroniClusterService::fault_target(Runtime& runtime) const {
 }
 
 ProbeConfig PatroniClusterService::readiness_probe(const ContainerInfo& /*info*/) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "sql";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("sql", std::chrono::milliseconds(1000));
   probe.conninfo = harness_conninfo(ContainerInfo{});
   return probe;
 }
@@ -365,13 +362,9 @@ std::string PatroniMemberService::url_at(const std::string& host, int port) cons
 
 ProbeConfig PatroniMemberService::readiness_probe(const ContainerInfo& info) const {
   // Patroni's /health answers 200 once this member's Postgres runs, as leader or replica.
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "http";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("http", std::chrono::milliseconds(1000));
   probe.port = info.host_ports.at(patroni_rest_port);
   probe.path = "/health";
-  probe.timeout = std::chrono::milliseconds(1000);
   return probe;
 }
 
@@ -437,13 +430,9 @@ bool EtcdService::ready_precondition(Runtime& runtime, std::string& why_not) con
 }
 
 ProbeConfig EtcdService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "http";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("http", std::chrono::milliseconds(1000));
   probe.port = info.host_ports.at(etcd_client_port);
   probe.path = "/health";
-  probe.timeout = std::chrono::milliseconds(1000);
   return probe;
 }
 

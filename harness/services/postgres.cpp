@@ -155,12 +155,8 @@ std::string PostgresService::harness_conninfo(const ContainerInfo& info) const {
 }
 
 ProbeConfig PostgresService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "sql";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("sql", std::chrono::milliseconds(1000));
   probe.conninfo = harness_conninfo(info);
-  probe.timeout = std::chrono::milliseconds(1000);
   // Division by zero unless the server is in recovery: a standby that came up as a primary (a
   // failed clone) is not ready.
   if (!spec_.standby_of.empty()) probe.query = "SELECT 1 / pg_is_in_recovery()::int";

@@ -18,12 +18,8 @@ std::string PostgresFrontService::harness_conninfo(const ContainerInfo& info) co
 }
 
 ProbeConfig PostgresFrontService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "sql";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("sql", front_.ready_timeout);
   probe.conninfo = harness_conninfo(info);
-  probe.timeout = front_.ready_timeout;
   return probe;
 }
 

@@ -59,13 +59,9 @@ bool RedisService::ready_precondition(Runtime& runtime, std::string& why_not) co
 }
 
 ProbeConfig RedisService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "redis";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("redis", std::chrono::milliseconds(500));
   probe.port = info.host_ports.at(6379);
   probe.password = password_;
-  probe.timeout = std::chrono::milliseconds(500);
   return probe;
 }
 

@@ -157,12 +157,8 @@ std::optional<SentinelGroup> sentinel_group(const Scenario& scenario, const std:
 }
 
 ProbeConfig SentinelService::readiness_probe(const ContainerInfo& info) const {
-  ProbeConfig probe;
-  probe.name = spec_.name + "-ready";
-  probe.type = "tcp";
-  probe.service = spec_.name;
+  ProbeConfig probe = readiness_probe_of("tcp", std::chrono::milliseconds(500));
   probe.port = info.host_ports.at(sentinel_port);
-  probe.timeout = std::chrono::milliseconds(500);
   return probe;
 }
 

@@ -12,6 +12,15 @@
 
 namespace firedrill {
 
+ProbeConfig Service::readiness_probe_of(std::string type, std::chrono::milliseconds timeout) const {
+  ProbeConfig probe;
+  probe.name = spec_.name + "-ready";
+  probe.type = std::move(type);
+  probe.service = spec_.name;
+  probe.timeout = timeout;
+  return probe;
+}
+
 ContainerSpec Service::container_spec(const std::function<std::string(const std::string&)>& resolve) const {
   ContainerSpec container;
   container.service = spec_.name;

@@ -108,6 +108,9 @@ class Service {
   virtual void add_details(nlohmann::json& /*entry*/) const {}
 
  protected:
+  /// A readiness probe of this service (named `<service>-ready`) of `type`, each sample bounded
+  /// by `timeout`; the kind adds where it points (port, path, conninfo, query).
+  ProbeConfig readiness_probe_of(std::string type, std::chrono::milliseconds timeout) const;
   /// Extra environment of the kind (passwords, data paths), before the scenario's own env.
   virtual std::map<std::string, std::string> kind_environment() const { return {}; }
   virtual std::string default_image() const = 0;
